@@ -1,0 +1,199 @@
+"""Losses with exact gradients and masks for padded steps.
+
+Every loss returns ``(loss, dinput)``: ``loss`` is a Python float, the mean over the
+unmasked items, and ``dinput`` is the exact gradient of that mean with respect to the
+input (same shape and dtype as the input).
+
+Leading dimensions are free, so one function serves per-sequence targets
+(``logits (B, C)``) and per-step targets (``logits (T, B, C)`` or ``(B, T, C)``). A
+``mask`` (bool or 0/1) marks the items that count; padded steps get ``False`` and then
+contribute neither to the loss nor to the gradient. When every item is masked out the
+loss is 0.0 and the gradient is zero (never NaN).
+"""
+import numpy as np
+
+__all__ = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
+
+
+def _as_float_array(name, a):
+    """Return a as a float32/float64 array (other real numbers become float64)."""
+    a = np.asarray(a)
+    if a.dtype in (np.float32, np.float64):
+        return a
+    if a.dtype == np.float16:
+        return a.astype(np.float32)
+    if a.dtype.kind in "iub":
+        return a.astype(np.float64)
+    raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+
+
+def _as_mask(mask, shape, name="mask"):
+    """Validate a bool or 0/1 mask of exactly `shape`; None means all True."""
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {m.shape}")
+    if m.dtype == bool:
+        return m
+    if m.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be bool or 0/1 numbers, got dtype {m.dtype}")
+    if not np.all((m == 0) | (m == 1)):
+        raise ValueError(f"{name} must contain only 0 and 1 (or be bool)")
+    return m.astype(bool)
+
+
+def _elementwise_mask(mask, shape):
+    """A mask for an elementwise loss: shape `shape` or `shape[:-1]` (broadcast over the last axis)."""
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    m_shape = np.shape(mask)
+    if len(shape) >= 1 and m_shape == tuple(shape[:-1]) and m_shape != tuple(shape):
+        m = _as_mask(mask, shape[:-1])
+        return np.broadcast_to(m[..., None], shape)
+    if m_shape != tuple(shape):
+        raise ValueError(
+            f"mask must have the input's shape {tuple(shape)} or its leading shape "
+            f"{tuple(shape[:-1])}, got {m_shape}")
+    return _as_mask(mask, shape)
+
+
+def softmax_cross_entropy(logits, y, mask=None, class_weight=None):
+    """Softmax cross-entropy from raw scores, with its exact gradient.
+
+    Parameters
+    ----------
+    logits : array (..., C) of float
+        Unnormalized class scores; any leading dimensions, e.g. (B, C) or (T, B, C).
+    y : int array (...)
+        Class indices in [0, C), the leading shape of ``logits``. Values at masked-out
+        positions are ignored (they may be anything, e.g. -1 for padding).
+    mask : bool or 0/1 array (...), optional
+        Which items count. Default: all.
+    class_weight : array (C,), optional
+        Non-negative weight per class. As in ``torch.nn.CrossEntropyLoss(weight=...)``, the
+        loss is then the weighted mean ``sum_i w[y_i] l_i / sum_i w[y_i]`` over unmasked i.
+
+    Returns
+    -------
+    loss : float
+        Mean negative log-likelihood over the unmasked items (weighted mean with class_weight).
+    dlogits : array (..., C)
+        Gradient of ``loss`` with respect to ``logits``, same dtype.
+    """
+    logits = _as_float_array("logits", logits)
+    if logits.ndim < 1 or logits.shape[-1] < 1:
+        raise ValueError(f"logits must have shape (..., C) with C >= 1, got {logits.shape}")
+    C = logits.shape[-1]
+    lead = logits.shape[:-1]
+    y = np.asarray(y)
+    if y.shape != lead:
+        raise ValueError(f"y must have the leading shape of logits {lead}, got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+    m = _as_mask(mask, lead)
+    bad = m & ((y < 0) | (y >= C))
+    if np.any(bad):
+        raise ValueError(f"y holds class indices outside [0, {C}) at unmasked positions: "
+                         f"{np.unique(y[bad])[:10].tolist()}")
+    labels = np.where(m, y, 0).astype(np.intp)
+
+    weights = m.astype(logits.dtype)
+    if class_weight is not None:
+        cw = _as_float_array("class_weight", class_weight)
+        if cw.shape != (C,):
+            raise ValueError(f"class_weight must have shape ({C},), got {cw.shape}")
+        if np.any(cw < 0) or not np.all(np.isfinite(cw)):
+            raise ValueError("class_weight must be finite and non-negative")
+        weights = weights * cw.astype(logits.dtype)[labels]
+    total = float(np.sum(weights, dtype=np.float64))
+    if total == 0.0:
+        return 0.0, np.zeros_like(logits)
+
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = np.sum(exp, axis=-1, keepdims=True)
+    log_probs_y = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0] - np.log(sum_exp[..., 0])
+    counted = weights > 0
+    loss = -float(np.sum(np.where(counted, weights * log_probs_y, 0), dtype=np.float64)) / total
+
+    dlogits = exp / sum_exp
+    np.put_along_axis(dlogits, labels[..., None],
+                      np.take_along_axis(dlogits, labels[..., None], axis=-1) - 1, axis=-1)
+    scale = (weights / logits.dtype.type(total))[..., None]
+    dlogits = np.where(counted[..., None], dlogits * scale, 0).astype(logits.dtype)
+    return loss, dlogits
+
+
+def binary_cross_entropy(logits, y, mask=None):
+    """Binary cross-entropy from raw scores (sigmoid inside), with its exact gradient.
+
+    Parameters
+    ----------
+    logits : array (..., K) of float
+        Raw scores, one per independent binary output (any shape).
+    y : array, the shape of ``logits``
+        Targets in [0, 1] (hard 0/1 labels or soft probabilities).
+    mask : bool or 0/1 array, shape of ``logits`` or ``logits.shape[:-1]``, optional
+        Which items count; a leading-shape mask covers all K outputs of an item.
+
+    Returns
+    -------
+    loss : float
+        Mean of ``-y log s(x) - (1-y) log(1-s(x))`` over unmasked elements, computed stably
+        as ``max(x, 0) - x y + log(1 + exp(-|x|))``.
+    dlogits : array, shape and dtype of ``logits``
+        Gradient ``(sigmoid(x) - y) / n`` on unmasked elements, 0 elsewhere.
+    """
+    logits = _as_float_array("logits", logits)
+    y = _as_float_array("y", y)
+    if y.shape != logits.shape:
+        raise ValueError(f"y must have the shape of logits {logits.shape}, got {y.shape}")
+    m = _elementwise_mask(mask, logits.shape)
+    y = np.where(m, y, 0).astype(logits.dtype)
+    if np.any((y < 0) | (y > 1)) or not np.all(np.isfinite(y)):
+        raise ValueError("y must hold targets in [0, 1] at unmasked positions")
+    n = int(np.count_nonzero(m))
+    if n == 0:
+        return 0.0, np.zeros_like(logits)
+
+    x = logits
+    elementwise = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+    loss = float(np.sum(np.where(m, elementwise, 0), dtype=np.float64)) / n
+    e = np.exp(-np.abs(x))  # stable sigmoid: never overflows
+    sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    dlogits = np.where(m, (sig - y) / x.dtype.type(n), 0).astype(x.dtype)
+    return loss, dlogits
+
+
+def mse(pred, y, mask=None):
+    """Mean squared error with its exact gradient.
+
+    Parameters
+    ----------
+    pred : array (..., K) of float
+        Predictions (any shape).
+    y : array, the shape of ``pred``
+        Targets.
+    mask : bool or 0/1 array, shape of ``pred`` or ``pred.shape[:-1]``, optional
+        Which items count; a leading-shape mask covers all K outputs of an item.
+
+    Returns
+    -------
+    loss : float
+        Mean of ``(pred - y)**2`` over unmasked elements (as ``torch.nn.MSELoss``).
+    dpred : array, shape and dtype of ``pred``
+        Gradient ``2 (pred - y) / n`` on unmasked elements, 0 elsewhere.
+    """
+    pred = _as_float_array("pred", pred)
+    y = _as_float_array("y", y)
+    if y.shape != pred.shape:
+        raise ValueError(f"y must have the shape of pred {pred.shape}, got {y.shape}")
+    m = _elementwise_mask(mask, pred.shape)
+    n = int(np.count_nonzero(m))
+    if n == 0:
+        return 0.0, np.zeros_like(pred)
+    diff = np.where(m, pred - y.astype(pred.dtype), 0).astype(pred.dtype)
+    loss = float(np.sum(diff.astype(np.float64) ** 2)) / n
+    dpred = diff * pred.dtype.type(2.0 / n)
+    return loss, dpred
