@@ -1,0 +1,225 @@
+"""The C++ engine (pyrnn.engine over pyrnn._core) against the numpy reference.
+
+- Values: float64 to ~1e-12 and float32 to ~1e-5 of the float64 reference:
+  outputs, final states, every gradient, the per-timestep gradient norms.
+- Central-difference gradient checks of the engine itself in float64.
+- Inference mode equals training mode; thread counts 1 and 2 give bitwise-equal
+  results; a workspace is consumed by backward; shapes at the tiling edges;
+  every ISA level the CPU supports (forced by PYRNN_ISA, in a subprocess).
+"""
+import numpy as np
+import pytest
+
+import reference as ref
+from pyrnn import engine
+
+CELLS = [
+    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
+    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
+    pytest.param("lstm", {}, id="lstm"),
+    pytest.param("gru", {"reset_after": True}, id="gru_reset_after"),
+    pytest.param("gru", {"reset_after": False}, id="gru_reset_before"),
+]
+SHAPES = [  # (T, B, I, H)
+    pytest.param((5, 3, 4, 5), id="T5B3I4H5"),
+    pytest.param((1, 1, 2, 3), id="T1B1I2H3"),
+    pytest.param((4, 2, 3, 17), id="T4B2I3H17"),
+]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+GRAD_NAMES = ("dx", "dh0", "dc0", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh",
+              "grad_norm_h", "grad_norm_c")
+
+
+def as_dtype(arrays, dtype):
+    return {k: None if a is None else a.astype(dtype) for k, a in arrays.items()}
+
+
+def run_both(arrays, options, dtype):
+    """Engine in ``dtype`` and the float64 reference on the same (rounded) inputs,
+    both driven by the linear test loss. Returns (res, grads, ref_res, ref_grads)."""
+    T, B, _ = arrays["x"].shape
+    H = arrays["weight_hh"].shape[1]
+    given = as_dtype(arrays, dtype)
+    exact = as_dtype(given, np.float64)
+    weights = ref.loss_weights(T, B, H, options["cell"], dtype=dtype)
+    res = engine.forward(**given, **options)
+    grads = engine.backward(res.workspace, *weights)
+    ref_res = ref.forward(**exact, **options)
+    ref_grads = ref.backward(ref_res.workspace,
+                             *[None if w is None else w.astype(np.float64) for w in weights])
+    return res, grads, ref_res, ref_grads
+
+
+def assert_matches_reference(res, grads, ref_res, ref_grads, dtype, lengths):
+    """Every output and gradient within TOL[dtype] (relative to its largest entry)."""
+    tol = TOL[dtype]
+    pairs = [(name, getattr(res, name), getattr(ref_res, name)) for name in ("y", "h_n", "c_n")]
+    pairs += [(name, getattr(grads, name), getattr(ref_grads, name)) for name in GRAD_NAMES]
+    for name, got, want in pairs:
+        if want is None:
+            assert got is None, name
+            continue
+        assert got.dtype == dtype and got.shape == want.shape, name
+        error = ref.relative_error(got, want)
+        assert error <= tol, f"{name}: relative error {error:.3g} > {tol}"
+    # Padded steps: zero output and zero input gradient, exactly.
+    if lengths is not None:
+        for b, n in enumerate(lengths):
+            assert not np.any(res.y[n:, b]) and not np.any(grads.dx[n:, b])
+
+
+def check_against_reference(arrays, options, dtype):
+    results = run_both(arrays, options, dtype)
+    assert_matches_reference(*results, dtype, options["lengths"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_engine_matches_reference(cell, kw, variable_length, reverse, shape, dtype):
+    arrays, options = ref.random_problem(cell, *shape, variable_length=variable_length,
+                                         reverse=reverse, **kw)
+    check_against_reference(arrays, options, dtype)
+
+
+@pytest.mark.parametrize("bias, initial_state", [(False, False), (False, True), (True, False)])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_engine_optional_arguments(cell, kw, bias, initial_state):
+    arrays, options = ref.random_problem(cell, 4, 3, 3, 6, bias=bias, variable_length=True,
+                                         initial_state=initial_state, **kw)
+    for dtype in (np.float64, np.float32):
+        check_against_reference(arrays, options, dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_engine_gradients(cell, kw, variable_length, reverse, shape):
+    arrays, options = ref.random_problem(cell, *shape, variable_length=variable_length,
+                                         reverse=reverse, seed=7, **kw)
+    errors = ref.gradient_check(engine.forward, engine.backward, arrays, options,
+                                max_entries=100)
+    assert set(errors) == {name for name, a in arrays.items() if a is not None}
+    assert max(errors.values()) <= 1e-6, errors
+
+
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_missing_output_gradients_are_zeros(cell, kw):
+    T, B, I, H = 4, 3, 2, 5
+    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True, **kw)
+    _, wh, wc = ref.loss_weights(T, B, H, cell)
+    zeros_y = np.zeros((T, B, H))
+    explicit = engine.backward(engine.forward(**arrays, **options).workspace, zeros_y, wh, wc)
+    implicit = engine.backward(engine.forward(**arrays, **options).workspace,
+                               dh_n=wh, dc_n=wc)
+    for name in GRAD_NAMES:
+        want, got = getattr(explicit, name), getattr(implicit, name)
+        assert (want is None) == (got is None), name
+        if want is not None:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    nothing = engine.backward(engine.forward(**arrays, **options).workspace)
+    assert not np.any(nothing.dx) and not np.any(nothing.dweight_hh)
+    assert not np.any(nothing.grad_norm_h)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_inference_equals_training(cell, kw, dtype):
+    arrays, options = ref.random_problem(cell, 6, 5, 7, 19, variable_length=True,
+                                         dtype=dtype, **kw)
+    for reverse in (False, True):
+        opts = dict(options, reverse=reverse)
+        train = engine.forward(**arrays, **opts, training=True)
+        infer = engine.forward(**arrays, **opts, training=False)
+        assert infer.workspace is None
+        assert train.workspace is not None
+        np.testing.assert_array_equal(infer.y, train.y)
+        np.testing.assert_array_equal(infer.h_n, train.h_n)
+        if cell == "lstm":
+            np.testing.assert_array_equal(infer.c_n, train.c_n)
+        else:
+            assert infer.c_n is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_thread_count_does_not_change_results(cell, kw, dtype, restore_num_threads):
+    T, B, I, H = 13, 9, 11, 70
+    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
+                                         dtype=dtype, **kw)
+    weights = ref.loss_weights(T, B, H, cell, dtype=dtype)
+    for reverse in (False, True):
+        opts = dict(options, reverse=reverse)
+        runs = []
+        for n in (1, 2):
+            engine.set_num_threads(n)
+            assert engine.get_num_threads() == n
+            res = engine.forward(**arrays, **opts)
+            runs.append((res, engine.backward(res.workspace, *weights)))
+        (res1, grads1), (res2, grads2) = runs
+        for name in ("y", "h_n", "c_n"):
+            if getattr(res1, name) is not None:
+                np.testing.assert_array_equal(getattr(res2, name), getattr(res1, name), name)
+        for name in GRAD_NAMES:
+            if getattr(grads1, name) is not None:
+                np.testing.assert_array_equal(getattr(grads2, name), getattr(grads1, name), name)
+
+
+def test_same_call_twice_is_bitwise_identical():
+    arrays, options = ref.random_problem("lstm", 7, 4, 5, 33, dtype=np.float32,
+                                         variable_length=True)
+    weights = ref.loss_weights(7, 4, 33, "lstm", dtype=np.float32)
+    first = engine.forward(**arrays, **options)
+    second = engine.forward(**arrays, **options)
+    np.testing.assert_array_equal(first.y, second.y)
+    g1 = engine.backward(first.workspace, *weights)
+    g2 = engine.backward(second.workspace, *weights)
+    for name in GRAD_NAMES:
+        np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name), name)
+
+
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_inputs_are_not_modified(cell, kw):
+    arrays, options = ref.random_problem(cell, 4, 3, 5, 6, variable_length=True, **kw)
+    lengths = options["lengths"].copy()
+    copies = {k: None if a is None else a.copy() for k, a in arrays.items()}
+    weights = ref.loss_weights(4, 3, 6, cell)
+    weight_copies = [None if w is None else w.copy() for w in weights]
+    engine.backward(engine.forward(**arrays, **options).workspace, *weights)
+    for name, a in arrays.items():
+        if a is not None:
+            np.testing.assert_array_equal(a, copies[name], name)
+    for w, c in zip(weights, weight_copies):
+        if w is not None:
+            np.testing.assert_array_equal(w, c)
+    np.testing.assert_array_equal(options["lengths"], lengths)
+
+
+def test_workspace_is_consumed_by_backward():
+    arrays, options = ref.random_problem("gru", 3, 2, 3, 4)
+    res = engine.forward(**arrays, **options)
+    engine.backward(res.workspace, dh_n=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="forward"):
+        engine.backward(res.workspace, dh_n=np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_tiling_edges(cell, kw, dtype):
+    """Every batch size 1..13 against hidden sizes around the SIMD widths and
+    input sizes 1, 3, 31, 129 (cycled), variable length, reverse on odd B."""
+    inputs = (1, 3, 31, 129)
+    k = 0
+    for B in range(1, 14):
+        for H in (1, 5, 16, 17, 33, 64, 65):
+            I = inputs[k % len(inputs)]
+            k += 1
+            arrays, options = ref.random_problem(cell, 3, B, I, H, variable_length=True,
+                                                 reverse=B % 2 == 1, seed=k, **kw)
+            try:
+                check_against_reference(arrays, options, dtype)
+            except AssertionError as error:
+                raise AssertionError(f"B={B} H={H} I={I}: {error}") from error
