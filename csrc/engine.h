@@ -1,0 +1,117 @@
+// engine.h — the kernel API: one recurrent layer, one direction, forward and BPTT.
+// No Python in here. Shapes use T (time), B (batch), I (input), H (hidden), G (gates).
+// Parameter layout is PyTorch's: weight_ih (G*H, I), weight_hh (G*H, H), bias_* (G*H);
+// gate order LSTM i,f,g,o; GRU r,z,n. Everything is time-major and C-contiguous.
+#pragma once
+#include <cstdint>
+
+namespace pyrnn {
+
+enum class CellKind : int { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
+
+inline int64_t num_gates(CellKind c) {
+  return c == CellKind::LSTM ? 4 : (c == CellKind::GRU ? 3 : 1);
+}
+
+struct LayerShape {
+  CellKind cell;
+  bool reset_after;  // GRU only: true = PyTorch/cuDNN formulation, false = Cho et al.
+  bool reverse;      // process time T-1..0 (backward direction of a bidirectional layer)
+  int64_t T, B, I, H;
+};
+
+// The training workspace: one allocation, owned by the caller, written by forward and
+// consumed (overwritten with gate gradients) by backward. This is the only place that
+// knows its layout. Offsets and sizes are in elements.
+//   gates  (T, B, G*H)  activated gates (RNN: unused, G*H = H slots kept for dG)
+//   states (T+1, B, H)  hidden states: forward: input of step t is states[t], output
+//                       states[t+1]; reverse: input states[t+1], output states[t]
+//   cells  (T+1, B, H)  LSTM cell states, same indexing
+//   extra  (T, B, H)    GRU: reset_after ? (W_hn h + b_hn) : (r * h)
+struct WorkspaceLayout {
+  int64_t gates, states, cells, extra, total;
+};
+
+inline WorkspaceLayout workspace_layout(const LayerShape& s) {
+  const int64_t G = num_gates(s.cell), TB = s.T * s.B;
+  WorkspaceLayout w{};
+  w.gates = 0;
+  w.states = w.gates + TB * G * s.H;
+  w.cells = w.states + (s.T + 1) * s.B * s.H;
+  w.extra = w.cells + (s.cell == CellKind::LSTM ? (s.T + 1) * s.B * s.H : 0);
+  w.total = w.extra + (s.cell == CellKind::GRU ? TB * s.H : 0);
+  return w;
+}
+
+template <typename T>
+struct ForwardArgs {
+  LayerShape s;
+  const T* x;              // (T, B, I)
+  const T* w_ih;           // (G*H, I)
+  const T* w_hh;           // (G*H, H)
+  const T* b_ih;           // (G*H) or nullptr
+  const T* b_hh;           // (G*H) or nullptr
+  const int64_t* lengths;  // (B), 1 <= L <= T, or nullptr (all T)
+  const T* h0;             // (B, H) or nullptr (zeros)
+  const T* c0;             // (B, H) or nullptr (zeros); LSTM only
+  T* y;                    // (T, B, H) out; zeros past each sequence's length
+  T* h_n;                  // (B, H) out
+  T* c_n;                  // (B, H) out; LSTM only
+  T* ws;                   // workspace_layout(s).total elements, or nullptr for inference
+  int nthreads;
+};
+
+template <typename T>
+struct BackwardArgs {
+  LayerShape s;
+  const T* x;              // (T, B, I) as given to forward
+  const T* w_ih;           // (G*H, I)
+  const T* w_hh;           // (G*H, H)
+  const int64_t* lengths;  // (B) or nullptr
+  T* ws;                   // the forward's workspace; consumed
+  const T* dy;             // (T, B, H) or nullptr
+  const T* dh_n;           // (B, H) or nullptr
+  const T* dc_n;           // (B, H) or nullptr; LSTM only
+  T* dx;                   // (T, B, I) out
+  T* dh0;                  // (B, H) out
+  T* dc0;                  // (B, H) out; LSTM only
+  T* dw_ih;                // (G*H, I) out
+  T* dw_hh;                // (G*H, H) out
+  T* db_ih;                // (G*H) out, or nullptr
+  T* db_hh;                // (G*H) out, or nullptr
+  T* norm_h;               // (T) out: ||dL/dh_t|| over the active rows
+  T* norm_c;               // (T) out: ||dL/dc_t||; LSTM only
+  int nthreads;
+};
+
+enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
+
+// One table per ISA level; dispatch.cpp picks one at import.
+struct KernelTable {
+  const char* isa;
+  int vector_bits;
+  void (*forward_f32)(const ForwardArgs<float>&);
+  void (*forward_f64)(const ForwardArgs<double>&);
+  void (*backward_f32)(const BackwardArgs<float>&);
+  void (*backward_f64)(const BackwardArgs<double>&);
+  // C (M, N) = A (M, K) @ B (K, N), all row-major: the GEMM the kernels use, for benchmarks.
+  void (*gemm_f32)(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C, int nthreads);
+  void (*gemm_f64)(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, int nthreads);
+  // The vectorized activations the kernels use (float32), for accuracy tests.
+  void (*math_f32)(MathFn fn, const float* x, float* y, int64_t n);
+  // Measured FMA throughput of this ISA level, GFLOP/s over nthreads threads.
+  double (*fma_peak_gflops)(int nthreads);
+};
+
+// Per-ISA tables (defined in kernels.cpp, compiled once per level).
+namespace baseline { const KernelTable& table(); }
+namespace avx2 { const KernelTable& table(); }
+namespace avx512 { const KernelTable& table(); }
+
+// dispatch.cpp
+const KernelTable& active_table();
+const char* select_isa(const char* name);  // "baseline" | "avx2" | "avx512"; nullptr if unsupported
+bool isa_supported(const char* name);
+const char* best_isa();
+
+}  // namespace pyrnn

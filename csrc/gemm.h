@@ -1,0 +1,172 @@
+// gemm.h — the one file that tiles. Register-blocked micro-kernel over packed B panels.
+//
+// C (M, N) (+)= A (M, K) * B (K, N). A is read in place through strides (a_rs, a_cs), so a
+// transposed A costs nothing; B is packed into panels of NR columns: panel p holds
+// B[k, p*NR + n] at Bp[p*Kp*NR + k*NR + n] (Kp = the K extent of the packed buffer).
+// Every element of C is one fixed-order sum over k (k-blocks of KC in order, FMA per k), so
+// results do not depend on how tiles are shared among threads: bitwise-identical output for
+// any thread count. Threads split M and N, never K.
+#pragma once
+
+template <typename T>
+struct GemmCfg {
+  static constexpr int VL = Vec<T>::width;
+  static constexpr int NV = 2;            // vectors per micro-tile row
+  static constexpr int NR = NV * VL;      // micro-tile columns
+#if defined(__AVX512F__) || defined(__aarch64__)
+  static constexpr int MR = 8;            // 16 accumulators of 32 registers
+#else
+  static constexpr int MR = 6;            // 12 accumulators of 16 registers
+#endif
+  static constexpr int64_t KC = 256;      // k-block: a KC x NR panel stays in L1
+  static constexpr int64_t MC = 12 * MR;  // rows of A per tile (L2)
+  static constexpr int64_t NCP = 4;       // panels per tile
+};
+
+template <typename T>
+static inline int64_t num_panels(int64_t N) {
+  return (N + GemmCfg<T>::NR - 1) / GemmCfg<T>::NR;
+}
+
+// C[0:M, 0:ncols] (+)= A[0:M, 0:kc] * Bp[0:kc, 0:NR]. `init` selects the start value of the
+// accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows.
+template <typename T, int M>
+static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp,
+                                T* C, int64_t ldc, int ncols, int init, const T* bias) {
+  using V = vec_t<T>;
+  constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
+  V c[M][NV];
+  if (init == 0) {
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i)
+      for (int v = 0; v < NV; ++v) c[i][v] = V{};
+  } else {
+    T tmp[NR];
+    for (int i = 0; i < M; ++i) {
+      const T* src = init == 1 ? C + i * ldc : bias;
+      if (ncols == NR) {
+        for (int v = 0; v < NV; ++v) c[i][v] = loadu(src + v * VL);
+      } else {
+        for (int n = 0; n < NR; ++n) tmp[n] = n < ncols ? src[n] : T(0);
+        for (int v = 0; v < NV; ++v) c[i][v] = loadu(tmp + v * VL);
+      }
+    }
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = loadu(Bp + k * NR + v * VL);
+    const T* a = A + k * a_cs;
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const T ai = a[i * a_rs];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] += ai * b[v];
+    }
+  }
+  if (ncols == NR) {
+    for (int i = 0; i < M; ++i)
+      for (int v = 0; v < NV; ++v) storeu(C + i * ldc + v * VL, c[i][v]);
+  } else {
+    T tmp[NR];
+    for (int i = 0; i < M; ++i) {
+      for (int v = 0; v < NV; ++v) storeu(tmp + v * VL, c[i][v]);
+      for (int n = 0; n < ncols; ++n) C[i * ldc + n] = tmp[n];
+    }
+  }
+}
+
+// Rows [0, m) of one panel, m any size: full MR-row micro-tiles, then one remainder tile.
+template <typename T>
+static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
+                              const T* Bp, T* C, int64_t ldc, int ncols, int init,
+                              const T* bias) {
+  constexpr int MR = GemmCfg<T>::MR;
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR)
+    micro_kernel<T, MR>(kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc, ncols, init, bias);
+  const int64_t r = m - i;
+  A += i * a_rs;
+  C += i * ldc;
+  switch (r) {
+    case 0: break;
+    case 1: micro_kernel<T, 1>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+    case 2: micro_kernel<T, 2>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+    case 3: micro_kernel<T, 3>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+    case 4: micro_kernel<T, 4>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+    case 5: micro_kernel<T, 5>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+#if defined(__AVX512F__) || defined(__aarch64__)
+    case 6: micro_kernel<T, 6>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+    case 7: micro_kernel<T, 7>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
+#endif
+    default: break;
+  }
+}
+
+// Pack rows [k0, k0+kc) of B (given by get(k, n)) for panels [p0, p1) into dst, which holds
+// panels of kc x NR (dst + p * kc * NR). Columns past N are zero.
+template <typename T, typename GetB>
+static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int64_t p0,
+                        int64_t p1, T* dst) {
+  constexpr int NR = GemmCfg<T>::NR;
+  for (int64_t p = p0; p < p1; ++p) {
+    T* d = dst + p * kc * NR;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int n = 0; n < NR; ++n) {
+        const int64_t col = p * NR + n;
+        d[k * NR + n] = col < N ? get(k0 + k, col) : T(0);
+      }
+  }
+}
+
+struct Range {
+  int64_t begin, end;
+};
+// Contiguous share `tid` of n items over nt workers.
+static inline Range split(int64_t n, int tid, int nt) {
+  const int64_t q = n / nt, r = n % nt;
+  const int64_t b = tid * q + (tid < r ? tid : r);
+  return {b, b + q + (tid < r ? 1 : 0)};
+}
+
+// C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
+// function contains barriers). B comes either pre-packed over the full K (`packed`, panels
+// of K x NR), or through get(k, n), packed one k-block at a time into `slab` (shared,
+// num_panels(N) * KC * NR elements). accumulate: C += A B; else C = A B (+ bias[n] if given).
+template <typename T, typename GetB>
+static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
+                     const T* packed, const GetB& get, T* slab, T* C, int64_t ldc,
+                     bool accumulate, const T* bias, int tid, int nt) {
+  constexpr int NR = GemmCfg<T>::NR;
+  constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
+  const int64_t np = num_panels<T>(N);
+  const int64_t mtiles = (M + MC - 1) / MC, ntiles = (np + NCP - 1) / NCP;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {  // K >= 1
+    const int64_t kc = min_(KC, K - k0);
+    const T* bp;
+    int64_t bstride;  // elements between panels
+    if (packed) {
+      bp = packed + k0 * NR;
+      bstride = K * NR;
+    } else {
+      const Range pr = split(np, tid, nt);
+      pack_panels<T>(get, N, k0, kc, pr.begin, pr.end, slab);
+#pragma omp barrier
+      bp = slab;
+      bstride = kc * NR;
+    }
+    const int init = (accumulate || k0 > 0) ? 1 : (bias ? 2 : 0);
+    for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) {
+      const int64_t mt = tile / ntiles, nt_ = tile % ntiles;
+      const int64_t m0 = mt * MC, m = min_(MC, M - m0);
+      for (int64_t p = nt_ * NCP; p < min_(np, (nt_ + 1) * NCP); ++p) {
+        const int ncols = int(min_<int64_t>(NR, N - p * NR));
+        panel_rows<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, bp + p * bstride,
+                      C + m0 * ldc + p * NR, ldc, ncols, init, bias ? bias + p * NR : nullptr);
+      }
+    }
+    if (!packed) {
+#pragma omp barrier
+    }
+  }
+}

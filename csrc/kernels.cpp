@@ -1,0 +1,436 @@
+// kernels.cpp — one recurrent layer-direction, forward and BPTT. Compiled once per ISA level
+// with PYRNN_ISA naming the namespace (see CMakeLists.txt); dispatch.cpp picks a table.
+//
+// Forward:  XG = X W_ih^T + b  for all steps as one GEMM (training) or per chunk of steps
+//           (inference, bounded memory); then one parallel region over the time loop: each
+//           thread owns blocks of NR hidden units, multiplies h_{t-1} by its pre-packed slice
+//           of W_hh for all gates of those units, and runs the cell's epilogue; one barrier per
+//           step (two for GRU with reset before).
+// Backward: per step the epilogue's derivative gives dG_t (in place over the saved gates);
+//           dh_{t-1} = dG_t W_hh, split by output units; after the loop dW_ih, dW_hh and dX
+//           are one large GEMM each over all T*B rows.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine.h"
+
+namespace pyrnn {
+namespace PYRNN_ISA {
+
+#include "simd.h"
+#include "gemm.h"
+#include "cells.h"
+
+// An aligned scratch buffer; no per-step allocation anywhere.
+template <typename T>
+class Buffer {
+ public:
+  explicit Buffer(int64_t n) {
+    if (n <= 0) return;
+    const size_t bytes = (size_t(n) * sizeof(T) + 63) / 64 * 64;
+    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+    if (!p_) throw std::bad_alloc();
+  }
+  ~Buffer() { std::free(p_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
+static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
+  return !lengths || t < lengths[b];
+}
+
+// Work too small to pay for a barrier per step runs on one thread (same results: the
+// partition never changes the arithmetic).
+static int choose_threads(int requested, const LayerShape& s) {
+  const int64_t G = num_gates(s.cell);
+  const int64_t flops_per_step = 2 * s.B * G * s.H * s.H;
+  int nt = requested < 1 ? 1 : requested;
+  if (flops_per_step < 200000) nt = 1;
+  return nt;
+}
+
+template <typename T>
+static void forward(const ForwardArgs<T>& a) {
+  const LayerShape& s = a.s;
+  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = num_gates(s.cell), GH = G * H;
+  constexpr int NR = GemmCfg<T>::NR;
+  const int64_t nq = (H + NR - 1) / NR, Hp = nq * NR;
+  const bool training = a.ws != nullptr;
+  const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
+  const WorkspaceLayout wl = workspace_layout(s);
+
+  // Folded biases: b_ih + b_hh, except GRU's b_hn, which stays with the recurrent product
+  // (reset_after) or is still added outside r (reset before: folded too).
+  Buffer<T> bias(GH), b_hn(H);
+  for (int64_t k = 0; k < GH; ++k) {
+    const bool hn_slot = s.cell == CellKind::GRU && s.reset_after && k >= 2 * H;
+    bias.get()[k] = (a.b_ih ? a.b_ih[k] : T(0)) + (a.b_hh && !hn_slot ? a.b_hh[k] : T(0));
+  }
+  for (int64_t j = 0; j < H; ++j) b_hn.get()[j] = a.b_hh && s.cell == CellKind::GRU ? a.b_hh[2 * H + j] : T(0);
+
+  // Input projection destination: the workspace's gates (training, all steps) or a chunk.
+  const int64_t chunk = training ? T_ : min_(T_, max_<int64_t>(1, 512 / B));
+  Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
+  T* const gates = training ? a.ws + wl.gates : xg_chunk.get();
+
+  // Packed weights: W_ih^T in panels over G*H; W_hh^T in panels per (gate, unit block).
+  Buffer<T> wih_p(num_panels<T>(GH) * I * NR), whh_p(G * nq * H * NR);
+  Buffer<T> gh(B * G * Hp);  // the recurrent product of one step; each thread its columns
+  // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
+  Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
+  T* const states = training ? a.ws + wl.states : nullptr;
+  T* const cells = training ? a.ws + wl.cells : nullptr;
+  T* const extra = training ? a.ws + wl.extra : nullptr;
+
+  // State slots: in_slot(t) holds the input state of time t, out_slot(t) its output.
+  auto in_slot = [&](int64_t t) { return s.reverse ? t + 1 : t; };
+  auto out_slot = [&](int64_t t) { return s.reverse ? t : t + 1; };
+  {
+    T* h_init = training ? states + in_slot(s.reverse ? T_ - 1 : 0) * B * H : hbuf.get();
+    if (a.h0) std::memcpy(h_init, a.h0, sizeof(T) * B * H);
+    else std::memset(h_init, 0, sizeof(T) * B * H);
+    if (s.cell == CellKind::LSTM) {
+      T* c_init = training ? cells + in_slot(s.reverse ? T_ - 1 : 0) * B * H : cbuf.get();
+      if (a.c0) std::memcpy(c_init, a.c0, sizeof(T) * B * H);
+      else std::memset(c_init, 0, sizeof(T) * B * H);
+    }
+  }
+
+  const T* w_ih = a.w_ih;
+  const T* w_hh = a.w_hh;
+  auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[n * I + k]; };
+  auto get_whh = [w_hh, H, Hp](int64_t k, int64_t n) {
+    const int64_t g = n / Hp, j = n % Hp;
+    return j < H ? w_hh[(g * H + j) * H + k] : T(0);
+  };
+  const int nthreads = choose_threads(a.nthreads, s);
+
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    {
+      const Range pr = split(num_panels<T>(GH), tid, nt);
+      pack_panels<T>(get_wih, GH, 0, I, pr.begin, pr.end, wih_p.get());
+      const Range pq = split(G * nq, tid, nt);
+      pack_panels<T>(get_whh, G * Hp, 0, H, pq.begin, pq.end, whh_p.get());
+    }
+    const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
+#pragma omp barrier
+    for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
+      const int64_t len = min_(chunk, T_ - s0);
+      const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
+      // (training: one chunk, t_lo = 0, the whole (T, B, G*H) gates array)
+      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, gates,
+                  GH, false, bias.get(), tid, nt);
+#pragma omp barrier
+      for (int64_t step = s0; step < s0 + len; ++step) {
+        const int64_t t = s.reverse ? T_ - 1 - step : step;
+        T* xg_t = gates + (t - (training ? 0 : t_lo)) * B * GH;
+        const T* hp;
+        T* hn;
+        const T* cp = nullptr;
+        T* cn = nullptr;
+        T* ex = nullptr;
+        if (training) {
+          hp = states + in_slot(t) * B * H;
+          hn = states + out_slot(t) * B * H;
+          if (cells) { cp = cells + in_slot(t) * B * H; cn = cells + out_slot(t) * B * H; }
+          if (s.cell == CellKind::GRU) ex = extra + t * B * H;
+        } else {
+          hp = hbuf.get() + (step % 2) * B * H;
+          hn = hbuf.get() + ((step + 1) % 2) * B * H;
+          cp = cn = cbuf.get();
+          ex = rhbuf.get();
+        }
+        T* y_t = a.y + t * B * H;
+        const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
+        for (int64_t q = own.begin; q < own.end; ++q) {
+          for (int g = 0; g < ng; ++g)
+            panel_rows<T>(B, H, hp, H, 1, whh_p.get() + (g * nq + q) * H * NR,
+                          gh.get() + g * Hp + q * NR, G * Hp, NR, 0, nullptr);
+          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+          for (int64_t b = 0; b < B; ++b) {
+            T* xg = xg_t + b * GH;
+            const T* ghb = gh.get() + b * G * Hp;
+            const int64_t o = b * H;
+            if (!active(a.lengths, b, t)) {
+              for (int64_t j = j0; j < j1; ++j) {
+                hn[o + j] = hp[o + j];
+                y_t[o + j] = T(0);
+                if (cn && cn != cp) cn[o + j] = cp[o + j];
+                if (gru_rb) ex[o + j] = T(0);
+              }
+              continue;
+            }
+            switch (s.cell) {
+              case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, ghb, hn + o, y_t + o); break;
+              case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, ghb, hn + o, y_t + o); break;
+              case CellKind::LSTM: lstm_forward<T>(j0, j1, H, Hp, xg, ghb, cp + o, cn + o, hn + o, y_t + o); break;
+              case CellKind::GRU:
+                if (s.reset_after) gru_ra_forward<T>(j0, j1, H, Hp, xg, ghb, b_hn.get(), hp + o, ex + o, hn + o, y_t + o);
+                else gru_rb_forward_rz<T>(j0, j1, H, Hp, xg, ghb, hp + o, ex + o);
+                break;
+            }
+          }
+        }
+        if (gru_rb) {
+#pragma omp barrier
+          for (int64_t q = own.begin; q < own.end; ++q) {
+            panel_rows<T>(B, H, ex, H, 1, whh_p.get() + (2 * nq + q) * H * NR,
+                          gh.get() + 2 * Hp + q * NR, G * Hp, NR, 0, nullptr);
+            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+            for (int64_t b = 0; b < B; ++b)
+              if (active(a.lengths, b, t))
+                gru_rb_forward_n<T>(j0, j1, H, Hp, xg_t + b * GH, gh.get() + b * G * Hp,
+                                    hp + b * H, hn + b * H, y_t + b * H);
+          }
+        }
+#pragma omp barrier
+      }
+    }
+  }
+  const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
+  std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
+  if (s.cell == CellKind::LSTM) {
+    const T* c_last = training ? cells + (s.reverse ? 0 : T_) * B * H : cbuf.get();
+    std::memcpy(a.c_n, c_last, sizeof(T) * B * H);
+  }
+}
+
+template <typename T>
+static void backward(const BackwardArgs<T>& a) {
+  const LayerShape& s = a.s;
+  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = num_gates(s.cell), GH = G * H, TB = T_ * B;
+  constexpr int NR = GemmCfg<T>::NR;
+  constexpr int64_t KC = GemmCfg<T>::KC;
+  const int64_t nq = (H + NR - 1) / NR, Hp = nq * NR;
+  const bool lstm = s.cell == CellKind::LSTM;
+  const bool gru_ra = s.cell == CellKind::GRU && s.reset_after;
+  const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
+  const WorkspaceLayout wl = workspace_layout(s);
+  T* const gates = a.ws + wl.gates;  // becomes dG: recurrent-side gate gradients (T, B, G*H)
+  const T* const states = a.ws + wl.states;
+  const T* const cells = a.ws + wl.cells;
+  T* const extra = a.ws + wl.extra;  // GRU: becomes the input-side n gradient (reset_after)
+  auto in_slot = [&](int64_t t) { return s.reverse ? t + 1 : t; };
+  auto out_slot = [&](int64_t t) { return s.reverse ? t : t + 1; };
+
+  // dh_{t-1} = dG_t W_hh: W_hh (G*H, H) packed in panels over H, i.e. per block of units.
+  Buffer<T> whh_p(nq * GH * NR);
+  Buffer<T> drh(gru_rb ? B * Hp : 0);
+  Buffer<T> part_h(T_ * nq), part_c(lstm ? T_ * nq : 0);  // per (t, unit block) sums
+  Buffer<T> slab(KC * max_(num_panels<T>(H), num_panels<T>(I)) * NR);
+  T* const dh = a.dh0;  // running dL/dh, (B, H)
+  T* const dc = a.dc0;  // running dL/dc, (B, H)
+  if (a.dh_n) std::memcpy(dh, a.dh_n, sizeof(T) * B * H);
+  else std::memset(dh, 0, sizeof(T) * B * H);
+  if (lstm) {
+    if (a.dc_n) std::memcpy(dc, a.dc_n, sizeof(T) * B * H);
+    else std::memset(dc, 0, sizeof(T) * B * H);
+  }
+  const T* w_hh = a.w_hh;
+  const T* w_ih = a.w_ih;
+  const T* x = a.x;
+  const T* hprev = states + (s.reverse ? B * H : 0);  // (T*B, H): input state of each row
+  auto get_whh = [w_hh, H](int64_t k, int64_t n) { return w_hh[k * H + n]; };
+  auto get_x = [x, I](int64_t k, int64_t n) { return x[k * I + n]; };
+  auto get_hprev = [hprev, H](int64_t k, int64_t n) { return hprev[k * H + n]; };
+  auto get_extra = [extra, H](int64_t k, int64_t n) { return extra[k * H + n]; };
+  auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
+  auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
+  const int nthreads = choose_threads(a.nthreads, s);
+
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    {
+      const Range pr = split(nq, tid, nt);
+      pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
+    }
+    const Range own = split(nq, tid, nt);
+#pragma omp barrier
+    for (int64_t step = T_ - 1; step >= 0; --step) {
+      const int64_t t = s.reverse ? T_ - 1 - step : step;
+      T* dg_t = gates + t * B * GH;
+      const T* hp = states + in_slot(t) * B * H;
+      const T* ho = states + out_slot(t) * B * H;
+      const T* dy_t = a.dy ? a.dy + t * B * H : nullptr;
+      for (int64_t q = own.begin; q < own.end; ++q) {
+        const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+        T nh = 0, nc = 0;
+        for (int64_t b = 0; b < B; ++b) {
+          T* xg = dg_t + b * GH;
+          const int64_t o = b * H;
+          if (!active(a.lengths, b, t)) {  // state passed through: gradient too
+            for (int64_t g = 0; g < G; ++g)
+              for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
+            if (gru_ra)
+              for (int64_t j = j0; j < j1; ++j) extra[t * B * H + o + j] = T(0);
+            continue;
+          }
+          const T* dyb = dy_t ? dy_t + o : nullptr;
+          switch (s.cell) {
+            case CellKind::RNN_TANH: nh += rnn_backward<T, false>(j0, j1, xg, ho + o, dyb, dh + o); break;
+            case CellKind::RNN_RELU: nh += rnn_backward<T, true>(j0, j1, xg, ho + o, dyb, dh + o); break;
+            case CellKind::LSTM:
+              lstm_backward<T>(j0, j1, H, xg, cells + in_slot(t) * B * H + o,
+                               cells + out_slot(t) * B * H + o, dyb, dh + o, dc + o, nh, nc);
+              break;
+            case CellKind::GRU:
+              if (gru_ra) nh += gru_ra_backward<T>(j0, j1, H, xg, extra + t * B * H + o, hp + o, dyb, dh + o);
+              else nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp + o, dyb, dh + o);
+              break;
+          }
+        }
+        part_h.get()[t * nq + q] = nh;
+        if (lstm) part_c.get()[t * nq + q] = nc;
+      }
+#pragma omp barrier
+      if (gru_rb) {
+        for (int64_t q = own.begin; q < own.end; ++q) {
+          // drh = dn W_hn (K = H rows 2H..3H of the packed W_hh)
+          panel_rows<T>(B, H, dg_t + 2 * H, GH, 1, whh_p.get() + q * GH * NR + 2 * H * NR,
+                        drh.get() + q * NR, Hp, NR, 0, nullptr);
+          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+          for (int64_t b = 0; b < B; ++b)
+            if (active(a.lengths, b, t))
+              gru_rb_backward_r<T>(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
+        }
+#pragma omp barrier
+      }
+      const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
+      for (int64_t q = own.begin; q < own.end; ++q)
+        panel_rows<T>(B, K, dg_t, GH, 1, whh_p.get() + q * GH * NR, dh + q * NR, H,
+                      int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
+      // No barrier: the next step's epilogue reads only this thread's own units of dh, and
+      // writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
+    }
+#pragma omp barrier
+    // Weight and input gradients: one large GEMM each over all T*B rows.
+    const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
+    const int64_t nx_ld = gru_ra ? H : GH;
+    const int64_t M_rz = s.cell == CellKind::GRU ? 2 * H : GH;
+    // dW_ih (G*H, I) = dGx^T X
+    gemm_par<T>(M_rz, I, TB, gates, 1, GH, nullptr, get_x, slab.get(), a.dw_ih, I, false, nullptr, tid, nt);
+    if (s.cell == CellKind::GRU)
+      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt);
+    // dW_hh (G*H, H) = dGh^T H_prev   (reset-before: the n rows against r*h_prev)
+    if (gru_rb) {
+      gemm_par<T>(2 * H, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), a.dw_hh, H, false, nullptr, tid, nt);
+      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_extra, slab.get(), a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
+    } else {
+      gemm_par<T>(GH, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), a.dw_hh, H, false, nullptr, tid, nt);
+    }
+    // dX (T*B, I) = dGx W_ih
+    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), a.dx, I, false, nullptr, tid, nt);
+    if (s.cell == CellKind::GRU)
+      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), a.dx, I, true, nullptr, tid, nt);
+    // Bias gradients: column sums in row order, columns split over threads.
+    if (a.db_ih || a.db_hh) {
+      const Range cr = split(GH, tid, nt);
+      for (int64_t k = cr.begin; k < cr.end; ++k) {
+        T sx = 0, sh = 0;
+        const bool n_slot = s.cell == CellKind::GRU && k >= 2 * H;
+        for (int64_t r = 0; r < TB; ++r) {
+          const T gk = gates[r * GH + k];
+          sh += gk;
+          sx += (gru_ra && n_slot) ? extra[r * H + (k - 2 * H)] : gk;
+        }
+        if (a.db_ih) a.db_ih[k] = sx;
+        if (a.db_hh) a.db_hh[k] = sh;
+      }
+    }
+  }
+  for (int64_t t = 0; t < T_; ++t) {
+    T sh = 0, sc = 0;
+    for (int64_t q = 0; q < nq; ++q) {
+      sh += part_h.get()[t * nq + q];
+      if (lstm) sc += part_c.get()[t * nq + q];
+    }
+    a.norm_h[t] = std::sqrt(sh);
+    if (lstm) a.norm_c[t] = std::sqrt(sc);
+  }
+}
+
+// ---- entry points for the table -----------------------------------------------------------
+template <typename T>
+static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C, int nthreads) {
+  constexpr int NR = GemmCfg<T>::NR;
+  Buffer<T> bp(num_panels<T>(N) * K * NR);
+  auto get = [B, N](int64_t k, int64_t n) { return B[k * N + n]; };
+#pragma omp parallel num_threads(nthreads < 1 ? 1 : nthreads)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    const Range pr = split(num_panels<T>(N), tid, nt);
+    pack_panels<T>(get, N, 0, K, pr.begin, pr.end, bp.get());
+#pragma omp barrier
+    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, C, N, false, nullptr, tid, nt);
+  }
+}
+
+static void math_entry(MathFn fn, const float* x, float* y, int64_t n) {
+  switch (fn) {
+    case MathFn::EXP:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
+      break;
+    case MathFn::SIGMOID:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_f32(x[i]);
+      break;
+    case MathFn::TANH:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = tanh_f32(x[i]);
+      break;
+  }
+}
+
+// Independent FMA chains on full vectors: the machine's float32 FMA throughput.
+static double fma_peak_entry(int nthreads) {
+  using V = vec_t<float>;
+  constexpr int CH = 12;
+  const int64_t iters = 20000000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const double t0 = omp_get_wtime();
+    float sink = 0;
+#pragma omp parallel num_threads(nthreads < 1 ? 1 : nthreads) reduction(+ : sink)
+    {
+      V acc[CH];
+      V m = V{} + 0.999999f, c = V{} + 1e-7f;
+      for (int i = 0; i < CH; ++i) acc[i] = V{} + float(i + omp_get_thread_num());
+      for (int64_t it = 0; it < iters / CH; ++it) {
+#pragma GCC unroll 12
+        for (int i = 0; i < CH; ++i) acc[i] = acc[i] * m + c;
+      }
+      for (int i = 0; i < CH; ++i) sink += acc[i][0];
+    }
+    const double dt = omp_get_wtime() - t0;
+    const double flops = 2.0 * (iters / CH) * CH * Vec<float>::width * (nthreads < 1 ? 1 : nthreads);
+    if (sink == 12345.f) best += 0;  // use sink
+    best = max_(best, flops / dt / 1e9);
+  }
+  return best;
+}
+
+const KernelTable& table() {
+  static const KernelTable t = {
+      PYRNN_ISA_NAME,  kVecBytes * 8,           forward<float>,        forward<double>,
+      backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
+      math_entry,      fma_peak_entry,
+  };
+  return t;
+}
+
+}  // namespace PYRNN_ISA
+}  // namespace pyrnn

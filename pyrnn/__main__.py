@@ -1,0 +1,6 @@
+"""``python -m pyrnn``: the same as the ``pyrnn`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,239 @@
+"""One recurrent layer in one direction: forward and backpropagation through time.
+
+This is the only module that talks to the compiled kernels (``pyrnn._core``). Everything is
+time-major: ``x`` has shape ``(T, B, I)`` (time, batch, input features). Parameters use
+PyTorch's layout, so a ``torch.nn.LSTM``'s weights load as they are:
+
+===============  ==============  ==========================================
+name             shape           notes
+===============  ==============  ==========================================
+``weight_ih``    ``(G*H, I)``    G = 1 (rnn), 4 (lstm: i, f, g, o), 3 (gru: r, z, n)
+``weight_hh``    ``(G*H, H)``
+``bias_ih``      ``(G*H,)``      optional (``None``: no bias)
+``bias_hh``      ``(G*H,)``      optional
+===============  ==============  ==========================================
+
+Arrays must be C-contiguous and all of one dtype, float32 (the working type) or float64
+(exact gradient checks). They are used without copies; anything else raises ``TypeError``
+(dtype) or ``ValueError`` (shape, contiguity, lengths) with a message that says what was
+expected. The GIL is released while the kernels run.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "forward", "backward", "ForwardResult", "Gradients", "Workspace", "num_gates",
+    "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
+    "fma_peak_gflops",
+]
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def num_gates(cell: str) -> int:
+    """Number of gates G of a cell kind: 1 for ``"rnn"``, 4 for ``"lstm"``, 3 for ``"gru"``."""
+    try:
+        return _GATES[cell]
+    except KeyError:
+        raise ValueError(f"cell must be 'rnn', 'lstm' or 'gru', got {cell!r}") from None
+
+
+class Workspace:
+    """What BPTT needs from a training forward (saved gates and states, one allocation).
+
+    Opaque: pass it to :func:`backward`, once. Backward overwrites it with the gate gradients,
+    so a second call raises ``ValueError`` (run the forward again).
+    """
+
+    __slots__ = ("_buf", "_args", "consumed")
+
+    def __init__(self, buf, args):
+        self._buf = buf
+        self._args = args
+        self.consumed = False
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes kept for BPTT (gates, hidden states, LSTM cell states, GRU extras)."""
+        return self._buf.nbytes
+
+
+@dataclass
+class ForwardResult:
+    """Result of :func:`forward`.
+
+    y: (T, B, H) hidden state at every step (zeros past each sequence's length).
+    h_n: (B, H) final hidden state of each sequence (at its own last step).
+    c_n: (B, H) final LSTM cell state, or None for other cells.
+    workspace: :class:`Workspace` for :func:`backward`, or None when ``training=False``.
+    """
+
+    y: np.ndarray
+    h_n: np.ndarray
+    c_n: Optional[np.ndarray]
+    workspace: Optional[Workspace]
+
+
+@dataclass
+class Gradients:
+    """Result of :func:`backward`.
+
+    dx (T, B, I); dh0 (B, H); dc0 (B, H) or None (non-LSTM);
+    dweight_ih (G*H, I); dweight_hh (G*H, H); dbias_ih, dbias_hh (G*H,) or None without bias;
+    grad_norm_h (T,): for each time index t, the norm over the batch of the total gradient
+    dL/dh_t (what flows back from later steps plus dy[t]); rows past their length excluded;
+    grad_norm_c (T,): the same for LSTM's cell state, or None.
+    """
+
+    dx: np.ndarray
+    dh0: np.ndarray
+    dc0: Optional[np.ndarray]
+    dweight_ih: np.ndarray
+    dweight_hh: np.ndarray
+    dbias_ih: Optional[np.ndarray]
+    dbias_hh: Optional[np.ndarray]
+    grad_norm_h: np.ndarray
+    grad_norm_c: Optional[np.ndarray]
+
+
+def _lengths(lengths):
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_bias_pair(bias_ih, bias_hh):
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError("bias_ih and bias_hh must both be given or both be None")
+
+
+def _check_cell(cell, nonlinearity):
+    num_gates(cell)
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    if cell != "rnn" and nonlinearity != "tanh":
+        raise ValueError(f"nonlinearity applies to cell='rnn' only, got {nonlinearity!r} for {cell!r}")
+
+
+def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
+            nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
+            reverse=False, training=True) -> ForwardResult:
+    """Run one recurrent layer over a batch of sequences.
+
+    Parameters
+    ----------
+    x : ndarray (T, B, I), float32 or float64, C-contiguous.
+    weight_ih : (G*H, I); weight_hh : (G*H, H); bias_ih, bias_hh : (G*H,) or None.
+    cell : ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    nonlinearity : ``"tanh"`` or ``"relu"`` (``cell="rnn"`` only).
+    reset_after : GRU only. True: PyTorch's n = tanh(W_in x + b_in + r*(W_hn h + b_hn));
+        False: the textbook's n = tanh(W_in x + b_in + W_hn (r*h) + b_hn).
+    lengths : int array (B,) with 1 <= lengths[b] <= T, or None (all T). Steps past a
+        sequence's length leave its state unchanged and output zeros.
+    h0, c0 : (B, H) initial states (c0 for LSTM only), or None for zeros.
+    reverse : process time from T-1 down to 0 (the backward direction of a bidirectional
+        layer); with ``lengths`` each sequence starts at its own last step.
+    training : keep the workspace BPTT needs; False keeps only the running state.
+
+    Returns
+    -------
+    ForwardResult with y (T, B, H), h_n (B, H), c_n (B, H) or None, workspace.
+    """
+    _check_cell(cell, nonlinearity)
+    _check_bias_pair(bias_ih, bias_hh)
+    lengths = _lengths(lengths)
+    y, h_n, c_n, ws = _core.forward(cell, nonlinearity, bool(reset_after), bool(reverse), x,
+                                    weight_ih, weight_hh, bias_ih, bias_hh, lengths, h0, c0,
+                                    bool(training))
+    workspace = None
+    if training:
+        args = (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
+                lengths, bias_ih is not None)
+        workspace = Workspace(ws, args)
+    return ForwardResult(y, h_n, c_n, workspace)
+
+
+def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
+    """Backpropagation through time for the forward that produced ``workspace``.
+
+    Parameters
+    ----------
+    workspace : from ``forward(..., training=True)``; consumed by this call.
+    dy : (T, B, H) gradient of the loss w.r.t. ``y``, or None (zeros). Ignored past each
+        sequence's length.
+    dh_n, dc_n : (B, H) gradients w.r.t. the final states, or None (zeros); dc_n LSTM only.
+
+    Returns
+    -------
+    Gradients (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, grad_norm_h,
+    grad_norm_c). The weights must not have changed since the forward.
+    """
+    if not isinstance(workspace, Workspace):
+        raise TypeError("workspace must be the .workspace of forward(..., training=True), "
+                        f"got {type(workspace).__name__}")
+    if workspace.consumed:
+        raise ValueError("this workspace was already used by backward (it is overwritten with "
+                         "gate gradients); run forward(training=True) again")
+    cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = workspace._args
+    out = _core.backward(cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths,
+                         workspace._buf, dy, dh_n, dc_n, has_bias)
+    workspace.consumed = True
+    workspace._buf = None
+    return Gradients(*out)
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of OpenMP threads the kernels use (default: ``OMP_NUM_THREADS`` or all
+    cores). Results are bitwise identical for any thread count."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"number of threads must be an int, got {type(n).__name__}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use."""
+    return _core.get_num_threads()
+
+
+def config() -> dict:
+    """Build and runtime configuration: version, compiler, OpenMP, ISA level in use and the
+    levels this CPU supports, vector width, threads, compile flags."""
+    return dict(_core.config())
+
+
+def show_config() -> None:
+    """Print :func:`config` in a readable form."""
+    c = config()
+    print(f"pyrnn {c['version']}")
+    print(f"  compiler       : {c['compiler']}")
+    print(f"  OpenMP         : {c['openmp']} (max threads {c['omp_max_threads']})")
+    print(f"  threads in use : {c['num_threads']}")
+    print(f"  ISA in use     : {c['isa']} ({c['vector_bits']}-bit vectors)"
+          + (f", forced by PYRNN_ISA={os.environ['PYRNN_ISA']}" if os.environ.get("PYRNN_ISA") else ""))
+    print(f"  ISA supported  : {', '.join(c['isa_supported'])} (best: {c['best_isa']})")
+    print(f"  C++ flags      : {c['cxx_flags'].strip()}")
+
+
+def gemm(a, b):
+    """``a (M, K) @ b (K, N)`` with pyrnn's own GEMM micro-kernels (for benchmarks/tests)."""
+    return _core.gemm(a, b)
+
+
+def activation(name: str, x):
+    """The float32 SIMD activation (``"exp"``, ``"sigmoid"``, ``"tanh"``) the kernels use."""
+    return _core.activation(name, x)
+
+
+def fma_peak_gflops(nthreads: int = 1) -> float:
+    """Measured float32 FMA throughput of the active ISA level on ``nthreads`` threads."""
+    return _core.fma_peak_gflops(nthreads)
