@@ -89,8 +89,8 @@ static void forward(const ForwardArgs<T>& a) {
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
   T* const states = training ? a.ws + wl.states : nullptr;
-  T* const cells = training ? a.ws + wl.cells : nullptr;
-  T* const extra = training ? a.ws + wl.extra : nullptr;
+  T* const cells = training && s.cell == CellKind::LSTM ? a.ws + wl.cells : nullptr;
+  T* const extra = training && s.cell == CellKind::GRU ? a.ws + wl.extra : nullptr;
 
   // State slots: in_slot(t) holds the input state of time t, out_slot(t) its output.
   auto in_slot = [&](int64_t t) { return s.reverse ? t + 1 : t; };
