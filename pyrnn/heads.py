@@ -42,7 +42,7 @@ class Linear:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype.name)
         self.has_bias = bool(bias)
         n = self.out_features * self.in_features + (self.out_features if bias else 0)
         self.params = np.zeros(n, dtype)
@@ -69,6 +69,9 @@ class Linear:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.dtype = np.dtype(self.dtype.name)  # canonical dtype object after unpickling
+        self.params = self.params.view(self.dtype)
+        self.grad = self.grad.view(self.dtype)
         self._make_views()
         self._x = None
 

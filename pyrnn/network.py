@@ -1,0 +1,457 @@
+"""Deep and bidirectional recurrent networks over the one-layer engine.
+
+``RNN``, ``LSTM`` and ``GRU`` stack ``num_layers`` layers, each run in one or two
+directions by ONE ``engine.forward`` / ``engine.backward`` call per layer-direction (the
+time loop is in C++). Parameters live in one flat buffer ``params`` with PyTorch-named
+views (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``,
+``weight_ih_l0_reverse``, ...), in PyTorch's order, and ``grad`` has the same layout; so a
+PyTorch module's ``state_dict`` loads as-is and optimizers/clipping are vector operations.
+
+Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
+    x       (T, B, I), or (B, T, I) with batch_first
+    lengths (B,) ints, 1 <= lengths[b] <= T (None: every sequence has length T)
+    out     (T, B, D*H) with merge_mode "concat", (T, B, H) with "sum" (batch_first: B, T, .)
+            zeros past each sequence's length
+    state   h (L*D, B, H) for RNN/GRU; a tuple (h, c) for LSTM; index l*D + d (PyTorch's)
+"""
+import numpy as np
+
+from . import engine
+from .heads import _load_into
+from .init import as_generator, uniform_default
+
+__all__ = ["RNN", "LSTM", "GRU"]
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _positive_int(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+class _RecurrentNetwork:
+    """Shared implementation of RNN, LSTM and GRU (see the module docstring)."""
+
+    cell = None  # "rnn", "lstm" or "gru", set by each subclass
+
+    def __init__(self, input_size, hidden_size, num_layers, bidirectional, batch_first,
+                 dropout, dtype, random_state, merge_mode, bias, nonlinearity, reset_after):
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.num_layers = _positive_int("num_layers", num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.batch_first = bool(batch_first)
+        dropout = float(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = dropout
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.dtype = np.dtype(dtype.name)  # the canonical dtype object
+        if merge_mode not in ("concat", "sum"):
+            raise ValueError(f"merge_mode must be 'concat' or 'sum', got {merge_mode!r}")
+        self.merge_mode = merge_mode
+        self.bias = bool(bias)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.reset_after = bool(reset_after)
+
+        self.num_directions = 2 if self.bidirectional else 1
+        self.params = np.zeros(self._num_params(), self.dtype)
+        self.grad = np.zeros_like(self.params)
+        self._make_views()
+        self._rng = as_generator(random_state)
+        uniform_default(self, self._rng)
+        self._cache = None
+        self.grad_norms = {}
+        self.cell_grad_norms = {}
+        self.state_grad = None
+
+    # ------------------------------------------------------------------ parameters
+
+    @property
+    def output_size(self):
+        """Last dimension of ``forward``'s output: D*H (concat) or H (sum)."""
+        if self.bidirectional and self.merge_mode == "concat":
+            return 2 * self.hidden_size
+        return self.hidden_size
+
+    def _layer_input_size(self, layer):
+        return self.input_size if layer == 0 else self.output_size
+
+    def _layout(self):
+        """[(name, shape)] in PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh."""
+        GH = _GATES[self.cell] * self.hidden_size
+        out = []
+        for layer in range(self.num_layers):
+            for d in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                out.append(("weight_ih" + sfx, (GH, self._layer_input_size(layer))))
+                out.append(("weight_hh" + sfx, (GH, self.hidden_size)))
+                if self.bias:
+                    out.append(("bias_ih" + sfx, (GH,)))
+                    out.append(("bias_hh" + sfx, (GH,)))
+        return out
+
+    def _num_params(self):
+        return sum(int(np.prod(shape)) for _, shape in self._layout())
+
+    def _make_views(self):
+        """Named views into params/grad, and per (layer*D + d) tuples for the engine."""
+        self._param_views, self._grad_views = {}, {}
+        offset = 0
+        for name, shape in self._layout():
+            n = int(np.prod(shape))
+            self._param_views[name] = self.params[offset:offset + n].reshape(shape)
+            self._grad_views[name] = self.grad[offset:offset + n].reshape(shape)
+            offset += n
+        self._weights, self._dweights = [], []
+        for layer in range(self.num_layers):
+            for d in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                names = ["weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx]
+                self._weights.append(tuple(self._param_views.get(n) for n in names))
+                self._dweights.append(tuple(self._grad_views.get(n) for n in names))
+
+    def named_parameters(self):
+        """dict name -> view into ``params`` (PyTorch names and order)."""
+        return dict(self._param_views)
+
+    def named_grads(self):
+        """dict name -> view into ``grad`` (same names as ``named_parameters``)."""
+        return dict(self._grad_views)
+
+    def zero_grad(self):
+        """Set every gradient to zero."""
+        self.grad[...] = 0
+
+    def state_dict(self):
+        """dict name -> copy of each parameter, PyTorch's names and shapes."""
+        return {k: v.copy() for k, v in self._param_views.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in from a dict name -> array (e.g. a PyTorch module's
+        ``{k: v.numpy() for k, v in m.state_dict().items()}``). Unknown or missing names and
+        wrong shapes raise ValueError; nothing is written unless everything matches."""
+        _load_into(self._param_views, state_dict)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for k in ("_param_views", "_grad_views", "_weights", "_dweights"):
+            state.pop(k)
+        state["_cache"] = None  # engine workspaces are not kept across pickling
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # Unpickled dtypes and arrays carry equal but non-singleton dtype objects, which the
+        # engine's dtype check rejects: re-attach the canonical dtype (same memory, so an
+        # optimizer unpickled alongside still updates these buffers).
+        self.dtype = np.dtype(self.dtype.name)
+        self.params = self.params.view(self.dtype)
+        self.grad = self.grad.view(self.dtype)
+        self._make_views()
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v, default in (
+            ("num_layers", self.num_layers, 1), ("bidirectional", self.bidirectional, False),
+            ("batch_first", self.batch_first, False), ("dropout", self.dropout, 0.0),
+            ("merge_mode", self.merge_mode, "concat"), ("bias", self.bias, True),
+            ("dtype", self.dtype.name, "float32")) if v != default)
+        if self.cell == "rnn":
+            extra += f", nonlinearity={self.nonlinearity!r}"
+        if self.cell == "gru" and not self.reset_after:
+            extra += ", reset_after=False"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+    # ------------------------------------------------------------------ input checks
+
+    def _time_major(self, x, name, last):
+        """Validate a 3-D array with last dimension `last`, return it (T, B, last) C-contiguous."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
+        layout = "(B, T, F)" if self.batch_first else "(T, B, F)"
+        if x.ndim != 3:
+            raise ValueError(f"{name} must be 3-D {layout} with F = {last}, got shape {x.shape}")
+        if x.shape[2] != last:
+            raise ValueError(f"{name} has {x.shape[2]} features (last dimension), expected {last}")
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"{name} must have at least one timestep and one sequence, "
+                             f"got shape {x.shape} (time-major)")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    @staticmethod
+    def _check_lengths(lengths, T, B):
+        if lengths is None:
+            return None
+        lengths = np.asarray(lengths)
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must have shape ({B},) (one per sequence), "
+                             f"got {lengths.shape}")
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
+        if B and (lengths.min() < 1 or lengths.max() > T):
+            raise ValueError(f"lengths must be in [1, T={T}], got min {lengths.min()} "
+                             f"and max {lengths.max()}")
+        return np.ascontiguousarray(lengths, dtype=np.int64)
+
+    def _check_state_array(self, a, name, B):
+        if a is None:
+            return None
+        a = np.asarray(a)
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if a.shape != shape:
+            raise ValueError(f"{name} must have shape (num_layers*num_directions, B, H) = "
+                             f"{shape}, got {a.shape}")
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def _split_state(self, state, B, name="state"):
+        """state -> (h, c) arrays (L*D, B, H) or None each."""
+        if state is None:
+            return None, None
+        if self.cell == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise ValueError(f"an LSTM {name} is a tuple (h, c) of arrays "
+                                 f"(num_layers*num_directions, B, H)")
+            return (self._check_state_array(state[0], name + "[0] (h)", B),
+                    self._check_state_array(state[1], name + "[1] (c)", B))
+        if isinstance(state, (tuple, list)):
+            raise ValueError(f"{name} of a {type(self).__name__} is one array "
+                             "(num_layers*num_directions, B, H), not a tuple")
+        return self._check_state_array(state, name, B), None
+
+    # ------------------------------------------------------------------ forward / backward
+
+    def forward(self, x, lengths=None, state=None, training=True):
+        """Run the network over whole sequences.
+
+        Parameters
+        ----------
+        x : array (T, B, I), or (B, T, I) with batch_first
+        lengths : int array (B,), optional
+            Valid steps per sequence, 1 <= lengths[b] <= T; steps past it are padding: they
+            give zero outputs and do not touch the state. The reverse direction starts at
+            each sequence's own last step.
+        state : initial state, optional (zeros by default)
+            h (L*D, B, H) for RNN/GRU, a tuple (h, c) for LSTM.
+        training : bool
+            True keeps what ``backward`` needs and applies dropout between layers.
+
+        Returns
+        -------
+        out : array (T, B, D*H) or (T, B, H) for merge_mode "sum" (batch_first: (B, T, .))
+        state : final state, same structure as the ``state`` argument; for each sequence,
+            the state after its own last step.
+        """
+        x = self._time_major(x, "x", self.input_size)
+        T, B, _ = x.shape
+        lengths = self._check_lengths(lengths, T, B)
+        h0, c0 = self._split_state(state, B)
+        out, h_n, c_n = self._forward(x, lengths, h0, c0, training)
+        if self.batch_first:
+            out = out.transpose(1, 0, 2)
+        return out, ((h_n, c_n) if self.cell == "lstm" else h_n)
+
+    def _forward(self, x, lengths, h0, c0, training):
+        """Time-major forward; fills self._cache when training."""
+        self._cache = None
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        T, B, _ = x.shape
+        lstm = self.cell == "lstm"
+        h_n = np.empty((L * D, B, H), self.dtype)
+        c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
+        layers = []  # per layer: (dropout mask or None, [workspace per direction])
+        layer_in = x
+        for layer in range(L):
+            mask = None
+            if layer > 0 and training and self.dropout > 0:
+                keep = self._rng.random(layer_in.shape) >= self.dropout
+                mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
+                layer_in = layer_in * mask
+            outs, workspaces = [], []
+            for d in range(D):
+                idx = layer * D + d
+                w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+                res = engine.forward(
+                    layer_in, w_ih, w_hh, b_ih, b_hh, cell=self.cell,
+                    nonlinearity=self.nonlinearity, reset_after=self.reset_after,
+                    lengths=lengths, h0=None if h0 is None else h0[idx],
+                    c0=None if c0 is None else c0[idx], reverse=(d == 1), training=training)
+                outs.append(res.y)
+                workspaces.append(res.workspace)
+                h_n[idx] = res.h_n
+                if lstm:
+                    c_n[idx] = res.c_n
+            if D == 1:
+                layer_in = outs[0]
+            elif self.merge_mode == "concat":
+                layer_in = np.concatenate(outs, axis=2)
+            else:
+                layer_in = outs[0] + outs[1]
+            layers.append((mask, workspaces))
+        if training:
+            self._cache = {"layers": layers, "shape": (T, B)}
+        return layer_in, h_n, c_n
+
+    def backward(self, dout, dstate=None):
+        """Backpropagate through the last training ``forward``.
+
+        Parameters
+        ----------
+        dout : array, the shape of ``forward``'s ``out``, or None (zeros)
+            dL/dout. Values at padded steps are ignored.
+        dstate : optional, the structure of ``forward``'s returned state
+            dL/d(final state): h (L*D, B, H), or (dh, dc) for LSTM (either may be None).
+
+        Returns
+        -------
+        dx : array, the shape of ``x`` (batch_first respected)
+
+        Gradients are ADDED to ``grad`` (call ``zero_grad`` between updates). Afterwards:
+        ``state_grad`` holds dL/d(initial state) (same structure as the state),
+        ``grad_norms[(layer, direction)]`` the (T,) norms ||dL/dh_t|| over the batch, and for
+        LSTM ``cell_grad_norms[(layer, direction)]`` the norms ||dL/dc_t|| (direction 0 is
+        forward in time, 1 reverse).
+        """
+        if self._cache is None:
+            raise ValueError("backward needs a preceding forward(..., training=True), and "
+                             "each forward allows one backward: run forward again")
+        T, B = self._cache["shape"]
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        if dout is not None:
+            dout = self._time_major(dout, "dout", self.output_size)
+            if dout.shape[:2] != (T, B):
+                raise ValueError(f"dout must have the shape of forward's output; got "
+                                 f"{dout.shape} time-major, expected {(T, B, self.output_size)}")
+        dh_n, dc_n = self._split_state(dstate, B, "dstate")
+        layers = self._cache["layers"]
+        self._cache = None
+        lstm = self.cell == "lstm"
+        dh0 = np.zeros((L * D, B, H), self.dtype)
+        dc0 = np.zeros((L * D, B, H), self.dtype) if lstm else None
+        grad_norms, cell_grad_norms = {}, {}
+        d_layer_out = dout
+        for layer in reversed(range(L)):
+            mask, workspaces = layers[layer]
+            dx = None
+            for d in range(D):
+                idx = layer * D + d
+                dy = d_layer_out
+                if dy is not None and D == 2 and self.merge_mode == "concat":
+                    dy = np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
+                g = engine.backward(workspaces[d], dy=dy,
+                                    dh_n=None if dh_n is None else dh_n[idx],
+                                    dc_n=None if dc_n is None else dc_n[idx])
+                for acc, part in zip(self._dweights[idx], (g.dweight_ih, g.dweight_hh,
+                                                           g.dbias_ih, g.dbias_hh)):
+                    if acc is not None:
+                        acc += part
+                dx = g.dx if dx is None else dx + g.dx
+                dh0[idx] = g.dh0
+                grad_norms[(layer, d)] = g.grad_norm_h
+                if lstm:
+                    dc0[idx] = g.dc0
+                    cell_grad_norms[(layer, d)] = g.grad_norm_c
+            if mask is not None:
+                dx = dx * mask
+            d_layer_out = dx
+        self.grad_norms = grad_norms
+        self.cell_grad_norms = cell_grad_norms
+        self.state_grad = (dh0, dc0) if lstm else dh0
+        return d_layer_out.transpose(1, 0, 2) if self.batch_first else d_layer_out
+
+    # ------------------------------------------------------------------ streaming
+
+    def step(self, x_t, state=None, reset=None):
+        """Advance one timestep (online inference); equals the full-sequence forward.
+
+        Parameters
+        ----------
+        x_t : array (B, I)
+        state : the state returned by the previous ``step`` or ``forward`` (zeros if None)
+        reset : bool array (B,), optional
+            Sequences whose state is zeroed before this step (a new sequence starts there).
+
+        Returns
+        -------
+        out_t : array (B, H)
+        state : the new state (h (L, B, H), or (h, c) for LSTM)
+        """
+        if self.bidirectional:
+            raise ValueError("step() streams forward in time, but a bidirectional network "
+                             "needs the whole sequence: use forward()")
+        x_t = np.asarray(x_t)
+        if x_t.ndim != 2 or x_t.shape[1] != self.input_size:
+            raise ValueError(f"x_t must have shape (B, {self.input_size}), got {x_t.shape}")
+        if x_t.dtype.kind not in "fiub":
+            raise TypeError(f"x_t must be an array of real numbers, got dtype {x_t.dtype}")
+        B = x_t.shape[0]
+        h, c = self._split_state(state, B)
+        if reset is not None:
+            reset = np.asarray(reset)
+            if reset.shape != (B,) or reset.dtype.kind not in "biu":
+                raise ValueError(f"reset must be a bool array of shape ({B},), "
+                                 f"got {reset.dtype} {reset.shape}")
+            keep = (reset == 0)[None, :, None]
+            h = None if h is None else np.where(keep, h, 0).astype(self.dtype)
+            c = None if c is None else np.where(keep, c, 0).astype(self.dtype)
+        x = np.ascontiguousarray(x_t[None], dtype=self.dtype)
+        out, h_n, c_n = self._forward(x, None, h, c, training=False)
+        return out[0], ((h_n, c_n) if self.cell == "lstm" else h_n)
+
+
+class RNN(_RecurrentNetwork):
+    """Elman RNN, ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with act tanh or relu.
+
+    Same arguments as ``torch.nn.RNN`` (``nonlinearity``, ``bias`` keyword-only here) plus
+    ``dtype``, ``random_state`` (seeds the PyTorch-style U(-1/sqrt(H), 1/sqrt(H)) init
+    and dropout) and ``merge_mode`` ("concat" or "sum" of the two directions). See the
+    module docstring for shapes.
+    """
+
+    cell = "rnn"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
+                 merge_mode="concat", *, nonlinearity="tanh", bias=True):
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
+                         dropout, dtype, random_state, merge_mode, bias, nonlinearity, True)
+
+
+class LSTM(_RecurrentNetwork):
+    """LSTM (gates i, f, g, o), as ``torch.nn.LSTM``; the state is a tuple (h, c).
+
+    Arguments as ``RNN`` without ``nonlinearity``. See the module docstring for shapes.
+    """
+
+    cell = "lstm"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
+                 merge_mode="concat", *, bias=True):
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
+                         dropout, dtype, random_state, merge_mode, bias, "tanh", True)
+
+
+class GRU(_RecurrentNetwork):
+    """GRU (gates r, z, n), as ``torch.nn.GRU`` when ``reset_after=True`` (the default,
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn))); ``reset_after=False`` is the textbook
+    form n = tanh(W_in x + b_in + W_hn (r * h) + b_hn). Arguments otherwise as ``RNN``.
+    """
+
+    cell = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
+                 merge_mode="concat", *, reset_after=True, bias=True):
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
+                         dropout, dtype, random_state, merge_mode, bias, "tanh", reset_after)
