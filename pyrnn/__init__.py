@@ -6,7 +6,10 @@ Layers, from the bottom up:
 """
 from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
+from .network import RNN, LSTM, GRU
+from . import init, losses, optim, heads, clip, train
 
 __version__ = engine.config()["version"]
 
-__all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__"]
+__all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
+           "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train"]
