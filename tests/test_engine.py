@@ -7,6 +7,10 @@
   results; a workspace is consumed by backward; shapes at the tiling edges;
   every ISA level the CPU supports (forced by PYRNN_ISA, in a subprocess).
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -147,7 +151,9 @@ def test_inference_equals_training(cell, kw, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_thread_count_does_not_change_results(cell, kw, dtype, restore_num_threads):
-    T, B, I, H = 13, 9, 11, 70
+    # Big enough that the kernels really split the work (they stay on one thread below
+    # ~2e5 recurrent FLOPs per step), H not a multiple of any vector width.
+    T, B, I, H = 13, 16, 11, 100
     arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
                                          dtype=dtype, **kw)
     weights = ref.loss_weights(T, B, H, cell, dtype=dtype)
@@ -166,6 +172,8 @@ def test_thread_count_does_not_change_results(cell, kw, dtype, restore_num_threa
         for name in GRAD_NAMES:
             if getattr(grads1, name) is not None:
                 np.testing.assert_array_equal(getattr(grads2, name), getattr(grads1, name), name)
+    # And the threaded result is the right one.
+    check_against_reference(arrays, options, dtype)
 
 
 def test_same_call_twice_is_bitwise_identical():
@@ -223,3 +231,50 @@ def test_tiling_edges(cell, kw, dtype):
                 check_against_reference(arrays, options, dtype)
             except AssertionError as error:
                 raise AssertionError(f"B={B} H={H} I={I}: {error}") from error
+
+
+ISA_SCRIPT = """
+import sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+import reference as ref
+import test_engine as te
+from pyrnn import engine
+
+assert engine.config()["isa"] == {isa!r}, engine.config()["isa"]
+cases = [("rnn", {{"nonlinearity": "tanh"}}), ("rnn", {{"nonlinearity": "relu"}}), ("lstm", {{}}),
+         ("gru", {{"reset_after": True}}), ("gru", {{"reset_after": False}})]
+for k, (cell, kw) in enumerate(cases):
+    for reverse in (False, True):
+        arrays, options = ref.random_problem(cell, 4, 7, 19, 37, variable_length=True,
+                                             reverse=reverse, seed=k, **kw)
+        for dtype in (np.float64, np.float32):
+            te.check_against_reference(arrays, options, dtype)
+print("ok")
+"""
+
+
+def supported_isas():
+    return engine.config()["isa_supported"]
+
+
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+def test_every_supported_isa_matches_reference(isa):
+    """PYRNN_ISA forces a kernel level at import: each level the CPU supports is
+    checked against the reference in a fresh interpreter."""
+    if isa not in supported_isas():
+        pytest.skip(f"{isa} not supported by this CPU/build")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYRNN_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(tests=tests, isa=isa)],
+                          env=env, capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(tests))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_config_reports_isa_and_threads():
+    config = engine.config()
+    assert config["isa"] in config["isa_supported"]
+    assert "baseline" in config["isa_supported"]
+    assert config["num_threads"] == engine.get_num_threads() >= 1
