@@ -131,9 +131,11 @@ def test_missing_output_gradients_are_zeros(cell, kw):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
-def test_inference_equals_training(cell, kw, dtype):
-    arrays, options = ref.random_problem(cell, 6, 5, 7, 19, variable_length=True,
-                                         dtype=dtype, **kw)
+@pytest.mark.parametrize("shape", [(6, 5, 7, 19), (12, 100, 3, 7)], ids=["small", "chunked"])
+def test_inference_equals_training(cell, kw, dtype, shape):
+    """Inference keeps only the running state, and projects the input in chunks of
+    about 512 / B steps: (12, 100, ...) crosses chunk boundaries (5 + 5 + 2 steps)."""
+    arrays, options = ref.random_problem(cell, *shape, variable_length=True, dtype=dtype, **kw)
     for reverse in (False, True):
         opts = dict(options, reverse=reverse)
         train = engine.forward(**arrays, **opts, training=True)
@@ -278,3 +280,19 @@ def test_config_reports_isa_and_threads():
     assert config["isa"] in config["isa_supported"]
     assert "baseline" in config["isa_supported"]
     assert config["num_threads"] == engine.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("lengths", [[1], [2, 2, 2], [1, 3, 2, 1]], ids=["one", "equal", "mixed"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_all_sequences_shorter_than_T(cell, kw, lengths):
+    """No sequence reaches T: the last steps are padding for every row (the
+    reverse direction then starts inside the batch, at each row's own end)."""
+    B = len(lengths)
+    for reverse in (False, True):
+        arrays, options = ref.random_problem(cell, 5, B, 3, 6, reverse=reverse, **kw)
+        options["lengths"] = np.array(lengths, dtype=np.int64)
+        for dtype in (np.float64, np.float32):
+            check_against_reference(arrays, options, dtype)
+        infer = engine.forward(**arrays, **options, training=False)
+        train = engine.forward(**arrays, **options)
+        np.testing.assert_array_equal(infer.h_n, train.h_n)

@@ -48,6 +48,8 @@ FORWARD_CASES = [  # (id, changes made to a valid LSTM call, error, fragment of 
      "x must have dtype float32 or float64, got float16"),
     ("x_int", lambda k: {"x": k["x"].astype(np.int64)}, TypeError,
      "x must have dtype float32 or float64"),
+    ("x_big_endian", lambda k: {"x": k["x"].astype(">f8")}, TypeError,
+     "x must have dtype float32 or float64"),
     ("x_list", lambda k: {"x": k["x"].tolist()}, TypeError, "x must be a numpy array"),
     ("x_fortran", lambda k: {"x": fortran(k["x"])}, ValueError, "x must be C-contiguous"),
     ("x_strided", lambda k: {"x": strided(k["x"])}, ValueError, "x must be C-contiguous"),
@@ -237,3 +239,18 @@ def test_unavailable_isa_is_refused_at_import():
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode != 0
     assert "PYRNN_ISA=sse1 is not available" in proc.stderr
+
+
+def test_read_only_inputs_are_accepted():
+    kwargs = problem()
+    want = engine.forward(**kwargs)
+    frozen = {k: v for k, v in kwargs.items()}
+    for name in ("x", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "h0", "c0", "lengths"):
+        frozen[name] = kwargs[name].copy()
+        frozen[name].setflags(write=False)
+    got = engine.forward(**frozen)
+    np.testing.assert_array_equal(got.y, want.y)
+    dy = np.ones((T, B, H))
+    dy.setflags(write=False)
+    grads = engine.backward(got.workspace, dy)
+    np.testing.assert_array_equal(grads.dx, engine.backward(want.workspace, dy).dx)
