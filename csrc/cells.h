@@ -2,7 +2,8 @@
 // Each function handles one batch row and the hidden units [j0, j1) of one thread's block.
 //   xg (G*H)   input projection + folded biases, pre-activation; overwritten with the
 //              activated gates (forward) and then with the gate gradients (backward)
-//   gh (G*Hp)  the recurrent product h_prev W_hh^T for this row, gate g at column g*Hp
+//   gh         the recurrent product h_prev W_hh^T of this row and block, as the GEMM left it
+//              in the thread's L1 tile: gate g of unit j at gh[g * gs + (j - j0)]
 //   hp, h      hidden state in / out (H);  cp, c: LSTM cell state in / out (H)
 //   y (H)      the output row; dy (H) its gradient, or nullptr
 //   dh (H)     in: dL/dh_t flowing back from later steps; out: the direct part of dL/dh_{t-1}
@@ -15,7 +16,7 @@ template <typename T, bool RELU>
 static inline void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh, T* h, T* y) {
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
-    const T a = xg[j] + gh[j];
+    const T a = xg[j] + gh[(j - j0)];
     const T v = RELU ? (a < T(0) ? T(0) : a) : Act<T>::tanh(a);
     h[j] = v;
     y[j] = v;
@@ -37,14 +38,14 @@ static inline T rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T*
 
 // ---- LSTM: i, f, o = sigmoid, g = tanh; c = f c_prev + i g; h = o tanh(c) ----------------
 template <typename T>
-static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t Hp, T* xg,
+static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                 const T* gh, const T* cp, T* c, T* h, T* y) {
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
-    const T i = Act<T>::sigmoid(xg[j] + gh[j]);
-    const T f = Act<T>::sigmoid(xg[H + j] + gh[Hp + j]);
-    const T g = Act<T>::tanh(xg[2 * H + j] + gh[2 * Hp + j]);
-    const T o = Act<T>::sigmoid(xg[3 * H + j] + gh[3 * Hp + j]);
+    const T i = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
+    const T f = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
+    const T g = Act<T>::tanh(xg[2 * H + j] + gh[2 * gs + (j - j0)]);
+    const T o = Act<T>::sigmoid(xg[3 * H + j] + gh[3 * gs + (j - j0)]);
     const T cn = f * cp[j] + i * g;
     const T hn = o * Act<T>::tanh(cn);
     xg[j] = i;
@@ -85,14 +86,14 @@ static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const
 // ---- GRU, reset_after (PyTorch): n = tanh(W_in x + b_in + r (W_hn h + b_hn)) ------------
 // h = (1 - z) n + z h_prev. extra (H) keeps hn = W_hn h_prev + b_hn.
 template <typename T>
-static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t Hp, T* xg,
+static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                   const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
                                   T* y) {
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
-    const T r = Act<T>::sigmoid(xg[j] + gh[j]);
-    const T z = Act<T>::sigmoid(xg[H + j] + gh[Hp + j]);
-    const T hn = gh[2 * Hp + j] + b_hn[j];
+    const T r = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
+    const T z = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
+    const T hn = gh[2 * gs + (j - j0)] + b_hn[j];
     const T n = Act<T>::tanh(xg[2 * H + j] + r * hn);
     const T v = (T(1) - z) * n + z * hp[j];
     xg[j] = r;
@@ -129,12 +130,12 @@ static inline T gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* ext
 // Two phases per step: r, z and rh = r h_prev (extra); then, once every thread's rh is
 // written, n and h from the product rh W_hn^T.
 template <typename T>
-static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t Hp, T* xg,
+static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                      const T* gh, const T* hp, T* rh) {
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
-    const T r = Act<T>::sigmoid(xg[j] + gh[j]);
-    const T z = Act<T>::sigmoid(xg[H + j] + gh[Hp + j]);
+    const T r = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
+    const T z = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
     xg[j] = r;
     xg[H + j] = z;
     rh[j] = r * hp[j];
@@ -142,12 +143,12 @@ static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t 
 }
 
 template <typename T>
-static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, int64_t Hp, T* xg,
-                                    const T* gh, const T* hp, T* h, T* y) {
+static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
+                                    const T* hp, T* h, T* y) {
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
     const T z = xg[H + j];
-    const T n = Act<T>::tanh(xg[2 * H + j] + gh[2 * Hp + j]);
+    const T n = Act<T>::tanh(xg[2 * H + j] + gh[j - j0]);
     const T v = (T(1) - z) * n + z * hp[j];
     xg[2 * H + j] = n;
     h[j] = v;

@@ -79,13 +79,12 @@ static void forward(const ForwardArgs<T>& a) {
   for (int64_t j = 0; j < H; ++j) b_hn.get()[j] = a.b_hh && s.cell == CellKind::GRU ? a.b_hh[2 * H + j] : T(0);
 
   // Input projection destination: the workspace's gates (training, all steps) or a chunk.
-  const int64_t chunk = training ? T_ : min_(T_, max_<int64_t>(1, 512 / B));
+  const int64_t chunk = training ? T_ : min_(T_, max_<int64_t>(1, 128 / B));
   Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
   T* const gates = training ? a.ws + wl.gates : xg_chunk.get();
 
   // Packed weights: W_ih^T in panels over G*H; W_hh^T in panels per (gate, unit block).
   Buffer<T> wih_p(num_panels<T>(GH) * I * NR), whh_p(G * nq * H * NR);
-  Buffer<T> gh(B * G * Hp);  // the recurrent product of one step; each thread its columns
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
   T* const states = training ? a.ws + wl.states : nullptr;
@@ -114,6 +113,8 @@ static void forward(const ForwardArgs<T>& a) {
     return j < H ? w_hh[(g * H + j) * H + k] : T(0);
   };
   const int nthreads = choose_threads(a.nthreads, s);
+  constexpr int MR = GemmCfg<T>::MR;
+  Buffer<T> tiles(int64_t(nthreads) * MR * G * NR);  // one L1 tile per thread
 
 #pragma omp parallel num_threads(nthreads)
   {
@@ -153,46 +154,56 @@ static void forward(const ForwardArgs<T>& a) {
           ex = rhbuf.get();
         }
         T* y_t = a.y + t * B * H;
+        // Fused step, per block of NR units and MR batch rows: the recurrent GEMM for all
+        // gates of those units lands in this thread's L1 tile, the epilogue consumes it there.
+        T* tb = tiles.get() + tid * MR * G * NR;
+        const int64_t ldt = G * NR;
         const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
         for (int64_t q = own.begin; q < own.end; ++q) {
-          for (int g = 0; g < ng; ++g)
-            panel_rows<T>(B, H, hp, H, 1, whh_p.get() + (g * nq + q) * H * NR,
-                          gh.get() + g * Hp + q * NR, G * Hp, NR, 0, nullptr);
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          for (int64_t b = 0; b < B; ++b) {
-            T* xg = xg_t + b * GH;
-            const T* ghb = gh.get() + b * G * Hp;
-            const int64_t o = b * H;
-            if (!active(a.lengths, b, t)) {
-              for (int64_t j = j0; j < j1; ++j) {
-                hn[o + j] = hp[o + j];
-                y_t[o + j] = T(0);
-                if (cn && cn != cp) cn[o + j] = cp[o + j];
-                if (gru_rb) ex[o + j] = T(0);
+          for (int64_t b0 = 0; b0 < B; b0 += MR) {
+            const int64_t m = min_<int64_t>(MR, B - b0);
+            for (int g = 0; g < ng; ++g)
+              panel_rows<T>(m, H, hp + b0 * H, H, 1, whh_p.get() + (g * nq + q) * H * NR,
+                            tb + g * NR, ldt, NR, 0, nullptr);
+            for (int64_t b = b0; b < b0 + m; ++b) {
+              T* xg = xg_t + b * GH;
+              const T* ghb = tb + (b - b0) * ldt;
+              const int64_t o = b * H;
+              if (!active(a.lengths, b, t)) {
+                for (int64_t j = j0; j < j1; ++j) {
+                  hn[o + j] = hp[o + j];
+                  y_t[o + j] = T(0);
+                  if (cn && cn != cp) cn[o + j] = cp[o + j];
+                  if (gru_rb) ex[o + j] = T(0);
+                }
+                continue;
               }
-              continue;
-            }
-            switch (s.cell) {
-              case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, ghb, hn + o, y_t + o); break;
-              case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, ghb, hn + o, y_t + o); break;
-              case CellKind::LSTM: lstm_forward<T>(j0, j1, H, Hp, xg, ghb, cp + o, cn + o, hn + o, y_t + o); break;
-              case CellKind::GRU:
-                if (s.reset_after) gru_ra_forward<T>(j0, j1, H, Hp, xg, ghb, b_hn.get(), hp + o, ex + o, hn + o, y_t + o);
-                else gru_rb_forward_rz<T>(j0, j1, H, Hp, xg, ghb, hp + o, ex + o);
-                break;
+              switch (s.cell) {
+                case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, ghb, hn + o, y_t + o); break;
+                case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, ghb, hn + o, y_t + o); break;
+                case CellKind::LSTM: lstm_forward<T>(j0, j1, H, NR, xg, ghb, cp + o, cn + o, hn + o, y_t + o); break;
+                case CellKind::GRU:
+                  if (s.reset_after) gru_ra_forward<T>(j0, j1, H, NR, xg, ghb, b_hn.get(), hp + o, ex + o, hn + o, y_t + o);
+                  else gru_rb_forward_rz<T>(j0, j1, H, NR, xg, ghb, hp + o, ex + o);
+                  break;
+              }
             }
           }
         }
         if (gru_rb) {
 #pragma omp barrier
           for (int64_t q = own.begin; q < own.end; ++q) {
-            panel_rows<T>(B, H, ex, H, 1, whh_p.get() + (2 * nq + q) * H * NR,
-                          gh.get() + 2 * Hp + q * NR, G * Hp, NR, 0, nullptr);
             const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-            for (int64_t b = 0; b < B; ++b)
-              if (active(a.lengths, b, t))
-                gru_rb_forward_n<T>(j0, j1, H, Hp, xg_t + b * GH, gh.get() + b * G * Hp,
-                                    hp + b * H, hn + b * H, y_t + b * H);
+            for (int64_t b0 = 0; b0 < B; b0 += MR) {
+              const int64_t m = min_<int64_t>(MR, B - b0);
+              panel_rows<T>(m, H, ex + b0 * H, H, 1, whh_p.get() + (2 * nq + q) * H * NR, tb, NR,
+                            NR, 0, nullptr);
+              for (int64_t b = b0; b < b0 + m; ++b)
+                if (active(a.lengths, b, t))
+                  gru_rb_forward_n<T>(j0, j1, H, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
+                                      hn + b * H, y_t + b * H);
+            }
           }
         }
 #pragma omp barrier
