@@ -1,0 +1,643 @@
+"""RNNClassifier, RNNRegressor and RNNTagger: one recurrent encoder, one linear head.
+
+``RNNClassifier``/``RNNRegressor`` read the final hidden state of the last layer (both
+directions when bidirectional) and map it to class scores / values; ``RNNTagger`` maps the
+output at every step to a label. Text input goes through a learned embedding first.
+"""
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
+
+from ..heads import Linear
+from ..losses import mse, softmax_cross_entropy
+from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN
+from ._data import (check_sequences, encode_labels, label_index, unique_labels)
+from ._modules import dropout_mask, threads
+
+_PREDICT_CHUNK = 512  # sequences per forward pass at prediction time
+
+
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class _SequenceModel(BaseRNN):
+    """Embedding (text only) -> recurrent network -> dropout -> Linear head."""
+
+    _params = {**COMMON_PARAMS, **TEXT_PARAMS}
+    _per_step = False  # True: a head output at every step (tagging)
+
+    # ------------------------------------------------------------ model
+
+    def _build(self, n_outputs, rng):
+        tokens = self.input_kind_ == "tokens"
+        self.embedding_ = self._new_embedding(self.input_size_, rng) if tokens else None
+        self.network_ = self._new_network(self._net_input_size(), rng)
+        self.head_ = Linear(self.network_.output_size, n_outputs, dtype=self._float,
+                            random_state=self._seed(rng))
+        self.optimizer_ = self._new_optimizer()
+
+    def _modules(self):
+        return [m for m in (self.embedding_, self.network_, self.head_) if m is not None]
+
+    def _features(self, x, lengths, training):
+        """Network features: (B, D*H) final state, or (T, B, D*H) outputs when per step."""
+        out, state = self.network_.forward(self._embed(x, training), lengths=lengths,
+                                           training=training)
+        return out if self._per_step else self._last_layer_state(self.network_, state)
+
+    def _train_outputs(self, x, lengths, rng):
+        """Training forward: head outputs (B, K) or (T, B, K); keeps what backward needs."""
+        feats = self._features(x, lengths, True)
+        self._mask = dropout_mask(feats.shape, self.dropout, self._float, rng)
+        if self._mask is not None:
+            feats = feats * self._mask
+        return self.head_.forward(feats)
+
+    def _train_backward(self, dy):
+        dfeats = self.head_.backward(dy)
+        if self._mask is not None:
+            dfeats *= self._mask
+        self._mask = None
+        if self._per_step:
+            dx = self.network_.backward(dfeats)
+        else:
+            dx = self.network_.backward(None, self._last_layer_state_grad(self.network_, dfeats))
+        self._unembed(dx)
+
+    def _predict_outputs(self, seqs):
+        """Head outputs in float64: (n, K), or a list of (L_i, K) when per step."""
+        w = self.head_.weight.astype(np.float64)
+        b = self.head_.bias.astype(np.float64)
+        results = []
+        for start in range(0, len(seqs), _PREDICT_CHUNK):
+            idx = np.arange(start, min(start + _PREDICT_CHUNK, len(seqs)))
+            x, lengths = seqs.time_major(idx)
+            out = self._features(x, lengths, False).astype(np.float64) @ w.T + b
+            if self._per_step:
+                results.extend(out[:n, i] for i, n in enumerate(lengths))
+            else:
+                results.append(out)
+        if self._per_step:
+            return results
+        return np.concatenate(results) if results else np.zeros((0, len(b)))
+
+    # ------------------------------------------------------------ fitting
+
+    def _check_X(self, X, reset):
+        return check_sequences(self, X, reset=reset)
+
+    def _fit(self, X, y, incremental, classes=None):
+        self._validate_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None.")
+        fitted = hasattr(self, "network_")
+        first = not fitted if incremental else not (self.warm_start and fitted)
+        with threads(self.n_threads):
+            seqs = self._check_X(X, reset=first)
+            targets = self._prepare_targets(y, seqs, first, classes)
+            if first:
+                self._rng = check_random_state(self.random_state)
+                self._build(self._n_outputs(), self._rng)
+                self._reset_training_state()
+            elif not incremental:
+                self._no_improvement_count = 0
+                self.best_loss_ = np.inf
+                self._best_params = None
+                if self.early_stopping:
+                    self.best_validation_score_ = -np.inf
+                    self.validation_scores_ = self.validation_scores_ or []
+            rng = self._rng
+            if incremental:
+                train, valid = (seqs, targets), None
+                n_epochs = 1
+            else:
+                tr, va = self._split_validation(len(seqs), rng, self._stratify(targets))
+                train = (seqs.take(tr), targets[tr])
+                valid = None if va is None else (seqs.take(va), targets[va])
+                n_epochs = self.max_epochs
+            self._run_epochs(train, valid, n_epochs, rng, incremental)
+        return self
+
+    def _stratify(self, targets):
+        return None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+# ---------------------------------------------------------------- classification
+
+
+def _class_labels(y):
+    """y -> 1-D array of labels (warns on a column vector, as scikit-learn does)."""
+    if isinstance(y, (list, tuple)) and any(isinstance(v, tuple) for v in y):
+        arr = np.empty(len(y), dtype=object)
+        arr[:] = list(y)
+        return arr
+    return column_or_1d(y, warn=True)
+
+
+def _check_label_values(y):
+    """Raise scikit-learn's errors for continuous / NaN targets; allow any hashable objects."""
+    if y.dtype == object and not all(isinstance(v, str) for v in y):
+        for v in y:
+            if isinstance(v, float) and not np.isfinite(v):
+                raise ValueError("Input y contains NaN or infinity.")
+            try:
+                hash(v)
+            except TypeError:
+                raise TypeError(f"labels must be hashable, got {type(v).__name__}") from None
+        return
+    check_classification_targets(y)
+
+
+class RNNClassifier(ClassifierMixin, _SequenceModel):
+    """Sequence classification (sequence -> one label) with a recurrent network.
+
+    The final hidden state of the last layer (forward and backward directions concatenated
+    when ``bidirectional``) goes through dropout and a linear layer to class scores; training
+    minimizes softmax cross-entropy with mini-batch gradient descent.
+
+    Parameters
+    ----------
+    cell : {'lstm', 'gru', 'rnn'}, default='lstm'
+        Recurrent cell ('rnn' is the tanh Elman RNN).
+    hidden_size : int, default=64
+        Units per layer and direction.
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    bidirectional : bool, default=False
+        Also read every sequence backwards.
+    dropout : float in [0, 1), default=0.0
+        Dropout between stacked layers and on the features entering the output layer.
+    optimizer : {'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad'}, default='adam'
+        'sgd' uses momentum 0.9.
+    learning_rate : float, default=0.005
+    batch_size : int, default=32
+        Sequences per gradient step.
+    max_epochs : int, default=50
+        Passes over the training data (``fit``); ``partial_fit`` makes one pass.
+    clip_norm : float or None, default=5.0
+        Clip the global gradient norm to this value before each step (None: no clipping).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified) and stop when its accuracy
+        stops improving; the best parameters are restored at the end.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of more than ``tol`` (in training loss, or validation
+        accuracy with early stopping) before stopping.
+    tol : float, default=1e-4
+    warm_start : bool, default=False
+        ``fit`` continues from the current model instead of starting anew.
+    random_state : int, RandomState or None, default=None
+        Seeds initialization, shuffling, dropout and the validation split.
+    verbose : int, default=0
+        > 0 shows a progress bar per epoch with the loss and speed.
+    dtype : {'float32', 'float64'}, default='float32'
+        Working precision.
+    n_threads : int or None, default=None
+        Engine threads while fitting/predicting (None: the current ``pyrnn.get_num_threads()``).
+    analyzer : {'word', 'char'} or callable, default='word'
+        How texts are split into tokens (text input only).
+    embedding_dim : int, default=32
+        Size of the learned token embedding (text input only).
+    min_frequency : int, default=1
+        Tokens seen fewer times in ``fit`` map to the unknown token (text input only).
+
+    Attributes
+    ----------
+    classes_ : ndarray (n_classes,)
+    n_features_in_ : int
+        Columns of a 2-D X (the time steps of univariate sequences), else features per step.
+        Not set for text input.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame.
+    input_kind_ : {'tabular', 'sequences', 'tokens'}
+        What X was: a 2-D array, sequences (3-D array or list), or text.
+    input_size_ : int
+        Features per step (vocabulary size + 1 for text).
+    vocabulary_ : dict str -> int
+        Token ids (text input only; id 0 is the unknown token).
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch (early stopping only).
+    best_loss_ : float
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run.
+    gradient_norms_ : list of ndarray (T,)
+        Per epoch, the mean over batches of ||dL/dh_t|| at each step t of the first layer
+        (forward direction): how far back in time the gradient reaches.
+    embedding_, network_, head_, optimizer_ : the trained pieces.
+
+    Examples
+    --------
+    >>> from pyrnn import RNNClassifier
+    >>> from pyrnn.datasets import load_digits_sequences
+    >>> X, y = load_digits_sequences()            # (1797, 8, 8): 8 rows of 8 pixels
+    >>> clf = RNNClassifier(max_epochs=5, random_state=0).fit(X[:1500], y[:1500])
+    >>> clf.predict(X[1500:]).shape
+    (297,)
+    """
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
+                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
+                 embedding_dim=32, min_frequency=1):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.analyzer = analyzer
+        self.embedding_dim = embedding_dim
+        self.min_frequency = min_frequency
+
+    def fit(self, X, y):
+        """Train on sequences ``X`` with one label each in ``y``.
+
+        Parameters
+        ----------
+        X : array (n, T, F), array (n, T) (univariate), list of arrays (L_i, F) or (L_i,),
+            or text: list of str / list of token lists
+        y : array-like (n,) of hashable labels
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One pass over (X, y), continuing from the current model.
+
+        ``classes`` (all the labels there will ever be) is required on the first call.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _prepare_targets(self, y, seqs, first, classes):
+        y = _class_labels(y)
+        check_consistent_length(seqs.lengths, y)
+        _check_label_values(y)
+        if first:
+            source = y if classes is None else _class_labels(classes)
+            if classes is not None:
+                _check_label_values(source)
+            self.classes_ = np.unique(source) if source.dtype != object \
+                else unique_labels(source.tolist())
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes "
+                                 f"in y; got 1 class: {self.classes_[0]!r}")
+        return encode_labels(y.tolist(), label_index(self.classes_))
+
+    def _stratify(self, targets):
+        return targets
+
+    def _forward_backward(self, batch, rng):
+        seqs, y = batch
+        x, lengths = seqs.time_major()
+        loss, dlogits = softmax_cross_entropy(self._train_outputs(x, lengths, rng), y)
+        self._train_backward(dlogits)
+        return loss, len(y)
+
+    def _validation_score(self, valid):
+        seqs, y = valid
+        return float(np.mean(self._predict_outputs(seqs).argmax(axis=1) == y))
+
+    def predict_proba(self, X):
+        """Class probabilities, ndarray (n_samples, n_classes), columns in ``classes_`` order."""
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            seqs = self._check_X(X, reset=False)
+            return _softmax(self._predict_outputs(seqs))
+
+    def predict(self, X):
+        """Most probable label of each sequence, ndarray (n_samples,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+# ---------------------------------------------------------------- regression
+
+
+class RNNRegressor(RegressorMixin, _SequenceModel):
+    """Sequence regression (sequence -> one or several real values) with a recurrent network.
+
+    The final hidden state of the last layer goes through dropout and a linear layer; training
+    minimizes the mean squared error on standardized targets (each target column is centered
+    and scaled by its training mean and standard deviation, ``y_mean_`` and ``y_scale_``;
+    predictions are mapped back). Typical use: forecasting the value at T+k from a window.
+
+    Parameters
+    ----------
+    Same as :class:`RNNClassifier`. With ``early_stopping`` the validation score is R^2.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Target columns.
+    y_mean_, y_scale_ : ndarray (n_outputs,)
+        Target standardization.
+    Others as :class:`RNNClassifier` (without ``classes_``).
+
+    Examples
+    --------
+    >>> from pyrnn import RNNRegressor
+    >>> from pyrnn.datasets import make_price_series, make_forecasting_windows
+    >>> X, y = make_forecasting_windows(make_price_series(600, random_state=0), window=30)
+    >>> reg = RNNRegressor(max_epochs=3, random_state=0).fit(X, y)
+    >>> reg.predict(X).shape
+    (565,)
+    """
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
+                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
+                 embedding_dim=32, min_frequency=1):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.analyzer = analyzer
+        self.embedding_dim = embedding_dim
+        self.min_frequency = min_frequency
+
+    def fit(self, X, y):
+        """Train on sequences ``X`` with targets ``y`` (n,) or (n, n_outputs). Returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y):
+        """One pass over (X, y), continuing from the current model. Returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def _prepare_targets(self, y, seqs, first, classes):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D (n,) or 2-D (n, n_outputs), got shape {y.shape}")
+        check_consistent_length(seqs.lengths, y)
+        y2 = y.reshape(len(y), -1)
+        if first:
+            self.n_outputs_ = y2.shape[1]
+            self._y_ndim = y.ndim
+            self.y_mean_ = y2.mean(axis=0)
+            scale = y2.std(axis=0)
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
+                             f"fitted with {self.n_outputs_}")
+        return ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
+
+    def _forward_backward(self, batch, rng):
+        seqs, y = batch
+        x, lengths = seqs.time_major()
+        loss, dpred = mse(self._train_outputs(x, lengths, rng), y)
+        self._train_backward(dpred)
+        return loss, len(y)
+
+    def _validation_score(self, valid):
+        seqs, y = valid
+        return float(r2_score(y, self._predict_outputs(seqs)))
+
+    def predict(self, X):
+        """Predicted values, ndarray (n_samples,) or (n_samples, n_outputs), float64."""
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            seqs = self._check_X(X, reset=False)
+            pred = self._predict_outputs(seqs) * self.y_scale_ + self.y_mean_
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+# ---------------------------------------------------------------- tagging
+
+
+def _label_sequences(y, lengths):
+    """y (list of label sequences, or a 2-D array) -> list of lists, checked against lengths."""
+    if y is None:
+        raise ValueError("RNNTagger requires y to be passed, but the target y is None.")
+    if isinstance(y, str):
+        raise TypeError("y must be a list of label sequences, got a single str")
+    if isinstance(y, np.ndarray) and y.ndim == 2:
+        rows = [list(row) for row in y]
+    else:
+        rows = []
+        for i, row in enumerate(y):
+            if isinstance(row, str):
+                rows.append(list(row))
+            elif np.ndim(row) == 1 or (isinstance(row, (list, tuple)) and not row):
+                rows.append(list(row))
+            else:
+                raise ValueError(f"y[{i}] must be a sequence of labels (one per step)")
+    check_consistent_length(lengths, rows)
+    for i, (row, n) in enumerate(zip(rows, lengths)):
+        if len(row) != n:
+            raise ValueError(f"y[{i}] has {len(row)} labels but X[{i}] has {n} steps; a "
+                             "tagger needs one label per step")
+    return rows
+
+
+class RNNTagger(_SequenceModel):
+    """Sequence tagging (one label per step: segmentation, POS tagging) with a recurrent network.
+
+    The output of the last layer at every step (both directions when ``bidirectional``, so a
+    tag can depend on the whole sequence) goes through dropout and a linear layer to label
+    scores; training minimizes the softmax cross-entropy averaged over all (unpadded) steps.
+
+    Parameters
+    ----------
+    Same as :class:`RNNClassifier`. With ``early_stopping`` the validation score is the
+    per-step accuracy.
+
+    Attributes
+    ----------
+    classes_ : ndarray (n_classes,)
+        All labels seen in ``fit`` (any hashable values).
+    Others as :class:`RNNClassifier`.
+
+    Examples
+    --------
+    >>> from pyrnn import RNNTagger
+    >>> from pyrnn.datasets import make_puzzle_moves
+    >>> X, y = make_puzzle_moves(200, random_state=0)   # moves -> the tile that moved
+    >>> tagger = RNNTagger(max_epochs=2, random_state=0).fit(X, y)
+    >>> len(tagger.predict(X[:3])[0]) == len(X[0])
+    True
+    """
+
+    _per_step = True
+    _unit = "seq"
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
+                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
+                 embedding_dim=32, min_frequency=1):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.analyzer = analyzer
+        self.embedding_dim = embedding_dim
+        self.min_frequency = min_frequency
+
+    def fit(self, X, y):
+        """Train on sequences ``X`` with a label per step in ``y``.
+
+        Parameters
+        ----------
+        X : sequences (see :class:`RNNClassifier`)
+        y : list of n label sequences, ``len(y[i])`` = the length of ``X[i]``; or a 2-D array
+            (n, T) for fixed-length X. Labels may be any hashable values.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One pass over (X, y), continuing from the current model.
+
+        ``classes`` (all labels there will ever be) is required on the first call.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _prepare_targets(self, y, seqs, first, classes):
+        rows = _label_sequences(y, seqs.lengths)
+        if first:
+            labels = [v for row in rows for v in row] if classes is None else list(classes)
+            self.classes_ = unique_labels(labels)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 distinct labels in y; "
+                                 f"got 1 class: {self.classes_[0]!r}")
+        index = label_index(self.classes_)
+        targets = np.zeros(seqs.values.shape[:2], dtype=np.int64)
+        for i, row in enumerate(rows):
+            targets[i, :len(row)] = encode_labels(row, index, f"y[{i}]")
+        return targets
+
+    def _forward_backward(self, batch, rng):
+        seqs, y = batch
+        x, lengths = seqs.time_major()
+        T = x.shape[0]
+        mask = np.arange(T)[:, None] < lengths[None, :]
+        logits = self._train_outputs(x, lengths, rng)
+        loss, dlogits = softmax_cross_entropy(logits, np.ascontiguousarray(y[:, :T].T), mask)
+        self._train_backward(dlogits)
+        return loss, int(mask.sum())
+
+    def _validation_score(self, valid):
+        seqs, y = valid
+        outs = self._predict_outputs(seqs)
+        hits = sum(int(np.sum(o.argmax(axis=1) == y[i, :len(o)])) for i, o in enumerate(outs))
+        return hits / float(seqs.lengths.sum())
+
+    def _as_output(self, per_seq, fixed_length):
+        if fixed_length and per_seq:
+            return np.stack(per_seq)
+        return per_seq
+
+    def predict_proba(self, X):
+        """Label probabilities per step: a list of (L_i, n_classes) arrays, or one array
+        (n, T, n_classes) when X is an array of fixed-length sequences."""
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            seqs = self._check_X(X, reset=False)
+            probs = [_softmax(o) for o in self._predict_outputs(seqs)]
+        return self._as_output(probs, self._fixed_length(X))
+
+    def predict(self, X):
+        """Most probable label per step: a list of (L_i,) arrays, or one array (n, T) when X
+        is an array of fixed-length sequences."""
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            seqs = self._check_X(X, reset=False)
+            tags = [self.classes_[o.argmax(axis=1)] for o in self._predict_outputs(seqs)]
+        return self._as_output(tags, self._fixed_length(X))
+
+    @staticmethod
+    def _fixed_length(X):
+        return isinstance(X, np.ndarray) and X.ndim in (2, 3) and X.dtype != object
+
+    def score(self, X, y):
+        """Per-step accuracy: the fraction of all steps of all sequences tagged correctly."""
+        pred = self.predict(X)
+        lengths = np.array([len(p) for p in pred], dtype=np.int64)
+        rows = _label_sequences(y, lengths)
+        hits = sum(int(a == b) for p, r in zip(pred, rows) for a, b in zip(p.tolist(), r))
+        return hits / float(max(lengths.sum(), 1))
