@@ -188,7 +188,8 @@ def xor_memory_batch(rng, n, T=60):
     return x, (s[0] == s[1]).astype(np.int64)
 
 
-def test_lstm_learns_xor_memory_over_60_steps_that_a_linear_model_cannot():
+def test_lstm_learns_xor_memory_over_60_steps_that_a_linear_model_cannot(restore_num_threads):
+    pyrnn.set_num_threads(1)  # tiny problem: one thread is fastest on a busy machine
     rng = np.random.default_rng(0)
     x_test, y_test = xor_memory_batch(np.random.default_rng(100), 400)
 
@@ -205,7 +206,7 @@ def test_lstm_learns_xor_memory_over_60_steps_that_a_linear_model_cannot():
     init.forget_bias(net, 3.0)  # long memory from the start (gradient reaches step 0)
     head = heads.Linear(16, 2, random_state=0)
     opt = optim.Adam([net, head], lr=0.003)
-    for _ in range(300):
+    for _ in range(200):  # this seed is above 99% after 100 updates
         x, y = xor_memory_batch(rng, 32)
         out, _ = net.forward(x)
         loss, dlogits = losses.softmax_cross_entropy(head.forward(out[-1]), y)
@@ -233,7 +234,7 @@ def adding_batch(rng, n, T=50):
     return x, y[:, None]
 
 
-def train_adding(net, iters=800, seed=0):
+def train_adding(net, iters=600, seed=0):
     rng = np.random.default_rng(seed)
     head = heads.Linear(net.hidden_size, 1, random_state=seed)
     opt = optim.Adam([net, head], lr=0.001)
@@ -252,7 +253,8 @@ def train_adding(net, iters=800, seed=0):
     return losses.mse(head.forward(out[-1], training=False), y_test)[0]
 
 
-def test_irnn_learns_the_adding_problem_where_default_tanh_rnn_does_not():
+def test_irnn_learns_the_adding_problem_where_default_tanh_rnn_does_not(restore_num_threads):
+    pyrnn.set_num_threads(1)  # tiny problem: one thread is fastest on a busy machine
     irnn = pyrnn.RNN(2, 32, nonlinearity="relu", random_state=0)
     init.identity(irnn)
     tanh_rnn = pyrnn.RNN(2, 32, random_state=0)
