@@ -9,7 +9,7 @@ import numpy as np
 
 from .init import as_generator
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "softmax", "sigmoid"]
 
 
 class Linear:
@@ -122,6 +122,29 @@ class Linear:
     def load_state_dict(self, state_dict):
         """Copy parameters in; unknown or missing names and wrong shapes raise ValueError."""
         _load_into(self.named_parameters(), state_dict)
+
+
+def softmax(logits, axis=-1):
+    """Probabilities from raw scores along ``axis`` (stable: the max is subtracted first).
+
+    logits (..., C) -> probabilities (..., C) summing to 1, same dtype. Pairs with
+    ``losses.softmax_cross_entropy`` for ``predict_proba``.
+    """
+    logits = np.asarray(logits)
+    if logits.dtype.kind != "f":
+        logits = logits.astype(np.float64)
+    e = np.exp(logits - np.max(logits, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def sigmoid(logits):
+    """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow; pairs with
+    ``losses.binary_cross_entropy``. Same shape and (float) dtype as ``logits``."""
+    x = np.asarray(logits)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def _load_into(views, state_dict):

@@ -316,6 +316,8 @@ class _RecurrentNetwork:
         -------
         dx : array, the shape of ``x`` (batch_first respected)
 
+        The engine keeps references (not copies) to ``x`` and the parameters: do not change
+        them between ``forward`` and ``backward`` (update parameters after backward).
         Gradients are ADDED to ``grad`` (call ``zero_grad`` between updates). Afterwards:
         ``state_grad`` holds dL/d(initial state) (same structure as the state),
         ``grad_norms[(layer, direction)]`` the (T,) norms ||dL/dh_t|| over the batch, and for

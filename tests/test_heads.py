@@ -92,3 +92,17 @@ def test_linear_bad_input():
         head.load_state_dict({"weight": np.zeros((2, 3))})
     with pytest.raises(ValueError, match=r"bias: expected shape \(2,\)"):
         head.load_state_dict({"weight": np.zeros((2, 3)), "bias": np.zeros(3)})
+
+
+def test_softmax_and_sigmoid_are_stable_and_match_the_losses():
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]], np.float32)
+    p = heads.softmax(logits)
+    assert p.dtype == np.float32 and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p[1], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum(), rtol=1e-6)
+    # the cross-entropy gradient is (softmax - onehot) / n
+    _, d = losses.softmax_cross_entropy(logits[1:].astype(np.float64), np.array([2]))
+    np.testing.assert_allclose(d[0], heads.softmax(logits[1:].astype(np.float64))[0] - [0, 0, 1])
+    s = heads.sigmoid(np.array([-800.0, 0.0, 800.0, 2.0]))
+    np.testing.assert_allclose(s, [0.0, 0.5, 1.0, 1 / (1 + np.exp(-2.0))], rtol=1e-12, atol=1e-300)
+    assert heads.sigmoid(np.array([1], np.int64)).dtype == np.float64
