@@ -72,7 +72,8 @@ def xavier_uniform(net, random_state=None, gain=1.0):
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
     Each ``(H, F)`` gate block is drawn from U(-a, a) with ``a = gain * sqrt(6 / (F + H))``
-    (fan-in F = input or hidden size, fan-out H), as Keras does per gate.
+    (fan-in F = input or hidden size, fan-out H: the gate's own fans, rather than treating
+    the stacked ``(G*H, F)`` matrix as one layer).
     """
     rng = as_generator(random_state)
     for name, view in _recurrent_params(net):
