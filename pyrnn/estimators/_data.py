@@ -186,7 +186,8 @@ def _numeric_kind(X):
             ndim = 1 + len(shapes.pop())
             return "array" if ndim == 3 else "tabular"
         return "ragged"
-    return "array" if np.ndim(X) == 3 else "tabular"
+    ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+    return "array" if ndim == 3 else "tabular"
 
 
 def _check_finite_real(a, name):

@@ -7,7 +7,7 @@ output at every step to a label. Text input goes through a learned embedding fir
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite, check_array, check_random_state, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -157,6 +157,8 @@ def _check_label_values(y):
             except TypeError:
                 raise TypeError(f"labels must be hashable, got {type(v).__name__}") from None
         return
+    if y.dtype.kind == "f":
+        assert_all_finite(y, input_name="y")  # before type_of_target's casts warn about it
     check_classification_targets(y)
 
 
@@ -344,7 +346,8 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
 
     def predict(self, X):
         """Most probable label of each sequence, ndarray (n_samples,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 # ---------------------------------------------------------------- regression

@@ -1,0 +1,339 @@
+"""RNNLanguageModel: a character- or word-level language model, trained with truncated BPTT."""
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..heads import Linear
+from ..losses import softmax_cross_entropy
+from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param
+from ._data import UNKNOWN, analyze, as_text_input, fit_vocabulary
+from ._modules import dropout_mask, threads
+
+EOS = 1  # end of text; it also starts every text. Token ids start at 2 (0 is unknown).
+_LN2 = np.log(2.0)
+
+
+def _texts(X):
+    """X (a str, or a list of texts / token lists) -> list of texts or token lists."""
+    if isinstance(X, str):
+        return [X]
+    texts = as_text_input(X)
+    if texts is None:
+        if X is not None and len(X) and all(isinstance(t, (list, tuple)) and not t for t in X):
+            return [[] for _ in X]
+        raise TypeError("X must be a str, a list of texts (str) or a list of token lists "
+                        f"(lists of str); got {type(X).__name__}")
+    return texts
+
+
+class RNNLanguageModel(BaseRNN):
+    """A recurrent language model: predicts each token from the ones before it, and samples.
+
+    The texts are joined into one token stream, each text preceded by an end-of-text token
+    (which also ends the previous text). The stream is cut into ``batch_size`` parallel
+    streams read in chunks of ``tbptt`` steps: the hidden state is carried from one chunk to
+    the next, the gradient is not (truncated backpropagation through time). Each epoch starts
+    the chunks at a random offset.
+
+    Parameters
+    ----------
+    cell, hidden_size, num_layers, dropout, optimizer, learning_rate, clip_norm,
+    early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state,
+    verbose, dtype, n_threads :
+        As in :class:`RNNClassifier` (defaults: hidden_size=128, max_epochs=20). There is no
+        ``bidirectional``: a language model reads left to right.
+    batch_size : int, default=32
+        Parallel streams.
+    max_epochs : int, default=20
+    tbptt : int, default=64
+        Steps per chunk of truncated BPTT.
+    analyzer : {'char', 'word'} or callable, default='char'
+        Character- or word-level model.
+    embedding_dim : int, default=32
+    min_frequency : int, default=1
+        Tokens seen fewer times in ``fit`` become the unknown token.
+
+    Attributes
+    ----------
+    vocabulary_ : dict token -> id (ids from 2; 0 unknown, 1 end of text)
+    loss_curve_ : list of float
+        Mean training cross-entropy per token (nats) of each epoch.
+    validation_scores_ : list of float or None
+        With early stopping (the last ``validation_fraction`` of the stream held out): the
+        ``score`` (minus bits per token) of the held-out part after each epoch.
+    gradient_norms_ : list of ndarray (tbptt,)
+        Per epoch, mean ||dL/dh_t|| of the first layer at each step of a chunk.
+    embedding_, network_, head_, optimizer_ : the trained pieces.
+
+    Examples
+    --------
+    >>> from pyrnn import RNNLanguageModel
+    >>> from pyrnn.datasets import load_python_text
+    >>> text = load_python_text(max_chars=3000)
+    >>> lm = RNNLanguageModel(max_epochs=1, random_state=0).fit(text)
+    >>> len(lm.sample(20, prompt="Beautiful", random_state=0)) <= len("Beautiful") + 20
+    True
+    """
+
+    _params = {**{k: v for k, v in COMMON_PARAMS.items() if k != "bidirectional"},
+               **TEXT_PARAMS, "tbptt": Param("int", 1)}
+    _unit = "tok"
+
+    def __init__(self, cell="lstm", hidden_size=128, num_layers=1, dropout=0.0,
+                 optimizer="adam", learning_rate=0.005, batch_size=32, max_epochs=20,
+                 clip_norm=5.0, tbptt=64, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 verbose=0, dtype="float32", n_threads=None, analyzer="char",
+                 embedding_dim=32, min_frequency=1):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.clip_norm = clip_norm
+        self.tbptt = tbptt
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.analyzer = analyzer
+        self.embedding_dim = embedding_dim
+        self.min_frequency = min_frequency
+
+    # ------------------------------------------------------------ data
+
+    def _token_lists(self, X):
+        return analyze(_texts(X), self.analyzer)
+
+    def _ids(self, tokens):
+        return np.array([self.vocabulary_.get(t, UNKNOWN) for t in tokens], dtype=np.int64)
+
+    def _stream(self, token_lists):
+        """[EOS, text 1 ..., EOS, text 2 ..., EOS] as one id array."""
+        parts = []
+        for tokens in token_lists:
+            parts.append(np.array([EOS], np.int64))
+            parts.append(self._ids(tokens))
+        parts.append(np.array([EOS], np.int64))
+        return np.concatenate(parts)
+
+    # ------------------------------------------------------------ model
+
+    def _build(self, rng):
+        self.embedding_ = self._new_embedding(len(self.vocabulary_) + 2, rng)
+        self.network_ = self._new_network(self.embedding_dim, rng, bidirectional=False)
+        self.head_ = Linear(self.hidden_size, len(self.vocabulary_) + 2, dtype=self._float,
+                            random_state=self._seed(rng))
+        self.optimizer_ = self._new_optimizer()
+
+    def _modules(self):
+        return [self.embedding_, self.network_, self.head_]
+
+    def _epoch_size(self, train):
+        return len(train[0]) - 1
+
+    def _batches(self, stream_pair, rng):
+        """Chunks (x (k, B), y (k, B), first) of B parallel streams, from a random offset."""
+        stream = stream_pair[0]
+        n = len(stream) - 1  # prediction pairs
+        B = max(1, min(self.batch_size, n // 2))
+        offset = int(rng.randint(0, min(self.tbptt, max(n // B - 1, 1))))
+        per = (n - offset) // B
+        if per < 1:
+            B, per, offset = 1, n, 0
+        base = offset + per * np.arange(B)
+        inputs = stream[base[None, :] + np.arange(per)[:, None]]  # (per, B)
+        targets = stream[base[None, :] + np.arange(per)[:, None] + 1]
+        for start in range(0, per, self.tbptt):
+            x = np.ascontiguousarray(inputs[start:start + self.tbptt])
+            y = np.ascontiguousarray(targets[start:start + self.tbptt])
+            yield x.size, (x, y, start == 0)
+
+    def _forward_backward(self, batch, rng):
+        x, y, first = batch
+        state = None if first else self._carry
+        out, state = self.network_.forward(self.embedding_.forward(x), state=state)
+        self._carry = state  # carried to the next chunk as values: no gradient across chunks
+        drop = dropout_mask(out.shape, self.dropout, self._float, rng)
+        logits = self.head_.forward(out if drop is None else out * drop)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        dout = self.head_.backward(dlogits)
+        if drop is not None:
+            dout *= drop
+        self.embedding_.backward(self.network_.backward(dout))
+        return loss, y.size
+
+    def _validation_score(self, valid):
+        return -self._bits(valid[0][None, :])
+
+    # ------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None):
+        """Train on ``X``: one text (str), a list of texts, or a list of token lists.
+        ``y`` is ignored. Returns self."""
+        return self._fit(X, incremental=False)
+
+    def partial_fit(self, X, y=None):
+        """One pass over ``X``, continuing from the current model (the vocabulary is fixed
+        by the first call; new tokens become the unknown token). Returns self."""
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental):
+        self._validate_params()
+        fitted = hasattr(self, "network_")
+        first = not fitted if incremental else not (self.warm_start and fitted)
+        with threads(self.n_threads):
+            tokens = self._token_lists(X)
+            if first:
+                self.vocabulary_ = fit_vocabulary(tokens, self.min_frequency, reserved=2)
+                if not self.vocabulary_:
+                    raise ValueError("X holds no tokens to learn from")
+                self._rng = check_random_state(self.random_state)
+                self._build(self._rng)
+                self._reset_training_state()
+                self._carry = None
+            elif not incremental:
+                self._no_improvement_count = 0
+                self.best_loss_ = np.inf
+                self._best_params = None
+                if self.early_stopping:
+                    self.best_validation_score_ = -np.inf
+                    self.validation_scores_ = self.validation_scores_ or []
+            stream = self._stream(tokens)
+            valid = None
+            if self.early_stopping and not incremental:
+                n_valid = int(np.ceil(self.validation_fraction * len(stream)))
+                if len(stream) - n_valid < 3 or n_valid < 2:
+                    raise ValueError(f"X has {len(stream)} tokens: too few to hold out "
+                                     f"validation_fraction={self.validation_fraction} of them")
+                stream, valid = stream[:-n_valid], (stream[-n_valid:],)
+            if len(stream) < 2:
+                raise ValueError("X must hold at least one token")
+            n_epochs = 1 if incremental else self.max_epochs
+            self._run_epochs((stream,), valid, n_epochs, self._rng, incremental)
+            self._carry = None
+        return self
+
+    # ------------------------------------------------------------ scoring and sampling
+
+    def _bits(self, ids):
+        """Mean bits per prediction over sequences ``ids`` (B, N) predicting ids[:, 1:]."""
+        total, count = 0.0, 0
+        chunk = 4096  # long streams go through in pieces, the state carried between them
+        state = None
+        for start in range(0, ids.shape[1] - 1, chunk):
+            x = np.ascontiguousarray(ids[:, start:start + chunk].T)
+            y = np.ascontiguousarray(ids[:, start + 1:start + chunk + 1].T)
+            x = x[:len(y)]
+            out, state = self.network_.forward(self.embedding_.forward(x, False), state=state,
+                                               training=False)
+            logits = (out.astype(np.float64) @ self.head_.weight.T.astype(np.float64)
+                      + self.head_.bias)
+            loss, _ = softmax_cross_entropy(logits, y)
+            total += loss * y.size
+            count += y.size
+        return total / max(count, 1) / _LN2
+
+    def score(self, X, y=None):
+        """Minus the cross-entropy in bits per token (higher is better) of the texts ``X``.
+
+        Every token of every text is predicted from the ones before it (the first from the
+        start-of-text), and so is each text's end, counted as one more token. For
+        ``analyzer='char'`` this is minus the bits-per-character; see also :meth:`perplexity`.
+        """
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            total, count = 0.0, 0
+            for tokens in self._token_lists(X):
+                ids = np.concatenate([[EOS], self._ids(tokens), [EOS]])[None, :]
+                n = ids.shape[1] - 1
+                total += self._bits(ids) * n
+                count += n
+        return -total / count
+
+    def perplexity(self, X):
+        """Perplexity of the texts ``X``: 2 ** (bits per token), lower is better."""
+        return float(2.0 ** -self.score(X))
+
+    def sample(self, n=200, prompt="", temperature=1.0, top_k=None, random_state=None):
+        """Generate text: continue ``prompt`` with up to ``n`` sampled tokens.
+
+        Parameters
+        ----------
+        n : int >= 0
+            Tokens to generate; generation also stops when the end-of-text token is drawn.
+        prompt : str or list of str
+            Text to continue (split by ``analyzer``), or a token list; '' starts a new text.
+            Tokens not in the vocabulary are read as the unknown token.
+        temperature : float >= 0
+            Divides the scores before the softmax: < 1 is more conservative, > 1 more
+            random; 0 always takes the most probable token.
+        top_k : int or None
+            Draw only among the ``top_k`` most probable tokens.
+        random_state : int, RandomState or None
+
+        Returns
+        -------
+        str
+            The prompt followed by the generated tokens (joined by '' for ``analyzer='char'``,
+            by ' ' otherwise); a list of tokens when ``prompt`` is a list.
+        """
+        check_is_fitted(self)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if not (isinstance(temperature, (int, float, np.floating)) and temperature >= 0
+                and np.isfinite(temperature)):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
+                                  or top_k < 1):
+            raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+        if isinstance(prompt, str):
+            prompt_tokens = analyze([prompt], self.analyzer)[0]
+        elif isinstance(prompt, (list, tuple)) and all(isinstance(t, str) for t in prompt):
+            prompt_tokens = list(prompt)
+        else:
+            raise TypeError("prompt must be a str or a list of str tokens")
+        rng = check_random_state(random_state)
+        id_to_token = {i: t for t, i in self.vocabulary_.items()}
+        w = self.head_.weight.astype(np.float64)
+        b = self.head_.bias.astype(np.float64)
+        generated = []
+        with threads(self.n_threads):
+            ids = np.concatenate([[EOS], self._ids(prompt_tokens)])[:, None]
+            out, state = self.network_.forward(self.embedding_.forward(ids, False),
+                                               training=False)
+            h = out[-1]
+            for _ in range(n):
+                logits = h.astype(np.float64) @ w.T + b
+                logits[:, UNKNOWN] = -np.inf  # has no surface form
+                token = self._draw(logits[0], temperature, top_k, rng)
+                if token == EOS:
+                    break
+                generated.append(id_to_token[token])
+                h, state = self.network_.step(self.embedding_.forward(np.array([token]), False),
+                                              state)
+        if isinstance(prompt, (list, tuple)):
+            return prompt_tokens + generated
+        if self.analyzer == "char":
+            return prompt + "".join(generated)
+        return " ".join(([prompt] if prompt else []) + generated)
+
+    @staticmethod
+    def _draw(logits, temperature, top_k, rng):
+        if top_k is not None and top_k < np.isfinite(logits).sum():
+            cut = np.sort(logits)[-top_k]
+            logits = np.where(logits >= cut, logits, -np.inf)
+        if temperature == 0:
+            return int(np.argmax(logits))
+        z = logits / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return int(rng.choice(len(p), p=p))
