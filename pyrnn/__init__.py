@@ -8,8 +8,10 @@ from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
 from .network import RNN, LSTM, GRU
 from . import init, losses, optim, heads, clip, train
+from .estimators import RNNClassifier, RNNRegressor, RNNTagger, Seq2Seq, RNNLanguageModel
 
 __version__ = engine.config()["version"]
 
 __all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
-           "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train"]
+           "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train",
+           "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel"]
