@@ -421,3 +421,19 @@ def test_bad_constructor_arguments_and_state_dicts():
     with pytest.raises(ValueError, match=r"weight_hh_l0: expected shape \(12, 4\), got \(4, 12\)"):
         net.load_state_dict({**sd, "weight_hh_l0": np.zeros((4, 12))})
     np.testing.assert_array_equal(net.params, before)  # failed loads write nothing
+
+
+def test_one_engine_call_per_layer_direction(monkeypatch):
+    """No Python loop over time: forward and backward call the engine L*D times each."""
+    calls = {"forward": 0, "backward": 0}
+    for name in calls:
+        real = getattr(network.engine, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(network.engine, name, counted)
+    net = network.LSTM(3, 4, num_layers=3, bidirectional=True, random_state=0)
+    out, _ = net.forward(np.zeros((50, 2, 3)), lengths=[50, 20])
+    net.backward(np.ones_like(out))
+    assert calls == {"forward": 6, "backward": 6}
