@@ -1,0 +1,388 @@
+"""Run the benchmarks and print one table: pyrnn vs PyTorch vs a numpy loop, and the GEMM.
+
+    python benchmarks/report.py                    # everything (a few minutes on 2 cores)
+    python benchmarks/report.py --quick            # short runs, for a first look
+    python benchmarks/report.py --threads 1 --filter "medium and lstm"
+    python benchmarks/report.py --json benchmarks/results/report-....json   # re-print a run
+
+It runs ``pytest benchmarks/`` (pytest-benchmark) in a subprocess, then, if
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` are set, the numpy half of the GEMM benchmarks
+again with them unset, then one fresh process per configuration for the peak memory of a
+training step. It prints the measured FMA peak, the tables, and saves everything as JSON under
+``benchmarks/results/``. ``--json`` also reads a plain pytest-benchmark JSON
+(``pytest benchmarks/ --benchmark-json=FILE``). Columns are explained in benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import rnnbench  # noqa: E402  (also puts a built working tree first on sys.path)
+
+RESULTS = os.path.join(HERE, "results")
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# --------------------------------------------------------------------------- running
+
+def _child_env(drop=()):
+    """Environment of the child processes: the same pyrnn as this process, minus ``drop``."""
+    import pyrnn
+
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pyrnn.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _run_pytest(files, json_path, args, drop_env=(), log_path=None):
+    """Run pytest-benchmark on ``files``; stream one line per test; return the JSON."""
+    k = args.filter
+    cmd = [sys.executable, "-m", "pytest", *files, "-v", "-p", "no:cacheprovider",
+           f"--benchmark-json={json_path}", f"--bench-threads={args.threads}",
+           "--benchmark-columns=min,median,rounds"]
+    if k:
+        cmd += ["-k", k]
+    if args.quick:
+        cmd.append("--bench-quick")
+    if args.numpy_train_all:
+        cmd.append("--bench-numpy-train-all")
+    # cwd=benchmarks/: the repository root must not land first on sys.path (an unbuilt
+    # source tree would shadow the installed package); PYTHONPATH says which pyrnn to use.
+    proc = subprocess.Popen(cmd, cwd=HERE, env=_child_env(drop_env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    with open(log_path or os.devnull, "w") as log:
+        for line in proc.stdout:
+            log.write(line)
+            if "::" in line and any(w in line for w in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
+                print("  " + line.split("::", 1)[1].rstrip(), flush=True)
+            elif line.startswith(("FAILED", "ERROR", "E  ")):
+                print("  " + line.rstrip(), flush=True)
+    rc = proc.wait()
+    if rc not in (0, 5) or not os.path.exists(json_path):   # 5: nothing selected
+        raise SystemExit(f"pytest failed (exit {rc}); see {log_path}")
+    with open(json_path) as f:
+        return json.load(f)
+
+
+def _run_memory(args, threads):
+    """Peak RSS of one training step per (config, cell, impl), each in a fresh process."""
+    rows = []
+    impls = ["pyrnn"]
+    try:
+        import torch  # noqa: F401
+        impls.append("torch")
+    except ImportError:
+        pass
+    for name in rnnbench.CONFIGS:
+        for cell in rnnbench.CELLS:
+            for impl in impls:
+                ident = f"{name}-{cell}-train-{threads}t-{impl}-memory"
+                if not _selected(args.filter, ident):
+                    continue
+                cmd = [sys.executable, os.path.join(HERE, "memprobe.py"), "--config", name,
+                       "--cell", cell, "--impl", impl, "--threads", str(threads)]
+                out = subprocess.run(cmd, cwd=HERE, env=_child_env(), capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise SystemExit(f"memory probe failed: {' '.join(cmd)}\n{out.stderr}")
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"  memory {ident}: {rows[-1]['peak_mib']:.1f} MiB", flush=True)
+    return rows
+
+
+def _selected(expr, ident):
+    """Whether ``ident`` matches a pytest ``-k`` expression (substring semantics)."""
+    if not expr:
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+        return Expression.compile(expr).evaluate(lambda word, **kw: word.lower() in ident.lower())
+    except ImportError:
+        return all(w.lower() in ident.lower() for w in expr.split() if w not in ("and", "or", "not"))
+
+
+# --------------------------------------------------------------------------- tables
+
+def _times(bench_json, stat):
+    """{(kind, key..., impl): (seconds, extra_info)} from a pytest-benchmark JSON."""
+    out = {}
+    for b in (bench_json or {}).get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if e.get("kind") == "rnn":
+            key = ("rnn", e["config"], e["cell"], e["mode"], e["threads"], e["impl"])
+        elif e.get("kind") == "gemm":
+            key = ("gemm", e["shape"], e["threads"], e["impl"])
+        else:
+            continue
+        out[key] = (b["stats"][stat], e)
+    return out
+
+
+def _fmt(v, spec, missing="-"):
+    return missing if v is None else format(v, spec)
+
+
+def _table(headers, rows, aligns):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if a == "r" else str(c).ljust(w)
+                         for c, w, a in zip(cells, widths, aligns))
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def rnn_rows(times, peaks):
+    rows = []
+    for name, cfg in rnnbench.CONFIGS.items():
+        for cell in rnnbench.CELLS:
+            for mode in rnnbench.MODES:
+                for threads in sorted({k[4] for k in times if k[0] == "rnn"}):
+                    get = {impl: times.get(("rnn", name, cell, mode, threads, impl))
+                           for impl in rnnbench.IMPLS}
+                    if not any(get.values()):
+                        continue
+                    t = {impl: (v[0] if v else None) for impl, v in get.items()}
+                    flop = rnnbench.flops(cfg, cell, mode)
+                    gflops = flop / t["pyrnn"] / 1e9 if t["pyrnn"] else None
+                    peak = peaks.get(str(threads))
+                    rows.append(dict(
+                        config=name, cell=cell, mode=mode, threads=threads,
+                        pyrnn_ms=t["pyrnn"] and t["pyrnn"] * 1e3,
+                        torch_ms=t["torch"] and t["torch"] * 1e3,
+                        numpy_ms=t["numpy"] and t["numpy"] * 1e3,
+                        pyrnn_gflops=gflops,
+                        pct_peak=100.0 * gflops / peak if gflops and peak else None,
+                        torch_over_pyrnn=t["torch"] / t["pyrnn"] if t["torch"] and t["pyrnn"] else None,
+                        numpy_over_pyrnn=t["numpy"] / t["pyrnn"] if t["numpy"] and t["pyrnn"] else None,
+                    ))
+    return rows
+
+
+def gemm_rows(times, times_unset):
+    """One row per GEMM shape x threads. The numpy* columns come from the run with the
+    OPENBLAS_* variables unset, whose ratio uses the pyrnn time of that same run."""
+    rows = []
+    shapes = {}
+    for k, (_, e) in times.items():
+        if k[0] == "gemm":
+            shapes[e["shape"]] = (e["M"], e["K"], e["N"], e["what"])
+    for shape, (M, K, N, what) in shapes.items():
+        for threads in sorted({k[2] for k in times if k[0] == "gemm"}):
+            p = times.get(("gemm", shape, threads, "pyrnn"))
+            n = times.get(("gemm", shape, threads, "numpy"))
+            u = times_unset.get(("gemm", shape, threads, "numpy"))
+            up = times_unset.get(("gemm", shape, threads, "pyrnn"))
+            if not (p or n):
+                continue
+            flop = 2.0 * M * K * N
+            rows.append(dict(
+                shape=shape, mkn=f"{M}x{K}x{N}", what=what, threads=threads,
+                pyrnn_ms=p and p[0] * 1e3, numpy_ms=n and n[0] * 1e3,
+                numpy_kernel=n and _kernel(n[1].get("numpy_blas")),
+                numpy_unset_ms=u and u[0] * 1e3,
+                numpy_unset_kernel=u and _kernel(u[1].get("numpy_blas")),
+                pyrnn_unset_run_ms=up and up[0] * 1e3,
+                pyrnn_gflops=p and flop / p[0] / 1e9, numpy_gflops=n and flop / n[0] / 1e9,
+                numpy_unset_gflops=u and flop / u[0] / 1e9,
+                pyrnn_vs_numpy=n[0] / p[0] if p and n else None,
+                pyrnn_vs_numpy_unset=u[0] / up[0] if up and u else None,
+            ))
+    return rows
+
+
+def _kernel(blas):
+    if not blas or not blas.get("libraries"):
+        return "?"
+    lib = blas["libraries"][0]
+    return f"{lib.get('internal_api')} {lib.get('architecture') or ''}".strip()
+
+
+def render(report):
+    out = []
+    mi = report["machine_info"]
+    stat = report["stat"]
+    cfg = mi.get("pyrnn", {})
+    peaks = mi.get("fma_peak_gflops", {})
+    out.append(f"pyrnn {cfg.get('version')} ({report.get('pyrnn_path', '?')}), ISA {cfg.get('isa')} "
+               f"({cfg.get('vector_bits')}-bit), {cfg.get('compiler')}, flags '{cfg.get('cxx_flags', '').strip()}'")
+    out.append(f"CPU: {mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
+               f"torch {mi.get('torch')}, numpy BLAS {_kernel(mi.get('numpy_blas'))}, "
+               f"OPENBLAS_* in the environment: {mi.get('numpy_blas', {}).get('env')}")
+    out.append("Measured FMA peak (float32, engine.fma_peak_gflops, best of 3): "
+               + ", ".join(f"{n} thread{'s' if n != '1' else ''}: {v:.1f} GFLOP/s" for n, v in peaks.items()))
+    load = report.get("load_average")
+    if load:
+        out.append(f"Load average (1 min) before the run: {load[0]:.2f}, after: {load[1]:.2f} "
+                   "(after includes the benchmarks themselves)"
+                   + ("\nThe machine was busy before the run: absolute times are pessimistic, "
+                      "ratios (measured side by side) less so." if load[0] > 0.5 else ""))
+    out.append(f"Times are the {stat} over the timed rounds of one call each"
+               f"{' (--quick)' if report.get('quick') else ''}.")
+    out.append("")
+
+    rows = report["rnn_rows"]
+    if rows:
+        out.append("RNN: pyrnn vs torch.nn vs numpy loop (time-major float32; train = fwd + bwd of out.sum() with dX)")
+        out.append(_table(
+            ["config", "cell", "mode", "thr", "pyrnn ms", "torch ms", "numpy ms", "pyrnn GFLOP/s",
+             "% peak", "torch/pyrnn", "numpy/pyrnn"],
+            [[r["config"], r["cell"], r["mode"], r["threads"], _fmt(r["pyrnn_ms"], ".3f"),
+              _fmt(r["torch_ms"], ".3f"), _fmt(r["numpy_ms"], ".3f"), _fmt(r["pyrnn_gflops"], ".1f"),
+              _fmt(r["pct_peak"], ".0f"), _fmt(r["torch_over_pyrnn"], ".2f"),
+              _fmt(r["numpy_over_pyrnn"], ".2f")] for r in rows],
+            "lllrrrrrrrr"))
+        out.append(f"numpy ran with the environment as it is (BLAS kernel {_kernel(mi.get('numpy_blas'))}). "
+                   "ratio > 1: pyrnn is faster. '-': not run (filtered out, torch missing, or numpy "
+                   "training on 'large' without --numpy-train-all).")
+        out.append("")
+
+    rows = report["gemm_rows"]
+    if rows:
+        unset_ran = any(r["numpy_unset_ms"] is not None for r in rows)
+        out.append("GEMM: engine.gemm vs numpy.matmul (float32, C-contiguous A (M,K) @ B (K,N))")
+        headers = ["shape", "MxKxN", "thr", "pyrnn ms", "numpy ms", "numpy kernel",
+                   "pyrnn GFLOP/s", "numpy GFLOP/s", "numpy/pyrnn"]
+        if unset_ran:
+            headers += ["numpy* ms", "numpy* kernel", "numpy*/pyrnn"]
+        body = []
+        for r in rows:
+            row = [r["shape"], r["mkn"], r["threads"], _fmt(r["pyrnn_ms"], ".3f"),
+                   _fmt(r["numpy_ms"], ".3f"), r["numpy_kernel"] or "-", _fmt(r["pyrnn_gflops"], ".1f"),
+                   _fmt(r["numpy_gflops"], ".1f"), _fmt(r["pyrnn_vs_numpy"], ".2f")]
+            if unset_ran:
+                row += [_fmt(r["numpy_unset_ms"], ".3f"), r["numpy_unset_kernel"] or "-",
+                        _fmt(r["pyrnn_vs_numpy_unset"], ".2f")]
+            body.append(row)
+        out.append(_table(headers, body, "llr" + "r" * (len(headers) - 3)))
+        env = mi.get("numpy_blas", {}).get("env", {})
+        if unset_ran:
+            out.append(f"numpy: with the environment as it is ({env}); numpy*: a second run in a "
+                       f"subprocess with {' and '.join(OPENBLAS_VARS)} unset (OpenBLAS picks its "
+                       "kernel itself); numpy*/pyrnn uses the pyrnn time of that second run.")
+        elif any(env.values()):
+            out.append(f"numpy ran with {env} set; this run has no numpy timing with them unset "
+                       "(report.py makes one when they are set in its environment).")
+        else:
+            out.append(f"numpy ran with {' and '.join(OPENBLAS_VARS)} unset (OpenBLAS picked its own "
+                       "kernel, shown), so there is no second numpy run.")
+        out.append("numpy/pyrnn > 1: pyrnn's GEMM is faster (0.95 = pyrnn at 95% of numpy's speed).")
+        for shape, what in dict((r["shape"], r["what"]) for r in rows).items():
+            out.append(f"  {shape}: {what}")
+        out.append("")
+
+    rows = report.get("memory_rows") or []
+    if rows:
+        out.append(f"Memory: peak RSS rise of one training step (fresh process each, "
+                   f"{rows[0]['threads']} threads) vs what BPTT must keep")
+        by = {(r["config"], r["cell"], r["impl"]): r for r in rows}
+        body = []
+        for (name, cell, impl), r in by.items():
+            if impl != "pyrnn":
+                continue
+            t = by.get((name, cell, "torch"))
+            body.append([name, cell, f"{r['workspace_mib']:.1f}", f"{r['arrays_mib']:.1f}",
+                         f"{r['required_mib']:.1f}", f"{r['peak_mib']:.1f}",
+                         f"{100.0 * (r['peak_mib'] / r['required_mib'] - 1):+.1f}%",
+                         _fmt(t and t["peak_mib"], ".1f")])
+        out.append(_table(["config", "cell", "workspace MiB", "arrays MiB", "required MiB",
+                           "pyrnn peak MiB", "peak vs required", "torch peak MiB"],
+                          body, "llrrrrrr"))
+        out.append("workspace: engine.Workspace.nbytes summed over layer-directions (what BPTT keeps); "
+                   "arrays: y, h_n, c_n, dy and every gradient the step returns; required = both.")
+        if not all(r.get("peak_reset", True) for r in rows):
+            out.append("(/proc/self/clear_refs was not writable: peaks include the import's high-water)")
+        out.append("")
+    out.extend(report.get("notes", []))
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- main
+
+def build_report(bench_json, unset_json, memory_rows, args_dict, load_average, pyrnn_path):
+    stat = args_dict.get("stat", "min")
+    times = _times(bench_json, stat)
+    times_unset = _times(unset_json, stat)
+    mi = bench_json.get("machine_info", {})
+    return dict(
+        created=_dt.datetime.now().isoformat(timespec="seconds"),
+        args=args_dict, stat=stat, quick=args_dict.get("quick"), machine_info=mi,
+        load_average=load_average, pyrnn_path=pyrnn_path,
+        rnn_rows=rnn_rows(times, mi.get("fma_peak_gflops", {})),
+        gemm_rows=gemm_rows(times, times_unset),
+        memory_rows=memory_rows,
+        notes=[],
+        pytest_json=bench_json, numpy_unset_json=unset_json,
+    )
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="pyrnn benchmark report (see benchmarks/README.md)")
+    ap.add_argument("--quick", action="store_true", help="short timing runs (0.3 s per benchmark)")
+    ap.add_argument("--threads", default="1,2", help="thread counts, e.g. 1 or 1,2 (default 1,2)")
+    ap.add_argument("--filter", default="", help='pytest -k expression, e.g. "medium and lstm"')
+    ap.add_argument("--stat", choices=("min", "median"), default="min",
+                    help="statistic of the timed rounds used everywhere (default min)")
+    ap.add_argument("--no-rnn", action="store_true", help="skip the RNN benchmarks")
+    ap.add_argument("--no-gemm", action="store_true", help="skip the GEMM benchmarks")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    ap.add_argument("--numpy-train-all", action="store_true",
+                    help="also time numpy's training loop on the large configuration (slow)")
+    ap.add_argument("--json", help="print the tables of a saved report or pytest-benchmark JSON")
+    args = ap.parse_args(argv)
+
+    if args.json:
+        with open(args.json) as f:
+            data = json.load(f)
+        if "pytest_json" in data:
+            report = build_report(data["pytest_json"], data.get("numpy_unset_json"),
+                                  data.get("memory_rows"), dict(data["args"], stat=args.stat),
+                                  data.get("load_average"), data.get("pyrnn_path"))
+            report["created"] = data.get("created")
+        else:
+            report = build_report(data, None, None, {"stat": args.stat}, None, None)
+        print(render(report))
+        return
+
+    import pyrnn
+
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(RESULTS, stamp)
+    files = [f for f, skip in (("test_rnn.py", args.no_rnn), ("test_gemm.py", args.no_gemm)) if not skip]
+    load_before = os.getloadavg()[0]
+    bench_json, unset_json, memory_rows = {"benchmarks": []}, None, None
+    if files:
+        print(f"Running pytest {' '.join(files)} (log: {base}-pytest.log)", flush=True)
+        bench_json = _run_pytest(files, f"{base}-pytest.json", args, log_path=f"{base}-pytest.log")
+    if not args.no_gemm and any(os.environ.get(v) for v in OPENBLAS_VARS):
+        print(f"Running the GEMM benchmarks again with {' and '.join(OPENBLAS_VARS)} unset", flush=True)
+        unset_json = _run_pytest(["test_gemm.py"], f"{base}-numpy-unset.json", args,
+                                 drop_env=OPENBLAS_VARS,
+                                 log_path=f"{base}-numpy-unset.log")
+    if not args.no_memory:
+        threads = max(int(s) for s in args.threads.split(","))
+        print(f"Measuring peak memory of a training step ({threads} threads, one process each)", flush=True)
+        memory_rows = _run_memory(args, threads)
+    load_after = os.getloadavg()[0]
+
+    report = build_report(bench_json, unset_json, memory_rows, vars(args),
+                          (load_before, load_after), os.path.dirname(pyrnn.__file__))
+    text = render(report)
+    print()
+    print(text)
+    with open(f"{base}-report.json", "w") as f:
+        json.dump(report, f, indent=1)
+    with open(f"{base}-report.txt", "w") as f:
+        f.write(text + "\n")
+    print(f"\nSaved {base}-report.json (and -report.txt)")
+
+
+if __name__ == "__main__":
+    main()
