@@ -58,18 +58,22 @@ def _run_pytest(files, json_path, args, drop_env=(), log_path=None):
     # source tree would shadow the installed package); PYTHONPATH says which pyrnn to use.
     proc = subprocess.Popen(cmd, cwd=HERE, env=_child_env(drop_env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+    failed = []
     with open(log_path or os.devnull, "w") as log:
         for line in proc.stdout:
             log.write(line)
             if "::" in line and any(w in line for w in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
                 print("  " + line.split("::", 1)[1].rstrip(), flush=True)
-            elif line.startswith(("FAILED", "ERROR", "E  ")):
+            elif line.startswith(("FAILED", "ERROR")):
+                failed.append(line.rstrip())
                 print("  " + line.rstrip(), flush=True)
     rc = proc.wait()
-    if rc not in (0, 5) or not os.path.exists(json_path):   # 5: nothing selected
-        raise SystemExit(f"pytest failed (exit {rc}); see {log_path}")
+    if not os.path.exists(json_path):
+        raise SystemExit(f"pytest wrote no results (exit {rc}); see {log_path}")
     with open(json_path) as f:
-        return json.load(f)
+        data = json.load(f)
+    data["failed"] = failed + ([f"pytest exit status {rc}, see {log_path}"] if rc not in (0, 5) else [])
+    return data
 
 
 def _run_memory(args, threads):
@@ -280,7 +284,7 @@ def render(report):
     rows = report.get("memory_rows") or []
     if rows:
         out.append(f"Memory: peak RSS rise of one training step (fresh process each, "
-                   f"{rows[0]['threads']} threads) vs what BPTT must keep")
+                   f"{rows[0]['threads']} thread{'s' if rows[0]['threads'] != 1 else ''}) vs what BPTT must keep")
         by = {(r["config"], r["cell"], r["impl"]): r for r in rows}
         body = []
         for (name, cell, impl), r in by.items():
@@ -317,7 +321,8 @@ def build_report(bench_json, unset_json, memory_rows, args_dict, load_average, p
         rnn_rows=rnn_rows(times, mi.get("fma_peak_gflops", {})),
         gemm_rows=gemm_rows(times, times_unset),
         memory_rows=memory_rows,
-        notes=[],
+        notes=[f"FAILED ({'numpy-unset run' if j is unset_json else 'main run'}): {f}"
+               for j in (bench_json, unset_json) if j for f in j.get("failed", [])],
         pytest_json=bench_json, numpy_unset_json=unset_json,
     )
 
