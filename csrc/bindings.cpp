@@ -60,8 +60,8 @@ enum class DT { F32, F64 };
 DT dtype_of_x(const py::handle& x) {
   if (!py::isinstance<py::array>(x)) throw TypeErr("x must be a numpy array");
   const py::array a = py::reinterpret_borrow<py::array>(x);
-  if (a.dtype().is(py::dtype::of<float>())) return DT::F32;
-  if (a.dtype().is(py::dtype::of<double>())) return DT::F64;
+  if (a.dtype().equal(py::dtype::of<float>())) return DT::F32;
+  if (a.dtype().equal(py::dtype::of<double>())) return DT::F64;
   throw TypeErr("x must have dtype float32 or float64, got " + std::string(py::str(a.dtype())));
 }
 
@@ -77,7 +77,7 @@ const T* checked(const py::handle& h, const char* name, const std::vector<int64_
     throw TypeErr(std::string(name) + " must be a numpy array, got " +
                   std::string(py::str(py::type::of(h).attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!a.dtype().equal(py::dtype::of<T>()))
     throw TypeErr(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
                   " like x, got " + std::string(py::str(a.dtype())));
   const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
@@ -95,7 +95,7 @@ const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B) {
   if (h.is_none()) return nullptr;
   if (!py::isinstance<py::array>(h)) throw TypeErr("lengths must be a numpy array of int64");
   py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<int64_t>()))
+  if (!a.dtype().equal(py::dtype::of<int64_t>()))
     throw TypeErr("lengths must have dtype int64, got " + std::string(py::str(a.dtype())));
   if (a.ndim() != 1 || a.shape(0) != B)
     throw ValueErr("lengths must have shape (" + std::to_string(B) + ",) (one per sequence), got " + shape_of(a));

@@ -8,19 +8,42 @@
 // any thread count. Threads split M and N, never K.
 #pragma once
 
+// Micro-tile MR x (NV vectors). Overridable (-DPYRNN_GEMM_MR=...) for tuning experiments.
+#if defined(__AVX512F__)
+#define PYRNN_GEMM_MR_DEFAULT 6  // 6 x 4 zmm: 24 accumulators of 32 registers
+#define PYRNN_GEMM_NV_DEFAULT 4
+#elif defined(__aarch64__)
+#define PYRNN_GEMM_MR_DEFAULT 8  // 8 x 2 q-registers: 16 accumulators of 32
+#define PYRNN_GEMM_NV_DEFAULT 2
+#else
+#define PYRNN_GEMM_MR_DEFAULT 6  // 6 x 2 ymm/xmm: 12 accumulators of 16 registers
+#define PYRNN_GEMM_NV_DEFAULT 2
+#endif
+#ifndef PYRNN_GEMM_NV
+#define PYRNN_GEMM_NV PYRNN_GEMM_NV_DEFAULT
+#endif
+#ifndef PYRNN_GEMM_MR
+#define PYRNN_GEMM_MR PYRNN_GEMM_MR_DEFAULT
+#endif
+#ifndef PYRNN_GEMM_KC
+#define PYRNN_GEMM_KC 256
+#endif
+#ifndef PYRNN_GEMM_MC
+#define PYRNN_GEMM_MC 96
+#endif
+#ifndef PYRNN_GEMM_NCP
+#define PYRNN_GEMM_NCP 4
+#endif
+
 template <typename T>
 struct GemmCfg {
   static constexpr int VL = Vec<T>::width;
-  static constexpr int NV = 2;            // vectors per micro-tile row
-  static constexpr int NR = NV * VL;      // micro-tile columns
-#if defined(__AVX512F__) || defined(__aarch64__)
-  static constexpr int MR = 8;            // 16 accumulators of 32 registers
-#else
-  static constexpr int MR = 6;            // 12 accumulators of 16 registers
-#endif
-  static constexpr int64_t KC = 256;      // k-block: a KC x NR panel stays in L1
-  static constexpr int64_t MC = 12 * MR;  // rows of A per tile (L2)
-  static constexpr int64_t NCP = 4;       // panels per tile
+  static constexpr int NV = PYRNN_GEMM_NV;         // vectors per micro-tile row
+  static constexpr int NR = NV * VL;               // micro-tile columns
+  static constexpr int MR = PYRNN_GEMM_MR;         // micro-tile rows
+  static constexpr int64_t KC = PYRNN_GEMM_KC;     // k-block: a KC x NR panel stays in L1
+  static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
+  static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
 };
 
 template <typename T>
@@ -76,31 +99,36 @@ static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_
   }
 }
 
-// Rows [0, m) of one panel, m any size: full MR-row micro-tiles, then one remainder tile.
+// One micro-tile of r <= MR rows, r known only at run time.
+template <typename T>
+static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
+                              const T* Bp, T* C, int64_t ldc, int ncols, int init,
+                              const T* bias) {
+  constexpr int MR = GemmCfg<T>::MR;
+  static_assert(MR <= 14, "micro-tiles are instantiated up to 14 rows");
+#define PYRNN_MICRO(R)                                                                      \
+  case R:                                                                                   \
+    micro_kernel<T, (R <= MR ? R : 1)>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
+    break;
+  switch (r) {
+    PYRNN_MICRO(1) PYRNN_MICRO(2) PYRNN_MICRO(3) PYRNN_MICRO(4) PYRNN_MICRO(5)
+    PYRNN_MICRO(6) PYRNN_MICRO(7) PYRNN_MICRO(8) PYRNN_MICRO(9) PYRNN_MICRO(10)
+    PYRNN_MICRO(11) PYRNN_MICRO(12) PYRNN_MICRO(13) PYRNN_MICRO(14)
+    default: break;
+  }
+#undef PYRNN_MICRO
+}
+
+// Rows [0, m) of one panel, A read in place: the recurrent step's GEMM, whose A (B rows of
+// h or dG) is small and hot in cache.
 template <typename T>
 static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
                               const T* Bp, T* C, int64_t ldc, int ncols, int init,
                               const T* bias) {
   constexpr int MR = GemmCfg<T>::MR;
-  int64_t i = 0;
-  for (; i + MR <= m; i += MR)
-    micro_kernel<T, MR>(kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc, ncols, init, bias);
-  const int64_t r = m - i;
-  A += i * a_rs;
-  C += i * ldc;
-  switch (r) {
-    case 0: break;
-    case 1: micro_kernel<T, 1>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-    case 2: micro_kernel<T, 2>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-    case 3: micro_kernel<T, 3>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-    case 4: micro_kernel<T, 4>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-    case 5: micro_kernel<T, 5>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-#if defined(__AVX512F__) || defined(__aarch64__)
-    case 6: micro_kernel<T, 6>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-    case 7: micro_kernel<T, 7>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); break;
-#endif
-    default: break;
-  }
+  for (int64_t i = 0; i < m; i += MR)
+    micro_rows<T>(min_<int64_t>(MR, m - i), kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc,
+                  ncols, init, bias);
 }
 
 // Pack rows [k0, k0+kc) of B (given by get(k, n)) for panels [p0, p1) into dst, which holds
@@ -129,15 +157,31 @@ static inline Range split(int64_t n, int tid, int nt) {
   return {b, b + q + (tid < r ? 1 : 0)};
 }
 
+// Pack A[0:m, 0:kc] (strides a_rs, a_cs) into micro-panels of MR rows: dst[(ip*kc + k)*MR + r].
+// Rows past m are zero. Makes every A access of the micro-kernel sequential, whatever A's
+// strides were (a transposed A would otherwise touch a new page at every k).
+template <typename T>
+static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, T* dst) {
+  constexpr int MR = GemmCfg<T>::MR;
+  for (int64_t i0 = 0; i0 < m; i0 += MR) {
+    T* d = dst + i0 * kc;
+    const int64_t r_end = min_<int64_t>(MR, m - i0);
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = 0; r < MR; ++r)
+        d[k * MR + r] = r < r_end ? A[(i0 + r) * a_rs + k * a_cs] : T(0);
+  }
+}
+
 // C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
 // function contains barriers). B comes either pre-packed over the full K (`packed`, panels
 // of K x NR), or through get(k, n), packed one k-block at a time into `slab` (shared,
-// num_panels(N) * KC * NR elements). accumulate: C += A B; else C = A B (+ bias[n] if given).
+// num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this thread's
+// buffer of MC * KC elements. accumulate: C += A B; else C = A B (+ bias[n] if given).
 template <typename T, typename GetB>
 static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
-                     const T* packed, const GetB& get, T* slab, T* C, int64_t ldc,
+                     const T* packed, const GetB& get, T* slab, T* apack, T* C, int64_t ldc,
                      bool accumulate, const T* bias, int tid, int nt) {
-  constexpr int NR = GemmCfg<T>::NR;
+  constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
   const int64_t np = num_panels<T>(N);
   const int64_t mtiles = (M + MC - 1) / MC, ntiles = (np + NCP - 1) / NCP;
@@ -156,13 +200,20 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
       bstride = kc * NR;
     }
     const int init = (accumulate || k0 > 0) ? 1 : (bias ? 2 : 0);
+    int64_t packed_mt = -1;  // the m-tile whose A block sits in apack
     for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) {
       const int64_t mt = tile / ntiles, nt_ = tile % ntiles;
       const int64_t m0 = mt * MC, m = min_(MC, M - m0);
+      if (mt != packed_mt) {
+        pack_a<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, apack);
+        packed_mt = mt;
+      }
       for (int64_t p = nt_ * NCP; p < min_(np, (nt_ + 1) * NCP); ++p) {
         const int ncols = int(min_<int64_t>(NR, N - p * NR));
-        panel_rows<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, bp + p * bstride,
-                      C + m0 * ldc + p * NR, ldc, ncols, init, bias ? bias + p * NR : nullptr);
+        for (int64_t i0 = 0; i0 < m; i0 += MR)
+          micro_rows<T>(min_<int64_t>(MR, m - i0), kc, apack + i0 * kc, 1, MR, bp + p * bstride,
+                        C + (m0 + i0) * ldc + p * NR, ldc, ncols, init,
+                        bias ? bias + p * NR : nullptr);
       }
     }
     if (!packed) {

@@ -49,13 +49,13 @@ static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
   return !lengths || t < lengths[b];
 }
 
-// Work too small to pay for a barrier per step runs on one thread (same results: the
-// partition never changes the arithmetic).
+// Work too small to pay for a barrier per step (~1 us, far more when cores are shared) runs
+// on one thread (same results: the partition never changes the arithmetic).
 static int choose_threads(int requested, const LayerShape& s) {
   const int64_t G = num_gates(s.cell);
   const int64_t flops_per_step = 2 * s.B * G * s.H * s.H;
   int nt = requested < 1 ? 1 : requested;
-  if (flops_per_step < 200000) nt = 1;
+  if (flops_per_step < 2000000) nt = 1;
   return nt;
 }
 
@@ -115,6 +115,8 @@ static void forward(const ForwardArgs<T>& a) {
   const int nthreads = choose_threads(a.nthreads, s);
   constexpr int MR = GemmCfg<T>::MR;
   Buffer<T> tiles(int64_t(nthreads) * MR * G * NR);  // one L1 tile per thread
+  constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
+  Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
 #pragma omp parallel num_threads(nthreads)
   {
@@ -126,12 +128,13 @@ static void forward(const ForwardArgs<T>& a) {
       pack_panels<T>(get_whh, G * Hp, 0, H, pq.begin, pq.end, whh_p.get());
     }
     const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
+    T* const ap = apack.get() + tid * kApack;
 #pragma omp barrier
     for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       // (training: one chunk, t_lo = 0, the whole (T, B, G*H) gates array)
-      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, gates,
+      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, ap, gates,
                   GH, false, bias.get(), tid, nt);
 #pragma omp barrier
       for (int64_t step = s0; step < s0 + len; ++step) {
@@ -260,10 +263,13 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const int nthreads = choose_threads(a.nthreads, s);
+  constexpr int64_t kApack = GemmCfg<T>::MC * KC;
+  Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    T* const ap = apack.get() + tid * kApack;
     {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
@@ -332,20 +338,20 @@ static void backward(const BackwardArgs<T>& a) {
     const int64_t nx_ld = gru_ra ? H : GH;
     const int64_t M_rz = s.cell == CellKind::GRU ? 2 * H : GH;
     // dW_ih (G*H, I) = dGx^T X
-    gemm_par<T>(M_rz, I, TB, gates, 1, GH, nullptr, get_x, slab.get(), a.dw_ih, I, false, nullptr, tid, nt);
+    gemm_par<T>(M_rz, I, TB, gates, 1, GH, nullptr, get_x, slab.get(), ap, a.dw_ih, I, false, nullptr, tid, nt);
     if (s.cell == CellKind::GRU)
-      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt);
+      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt);
     // dW_hh (G*H, H) = dGh^T H_prev   (reset-before: the n rows against r*h_prev)
     if (gru_rb) {
-      gemm_par<T>(2 * H, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), a.dw_hh, H, false, nullptr, tid, nt);
-      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_extra, slab.get(), a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
+      gemm_par<T>(2 * H, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh, H, false, nullptr, tid, nt);
+      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_extra, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
     } else {
-      gemm_par<T>(GH, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), a.dw_hh, H, false, nullptr, tid, nt);
+      gemm_par<T>(GH, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh, H, false, nullptr, tid, nt);
     }
     // dX (T*B, I) = dGx W_ih
-    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), a.dx, I, false, nullptr, tid, nt);
+    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt);
     if (s.cell == CellKind::GRU)
-      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), a.dx, I, true, nullptr, tid, nt);
+      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), ap, a.dx, I, true, nullptr, tid, nt);
     // Bias gradients: column sums in row order, columns split over threads.
     if (a.db_ih || a.db_hh) {
       const Range cr = split(GH, tid, nt);
@@ -379,13 +385,16 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   constexpr int NR = GemmCfg<T>::NR;
   Buffer<T> bp(num_panels<T>(N) * K * NR);
   auto get = [B, N](int64_t k, int64_t n) { return B[k * N + n]; };
-#pragma omp parallel num_threads(nthreads < 1 ? 1 : nthreads)
+  if (nthreads < 1) nthreads = 1;
+  constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
+  Buffer<T> apack(int64_t(nthreads) * kApack);
+#pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
     const Range pr = split(num_panels<T>(N), tid, nt);
     pack_panels<T>(get, N, 0, K, pr.begin, pr.end, bp.get());
 #pragma omp barrier
-    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, C, N, false, nullptr, tid, nt);
+    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, apack.get() + tid * kApack, C, N, false, nullptr, tid, nt);
   }
 }
 
