@@ -86,7 +86,7 @@ def _waveform(kind, phase):
     return 2.0 * frac - 1.0  # sawtooth
 
 
-def make_waveforms(n_samples=600, min_length=20, max_length=60, noise=0.3, random_state=None):
+def make_waveforms(n_samples=600, min_length=20, max_length=60, noise=0.1, random_state=None):
     """Noisy periodic signals of different lengths, labelled by their shape.
 
     Each sample is one of ``sine``, ``square``, ``triangle``, ``sawtooth`` with a random period
