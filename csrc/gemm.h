@@ -147,6 +147,20 @@ static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int6
   }
 }
 
+// Pack one panel of B = W^T from W's rows: dst[k * NR + n] = W[n, k] for n < rows (zero
+// beyond). W is row-major with leading dimension ldw; each row is read sequentially.
+template <typename T>
+static void pack_transposed_panel(const T* W, int64_t ldw, int64_t rows, int64_t K, T* dst) {
+  constexpr int NR = GemmCfg<T>::NR;
+  for (int64_t n = 0; n < NR; ++n) {
+    const T* w = W + n * ldw;
+    if (n < rows)
+      for (int64_t k = 0; k < K; ++k) dst[k * NR + n] = w[k];
+    else
+      for (int64_t k = 0; k < K; ++k) dst[k * NR + n] = T(0);
+  }
+}
+
 struct Range {
   int64_t begin, end;
 };

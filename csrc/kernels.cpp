@@ -106,12 +106,7 @@ static void forward(const ForwardArgs<T>& a) {
   }
 
   const T* w_ih = a.w_ih;
-  const T* w_hh = a.w_hh;
-  auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[n * I + k]; };
-  auto get_whh = [w_hh, H, Hp](int64_t k, int64_t n) {
-    const int64_t g = n / Hp, j = n % Hp;
-    return j < H ? w_hh[(g * H + j) * H + k] : T(0);
-  };
+  auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[n * I + k]; };  // (unused: prepacked)
   const int nthreads = choose_threads(a.nthreads, s);
   constexpr int MR = GemmCfg<T>::MR;
   Buffer<T> tiles(int64_t(nthreads) * MR * G * NR);  // one L1 tile per thread
@@ -121,11 +116,17 @@ static void forward(const ForwardArgs<T>& a) {
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-    {
+    {  // W_ih^T in panels over G*H; W_hh^T in panels per (gate g, unit block q)
       const Range pr = split(num_panels<T>(GH), tid, nt);
-      pack_panels<T>(get_wih, GH, 0, I, pr.begin, pr.end, wih_p.get());
+      for (int64_t p = pr.begin; p < pr.end; ++p)
+        pack_transposed_panel<T>(a.w_ih + p * NR * I, I, min_<int64_t>(NR, GH - p * NR), I,
+                                 wih_p.get() + p * I * NR);
       const Range pq = split(G * nq, tid, nt);
-      pack_panels<T>(get_whh, G * Hp, 0, H, pq.begin, pq.end, whh_p.get());
+      for (int64_t p = pq.begin; p < pq.end; ++p) {
+        const int64_t g = p / nq, q = p % nq;
+        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, min_<int64_t>(NR, H - q * NR),
+                                 H, whh_p.get() + p * H * NR);
+      }
     }
     const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
     T* const ap = apack.get() + tid * kApack;
