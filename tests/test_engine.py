@@ -154,8 +154,9 @@ def test_inference_equals_training(cell, kw, dtype, shape):
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_thread_count_does_not_change_results(cell, kw, dtype, restore_num_threads):
     # Big enough that the kernels really split the work (they stay on one thread below
-    # ~2e5 recurrent FLOPs per step), H not a multiple of any vector width.
-    T, B, I, H = 13, 16, 11, 100
+    # 2e6 recurrent FLOPs per step: 2*B*G*H*H), H not a multiple of any vector width.
+    T, B, I, H = 7, 12, 11, 300
+    assert 2 * B * H * H >= 2_000_000
     arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
                                          dtype=dtype, **kw)
     weights = ref.loss_weights(T, B, H, cell, dtype=dtype)
