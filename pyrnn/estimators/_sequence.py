@@ -479,9 +479,8 @@ def _label_sequences(y, lengths):
     else:
         rows = []
         for i, row in enumerate(y):
-            if isinstance(row, str):
-                rows.append(list(row))
-            elif np.ndim(row) == 1 or (isinstance(row, (list, tuple)) and not row):
+            if isinstance(row, (str, list, tuple)) or (isinstance(row, np.ndarray)
+                                                       and row.ndim == 1):
                 rows.append(list(row))
             else:
                 raise ValueError(f"y[{i}] must be a sequence of labels (one per step)")
