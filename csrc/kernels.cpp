@@ -1,8 +1,9 @@
 // kernels.cpp — one recurrent layer-direction, forward and BPTT. Compiled once per ISA level
 // with PYRNN_ISA naming the namespace (see CMakeLists.txt); dispatch.cpp picks a table.
 //
-// Forward:  XG = X W_ih^T + b  for all steps as one GEMM (training) or per chunk of steps
-//           (inference, bounded memory); then one parallel region over the time loop: each
+// Forward:  XG = X W_ih^T + b  as one GEMM per chunk of ~128 rows (T*B rows in all): the
+//           chunk is still in L2 when its steps read it, and inference keeps no T-sized
+//           buffer. One parallel region runs the whole time loop: each
 //           thread owns blocks of NR hidden units, multiplies h_{t-1} by its pre-packed slice
 //           of W_hh for all gates of those units, and runs the cell's epilogue; one barrier per
 //           step (two for GRU with reset before).
@@ -78,10 +79,9 @@ static void forward(const ForwardArgs<T>& a) {
   }
   for (int64_t j = 0; j < H; ++j) b_hn.get()[j] = a.b_hh && s.cell == CellKind::GRU ? a.b_hh[2 * H + j] : T(0);
 
-  // Input projection destination: the workspace's gates (training, all steps) or a chunk.
-  const int64_t chunk = training ? T_ : min_(T_, max_<int64_t>(1, 128 / B));
+  // Input projection destination: the workspace's gates (training) or a chunk buffer.
+  const int64_t chunk = min_(T_, max_<int64_t>(1, 128 / B));  // steps per projection GEMM
   Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
-  T* const gates = training ? a.ws + wl.gates : xg_chunk.get();
 
   // Packed weights: W_ih^T in panels over G*H; W_hh^T in panels per (gate, unit block).
   Buffer<T> wih_p(num_panels<T>(GH) * I * NR), whh_p(G * nq * H * NR);
@@ -134,13 +134,13 @@ static void forward(const ForwardArgs<T>& a) {
     for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
-      // (training: one chunk, t_lo = 0, the whole (T, B, G*H) gates array)
-      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, ap, gates,
-                  GH, false, bias.get(), tid, nt);
+      T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
+      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, ap,
+                  xg_chunk_t, GH, false, bias.get(), tid, nt);
 #pragma omp barrier
       for (int64_t step = s0; step < s0 + len; ++step) {
         const int64_t t = s.reverse ? T_ - 1 - step : step;
-        T* xg_t = gates + (t - (training ? 0 : t_lo)) * B * GH;
+        T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
         const T* hp;
         T* hn;
         const T* cp = nullptr;
