@@ -139,11 +139,15 @@ static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int6
   constexpr int NR = GemmCfg<T>::NR;
   for (int64_t p = p0; p < p1; ++p) {
     T* d = dst + p * kc * NR;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int n = 0; n < NR; ++n) {
-        const int64_t col = p * NR + n;
-        d[k * NR + n] = col < N ? get(k0 + k, col) : T(0);
-      }
+    const int64_t c0 = p * NR;
+    if (c0 + NR <= N) {
+      for (int64_t k = 0; k < kc; ++k)
+#pragma omp simd
+        for (int n = 0; n < NR; ++n) d[k * NR + n] = get(k0 + k, c0 + n);
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        for (int n = 0; n < NR; ++n) d[k * NR + n] = c0 + n < N ? get(k0 + k, c0 + n) : T(0);
+    }
   }
 }
 

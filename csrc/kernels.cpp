@@ -353,19 +353,28 @@ static void backward(const BackwardArgs<T>& a) {
     gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt);
     if (s.cell == CellKind::GRU)
       gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), ap, a.dx, I, true, nullptr, tid, nt);
-    // Bias gradients: column sums in row order, columns split over threads.
+    // Bias gradients: column sums over all T*B rows, each column summed in row order;
+    // columns split over threads, rows streamed in memory order.
     if (a.db_ih || a.db_hh) {
       const Range cr = split(GH, tid, nt);
-      for (int64_t k = cr.begin; k < cr.end; ++k) {
-        T sx = 0, sh = 0;
-        const bool n_slot = s.cell == CellKind::GRU && k >= 2 * H;
-        for (int64_t r = 0; r < TB; ++r) {
-          const T gk = gates[r * GH + k];
-          sh += gk;
-          sx += (gru_ra && n_slot) ? extra[r * H + (k - 2 * H)] : gk;
+      T* sh = a.db_hh ? a.db_hh : a.db_ih;
+      for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
+      for (int64_t r = 0; r < TB; ++r) {
+        const T* g = gates + r * GH;
+#pragma omp simd
+        for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
+      }
+      if (a.db_ih && a.db_hh) {  // the input side equals the recurrent side except GRU's n
+        for (int64_t k = cr.begin; k < cr.end; ++k) a.db_ih[k] = a.db_hh[k];
+        if (gru_ra) {
+          const Range nr = {max_(cr.begin, 2 * H), cr.end};
+          for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] = T(0);
+          for (int64_t r = 0; r < TB; ++r) {
+            const T* e = extra + r * H;
+#pragma omp simd
+            for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] += e[k - 2 * H];
+          }
         }
-        if (a.db_ih) a.db_ih[k] = sx;
-        if (a.db_hh) a.db_hh[k] = sh;
       }
     }
   }
