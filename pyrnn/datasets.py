@@ -353,13 +353,18 @@ def load_python_text(modules=PYTHON_TEXT_MODULES, max_chars=None):
 
 
 def make_price_series(n_steps=3000, random_state=None):
-    """A synthetic, positive, price-like series with cycles, mean reversion and noise.
+    """A synthetic, positive, price-like series with changing cycles, mean reversion and noise.
 
-    ``log p_t = log 100 + 0.03 sin(2 pi t / 20 + a) + 0.05 sin(2 pi t / 70 + b) + u_t + w_t``
-    where ``u_t = 0.9 u_{t-1} + N(0, 0.005^2)`` (mean-reverting deviations) and ``w_t`` is a
-    random walk with steps ``N(0, 0.002^2)`` (unpredictable drift); the phases ``a, b`` are
-    random. Part of each future move is predictable from the past (the cycles and the mean
-    reversion), part is not (the noise and the random walk).
+    ``log p_t = log 100 + a_t sin(phi_t) + u_t + w_t`` where
+
+    * ``phi_t = phi_{t-1} + 2 pi / P_t``: a cycle whose period ``P_t`` (10, 25 or 50 steps) and
+      amplitude ``a_t`` (0.02, 0.04 or 0.08) each switch to a random new value with
+      probability 1/150 per step (regimes that a model must recognise from recent data);
+    * ``u_t = 0.9 u_{t-1} + N(0, 0.005^2)``: mean-reverting deviations;
+    * ``w_t``: a random walk with steps ``N(0, 0.002^2)``: unpredictable drift.
+
+    Part of each future move is predictable from the past (the cycle of the current regime and
+    the mean reversion), part is not (the noise, the random walk, regime switches).
 
     Returns
     -------
@@ -367,16 +372,28 @@ def make_price_series(n_steps=3000, random_state=None):
     """
     n_steps = _check_positive_int(n_steps, "n_steps")
     rng = check_random_state(random_state)
-    t = np.arange(n_steps)
-    a, b = rng.uniform(0.0, 2.0 * np.pi, size=2)
-    cycles = 0.03 * np.sin(2.0 * np.pi * t / 20.0 + a) + 0.05 * np.sin(2.0 * np.pi * t / 70.0 + b)
+    periods, amplitudes = (10.0, 25.0, 50.0), (0.02, 0.04, 0.08)
+    switch_period = rng.random_sample(n_steps) < 1.0 / 150
+    switch_amplitude = rng.random_sample(n_steps) < 1.0 / 150
+    new_period = rng.randint(len(periods), size=n_steps)
+    new_amplitude = rng.randint(len(amplitudes), size=n_steps)
+    phi = np.empty(n_steps)
+    amplitude = np.empty(n_steps)
+    phase, p, a = rng.uniform(0.0, 2.0 * np.pi), periods[new_period[0]], amplitudes[new_amplitude[0]]
+    for t in range(n_steps):
+        if switch_period[t]:
+            p = periods[new_period[t]]
+        if switch_amplitude[t]:
+            a = amplitudes[new_amplitude[t]]
+        phase += 2.0 * np.pi / p
+        phi[t], amplitude[t] = phase, a
     shocks = 0.005 * rng.standard_normal(n_steps)
     u = np.empty(n_steps)
     u[0] = shocks[0] / np.sqrt(1.0 - 0.81)
-    for i in range(1, n_steps):
-        u[i] = 0.9 * u[i - 1] + shocks[i]
+    for t in range(1, n_steps):
+        u[t] = 0.9 * u[t - 1] + shocks[t]
     w = np.cumsum(0.002 * rng.standard_normal(n_steps))
-    return 100.0 * np.exp(cycles + u + w)
+    return 100.0 * np.exp(amplitude * np.sin(phi) + u + w)
 
 
 def make_forecasting_windows(prices, window=40, horizon=5):

@@ -43,10 +43,13 @@ def test_tagger_tracks_the_15_puzzle():
 
 
 def test_regressor_forecasts_t_plus_5_better_than_persistence():
-    X, y = datasets.make_forecasting_windows(datasets.make_price_series(2000, random_state=0))
-    reg = RNNRegressor(hidden_size=32, max_epochs=5, **SETTINGS).fit(X[:1500], y[:1500])
-    # persistence (predict no change) has R^2 <= 0 here by construction
-    assert reg.score(X[1500:], y[1500:]) > 0.7  # measured 0.790
+    X, y = datasets.make_forecasting_windows(datasets.make_price_series(4000, random_state=0))
+    split = int(0.8 * len(X))  # test on the last 20%, later in time
+    reg = RNNRegressor(hidden_size=32, max_epochs=6, **{**SETTINGS, "learning_rate": 0.005})
+    reg.fit(X[:split], y[:split])
+    # persistence (predict no change) has R^2 <= 0 here by construction; a linear model on
+    # the window reaches 0.786
+    assert reg.score(X[split:], y[split:]) > 0.75  # measured 0.845
 
 
 def test_seq2seq_translates_unseen_number_words():
