@@ -5,7 +5,7 @@
 //   gh         the recurrent product h_prev W_hh^T of this row and block, as the GEMM left it
 //              in the thread's L1 tile: gate g of unit j at gh[g * gs + (j - j0)]
 //   hp, h      hidden state in / out (H);  cp, c: LSTM cell state in / out (H)
-//   y (H)      the output row; dy (H) its gradient, or nullptr
+//   y (H)      the output row; dy (H) its gradient (zeros when the caller has none)
 //   dh (H)     in: dL/dh_t flowing back from later steps; out: the direct part of dL/dh_{t-1}
 //              (the recurrent-GEMM part is added by the caller)
 // Backward formulas are written from the saved outputs (d tanh = 1 - y^2, d sigmoid = y (1 - y)).
@@ -28,7 +28,7 @@ static inline T rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T*
   T nsq = 0;
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
-    const T d = dh[j] + (dy ? dy[j] : T(0));
+    const T d = dh[j] + dy[j];
     nsq += d * d;
     xg[j] = RELU ? (h[j] > T(0) ? d : T(0)) : d * (T(1) - h[j] * h[j]);
     dh[j] = T(0);
@@ -68,7 +68,7 @@ static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const
   for (int64_t j = j0; j < j1; ++j) {
     const T i = xg[j], f = xg[H + j], g = xg[2 * H + j], o = xg[3 * H + j];
     const T tc = Act<T>::tanh(c[j]);
-    const T d = dh[j] + (dy ? dy[j] : T(0));
+    const T d = dh[j] + dy[j];
     const T dct = dc[j] + d * o * (T(1) - tc * tc);
     sh += d * d;
     sc += dct * dct;
@@ -114,7 +114,7 @@ static inline T gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* ext
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
     const T r = xg[j], z = xg[H + j], n = xg[2 * H + j], hn = extra[j];
-    const T d = dh[j] + (dy ? dy[j] : T(0));
+    const T d = dh[j] + dy[j];
     nsq += d * d;
     const T dn = d * (T(1) - z) * (T(1) - n * n);
     xg[j] = dn * hn * r * (T(1) - r);
@@ -164,7 +164,7 @@ static inline T gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, con
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
     const T z = xg[H + j], n = xg[2 * H + j];
-    const T d = dh[j] + (dy ? dy[j] : T(0));
+    const T d = dh[j] + dy[j];
     nsq += d * d;
     xg[H + j] = d * (hp[j] - n) * z * (T(1) - z);
     xg[2 * H + j] = d * (T(1) - z) * (T(1) - n * n);

@@ -44,6 +44,9 @@ struct GemmCfg {
   static constexpr int64_t KC = PYRNN_GEMM_KC;     // k-block: a KC x NR panel stays in L1
   static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
+  // k-block of the recurrent step's GEMM: a 32 KiB slice of a panel, reused from L1 by
+  // every row tile of the batch.
+  static constexpr int64_t KC_STEP = 32768 / (NR * int64_t(sizeof(T)));
 };
 
 template <typename T>

@@ -243,6 +243,8 @@ static void backward(const BackwardArgs<T>& a) {
   // dh_{t-1} = dG_t W_hh: W_hh (G*H, H) packed in panels over H, i.e. per block of units.
   Buffer<T> whh_p(nq * GH * NR);
   Buffer<T> drh(gru_rb ? B * Hp : 0);
+  Buffer<T> zero_dy(a.dy ? 0 : B * H);
+  if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
   Buffer<T> part_h(T_ * nq), part_c(lstm ? T_ * nq : 0);  // per (t, unit block) sums
   Buffer<T> slab(KC * max_(num_panels<T>(H), num_panels<T>(I)) * NR);
   T* const dh = a.dh0;  // running dL/dh, (B, H)
@@ -282,7 +284,7 @@ static void backward(const BackwardArgs<T>& a) {
       T* dg_t = gates + t * B * GH;
       const T* hp = states + in_slot(t) * B * H;
       const T* ho = states + out_slot(t) * B * H;
-      const T* dy_t = a.dy ? a.dy + t * B * H : nullptr;
+      const T* dy_t = a.dy ? a.dy + t * B * H : zero_dy.get();  // one code path either way
       for (int64_t q = own.begin; q < own.end; ++q) {
         const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
         T nh = 0, nc = 0;
@@ -296,7 +298,7 @@ static void backward(const BackwardArgs<T>& a) {
               for (int64_t j = j0; j < j1; ++j) extra[t * B * H + o + j] = T(0);
             continue;
           }
-          const T* dyb = dy_t ? dy_t + o : nullptr;
+          const T* dyb = dy_t + o;
           switch (s.cell) {
             case CellKind::RNN_TANH: nh += rnn_backward<T, false>(j0, j1, xg, ho + o, dyb, dh + o); break;
             case CellKind::RNN_RELU: nh += rnn_backward<T, true>(j0, j1, xg, ho + o, dyb, dh + o); break;
@@ -327,9 +329,12 @@ static void backward(const BackwardArgs<T>& a) {
 #pragma omp barrier
       }
       const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
+      // k-blocked so that a KC x NR slice of the panel stays in L1 across the row tiles;
+      // each element still sees the same FMA sequence (C is stored and reloaded exactly).
       for (int64_t q = own.begin; q < own.end; ++q)
-        panel_rows<T>(B, K, dg_t, GH, 1, whh_p.get() + q * GH * NR, dh + q * NR, H,
-                      int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
+        for (int64_t k0 = 0; k0 < K; k0 += GemmCfg<T>::KC_STEP)
+          panel_rows<T>(B, min_(GemmCfg<T>::KC_STEP, K - k0), dg_t + k0, GH, 1, whh_p.get() + q * GH * NR + k0 * NR,
+                        dh + q * NR, H, int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
       // No barrier: the next step's epilogue reads only this thread's own units of dh, and
       // writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
