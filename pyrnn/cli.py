@@ -166,14 +166,14 @@ def demo_forecast(args):
 
     from .estimators import RNNRegressor
 
-    prices = datasets.make_price_series(1200 if args.quick else 6000, random_state=args.seed)
+    prices = datasets.make_price_series(3000 if args.quick else 6000, random_state=args.seed)
     X, y = datasets.make_forecasting_windows(prices, window=40, horizon=5)
     split = int(0.8 * len(X))
     _header("forecast", "A synthetic price series (cycles that change period and size, mean "
             "reversion, noise).\nFrom the last 40 returns, predict the return over the next 5 "
             f"steps. Training on the first {split}\nwindows, testing on the last "
             f"{len(X) - split} (later in time).")
-    reg = RNNRegressor(hidden_size=64, max_epochs=3 if args.quick else 15,
+    reg = RNNRegressor(hidden_size=64, max_epochs=5 if args.quick else 15,
                        **_common(args, learning_rate=0.005))
     _fit(reg, X[:split], y[:split])
     r2 = reg.score(X[split:], y[split:])

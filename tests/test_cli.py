@@ -1,0 +1,61 @@
+"""The pyrnn command: `info`, and each demo in its --quick form (a smoke test: they run, learn
+something and print their result)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyrnn import cli
+
+EXPECTED = {
+    "classify": "test accuracy:",
+    "tag": "test accuracy per move:",
+    "translate": "exact match on unseen numbers:",
+    "generate": "held-out bits per character:",
+    "forecast": "test R^2 of the 5-step return:",
+}
+
+
+def test_info(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "pyrnn" in out and "threads" in out
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_demo_quick(name, capsys):
+    assert cli.main(["demo", name, "--quick", "--quiet", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"== {name} ==")
+    assert EXPECTED[name] in out and "demo took" in out
+
+
+def test_demo_results_are_real():
+    class Args:
+        quick, seed, threads, quiet = True, 0, 1, True
+
+    assert cli.demo_classify(Args)["accuracy"] > 0.5  # chance is 0.1
+    result = cli.demo_forecast(Args)
+    assert result["r2"] > 0.2 and abs(result["persistence"]) < 0.05
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "dance"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([])
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "tag", "--threads", "0"])
+
+
+def test_python_dash_m_pyrnn():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, "-m", "pyrnn", "demo", "classify", "--quick",
+                             "--quiet", "--threads", "1"], capture_output=True, text=True,
+                            env=env, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy:" in result.stdout
