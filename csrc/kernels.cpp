@@ -108,8 +108,8 @@ static void forward(const ForwardArgs<T>& a) {
   const T* w_ih = a.w_ih;
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[n * I + k]; };  // (unused: prepacked)
   const int nthreads = choose_threads(a.nthreads, s);
-  constexpr int MR = GemmCfg<T>::MR;
-  Buffer<T> tiles(int64_t(nthreads) * MR * G * NR);  // one L1 tile per thread
+  constexpr int64_t RG = 8 * GemmCfg<T>::MR, KCS = GemmCfg<T>::KC_STEP;
+  Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
   constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
@@ -158,18 +158,22 @@ static void forward(const ForwardArgs<T>& a) {
           ex = rhbuf.get();
         }
         T* y_t = a.y + t * B * H;
-        // Fused step, per block of NR units and MR batch rows: the recurrent GEMM for all
-        // gates of those units lands in this thread's L1 tile, the epilogue consumes it there.
-        T* tb = tiles.get() + tid * MR * G * NR;
+        // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
+        // for all gates of those units lands in this thread's tile, k-blocked so each 32 KiB
+        // slice of a weight panel is reused from L1 by every row tile; the epilogue then
+        // consumes the tile while it is hot.
+        T* tb = tiles.get() + tid * RG * G * NR;
         const int64_t ldt = G * NR;
         const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
         for (int64_t q = own.begin; q < own.end; ++q) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          for (int64_t b0 = 0; b0 < B; b0 += MR) {
-            const int64_t m = min_<int64_t>(MR, B - b0);
+          for (int64_t b0 = 0; b0 < B; b0 += RG) {
+            const int64_t m = min_<int64_t>(RG, B - b0);
             for (int g = 0; g < ng; ++g)
-              panel_rows<T>(m, H, hp + b0 * H, H, 1, whh_p.get() + (g * nq + q) * H * NR,
-                            tb + g * NR, ldt, NR, 0, nullptr);
+              for (int64_t k0 = 0; k0 < H; k0 += KCS)
+                panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
+                              whh_p.get() + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
+                              k0 == 0 ? 0 : 1, nullptr);
             for (int64_t b = b0; b < b0 + m; ++b) {
               T* xg = xg_t + b * GH;
               const T* ghb = tb + (b - b0) * ldt;
@@ -199,10 +203,12 @@ static void forward(const ForwardArgs<T>& a) {
 #pragma omp barrier
           for (int64_t q = own.begin; q < own.end; ++q) {
             const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-            for (int64_t b0 = 0; b0 < B; b0 += MR) {
-              const int64_t m = min_<int64_t>(MR, B - b0);
-              panel_rows<T>(m, H, ex + b0 * H, H, 1, whh_p.get() + (2 * nq + q) * H * NR, tb, NR,
-                            NR, 0, nullptr);
+            for (int64_t b0 = 0; b0 < B; b0 += RG) {
+              const int64_t m = min_<int64_t>(RG, B - b0);
+              for (int64_t k0 = 0; k0 < H; k0 += KCS)
+                panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
+                              whh_p.get() + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
+                              k0 == 0 ? 0 : 1, nullptr);
               for (int64_t b = b0; b < b0 + m; ++b)
                 if (active(a.lengths, b, t))
                   gru_rb_forward_n<T>(j0, j1, H, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
