@@ -76,6 +76,34 @@ def _run_pytest(files, json_path, args, drop_env=(), log_path=None):
     return data
 
 
+def _merge_runs(runs):
+    """Merge repeated pytest-benchmark runs: each benchmark's rounds are pooled (so min is the
+    min over all runs), the FMA peaks are the best seen, failures are all kept."""
+    import statistics
+
+    merged = dict(runs[0])
+    by_name = {}
+    for run in runs:
+        for b in run.get("benchmarks", []):
+            if b["fullname"] in by_name:
+                by_name[b["fullname"]]["stats"]["data"] += b["stats"]["data"]
+            else:
+                by_name[b["fullname"]] = json.loads(json.dumps(b))
+    for b in by_name.values():
+        data = b["stats"]["data"]
+        b["stats"].update(min=min(data), max=max(data), median=statistics.median(data),
+                          mean=statistics.fmean(data), rounds=len(data))
+    merged["benchmarks"] = list(by_name.values())
+    peaks = {}
+    for run in runs:
+        for n, v in run.get("machine_info", {}).get("fma_peak_gflops", {}).items():
+            peaks[n] = max(peaks.get(n, 0.0), v)
+    merged["machine_info"] = dict(runs[-1].get("machine_info", {}), fma_peak_gflops=peaks)
+    merged["failed"] = [f for run in runs for f in run.get("failed", [])]
+    merged["repeats"] = len(runs)
+    return merged
+
+
 def _run_memory(args, threads):
     """Peak RSS of one training step per (config, cell, impl), each in a fresh process."""
     rows = []
@@ -219,7 +247,8 @@ def render(report):
     out.append(f"CPU: {mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
                f"torch {mi.get('torch')}, numpy BLAS {_kernel(mi.get('numpy_blas'))}, "
                f"OPENBLAS_* in the environment: {mi.get('numpy_blas', {}).get('env')}")
-    out.append("Measured FMA peak (float32, engine.fma_peak_gflops, best of 3): "
+    out.append("Measured FMA peak (float32, engine.fma_peak_gflops, best probe of the run: one before "
+               "each benchmark, 3 at the end): "
                + ", ".join(f"{n} thread{'s' if n != '1' else ''}: {v:.1f} GFLOP/s" for n, v in peaks.items()))
     load = report.get("load_average")
     if load:
@@ -227,7 +256,9 @@ def render(report):
                    "(after includes the benchmarks themselves)"
                    + ("\nThe machine was busy before the run: absolute times are pessimistic, "
                       "ratios (measured side by side) less so." if load[0] > 0.5 else ""))
+    repeats = report.get("pytest_json", {}).get("repeats", 1)
     out.append(f"Times are the {stat} over the timed rounds of one call each"
+               f"{f', pooled over {repeats} passes' if repeats > 1 else ''}"
                f"{' (--quick)' if report.get('quick') else ''}.")
     out.append("")
 
@@ -334,6 +365,9 @@ def main(argv=None):
     ap.add_argument("--filter", default="", help='pytest -k expression, e.g. "medium and lstm"')
     ap.add_argument("--stat", choices=("min", "median"), default="min",
                     help="statistic of the timed rounds used everywhere (default min)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the timing suites N times and pool the rounds (min over all): "
+                         "spreads each implementation over time on a shared machine")
     ap.add_argument("--no-rnn", action="store_true", help="skip the RNN benchmarks")
     ap.add_argument("--no-gemm", action="store_true", help="skip the GEMM benchmarks")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
@@ -341,6 +375,13 @@ def main(argv=None):
                     help="also time numpy's training loop on the large configuration (slow)")
     ap.add_argument("--json", help="print the tables of a saved report or pytest-benchmark JSON")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
+    try:
+        if min(int(t) for t in args.threads.split(",")) < 1:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--threads takes counts >= 1 like 1 or 1,2; got {args.threads!r}")
 
     if args.json:
         with open(args.json) as f:
@@ -364,13 +405,22 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     bench_json, unset_json, memory_rows = {"benchmarks": []}, None, None
     if files:
-        print(f"Running pytest {' '.join(files)} (log: {base}-pytest.log)", flush=True)
-        bench_json = _run_pytest(files, f"{base}-pytest.json", args, log_path=f"{base}-pytest.log")
+        runs = []
+        for i in range(args.repeat):
+            tag = f"-{i + 1}" if args.repeat > 1 else ""
+            print(f"Running pytest {' '.join(files)}{f' (pass {i + 1}/{args.repeat})' if tag else ''} "
+                  f"(log: {base}-pytest{tag}.log)", flush=True)
+            runs.append(_run_pytest(files, f"{base}-pytest{tag}.json", args,
+                                    log_path=f"{base}-pytest{tag}.log"))
+        bench_json = _merge_runs(runs)
     if not args.no_gemm and any(os.environ.get(v) for v in OPENBLAS_VARS):
-        print(f"Running the GEMM benchmarks again with {' and '.join(OPENBLAS_VARS)} unset", flush=True)
-        unset_json = _run_pytest(["test_gemm.py"], f"{base}-numpy-unset.json", args,
-                                 drop_env=OPENBLAS_VARS,
-                                 log_path=f"{base}-numpy-unset.log")
+        runs = []
+        for i in range(args.repeat):
+            tag = f"-{i + 1}" if args.repeat > 1 else ""
+            print(f"Running the GEMM benchmarks again with {' and '.join(OPENBLAS_VARS)} unset", flush=True)
+            runs.append(_run_pytest(["test_gemm.py"], f"{base}-numpy-unset{tag}.json", args,
+                                    drop_env=OPENBLAS_VARS, log_path=f"{base}-numpy-unset{tag}.log"))
+        unset_json = _merge_runs(runs)
     if not args.no_memory:
         threads = max(int(s) for s in args.threads.split(","))
         print(f"Measuring peak memory of a training step ({threads} threads, one process each)", flush=True)
