@@ -16,6 +16,7 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 
 from .. import optim
 from ..clip import clip_grad_norm
@@ -244,6 +245,21 @@ class BaseRNN(BaseEstimator):
                 stratify = None
         return train_test_split(np.arange(n), test_size=n_valid, random_state=rng,
                                 stratify=stratify)
+
+    def _start_training(self, first, incremental, build):
+        """Before the epochs of a fit: a new model (``build(rng)``) and history on the first
+        fit; on a warm-started ``fit``, fresh stopping counters but the history kept."""
+        if first:
+            self._rng = check_random_state(self.random_state)
+            build(self._rng)
+            self._reset_training_state()
+        elif not incremental:
+            self._no_improvement_count = 0
+            self.best_loss_ = np.inf
+            self._best_params = None
+            if self.early_stopping:
+                self.best_validation_score_ = -np.inf
+                self.validation_scores_ = self.validation_scores_ or []
 
     def _reset_training_state(self):
         self.loss_curve_ = []

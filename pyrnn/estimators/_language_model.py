@@ -196,17 +196,8 @@ class RNNLanguageModel(BaseRNN):
                 self.vocabulary_ = fit_vocabulary(tokens, self.min_frequency, reserved=2)
                 if not self.vocabulary_:
                     raise ValueError("X holds no tokens to learn from")
-                self._rng = check_random_state(self.random_state)
-                self._build(self._rng)
-                self._reset_training_state()
-                self._carry = None
-            elif not incremental:
-                self._no_improvement_count = 0
-                self.best_loss_ = np.inf
-                self._best_params = None
-                if self.early_stopping:
-                    self.best_validation_score_ = -np.inf
-                    self.validation_scores_ = self.validation_scores_ or []
+            self._start_training(first, incremental, self._build)
+            self._carry = None
             stream = self._stream(tokens)
             valid = None
             if self.early_stopping and not incremental:

@@ -8,7 +8,6 @@ Training uses teacher forcing (the decoder reads the true previous token); predi
 greedily or with beam search, up to a maximum output length.
 """
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..heads import Linear
@@ -312,17 +311,7 @@ class Seq2Seq(BaseRNN):
         with threads(self.n_threads):
             src = self._check_X(X, reset=first)
             tgt = self._prepare_targets(y, len(src), first)
-            if first:
-                self._rng = check_random_state(self.random_state)
-                self._build(self._rng)
-                self._reset_training_state()
-            elif not incremental:
-                self._no_improvement_count = 0
-                self.best_loss_ = np.inf
-                self._best_params = None
-                if self.early_stopping:
-                    self.best_validation_score_ = -np.inf
-                    self.validation_scores_ = self.validation_scores_ or []
+            self._start_training(first, incremental, self._build)
             rng = self._rng
             if incremental:
                 train, valid, n_epochs = (src, tgt), None, 1

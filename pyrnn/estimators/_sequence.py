@@ -7,7 +7,7 @@ output at every step to a label. Text input goes through a learned embedding fir
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import assert_all_finite, check_array, check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -102,17 +102,8 @@ class _SequenceModel(BaseRNN):
         with threads(self.n_threads):
             seqs = self._check_X(X, reset=first)
             targets = self._prepare_targets(y, seqs, first, classes)
-            if first:
-                self._rng = check_random_state(self.random_state)
-                self._build(self._n_outputs(), self._rng)
-                self._reset_training_state()
-            elif not incremental:
-                self._no_improvement_count = 0
-                self.best_loss_ = np.inf
-                self._best_params = None
-                if self.early_stopping:
-                    self.best_validation_score_ = -np.inf
-                    self.validation_scores_ = self.validation_scores_ or []
+            self._start_training(first, incremental,
+                                 lambda rng: self._build(self._n_outputs(), rng))
             rng = self._rng
             if incremental:
                 train, valid = (seqs, targets), None
