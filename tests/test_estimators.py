@@ -441,3 +441,21 @@ def test_language_model_partial_fit_and_early_stopping():
     stopped = RNNLanguageModel(tbptt=8, early_stopping=True, n_iter_no_change=1, tol=100.0,
                                **{**FAST, "max_epochs": 10}).fit(text)
     assert stopped.n_iter_ == 2 and len(stopped.validation_scores_) == 2
+
+
+def test_language_model_score_is_the_mean_over_all_tokens():
+    texts = ["abc abd", "abd", "a", "", "bcd abc abd abc"]
+    lm = RNNLanguageModel(tbptt=4, **FAST).fit(texts * 5)
+    # n_i + 1 predictions per text (its tokens and its end), pooled over texts
+    per_text = [(lm.score([t]), len(t) + 1) for t in texts]
+    pooled = sum(s * n for s, n in per_text) / sum(n for _, n in per_text)
+    assert lm.score(texts) == pytest.approx(pooled, rel=1e-12)
+    # a text longer than one scoring piece (4096 steps): the state is carried across pieces
+    long = "abc abd bcd " * 500
+    ids = np.concatenate([[1], lm._ids(list(long)), [1]])
+    out, _ = lm.network_.forward(lm.embedding_.forward(ids[:-1, None], False), training=False)
+    logits = lm._logits(out)[:, 0]
+    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - logits.max(1, keepdims=True)
+    direct = -logp[np.arange(len(ids) - 1), ids[1:]].mean() / np.log(2)
+    assert -lm.score(long) == pytest.approx(direct, rel=1e-6)

@@ -107,3 +107,20 @@ def test_language_model_gradients():
     x = np.ascontiguousarray(stream[:-1].reshape(-1, 1)[:6])
     y = np.ascontiguousarray(stream[1:].reshape(-1, 1)[:6])
     _check_gradients(est, (x, y, True))
+
+
+def test_gradients_with_dropout_masks_held_fixed():
+    rng = np.random.RandomState(3)
+    X, y = _ragged(rng), np.array([0, 1, 2, 0, 1, 2])
+    est = RNNClassifier(cell="lstm", num_layers=2, dropout=0.4, **TINY).fit(X, y)
+    seqs = check_sequences(est, X, reset=False)
+    original = est._forward_backward
+
+    def seeded(batch, rng):
+        # the same masks at every evaluation: the head's come from the rng _check_gradients
+        # seeds per call, the network's (between layers) from its own generator, reset here
+        est.network_._rng = np.random.default_rng(5)
+        return original(batch, rng)
+
+    est._forward_backward = seeded
+    _check_gradients(est, (seqs, y))

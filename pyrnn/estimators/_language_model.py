@@ -216,22 +216,24 @@ class RNNLanguageModel(BaseRNN):
     # ------------------------------------------------------------ scoring and sampling
 
     def _bits(self, ids):
-        """Mean bits per prediction over sequences ``ids`` (B, N) predicting ids[:, 1:]."""
+        """Mean bits per prediction over one long sequence ``ids`` (1, N) predicting ids[:, 1:].
+
+        It goes through in pieces of 4096 steps, the state carried from one to the next.
+        """
         total, count = 0.0, 0
-        chunk = 4096  # long streams go through in pieces, the state carried between them
         state = None
-        for start in range(0, ids.shape[1] - 1, chunk):
-            x = np.ascontiguousarray(ids[:, start:start + chunk].T)
-            y = np.ascontiguousarray(ids[:, start + 1:start + chunk + 1].T)
-            x = x[:len(y)]
-            out, state = self.network_.forward(self.embedding_.forward(x, False), state=state,
-                                               training=False)
-            logits = (out.astype(np.float64) @ self.head_.weight.T.astype(np.float64)
-                      + self.head_.bias)
-            loss, _ = softmax_cross_entropy(logits, y)
+        for start in range(0, ids.shape[1] - 1, 4096):
+            x = np.ascontiguousarray(ids[:, start:start + 4096].T)
+            y = np.ascontiguousarray(ids[:, start + 1:start + 4097].T)
+            out, state = self.network_.forward(self.embedding_.forward(x[:len(y)], False),
+                                               state=state, training=False)
+            loss, _ = softmax_cross_entropy(self._logits(out), y)
             total += loss * y.size
             count += y.size
         return total / max(count, 1) / _LN2
+
+    def _logits(self, out):
+        return out.astype(np.float64) @ self.head_.weight.T.astype(np.float64) + self.head_.bias
 
     def score(self, X, y=None):
         """Minus the cross-entropy in bits per token (higher is better) of the texts ``X``.
@@ -242,12 +244,27 @@ class RNNLanguageModel(BaseRNN):
         """
         check_is_fitted(self)
         with threads(self.n_threads):
+            seqs = [np.concatenate([[EOS], self._ids(t), [EOS]]) for t in self._token_lists(X)]
             total, count = 0.0, 0
-            for tokens in self._token_lists(X):
-                ids = np.concatenate([[EOS], self._ids(tokens), [EOS]])[None, :]
-                n = ids.shape[1] - 1
-                total += self._bits(ids) * n
-                count += n
+            long = [s for s in seqs if len(s) > 4096]
+            for ids in long:
+                total += self._bits(ids[None, :]) * (len(ids) - 1)
+                count += len(ids) - 1
+            short = sorted((s for s in seqs if len(s) <= 4096), key=len)
+            for start in range(0, len(short), 64):  # similar lengths batched together
+                batch = short[start:start + 64]
+                lengths = np.array([len(s) - 1 for s in batch])
+                T = int(lengths.max())
+                ids = np.zeros((T + 1, len(batch)), np.int64)
+                for b, s in enumerate(batch):
+                    ids[:len(s), b] = s
+                x, y = np.ascontiguousarray(ids[:-1]), ids[1:]
+                mask = np.arange(T)[:, None] < lengths[None, :]
+                out, _ = self.network_.forward(self.embedding_.forward(x, False),
+                                               lengths=lengths, training=False)
+                loss, _ = softmax_cross_entropy(self._logits(out), y, mask)
+                total += loss / _LN2 * mask.sum()
+                count += int(mask.sum())
         return -total / count
 
     def perplexity(self, X):
