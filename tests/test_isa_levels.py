@@ -2,8 +2,9 @@
 
 The kernels are compiled once per ISA level (baseline, AVX2+FMA, AVX-512) and the best is
 picked at import; ``PYRNN_ISA`` forces one. The default level runs the suite in this
-process; here every other supported level runs ``test_engine.py`` and
-``test_engine_errors.py`` again in a fresh interpreter, against the same ``pyrnn``.
+process; here every other supported level runs ``test_engine.py``,
+``test_engine_errors.py`` and ``test_activations.py`` again in a fresh interpreter,
+against the same ``pyrnn``.
 """
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pyrnn
 from pyrnn import engine
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-SUITE = ["test_engine.py", "test_engine_errors.py"]
+SUITE = ["test_engine.py", "test_engine_errors.py", "test_activations.py"]
 
 
 def other_levels():
