@@ -215,8 +215,9 @@ def main(argv=None):
     demo.add_argument("name", choices=list(DEMOS), help="which demo")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--threads", type=int, default=None,
-                      help="engine threads (default: pyrnn's current setting)")
+    demo.add_argument("--threads", type=int, default=1,
+                      help="engine threads (default 1: the demo models are small, and extra "
+                           "threads only pay off on idle cores)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "info":
