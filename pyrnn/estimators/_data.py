@@ -98,7 +98,7 @@ def as_text_input(X):
                         "wrap it in a list: [text]")
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "OUS":
         items = X.tolist()
-    elif isinstance(X, (list, tuple)) and not hasattr(X, "shape"):
+    elif isinstance(X, (list, tuple)):
         items = list(X)
     elif hasattr(X, "dtype") and hasattr(X, "tolist") and np.ndim(X) == 1 \
             and np.asarray(X).dtype.kind in "OUS":
@@ -111,9 +111,7 @@ def as_text_input(X):
         return items
     if all(_is_token_list(x) for x in items) and any(len(x) for x in items):
         return [list(x) for x in items]
-    if any(isinstance(x, str) for x in items) or any(
-            isinstance(x, (list, tuple)) and x and all(isinstance(t, str) for t in x)
-            for x in items):
+    if any(isinstance(x, str) or (_is_token_list(x) and len(x)) for x in items):
         raise TypeError("text input must be all str (texts) or all lists of str (token "
                         "lists); got a mix")
     return None
