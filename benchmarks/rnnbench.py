@@ -183,24 +183,6 @@ def _pyrnn_case(cfg, cell, mode, x, params):
     return run
 
 
-def pyrnn_workspace_bytes(cfg, cell):
-    """Bytes of the BPTT workspaces of one training forward (all layer-directions)."""
-    from pyrnn import engine
-
-    x, params = make_problem(cfg, cell)
-    total = 0
-    inp = x
-    for dirs in params:
-        outs = []
-        for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(dirs):
-            res = engine.forward(inp, w_ih, w_hh, b_ih, b_hh, cell=_ENGINE_CELL[cell],
-                                 reverse=d == 1, training=True)
-            total += res.workspace.nbytes
-            outs.append(res.y)
-        inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
-    return total
-
-
 # --------------------------------------------------------------------------- torch
 
 def torch_module(cfg, cell, params):
