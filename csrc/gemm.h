@@ -184,12 +184,29 @@ static inline Range split(int64_t n, int tid, int nt) {
 template <typename T>
 static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, T* dst) {
   constexpr int MR = GemmCfg<T>::MR;
-  for (int64_t i0 = 0; i0 < m; i0 += MR) {
+  const int64_t mp = (m + MR - 1) / MR * MR;
+  if (a_rs == 1) {  // transposed A (columns contiguous): read each k-row once, in order
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* a = A + k * a_cs;
+      for (int64_t i0 = 0; i0 < mp; i0 += MR) {
+        T* d = dst + i0 * kc + k * MR;
+        if (i0 + MR <= m)
+          for (int r = 0; r < MR; ++r) d[r] = a[i0 + r];
+        else
+          for (int r = 0; r < MR; ++r) d[r] = i0 + r < m ? a[i0 + r] : T(0);
+      }
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < m; i0 += MR) {  // rows read in order (a_cs == 1 in practice)
     T* d = dst + i0 * kc;
-    const int64_t r_end = min_<int64_t>(MR, m - i0);
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t r = 0; r < MR; ++r)
-        d[k * MR + r] = r < r_end ? A[(i0 + r) * a_rs + k * a_cs] : T(0);
+    for (int64_t r = 0; r < MR; ++r) {
+      const T* a = A + (i0 + r) * a_rs;
+      if (i0 + r < m)
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = a[k * a_cs];
+      else
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = T(0);
+    }
   }
 }
 

@@ -252,7 +252,8 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> zero_dy(a.dy ? 0 : B * H);
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
   Buffer<T> part_h(T_ * nq), part_c(lstm ? T_ * nq : 0);  // per (t, unit block) sums
-  Buffer<T> slab(KC * max_(num_panels<T>(H), num_panels<T>(I)) * NR);
+  Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
+  Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
   if (a.dh_n) std::memcpy(dh, a.dh_n, sizeof(T) * B * H);
@@ -268,11 +269,12 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_whh = [w_hh, H](int64_t k, int64_t n) { return w_hh[k * H + n]; };
   auto get_x = [x, I](int64_t k, int64_t n) { return x[k * I + n]; };
   auto get_hprev = [hprev, H](int64_t k, int64_t n) { return hprev[k * H + n]; };
-  auto get_extra = [extra, H](int64_t k, int64_t n) { return extra[k * H + n]; };
+  auto get_xh = [x, hprev, I, H](int64_t k, int64_t n) { return n < I ? x[k * I + n] : hprev[k * H + n - I]; };
+  auto get_xrh = [x, extra, I, H](int64_t k, int64_t n) { return n < I ? x[k * I + n] : extra[k * H + n - I]; };
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const int nthreads = choose_threads(a.nthreads, s);
-  constexpr int64_t kApack = GemmCfg<T>::MC * KC;
+  constexpr int64_t kApack = GemmCfg<T>::MC * KC, KCS = GemmCfg<T>::KC_STEP;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
 #pragma omp parallel num_threads(nthreads)
@@ -335,30 +337,40 @@ static void backward(const BackwardArgs<T>& a) {
 #pragma omp barrier
       }
       const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
-      // k-blocked so that a KC x NR slice of the panel stays in L1 across the row tiles;
-      // each element still sees the same FMA sequence (C is stored and reloaded exactly).
+      // k-blocked so that a KC_STEP x NR slice of the panel stays in L1 across the row
+      // tiles; each element still sees the same FMA sequence (C is stored and reloaded
+      // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
       for (int64_t q = own.begin; q < own.end; ++q)
-        for (int64_t k0 = 0; k0 < K; k0 += GemmCfg<T>::KC_STEP)
-          panel_rows<T>(B, min_(GemmCfg<T>::KC_STEP, K - k0), dg_t + k0, GH, 1, whh_p.get() + q * GH * NR + k0 * NR,
+        for (int64_t k0 = 0; k0 < K; k0 += KCS)
+          panel_rows<T>(B, min_(KCS, K - k0), dg_t + k0, GH, 1, whh_p.get() + q * GH * NR + k0 * NR,
                         dh + q * NR, H, int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
       // No barrier: the next step's epilogue reads only this thread's own units of dh, and
       // writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
 #pragma omp barrier
-    // Weight and input gradients: one large GEMM each over all T*B rows.
+    // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
+    // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
+    // differ between the two sides: reset_after has separate input/recurrent n gradients
+    // (extra / gates), reset-before multiplies r*h_prev (extra) instead of h_prev.
     const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
     const int64_t nx_ld = gru_ra ? H : GH;
     const int64_t M_rz = s.cell == CellKind::GRU ? 2 * H : GH;
-    // dW_ih (G*H, I) = dGx^T X
-    gemm_par<T>(M_rz, I, TB, gates, 1, GH, nullptr, get_x, slab.get(), ap, a.dw_ih, I, false, nullptr, tid, nt);
-    if (s.cell == CellKind::GRU)
+    const int64_t M_cat = gru_ra ? M_rz : GH;
+    gemm_par<T>(M_rz, I + H, TB, gates, 1, GH, nullptr, get_xh, slab.get(), ap, dw_cat.get(), I + H,
+                false, nullptr, tid, nt);
+    if (gru_rb)
+      gemm_par<T>(H, I + H, TB, gates + 2 * H, 1, GH, nullptr, get_xrh, slab.get(), ap,
+                  dw_cat.get() + 2 * H * (I + H), I + H, false, nullptr, tid, nt);
+    if (gru_ra) {
       gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt);
-    // dW_hh (G*H, H) = dGh^T H_prev   (reset-before: the n rows against r*h_prev)
-    if (gru_rb) {
-      gemm_par<T>(2 * H, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh, H, false, nullptr, tid, nt);
-      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_extra, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
-    } else {
-      gemm_par<T>(GH, H, TB, gates, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh, H, false, nullptr, tid, nt);
+      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
+    }
+    {
+      const Range rr = split(M_cat, tid, nt);
+      for (int64_t r = rr.begin; r < rr.end; ++r) {
+        std::memcpy(a.dw_ih + r * I, dw_cat.get() + r * (I + H), sizeof(T) * I);
+        std::memcpy(a.dw_hh + r * H, dw_cat.get() + r * (I + H) + I, sizeof(T) * H);
+      }
     }
     // dX (T*B, I) = dGx W_ih
     gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt);
