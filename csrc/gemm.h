@@ -31,6 +31,12 @@
 #ifndef PYRNN_GEMM_MC
 #define PYRNN_GEMM_MC 96
 #endif
+#ifndef PYRNN_STEP_SLICE_BYTES
+#define PYRNN_STEP_SLICE_BYTES 16384
+#endif
+#ifndef PYRNN_STEP_TILE_BYTES
+#define PYRNN_STEP_TILE_BYTES 24576
+#endif
 #ifndef PYRNN_GEMM_NCP
 #define PYRNN_GEMM_NCP 4
 #endif
@@ -44,9 +50,9 @@ struct GemmCfg {
   static constexpr int64_t KC = PYRNN_GEMM_KC;     // k-block: a KC x NR panel stays in L1
   static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
-  // k-block of the recurrent step's GEMM: a 32 KiB slice of a panel, reused from L1 by
-  // every row tile of the batch.
-  static constexpr int64_t KC_STEP = 32768 / (NR * int64_t(sizeof(T)));
+  // k-block of the recurrent step's GEMM: a slice of a panel small enough to stay in L1
+  // beside the step's output tile while every row tile of the group reuses it.
+  static constexpr int64_t KC_STEP = PYRNN_STEP_SLICE_BYTES / (NR * int64_t(sizeof(T)));
 };
 
 template <typename T>

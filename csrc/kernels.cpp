@@ -65,7 +65,7 @@ static void forward(const ForwardArgs<T>& a) {
   const LayerShape& s = a.s;
   const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = num_gates(s.cell), GH = G * H;
   constexpr int NR = GemmCfg<T>::NR;
-  const int64_t nq = (H + NR - 1) / NR, Hp = nq * NR;
+  const int64_t nq = (H + NR - 1) / NR;  // blocks of NR hidden units
   const bool training = a.ws != nullptr;
   const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
   const WorkspaceLayout wl = workspace_layout(s);
@@ -105,10 +105,12 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
 
-  const T* w_ih = a.w_ih;
-  auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[n * I + k]; };  // (unused: prepacked)
+  auto prepacked = [](int64_t, int64_t) { return T(0); };  // W_ih^T comes packed (wih_p)
   const int nthreads = choose_threads(a.nthreads, s);
-  constexpr int64_t RG = 8 * GemmCfg<T>::MR, KCS = GemmCfg<T>::KC_STEP;
+  // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
+  constexpr int MR = GemmCfg<T>::MR;
+  constexpr int64_t KCS = GemmCfg<T>::KC_STEP;
+  const int64_t RG = max_<int64_t>(MR, PYRNN_STEP_TILE_BYTES / (G * NR * int64_t(sizeof(T))) / MR * MR);
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
   constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
@@ -135,7 +137,7 @@ static void forward(const ForwardArgs<T>& a) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
-      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), get_wih, nullptr, ap,
+      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), prepacked, nullptr, ap,
                   xg_chunk_t, GH, false, bias.get(), tid, nt);
 #pragma omp barrier
       for (int64_t step = s0; step < s0 + len; ++step) {
