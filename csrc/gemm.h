@@ -25,8 +25,8 @@
 #ifndef PYRNN_GEMM_MR
 #define PYRNN_GEMM_MR PYRNN_GEMM_MR_DEFAULT
 #endif
-#ifndef PYRNN_GEMM_KC
-#define PYRNN_GEMM_KC 256
+#ifndef PYRNN_GEMM_KC_BYTES
+#define PYRNN_GEMM_KC_BYTES 65536  // a KC x NR slice of a B panel (64 KiB measured best)
 #endif
 #ifndef PYRNN_GEMM_MC
 #define PYRNN_GEMM_MC 96
@@ -47,7 +47,8 @@ struct GemmCfg {
   static constexpr int NV = PYRNN_GEMM_NV;         // vectors per micro-tile row
   static constexpr int NR = NV * VL;               // micro-tile columns
   static constexpr int MR = PYRNN_GEMM_MR;         // micro-tile rows
-  static constexpr int64_t KC = PYRNN_GEMM_KC;     // k-block: a KC x NR panel stays in L1
+  static constexpr int64_t KC =                    // k-block of the big GEMMs
+      PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) < 512 ? PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) : 512;
   static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
   // k-block of the recurrent step's GEMM: a slice of a panel small enough to stay in L1
