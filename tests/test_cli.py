@@ -1,10 +1,11 @@
 """The pyrnn command: `info`, and each demo in its --quick form (a smoke test: they run, learn
 something and print their result)."""
-import os
 import subprocess
 import sys
 
 import pytest
+
+from support import TESTS_DIR, subprocess_env
 
 from pyrnn import cli
 
@@ -52,10 +53,8 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 
 def test_python_dash_m_pyrnn():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     result = subprocess.run([sys.executable, "-m", "pyrnn", "demo", "classify", "--quick",
                              "--quiet", "--threads", "1"], capture_output=True, text=True,
-                            env=env, cwd=root, timeout=300)
+                            env=subprocess_env(), cwd=TESTS_DIR, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout

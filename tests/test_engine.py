@@ -7,7 +7,6 @@
   results; a workspace is consumed by backward; shapes at the tiling edges;
   every ISA level the CPU supports (forced by PYRNN_ISA, in a subprocess).
 """
-import os
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from support import TESTS_DIR, subprocess_env
 from pyrnn import engine
 
 CELLS = [
@@ -267,11 +267,9 @@ def test_every_supported_isa_matches_reference(isa):
     checked against the reference in a fresh interpreter."""
     if isa not in supported_isas():
         pytest.skip(f"{isa} not supported by this CPU/build")
-    tests = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, PYRNN_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(tests=tests, isa=isa)],
-                          env=env, capture_output=True, text=True, timeout=300,
-                          cwd=os.path.dirname(tests))
+    proc = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(tests=TESTS_DIR, isa=isa)],
+                          env=subprocess_env(PYRNN_ISA=isa), capture_output=True, text=True,
+                          timeout=300, cwd=TESTS_DIR)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"
 

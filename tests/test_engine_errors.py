@@ -2,13 +2,14 @@
 ValueError (shape, contiguity, lengths, options) with a message that says what
 was expected; none crashes the interpreter. NaN/inf values are the user's
 business: they must propagate, not crash."""
-import os
 import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from support import TESTS_DIR, subprocess_env
 
 import reference as ref
 from pyrnn import engine
@@ -233,10 +234,9 @@ def test_nan_and_inf_propagate_without_crashing(cell, dtype):
 
 
 def test_unavailable_isa_is_refused_at_import():
-    env = dict(os.environ, PYRNN_ISA="sse1")
-    proc = subprocess.run([sys.executable, "-c", "import pyrnn.engine"], env=env,
-                          capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", "import pyrnn.engine"],
+                          env=subprocess_env(PYRNN_ISA="sse1"), capture_output=True, text=True,
+                          timeout=120, cwd=TESTS_DIR)
     assert proc.returncode != 0
     assert "PYRNN_ISA=sse1 is not available" in proc.stderr
 

@@ -6,16 +6,14 @@ process; here every other supported level runs ``test_engine.py``,
 ``test_engine_errors.py`` and ``test_activations.py`` again in a fresh interpreter,
 against the same ``pyrnn``.
 """
-import os
 import subprocess
 import sys
 
 import pytest
 
-import pyrnn
 from pyrnn import engine
+from support import TESTS_DIR, subprocess_env
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
 SUITE = ["test_engine.py", "test_engine_errors.py", "test_activations.py"]
 
 
@@ -30,17 +28,15 @@ def test_kernel_suite_at_isa_level(isa):
         pytest.skip(f"{isa} is not supported by this CPU/build")
     if isa == engine.config()["isa"]:
         pytest.skip(f"{isa} is the level this process runs the suite at")
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(pyrnn.__file__)))
-    env = dict(os.environ, PYRNN_ISA=isa,
-               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env(PYRNN_ISA=isa)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
          "-k", "not every_supported_isa", *SUITE],
-        cwd=TESTS, env=env, capture_output=True, text=True, timeout=900)
+        cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=900)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, f"suite failed at PYRNN_ISA={isa}:\n{tail}"
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
     # The child really ran at the forced level.
     check = subprocess.run([sys.executable, "-c", "import pyrnn; print(pyrnn.engine.config()['isa'])"],
-                           cwd=TESTS, env=env, capture_output=True, text=True, timeout=120)
+                           cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert check.stdout.strip() == isa, check.stderr

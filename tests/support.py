@@ -1,0 +1,21 @@
+"""Running Python in a subprocess against the same ``pyrnn`` these tests imported.
+
+The tests may run against an installed package (CI: ``pytest`` after ``pip install``) or the
+working tree with the extension built in place (``./dev-build.sh``). A child interpreter
+started in the repository root would import the source folder ``pyrnn/`` instead, which has
+no compiled extension after a plain install; so children start in ``tests/`` with the
+imported package's parent folder first on ``PYTHONPATH``.
+"""
+import os
+
+import pyrnn
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pyrnn.__file__)))
+
+
+def subprocess_env(**extra):
+    """``os.environ`` plus ``extra``, with the imported pyrnn first on PYTHONPATH."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return env
