@@ -218,14 +218,14 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
 }
 
 // C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
-// function contains barriers). B comes either pre-packed over the full K (`packed`, panels
+// function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed over the full K (`packed`, panels
 // of K x NR), or through get(k, n), packed one k-block at a time into `slab` (shared,
 // num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this thread's
 // buffer of MC * KC elements. accumulate: C += A B; else C = A B (+ bias[n] if given).
 template <typename T, typename GetB>
 static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
                      const T* packed, const GetB& get, T* slab, T* apack, T* C, int64_t ldc,
-                     bool accumulate, const T* bias, int tid, int nt) {
+                     bool accumulate, const T* bias, int tid, int nt, Barrier& bar) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
   const int64_t np = num_panels<T>(N);
@@ -240,7 +240,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     } else {
       const Range pr = split(np, tid, nt);
       pack_panels<T>(get, N, k0, kc, pr.begin, pr.end, slab);
-#pragma omp barrier
+      bar.wait();
       bp = slab;
       bstride = kc * NR;
     }
@@ -262,7 +262,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
       }
     }
     if (!packed) {
-#pragma omp barrier
+      bar.wait();
     }
   }
 }

@@ -18,12 +18,15 @@
 #include <cstring>
 #include <new>
 
+#include <sched.h>
+
 #include "engine.h"
 
 namespace pyrnn {
 namespace PYRNN_ISA {
 
 #include "simd.h"
+#include "barrier.h"
 #include "gemm.h"
 #include "cells.h"
 
@@ -115,9 +118,12 @@ static void forward(const ForwardArgs<T>& a) {
   constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
+  Barrier bar;
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    bar.reset(nt);  // (implicit barrier after single)
     {  // W_ih^T in panels over G*H; W_hh^T in panels per (gate g, unit block q)
       const Range pr = split(num_panels<T>(GH), tid, nt);
       for (int64_t p = pr.begin; p < pr.end; ++p)
@@ -132,14 +138,14 @@ static void forward(const ForwardArgs<T>& a) {
     }
     const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
     T* const ap = apack.get() + tid * kApack;
-#pragma omp barrier
+    bar.wait();
     for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
       gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), prepacked, nullptr, ap,
-                  xg_chunk_t, GH, false, bias.get(), tid, nt);
-#pragma omp barrier
+                  xg_chunk_t, GH, false, bias.get(), tid, nt, bar);
+      bar.wait();
       for (int64_t step = s0; step < s0 + len; ++step) {
         const int64_t t = s.reverse ? T_ - 1 - step : step;
         T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
@@ -202,7 +208,7 @@ static void forward(const ForwardArgs<T>& a) {
           }
         }
         if (gru_rb) {
-#pragma omp barrier
+          bar.wait();
           for (int64_t q = own.begin; q < own.end; ++q) {
             const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
             for (int64_t b0 = 0; b0 < B; b0 += RG) {
@@ -218,7 +224,7 @@ static void forward(const ForwardArgs<T>& a) {
             }
           }
         }
-#pragma omp barrier
+        bar.wait();
       }
     }
   }
@@ -279,16 +285,19 @@ static void backward(const BackwardArgs<T>& a) {
   constexpr int64_t kApack = GemmCfg<T>::MC * KC, KCS = GemmCfg<T>::KC_STEP;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
+  Barrier bar;
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    bar.reset(nt);  // (implicit barrier after single)
     T* const ap = apack.get() + tid * kApack;
     {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
     }
     const Range own = split(nq, tid, nt);
-#pragma omp barrier
+    bar.wait();
     for (int64_t step = T_ - 1; step >= 0; --step) {
       const int64_t t = s.reverse ? T_ - 1 - step : step;
       T* dg_t = gates + t * B * GH;
@@ -325,7 +334,7 @@ static void backward(const BackwardArgs<T>& a) {
         part_h.get()[t * nq + q] = nh;
         if (lstm) part_c.get()[t * nq + q] = nc;
       }
-#pragma omp barrier
+      bar.wait();
       if (gru_rb) {
         for (int64_t q = own.begin; q < own.end; ++q) {
           // drh = dn W_hn (K = H rows 2H..3H of the packed W_hh)
@@ -336,7 +345,7 @@ static void backward(const BackwardArgs<T>& a) {
             if (active(a.lengths, b, t))
               gru_rb_backward_r<T>(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
         }
-#pragma omp barrier
+        bar.wait();
       }
       const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
       // k-blocked so that a KC_STEP x NR slice of the panel stays in L1 across the row
@@ -349,7 +358,7 @@ static void backward(const BackwardArgs<T>& a) {
       // No barrier: the next step's epilogue reads only this thread's own units of dh, and
       // writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
-#pragma omp barrier
+    bar.wait();
     // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
     // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
     // differ between the two sides: reset_after has separate input/recurrent n gradients
@@ -359,13 +368,13 @@ static void backward(const BackwardArgs<T>& a) {
     const int64_t M_rz = s.cell == CellKind::GRU ? 2 * H : GH;
     const int64_t M_cat = gru_ra ? M_rz : GH;
     gemm_par<T>(M_rz, I + H, TB, gates, 1, GH, nullptr, get_xh, slab.get(), ap, dw_cat.get(), I + H,
-                false, nullptr, tid, nt);
+                false, nullptr, tid, nt, bar);
     if (gru_rb)
       gemm_par<T>(H, I + H, TB, gates + 2 * H, 1, GH, nullptr, get_xrh, slab.get(), ap,
-                  dw_cat.get() + 2 * H * (I + H), I + H, false, nullptr, tid, nt);
+                  dw_cat.get() + 2 * H * (I + H), I + H, false, nullptr, tid, nt, bar);
     if (gru_ra) {
-      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt);
-      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt);
+      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt, bar);
+      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt, bar);
     }
     {
       const Range rr = split(M_cat, tid, nt);
@@ -375,9 +384,9 @@ static void backward(const BackwardArgs<T>& a) {
       }
     }
     // dX (T*B, I) = dGx W_ih
-    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt);
+    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt, bar);
     if (s.cell == CellKind::GRU)
-      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), ap, a.dx, I, true, nullptr, tid, nt);
+      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), ap, a.dx, I, true, nullptr, tid, nt, bar);
     // Bias gradients: column sums over all T*B rows, each column summed in row order;
     // columns split over threads, rows streamed in memory order.
     if (a.db_ih || a.db_hh) {
@@ -423,13 +432,16 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   if (nthreads < 1) nthreads = 1;
   constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
   Buffer<T> apack(int64_t(nthreads) * kApack);
+  Barrier bar;
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    bar.reset(nt);  // (implicit barrier after single)
     const Range pr = split(num_panels<T>(N), tid, nt);
     pack_panels<T>(get, N, 0, K, pr.begin, pr.end, bp.get());
-#pragma omp barrier
-    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, apack.get() + tid * kApack, C, N, false, nullptr, tid, nt);
+    bar.wait();
+    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, apack.get() + tid * kApack, C, N, false, nullptr, tid, nt, bar);
   }
 }
 
