@@ -249,14 +249,19 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) {
       const int64_t mt = tile / ntiles, nt_ = tile % ntiles;
       const int64_t m0 = mt * MC, m = min_(MC, M - m0);
-      if (mt != packed_mt) {
+      // A with contiguous rows is read in place (packing it costs as much as it saves when
+      // N is a couple of panels); a transposed A is packed, or every k would touch a new page.
+      const bool pack = a_cs != 1;
+      if (pack && mt != packed_mt) {
         pack_a<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, apack);
         packed_mt = mt;
       }
+      const T* a0 = A + m0 * a_rs + k0 * a_cs;
       for (int64_t p = nt_ * NCP; p < min_(np, (nt_ + 1) * NCP); ++p) {
         const int ncols = int(min_<int64_t>(NR, N - p * NR));
         for (int64_t i0 = 0; i0 < m; i0 += MR)
-          micro_rows<T>(min_<int64_t>(MR, m - i0), kc, apack + i0 * kc, 1, MR, bp + p * bstride,
+          micro_rows<T>(min_<int64_t>(MR, m - i0), kc, pack ? apack + i0 * kc : a0 + i0 * a_rs,
+                        pack ? 1 : a_rs, pack ? MR : 1, bp + p * bstride,
                         C + (m0 + i0) * ldc + p * NR, ldc, ncols, init,
                         bias ? bias + p * NR : nullptr);
       }
