@@ -295,3 +295,15 @@ def test_all_sequences_shorter_than_T(cell, kw, lengths):
         infer = engine.forward(**arrays, **options, training=False)
         train = engine.forward(**arrays, **options)
         np.testing.assert_array_equal(infer.h_n, train.h_n)
+
+
+@pytest.mark.parametrize("cell, kw", [CELLS[2], CELLS[4]])
+def test_sizes_past_every_k_block(cell, kw, restore_num_threads):
+    """I, H and T*B above the GEMMs' k-blocks (256 here), so that every GEMM accumulates
+    over several blocks, at 1 and 2 threads."""
+    T, B, I, H = 30, 9, 300, 300
+    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True, reverse=True,
+                                         **kw)
+    for threads in (1, 2):
+        engine.set_num_threads(threads)
+        check_against_reference(arrays, options, np.float64)
