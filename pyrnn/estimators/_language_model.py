@@ -17,6 +17,8 @@ def _texts(X):
     """X (a str, or a list of texts / token lists) -> list of texts or token lists."""
     if isinstance(X, str):
         return [X]
+    if X is not None and hasattr(X, "__len__") and len(X) == 0:
+        raise ValueError("X is empty: pass at least one text (a str or a token list)")
     texts = as_text_input(X)
     if texts is None:
         if X is not None and len(X) and all(isinstance(t, (list, tuple)) and not t for t in X):
@@ -333,6 +335,13 @@ class RNNLanguageModel(BaseRNN):
         if self.analyzer == "char":
             return prompt + "".join(generated)
         return " ".join(([prompt] if prompt else []) + generated)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # X is text: a str, texts or token lists
+        tags.input_tags.string = True
+        tags.target_tags.required = False  # unsupervised: y is ignored
+        return tags
 
     @staticmethod
     def _draw(logits, temperature, top_k, rng):

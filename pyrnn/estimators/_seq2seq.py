@@ -433,6 +433,12 @@ class Seq2Seq(BaseRNN):
                              f"[{len(pred)}, {len(true)}]")
         return float(np.mean([p == list(t) for p, t in zip(pred, true)]))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = self.source == "sequence"
+        tags.target_tags.required = True
+        return tags
+
 
 def _rows(src, idx):
     return src.take(idx) if isinstance(src, Sequences) else src[idx]

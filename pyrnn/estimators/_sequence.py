@@ -480,6 +480,9 @@ def _label_sequences(y, lengths):
         if len(row) != n:
             raise ValueError(f"y[{i}] has {len(row)} labels but X[{i}] has {n} steps; a "
                              "tagger needs one label per step")
+        if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in row):
+            raise ValueError(f"Input y contains NaN or infinity (in y[{i}]); labels must be "
+                             "finite")
     return rows
 
 
@@ -622,6 +625,12 @@ class RNNTagger(_SequenceModel):
             seqs = self._check_X(X, reset=False)
             tags = [self.classes_[o.argmax(axis=1)] for o in self._predict_outputs(seqs)]
         return self._as_output(tags, self._fixed_length(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.two_d_labels = True  # one label per step: (n, T) or label sequences
+        return tags
 
     @staticmethod
     def _fixed_length(X):
