@@ -13,9 +13,9 @@ still passing the checks' quality bars (training accuracy > 0.83, R^2 > 0.5).
   complex, sparse and 1-D X rejected; missing y rejected; not-fitted errors);
 * the checks that fit on y with one label per sample are listed by ``_not_applicable`` with
   the reason, and are expected to fail: strict xfail (pyproject's xfail_strict; an entry
-  that starts passing fails the run), and ``test_not_applicable_checks_fail_only_on_their_
-  premise`` checks that each fails exactly where the estimator rejects that y, so no other
-  failure hides behind the list;
+  that starts passing fails the run), and
+  ``test_not_applicable_checks_fail_only_on_their_premise`` checks that each fails exactly
+  where the estimator rejects that y, so no other failure hides behind the list;
 * the language model's tags say it reads text (``two_d_array=False, string=True``) and needs
   no y, so scikit-learn runs none of its numeric-array checks on it; the checks that need no
   data run on it directly (``test_language_model_api_checks``).
