@@ -8,8 +8,9 @@
 //           of W_hh for all gates of those units, and runs the cell's epilogue; one barrier per
 //           step (two for GRU with reset before).
 // Backward: per step the epilogue's derivative gives dG_t (in place over the saved gates);
-//           dh_{t-1} = dG_t W_hh, split by output units; after the loop dW_ih, dW_hh and dX
-//           are one large GEMM each over all T*B rows.
+//           dh_{t-1} = dG_t W_hh, split by output units; after the loop
+//           [dW_ih | dW_hh] = dG^T [X | H_prev] and dX = dG W_ih are one large GEMM each over
+//           all T*B rows (GRU's n rows, which differ between the two sides, separately).
 #include <omp.h>
 
 #include <cmath>
