@@ -361,6 +361,7 @@ PYBIND11_MODULE(_core, m) {
     d["num_threads"] = num_threads();
     d["omp_max_threads"] = omp_get_max_threads();
     d["cxx_flags"] = PYRNN_CXX_FLAGS;
+    d["isa_flags"] = active_table().flags;
     return d;
   });
 }

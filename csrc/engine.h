@@ -89,6 +89,7 @@ enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 // One table per ISA level; dispatch.cpp picks one at import.
 struct KernelTable {
   const char* isa;
+  const char* flags;  // the compiler flags of this level's kernels
   int vector_bits;
   void (*forward_f32)(const ForwardArgs<float>&);
   void (*forward_f64)(const ForwardArgs<double>&);

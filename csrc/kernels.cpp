@@ -23,6 +23,10 @@
 
 #include "engine.h"
 
+#ifndef PYRNN_ISA_FLAGS
+#define PYRNN_ISA_FLAGS ""  // set by CMakeLists.txt per ISA level
+#endif
+
 namespace pyrnn {
 namespace PYRNN_ISA {
 
@@ -493,7 +497,7 @@ static double fma_peak_entry(int nthreads) {
 
 const KernelTable& table() {
   static const KernelTable t = {
-      PYRNN_ISA_NAME,  kVecBytes * 8,           forward<float>,        forward<double>,
+      PYRNN_ISA_NAME,  PYRNN_ISA_FLAGS, kVecBytes * 8,           forward<float>,        forward<double>,
       backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
       math_entry,      fma_peak_entry,
   };

@@ -222,6 +222,7 @@ def show_config() -> None:
           + (f", forced by PYRNN_ISA={os.environ['PYRNN_ISA']}" if os.environ.get("PYRNN_ISA") else ""))
     print(f"  ISA supported  : {', '.join(c['isa_supported'])} (best: {c['best_isa']})")
     print(f"  C++ flags      : {c['cxx_flags'].strip()}")
+    print(f"  kernel flags   : {c['isa_flags'].strip() or '(baseline: none)'}")
 
 
 def gemm(a, b):
