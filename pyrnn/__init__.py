@@ -3,12 +3,31 @@
 Layers, from the bottom up:
 
 - :mod:`pyrnn.engine` — one layer in one direction, forward and BPTT, in C++ (OpenMP, SIMD).
+- ``pyrnn.RNN`` / ``LSTM`` / ``GRU`` — deep, bidirectional networks over the engine, with
+  :mod:`init`, :mod:`losses`, :mod:`heads`, :mod:`clip`, :mod:`optim`, :mod:`train`.
+- ``RNNClassifier``, ``RNNRegressor``, ``RNNTagger``, ``Seq2Seq``, ``RNNLanguageModel`` —
+  scikit-learn estimators (:mod:`pyrnn.estimators`, imported on first use).
 """
 from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
 from .network import RNN, LSTM, GRU
 from . import init, losses, optim, heads, clip, train
-from .estimators import RNNClassifier, RNNRegressor, RNNTagger, Seq2Seq, RNNLanguageModel
+
+_ESTIMATORS = ("RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel")
+
+
+def __getattr__(name):
+    # The estimators need scikit-learn, whose import is ~1 s: load them on first use only, so
+    # that the engine and the networks import fast.
+    if name in _ESTIMATORS:
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'pyrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ESTIMATORS))
+
 
 __version__ = engine.config()["version"]
 
