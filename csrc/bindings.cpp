@@ -327,13 +327,6 @@ PYBIND11_MODULE(_core, m) {
     return active_table().fma_peak_gflops(nthreads);
   }, py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
 
-  m.def("workspace_size", [](const std::string& cell, const std::string& nonlinearity, bool reset_after,
-                             int64_t T, int64_t B, int64_t H) {
-    const LayerShape s{parse_cell(cell, nonlinearity), reset_after, false, T, B, 1, H};
-    return workspace_layout(s).total;
-  }, py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("T"), py::arg("B"), py::arg("H"),
-     "Elements of the training workspace one layer-direction keeps for BPTT.");
-
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw ValueErr("number of threads must be >= 1, got " + std::to_string(n));
     g_num_threads = n;

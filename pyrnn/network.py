@@ -22,8 +22,6 @@ from .init import as_generator, uniform_default
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
 
 def _positive_int(name, v):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -85,7 +83,7 @@ class _RecurrentNetwork:
 
     def _layout(self):
         """[(name, shape)] in PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh."""
-        GH = _GATES[self.cell] * self.hidden_size
+        GH = engine.num_gates(self.cell) * self.hidden_size
         out = []
         for layer in range(self.num_layers):
             for d in range(self.num_directions):
