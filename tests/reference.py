@@ -22,8 +22,18 @@ state after the last processed step.
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# Every cell variant, as pytest parameters (cell, extra options), shared by the test files.
+CELLS = [
+    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
+    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
+    pytest.param("lstm", {}, id="lstm"),
+    pytest.param("gru", {"reset_after": True}, id="gru_reset_after"),
+    pytest.param("gru", {"reset_after": False}, id="gru_reset_before"),
+]
 
 
 def sigmoid(a):

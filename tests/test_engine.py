@@ -17,13 +17,7 @@ import reference as ref
 from support import TESTS_DIR, subprocess_env
 from pyrnn import engine
 
-CELLS = [
-    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
-    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
-    pytest.param("lstm", {}, id="lstm"),
-    pytest.param("gru", {"reset_after": True}, id="gru_reset_after"),
-    pytest.param("gru", {"reset_after": False}, id="gru_reset_before"),
-]
+CELLS = ref.CELLS
 SHAPES = [  # (T, B, I, H)
     pytest.param((5, 3, 4, 5), id="T5B3I4H5"),
     pytest.param((1, 1, 2, 3), id="T1B1I2H3"),

@@ -12,13 +12,7 @@ import pytest
 
 import reference as ref
 
-CELLS = [
-    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
-    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
-    pytest.param("lstm", {}, id="lstm"),
-    pytest.param("gru", {"reset_after": True}, id="gru_reset_after"),
-    pytest.param("gru", {"reset_after": False}, id="gru_reset_before"),
-]
+CELLS = ref.CELLS
 SHAPES = [  # (T, B, I, H)
     pytest.param((4, 3, 3, 5), id="T4B3I3H5"),
     pytest.param((1, 1, 2, 3), id="T1B1I2H3"),
