@@ -62,8 +62,10 @@ static inline int64_t num_panels(int64_t N) {
 }
 
 // C[0:M, 0:ncols] (+)= A[0:M, 0:kc] * Bp[0:kc, 0:NR]. `init` selects the start value of the
-// accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows.
-template <typename T, int M>
+// accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows. FULL: ncols == NR,
+// so C is loaded and stored directly (the partial-width path goes through a small buffer,
+// and sharing one body made the compiler spill every accumulator to the stack on the way out).
+template <typename T, int M, bool FULL>
 static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp,
                                 T* C, int64_t ldc, int ncols, int init, const T* bias) {
   using V = vec_t<T>;
@@ -72,17 +74,21 @@ static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_
   if (init == 0) {
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[i][v] = V{};
+  } else if (FULL) {
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const T* src = init == 1 ? C + i * ldc : bias;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] = loadu(src + v * VL);
+    }
   } else {
     T tmp[NR];
     for (int i = 0; i < M; ++i) {
       const T* src = init == 1 ? C + i * ldc : bias;
-      if (ncols == NR) {
-        for (int v = 0; v < NV; ++v) c[i][v] = loadu(src + v * VL);
-      } else {
-        for (int n = 0; n < NR; ++n) tmp[n] = n < ncols ? src[n] : T(0);
-        for (int v = 0; v < NV; ++v) c[i][v] = loadu(tmp + v * VL);
-      }
+      for (int n = 0; n < NR; ++n) tmp[n] = n < ncols ? src[n] : T(0);
+      for (int v = 0; v < NV; ++v) c[i][v] = loadu(tmp + v * VL);
     }
   }
   for (int64_t k = 0; k < kc; ++k) {
@@ -97,8 +103,10 @@ static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_
       for (int v = 0; v < NV; ++v) c[i][v] += ai * b[v];
     }
   }
-  if (ncols == NR) {
+  if (FULL) {
+#pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) storeu(C + i * ldc + v * VL, c[i][v]);
   } else {
     T tmp[NR];
@@ -118,7 +126,10 @@ static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, i
   static_assert(MR <= 14, "micro-tiles are instantiated up to 14 rows");
 #define PYRNN_MICRO(R)                                                                      \
   case R:                                                                                   \
-    micro_kernel<T, (R <= MR ? R : 1)>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
+    if (ncols == GemmCfg<T>::NR)                                                            \
+      micro_kernel<T, (R <= MR ? R : 1), true>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
+    else                                                                                    \
+      micro_kernel<T, (R <= MR ? R : 1), false>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
     break;
   switch (r) {
     PYRNN_MICRO(1) PYRNN_MICRO(2) PYRNN_MICRO(3) PYRNN_MICRO(4) PYRNN_MICRO(5)
