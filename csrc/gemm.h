@@ -152,6 +152,20 @@ static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, i
                   ncols, init, bias);
 }
 
+// C[0:M, 0:ncols] = A (M, K) * Bp + bias for one panel Bp packed over the full K (K x NR),
+// A read in place (rows of lda). k-blocked by KC (a slice of the panel stays in L1 while
+// every row of A passes over it), so each element of C sees the same FMA sequence as in
+// gemm_par.
+template <typename T>
+static inline void panel_gemm(int64_t M, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
+                              int64_t ldc, int ncols, const T* bias) {
+  constexpr int NR = GemmCfg<T>::NR;
+  constexpr int64_t KC = GemmCfg<T>::KC;
+  for (int64_t k0 = 0; k0 < K; k0 += KC)
+    panel_rows<T>(M, min_(KC, K - k0), A + k0, lda, 1, Bp + k0 * NR, C, ldc, ncols,
+                  k0 > 0 ? 1 : (bias ? 2 : 0), bias);
+}
+
 // Pack rows [k0, k0+kc) of B (given by get(k, n)) for panels [p0, p1) into dst, which holds
 // panels of kc x NR (dst + p * kc * NR). Columns past N are zero.
 template <typename T, typename GetB>
@@ -204,8 +218,13 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
   constexpr int MR = GemmCfg<T>::MR;
   const int64_t mp = (m + MR - 1) / MR * MR;
   if (a_rs == 1) {  // transposed A (columns contiguous): read each k-row once, in order
+    constexpr int64_t kAhead = 8, kLine = 64 / int64_t(sizeof(T));
     for (int64_t k = 0; k < kc; ++k) {
       const T* a = A + k * a_cs;
+      // Rows are a page or more apart, too far for the hardware prefetcher: ask for the
+      // row kAhead ahead now, so the misses overlap instead of queueing one row at a time.
+      if (k + kAhead < kc)
+        for (int64_t e = 0; e < m; e += kLine) __builtin_prefetch(a + kAhead * a_cs + e, 0, 3);
       for (int64_t i0 = 0; i0 < mp; i0 += MR) {
         T* d = dst + i0 * kc + k * MR;
         if (i0 + MR <= m)
@@ -240,7 +259,17 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
   const int64_t np = num_panels<T>(N);
-  const int64_t mtiles = (M + MC - 1) / MC, ntiles = (np + NCP - 1) / NCP;
+  const int64_t ntiles = (np + NCP - 1) / NCP;
+  const int64_t ncp = (np + ntiles - 1) / ntiles;  // panels per column tile, balanced (6 = 3+3, not 4+2)
+  // Row tiles of equal size (<= MC rows, a multiple of MR); when there are few tiles their
+  // count is a multiple of the thread count, so that small GEMMs (the input projection of a
+  // 128-row chunk, say) are shared evenly instead of one thread taking 96 rows and the other
+  // 32. Arithmetic per element of C does not depend on the tiling.
+  int64_t mtiles = (M + MC - 1) / MC;
+  if (mtiles * ntiles < 8 * nt && (mtiles * ntiles) % nt != 0)
+    mtiles = min_<int64_t>((mtiles + nt - 1) / nt * nt, (M + MR - 1) / MR);
+  const int64_t mc = min_<int64_t>(MC, ((M + mtiles - 1) / mtiles + MR - 1) / MR * MR);
+  mtiles = (M + mc - 1) / mc;
   for (int64_t k0 = 0; k0 < K; k0 += KC) {  // K >= 1
     const int64_t kc = min_(KC, K - k0);
     const T* bp;
@@ -259,7 +288,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     int64_t packed_mt = -1;  // the m-tile whose A block sits in apack
     for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) {
       const int64_t mt = tile / ntiles, nt_ = tile % ntiles;
-      const int64_t m0 = mt * MC, m = min_(MC, M - m0);
+      const int64_t m0 = mt * mc, m = min_(mc, M - m0);
       // A with contiguous rows is read in place (packing it costs as much as it saves when
       // N is a couple of panels); a transposed A is packed, or every k would touch a new page.
       const bool pack = a_cs != 1;
@@ -268,7 +297,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
         packed_mt = mt;
       }
       const T* a0 = A + m0 * a_rs + k0 * a_cs;
-      for (int64_t p = nt_ * NCP; p < min_(np, (nt_ + 1) * NCP); ++p) {
+      for (int64_t p = nt_ * ncp; p < min_(np, (nt_ + 1) * ncp); ++p) {
         const int ncols = int(min_<int64_t>(NR, N - p * NR));
         for (int64_t i0 = 0; i0 < m; i0 += MR)
           micro_rows<T>(min_<int64_t>(MR, m - i0), kc, pack ? apack + i0 * kc : a0 + i0 * a_rs,

@@ -91,8 +91,9 @@ static void forward(const ForwardArgs<T>& a) {
   const int64_t chunk = min_(T_, max_<int64_t>(1, 128 / B));  // steps per projection GEMM
   Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
 
-  // Packed weights: W_ih^T in panels over G*H; W_hh^T in panels per (gate, unit block).
-  Buffer<T> wih_p(num_panels<T>(GH) * I * NR), whh_p(G * nq * H * NR);
+  // Packed weights, W_ih^T and W_hh^T alike in panels per (gate g, unit block q): a thread
+  // packs and reads only the panels of its own units.
+  Buffer<T> wih_p(G * nq * I * NR), whh_p(G * nq * H * NR);
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
   T* const states = training ? a.ws + wl.states : nullptr;
@@ -113,15 +114,12 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
 
-  auto prepacked = [](int64_t, int64_t) { return T(0); };  // W_ih^T comes packed (wih_p)
   const int nthreads = choose_threads(a.nthreads, s);
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
   constexpr int MR = GemmCfg<T>::MR;
   constexpr int64_t KCS = GemmCfg<T>::KC_STEP;
   const int64_t RG = max_<int64_t>(MR, PYRNN_STEP_TILE_BYTES / (G * NR * int64_t(sizeof(T))) / MR * MR);
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
-  constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
-  Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
   Barrier bar;
 #pragma omp parallel num_threads(nthreads)
@@ -129,28 +127,25 @@ static void forward(const ForwardArgs<T>& a) {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 #pragma omp single
     bar.reset(nt);  // (implicit barrier after single)
-    {  // W_ih^T in panels over G*H; W_hh^T in panels per (gate g, unit block q)
-      const Range pr = split(num_panels<T>(GH), tid, nt);
-      for (int64_t p = pr.begin; p < pr.end; ++p)
-        pack_transposed_panel<T>(a.w_ih + p * NR * I, I, min_<int64_t>(NR, GH - p * NR), I,
-                                 wih_p.get() + p * I * NR);
-      const Range pq = split(G * nq, tid, nt);
-      for (int64_t p = pq.begin; p < pq.end; ++p) {
-        const int64_t g = p / nq, q = p % nq;
-        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, min_<int64_t>(NR, H - q * NR),
-                                 H, whh_p.get() + p * H * NR);
-      }
-    }
     const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
-    T* const ap = apack.get() + tid * kApack;
-    bar.wait();
+    for (int64_t q = own.begin; q < own.end; ++q)
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t rows = min_<int64_t>(NR, H - q * NR), p = g * nq + q;
+        pack_transposed_panel<T>(a.w_ih + (g * H + q * NR) * I, I, rows, I, wih_p.get() + p * I * NR);
+        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, rows, H, whh_p.get() + p * H * NR);
+      }
     for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
-      gemm_par<T>(len * B, GH, I, a.x + t_lo * B * I, I, 1, wih_p.get(), prepacked, nullptr, ap,
-                  xg_chunk_t, GH, false, bias.get(), tid, nt, bar);
-      bar.wait();
+      // Input projection of the chunk, each thread for its own units' columns of every gate:
+      // the thread that reads them in the steps below wrote them (into its own cache), and
+      // no barrier is needed between the projection and the steps.
+      for (int64_t q = own.begin; q < own.end; ++q)
+        for (int64_t g = 0; g < G; ++g)
+          panel_gemm<T>(len * B, I, a.x + t_lo * B * I, I, wih_p.get() + (g * nq + q) * I * NR,
+                        xg_chunk_t + g * H + q * NR, GH, int(min_<int64_t>(NR, H - q * NR)),
+                        bias.get() + g * H + q * NR);
       for (int64_t step = s0; step < s0 + len; ++step) {
         const int64_t t = s.reverse ? T_ - 1 - step : step;
         T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
@@ -175,6 +170,10 @@ static void forward(const ForwardArgs<T>& a) {
         // for all gates of those units lands in this thread's tile, k-blocked so each 32 KiB
         // slice of a weight panel is reused from L1 by every row tile; the epilogue then
         // consumes the tile while it is hot.
+        if (nt > 1)  // h_{t-1} was half written by other cores: fetch it in parallel now,
+                     // rather than miss by miss inside the micro-kernel's broadcasts
+          for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
+            __builtin_prefetch(hp + e, 0, 2);
         T* tb = tiles.get() + tid * RG * G * NR;
         const int64_t ldt = G * NR;
         const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
