@@ -68,6 +68,21 @@ static int choose_threads(int requested, const LayerShape& s) {
   return nt;
 }
 
+// How the threads of a step share the work. By hidden units (each thread owns blocks of units
+// for every batch row): a thread needs only its slice of the weights, which is what lets
+// weights larger than one core's L2 stay cached (the DeepCPU insight), but every step ends in
+// a barrier and each thread reads state the other cores just wrote. By batch rows (each
+// thread owns rows for every unit): the rows of a batch never interact, so the steps need no
+// barrier and no state crosses cores, but every thread streams all the weights. Rows win
+// whenever the weights a step reads fit in a core's L2 beside its working set.
+#ifndef PYRNN_ROW_SPLIT_BYTES
+#define PYRNN_ROW_SPLIT_BYTES (1536 * 1024)
+#endif
+static bool split_by_rows(int nthreads, const LayerShape& s, int64_t weight_bytes) {
+  constexpr int kMinRows = 6;  // at least a micro-tile of rows per thread
+  return nthreads > 1 && s.B >= int64_t(nthreads) * kMinRows && weight_bytes <= PYRNN_ROW_SPLIT_BYTES;
+}
+
 template <typename T>
 static void forward(const ForwardArgs<T>& a) {
   const LayerShape& s = a.s;
@@ -115,6 +130,7 @@ static void forward(const ForwardArgs<T>& a) {
   }
 
   const int nthreads = choose_threads(a.nthreads, s);
+  const bool by_rows = split_by_rows(nthreads, s, GH * (I + H) * int64_t(sizeof(T)));
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
   constexpr int MR = GemmCfg<T>::MR;
   constexpr int64_t KCS = GemmCfg<T>::KC_STEP;
@@ -127,25 +143,35 @@ static void forward(const ForwardArgs<T>& a) {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 #pragma omp single
     bar.reset(nt);  // (implicit barrier after single)
-    const Range own = split(nq, tid, nt);  // this thread's blocks of hidden units
-    for (int64_t q = own.begin; q < own.end; ++q)
-      for (int64_t g = 0; g < G; ++g) {
-        const int64_t rows = min_<int64_t>(NR, H - q * NR), p = g * nq + q;
-        pack_transposed_panel<T>(a.w_ih + (g * H + q * NR) * I, I, rows, I, wih_p.get() + p * I * NR);
-        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, rows, H, whh_p.get() + p * H * NR);
+    // This thread's blocks of hidden units and its batch rows (one of the two is everything).
+    const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
+    const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
+    {  // panels (g, q); split by units, a thread packs (and will read) only its own
+      const Range pp = by_rows ? split(G * nq, tid, nt) : Range{own.begin * G, own.end * G};
+      for (int64_t i = pp.begin; i < pp.end; ++i) {
+        const int64_t q = by_rows ? i % nq : i / G, g = by_rows ? i / nq : i % G;
+        const int64_t nrows = min_<int64_t>(NR, H - q * NR), p = g * nq + q;
+        pack_transposed_panel<T>(a.w_ih + (g * H + q * NR) * I, I, nrows, I, wih_p.get() + p * I * NR);
+        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, nrows, H, whh_p.get() + p * H * NR);
       }
+      if (by_rows) bar.wait();
+    }
     for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
-      // Input projection of the chunk, each thread for its own units' columns of every gate:
-      // the thread that reads them in the steps below wrote them (into its own cache), and
-      // no barrier is needed between the projection and the steps.
-      for (int64_t q = own.begin; q < own.end; ++q)
-        for (int64_t g = 0; g < G; ++g)
-          panel_gemm<T>(len * B, I, a.x + t_lo * B * I, I, wih_p.get() + (g * nq + q) * I * NR,
-                        xg_chunk_t + g * H + q * NR, GH, int(min_<int64_t>(NR, H - q * NR)),
-                        bias.get() + g * H + q * NR);
+      // Input projection of the chunk, each thread for its own rows and units (columns of
+      // every gate): the thread that reads them in the steps below wrote them (into its own
+      // cache), and no barrier is needed between the projection and the steps.
+      const int64_t prow = by_rows ? rows.end - rows.begin : len * B;  // rows per product
+      for (int64_t c = 0; c < (by_rows ? len : 1); ++c) {
+        const int64_t r0 = c * B + rows.begin;  // first row within the chunk
+        for (int64_t q = own.begin; q < own.end; ++q)
+          for (int64_t g = 0; g < G; ++g)
+            panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p.get() + (g * nq + q) * I * NR,
+                          xg_chunk_t + r0 * GH + g * H + q * NR, GH,
+                          int(min_<int64_t>(NR, H - q * NR)), bias.get() + g * H + q * NR);
+      }
       for (int64_t step = s0; step < s0 + len; ++step) {
         const int64_t t = s.reverse ? T_ - 1 - step : step;
         T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
@@ -170,7 +196,7 @@ static void forward(const ForwardArgs<T>& a) {
         // for all gates of those units lands in this thread's tile, k-blocked so each 32 KiB
         // slice of a weight panel is reused from L1 by every row tile; the epilogue then
         // consumes the tile while it is hot.
-        if (nt > 1)  // h_{t-1} was half written by other cores: fetch it in parallel now,
+        if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
                      // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
             __builtin_prefetch(hp + e, 0, 2);
@@ -179,8 +205,8 @@ static void forward(const ForwardArgs<T>& a) {
         const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
         for (int64_t q = own.begin; q < own.end; ++q) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          for (int64_t b0 = 0; b0 < B; b0 += RG) {
-            const int64_t m = min_<int64_t>(RG, B - b0);
+          for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
+            const int64_t m = min_<int64_t>(RG, rows.end - b0);
             for (int g = 0; g < ng; ++g)
               for (int64_t k0 = 0; k0 < H; k0 += KCS)
                 panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
@@ -212,11 +238,11 @@ static void forward(const ForwardArgs<T>& a) {
           }
         }
         if (gru_rb) {
-          bar.wait();
+          if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
           for (int64_t q = own.begin; q < own.end; ++q) {
             const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-            for (int64_t b0 = 0; b0 < B; b0 += RG) {
-              const int64_t m = min_<int64_t>(RG, B - b0);
+            for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
+              const int64_t m = min_<int64_t>(RG, rows.end - b0);
               for (int64_t k0 = 0; k0 < H; k0 += KCS)
                 panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
                               whh_p.get() + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
@@ -228,7 +254,7 @@ static void forward(const ForwardArgs<T>& a) {
             }
           }
         }
-        bar.wait();
+        if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
       }
     }
   }
@@ -263,7 +289,9 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> drh(gru_rb ? B * Hp : 0);
   Buffer<T> zero_dy(a.dy ? 0 : B * H);
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
-  Buffer<T> part_h(T_ * nq), part_c(lstm ? T_ * nq : 0);  // per (t, unit block) sums
+  // Squared-norm partial sums per (t, batch row, unit block), added up in one fixed order at
+  // the end: the same result however the steps are shared among threads.
+  Buffer<T> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
@@ -286,6 +314,7 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const int nthreads = choose_threads(a.nthreads, s);
+  const bool by_rows = split_by_rows(nthreads, s, GH * H * int64_t(sizeof(T)));
   constexpr int64_t kApack = GemmCfg<T>::MC * KC, KCS = GemmCfg<T>::KC_STEP;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
@@ -300,7 +329,9 @@ static void backward(const BackwardArgs<T>& a) {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
     }
-    const Range own = split(nq, tid, nt);
+    // This thread's blocks of units and batch rows (see split_by_rows).
+    const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
+    const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
     bar.wait();
     for (int64_t step = T_ - 1; step >= 0; --step) {
       const int64_t t = s.reverse ? T_ - 1 - step : step;
@@ -310,10 +341,12 @@ static void backward(const BackwardArgs<T>& a) {
       const T* dy_t = a.dy ? a.dy + t * B * H : zero_dy.get();  // one code path either way
       for (int64_t q = own.begin; q < own.end; ++q) {
         const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-        T nh = 0, nc = 0;
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = rows.begin; b < rows.end; ++b) {
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
+          T nh = 0, nc = 0;
+          part_h.get()[(t * B + b) * nq + q] = T(0);
+          if (lstm) part_c.get()[(t * B + b) * nq + q] = T(0);
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
@@ -334,33 +367,36 @@ static void backward(const BackwardArgs<T>& a) {
               else nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp + o, dyb, dh + o);
               break;
           }
+          part_h.get()[(t * B + b) * nq + q] = nh;
+          if (lstm) part_c.get()[(t * B + b) * nq + q] = nc;
         }
-        part_h.get()[t * nq + q] = nh;
-        if (lstm) part_c.get()[t * nq + q] = nc;
       }
-      bar.wait();
-      if (gru_rb) {
+      if (!by_rows) bar.wait();  // the products below read dG_t of every unit
+      const int64_t nr = rows.end - rows.begin;
+      if (gru_rb && nr > 0) {
         for (int64_t q = own.begin; q < own.end; ++q) {
           // drh = dn W_hn (K = H rows 2H..3H of the packed W_hh)
-          panel_rows<T>(B, H, dg_t + 2 * H, GH, 1, whh_p.get() + q * GH * NR + 2 * H * NR,
-                        drh.get() + q * NR, Hp, NR, 0, nullptr);
+          panel_rows<T>(nr, H, dg_t + rows.begin * GH + 2 * H, GH, 1,
+                        whh_p.get() + q * GH * NR + 2 * H * NR, drh.get() + rows.begin * Hp + q * NR,
+                        Hp, NR, 0, nullptr);
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          for (int64_t b = 0; b < B; ++b)
+          for (int64_t b = rows.begin; b < rows.end; ++b)
             if (active(a.lengths, b, t))
               gru_rb_backward_r<T>(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
         }
-        bar.wait();
       }
+      if (gru_rb && !by_rows) bar.wait();
       const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
       // k-blocked so that a KC_STEP x NR slice of the panel stays in L1 across the row
       // tiles; each element still sees the same FMA sequence (C is stored and reloaded
       // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
-      for (int64_t q = own.begin; q < own.end; ++q)
+      for (int64_t q = own.begin; q < own.end && nr > 0; ++q)
         for (int64_t k0 = 0; k0 < K; k0 += KCS)
-          panel_rows<T>(B, min_(KCS, K - k0), dg_t + k0, GH, 1, whh_p.get() + q * GH * NR + k0 * NR,
-                        dh + q * NR, H, int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
-      // No barrier: the next step's epilogue reads only this thread's own units of dh, and
-      // writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
+          panel_rows<T>(nr, min_(KCS, K - k0), dg_t + rows.begin * GH + k0, GH, 1,
+                        whh_p.get() + q * GH * NR + k0 * NR, dh + rows.begin * H + q * NR, H,
+                        int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
+      // No barrier: the next step's epilogue reads only this thread's own units and rows of
+      // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
     bar.wait();
     // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
@@ -418,9 +454,9 @@ static void backward(const BackwardArgs<T>& a) {
   }
   for (int64_t t = 0; t < T_; ++t) {
     T sh = 0, sc = 0;
-    for (int64_t q = 0; q < nq; ++q) {
-      sh += part_h.get()[t * nq + q];
-      if (lstm) sc += part_c.get()[t * nq + q];
+    for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
+      sh += part_h.get()[e];
+      if (lstm) sc += part_c.get()[e];
     }
     a.norm_h[t] = std::sqrt(sh);
     if (lstm) a.norm_c[t] = std::sqrt(sc);

@@ -144,12 +144,16 @@ def test_inference_equals_training(cell, kw, dtype, shape):
             assert infer.c_n is None
 
 
+# Two shapes, one per way of sharing a step among threads: H = 300 has weights small enough
+# for each thread to take whole batch rows (float32), H = 640 has weights past the 1.5 MiB
+# the kernels keep per core, so threads share the hidden units (and meet at a barrier per step).
+@pytest.mark.parametrize("shape", [(7, 12, 11, 300), (4, 12, 11, 640)], ids=["rows", "units"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
-def test_thread_count_does_not_change_results(cell, kw, dtype, restore_num_threads):
+def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_num_threads):
     # Big enough that the kernels really split the work (they stay on one thread below
     # 2e6 recurrent FLOPs per step: 2*B*G*H*H), H not a multiple of any vector width.
-    T, B, I, H = 7, 12, 11, 300
+    T, B, I, H = shape
     assert 2 * B * H * H >= 2_000_000
     arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
                                          dtype=dtype, **kw)
