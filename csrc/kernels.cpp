@@ -58,29 +58,36 @@ static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
   return !lengths || t < lengths[b];
 }
 
-// Work too small to pay for a barrier per step (~1 us, far more when cores are shared) runs
-// on one thread (same results: the partition never changes the arithmetic).
-static int choose_threads(int requested, const LayerShape& s) {
-  const int64_t G = num_gates(s.cell);
-  const int64_t flops_per_step = 2 * s.B * G * s.H * s.H;
-  int nt = requested < 1 ? 1 : requested;
-  if (flops_per_step < 2000000) nt = 1;
-  return nt;
-}
-
-// How the threads of a step share the work. By hidden units (each thread owns blocks of units
-// for every batch row): a thread needs only its slice of the weights, which is what lets
+// How the threads of a call share each step. By hidden units (each thread owns blocks of
+// units for every batch row): a thread needs only its slice of the weights, which is what lets
 // weights larger than one core's L2 stay cached (the DeepCPU insight), but every step ends in
 // a barrier and each thread reads state the other cores just wrote. By batch rows (each
 // thread owns rows for every unit): the rows of a batch never interact, so the steps need no
 // barrier and no state crosses cores, but every thread streams all the weights. Rows win
-// whenever the weights a step reads fit in a core's L2 beside its working set.
+// whenever the weights a step reads fit in a core's L2 beside its working set (measured, 2
+// threads: +5..24% on the medium configuration; for 4 MiB of weights and more they lose
+// 5..15%, so those keep the units split).
 #ifndef PYRNN_ROW_SPLIT_BYTES
 #define PYRNN_ROW_SPLIT_BYTES (1536 * 1024)
 #endif
-static bool split_by_rows(int nthreads, const LayerShape& s, int64_t weight_bytes) {
-  constexpr int kMinRows = 6;  // at least a micro-tile of rows per thread
-  return nthreads > 1 && s.B >= int64_t(nthreads) * kMinRows && weight_bytes <= PYRNN_ROW_SPLIT_BYTES;
+struct ThreadPlan {
+  int nthreads;
+  bool by_rows;
+};
+// Work too small to pay for its synchronization runs on one thread (same results: the
+// partition never changes the arithmetic). Split by units that is a barrier per step (~1 us,
+// far more when cores are shared): at least 2 MFLOP of recurrent work per step. Split by rows
+// it is one fork and join per call: at least ~4 MFLOP per thread in all.
+static ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes) {
+  const int64_t G = num_gates(s.cell);
+  const int64_t step_flops = 2 * s.B * G * s.H * (s.H + s.I);
+  const int nt = requested < 1 ? 1 : requested;
+  if (nt == 1) return {1, false};
+  constexpr int64_t kMinRows = 6;  // at least a micro-tile of rows per thread
+  if (s.B >= nt * kMinRows && weight_bytes <= PYRNN_ROW_SPLIT_BYTES && s.T * step_flops >= nt * 4000000LL)
+    return {nt, true};
+  if (2 * s.B * G * s.H * s.H >= 2000000) return {nt, false};
+  return {1, false};
 }
 
 template <typename T>
@@ -129,8 +136,9 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
 
-  const int nthreads = choose_threads(a.nthreads, s);
-  const bool by_rows = split_by_rows(nthreads, s, GH * (I + H) * int64_t(sizeof(T)));
+  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)));
+  const int nthreads = plan.nthreads;
+  const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
   constexpr int MR = GemmCfg<T>::MR;
   constexpr int64_t KCS = GemmCfg<T>::KC_STEP;
@@ -313,8 +321,9 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_xrh = [x, extra, I, H](int64_t k, int64_t n) { return n < I ? x[k * I + n] : extra[k * H + n - I]; };
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
-  const int nthreads = choose_threads(a.nthreads, s);
-  const bool by_rows = split_by_rows(nthreads, s, GH * H * int64_t(sizeof(T)));
+  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)));
+  const int nthreads = plan.nthreads;
+  const bool by_rows = plan.by_rows;
   constexpr int64_t kApack = GemmCfg<T>::MC * KC, KCS = GemmCfg<T>::KC_STEP;
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
@@ -329,7 +338,7 @@ static void backward(const BackwardArgs<T>& a) {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
     }
-    // This thread's blocks of units and batch rows (see split_by_rows).
+    // This thread's blocks of units and batch rows (see plan_threads).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
     bar.wait();
