@@ -1,14 +1,16 @@
 // kernels.cpp — one recurrent layer-direction, forward and BPTT. Compiled once per ISA level
 // with PYRNN_ISA naming the namespace (see CMakeLists.txt); dispatch.cpp picks a table.
 //
-// Forward:  XG = X W_ih^T + b  as one GEMM per chunk of ~128 rows (T*B rows in all): the
-//           chunk is still in L2 when its steps read it, and inference keeps no T-sized
-//           buffer. One parallel region runs the whole time loop: each
-//           thread owns blocks of NR hidden units, multiplies h_{t-1} by its pre-packed slice
-//           of W_hh for all gates of those units, and runs the cell's epilogue; one barrier per
-//           step (two for GRU with reset before).
+// Forward:  XG = X W_ih^T + b  per chunk of ~128 rows (T*B rows in all), each thread for
+//           its own part: the chunk is still in L2 when its steps read it, and inference
+//           keeps no T-sized buffer. One parallel region runs the whole time loop. A thread
+//           owns either batch rows (all units; no barrier at all, as rows never interact) or,
+//           when the weights are too big for every core to stream them all, blocks of NR
+//           hidden units (its slice of W_hh, all gates of those units; one barrier per step,
+//           two for GRU with reset before); see plan_threads. Per step it multiplies h_{t-1}
+//           by the pre-packed W_hh and runs the cell's epilogue on the tile.
 // Backward: per step the epilogue's derivative gives dG_t (in place over the saved gates);
-//           dh_{t-1} = dG_t W_hh, split by output units; after the loop
+//           dh_{t-1} = dG_t W_hh, split like the forward; after the loop
 //           [dW_ih | dW_hh] = dG^T [X | H_prev] and dX = dG W_ih are one large GEMM each over
 //           all T*B rows (GRU's n rows, which differ between the two sides, separately).
 #include <omp.h>
@@ -301,6 +303,10 @@ static void backward(const BackwardArgs<T>& a) {
   // the end: the same result however the steps are shared among threads.
   Buffer<T> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
+  // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
+  // go through their own product.
+  const int64_t K_x = s.cell == CellKind::GRU ? 2 * H : GH;
+  Buffer<T> wih_pk(num_panels<T>(I) * K_x * NR), wihn_pk(s.cell == CellKind::GRU ? num_panels<T>(I) * H * NR : 0);
   Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
@@ -337,6 +343,9 @@ static void backward(const BackwardArgs<T>& a) {
     {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
+      const Range px = split(num_panels<T>(I), tid, nt);
+      pack_panels<T>(get_wih, I, 0, K_x, px.begin, px.end, wih_pk.get());
+      if (s.cell == CellKind::GRU) pack_panels<T>(get_wih_n, I, 0, H, px.begin, px.end, wihn_pk.get());
     }
     // This thread's blocks of units and batch rows (see plan_threads).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
@@ -433,9 +442,11 @@ static void backward(const BackwardArgs<T>& a) {
       }
     }
     // dX (T*B, I) = dGx W_ih
-    gemm_par<T>(TB, I, M_rz, gates, GH, 1, nullptr, get_wih, slab.get(), ap, a.dx, I, false, nullptr, tid, nt, bar);
-    if (s.cell == CellKind::GRU)
-      gemm_par<T>(TB, I, H, nx, nx_ld, 1, nullptr, get_wih_n, slab.get(), ap, a.dx, I, true, nullptr, tid, nt, bar);
+    gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false, nullptr, tid, nt, bar);
+    if (s.cell == CellKind::GRU) {
+      bar.wait();  // (the packed path has no barrier of its own)
+      gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true, nullptr, tid, nt, bar);
+    }
     // Bias gradients: column sums over all T*B rows, each column summed in row order;
     // columns split over threads, rows streamed in memory order.
     if (a.db_ih || a.db_hh) {

@@ -125,10 +125,13 @@ def test_missing_output_gradients_are_zeros(cell, kw):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
-@pytest.mark.parametrize("shape", [(6, 5, 7, 19), (12, 100, 3, 7)], ids=["small", "chunked"])
-def test_inference_equals_training(cell, kw, dtype, shape):
+@pytest.mark.parametrize("shape", [(6, 5, 7, 19), (12, 100, 3, 7), (12, 20, 9, 150)],
+                         ids=["small", "chunked", "rows"])
+def test_inference_equals_training(cell, kw, dtype, shape, restore_num_threads):
     """Inference keeps only the running state, and projects the input in chunks of
-    about 512 / B steps: (12, 100, ...) crosses chunk boundaries (5 + 5 + 2 steps)."""
+    about 128 / B steps: (12, 100, ...) crosses chunk boundaries, and (12, 20, 9, 150) is
+    big enough for two threads to share each step by batch rows (6 + 6 steps per chunk)."""
+    engine.set_num_threads(2)
     arrays, options = ref.random_problem(cell, *shape, variable_length=True, dtype=dtype, **kw)
     for reverse in (False, True):
         opts = dict(options, reverse=reverse)
