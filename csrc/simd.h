@@ -43,7 +43,7 @@ static inline T max_(T a, T b) { return a < b ? b : a; }
 // whole range (tests/test_activations.py, against float64 numpy), exp(-inf) = 0,
 // exp(+inf) = inf, NaN -> NaN.
 // Results that are subnormal are produced by a two-step scale (gradual underflow).
-static inline float exp_f32(float x) {
+__attribute__((always_inline)) static inline float exp_f32(float x) {
   float xc = x > 89.0f ? 89.0f : x;
   xc = xc < -104.0f ? -104.0f : xc;
   const float xk = xc == xc ? xc : 0.0f;
@@ -68,11 +68,11 @@ static inline float exp_f32(float x) {
 
 // sigmoid_f32 = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
 // sigmoid(-inf) = 0, sigmoid(+inf) = 1.
-static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+__attribute__((always_inline)) static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 // tanh_f32: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond; max error
 // 2 ulp; tanh(+-inf) = +-1, tanh(-0) = -0.
-static inline float tanh_f32(float x) {
+__attribute__((always_inline)) static inline float tanh_f32(float x) {
   const float ax = std::fabs(x);
   const float z = x * x;
   float ps = -5.70498872745e-3f;
@@ -91,8 +91,8 @@ template <typename T>
 struct Act;
 template <>
 struct Act<float> {
-  static inline float sigmoid(float x) { return sigmoid_f32(x); }
-  static inline float tanh(float x) { return tanh_f32(x); }
+  __attribute__((always_inline)) static inline float sigmoid(float x) { return sigmoid_f32(x); }
+  __attribute__((always_inline)) static inline float tanh(float x) { return tanh_f32(x); }
 };
 template <>
 struct Act<double> {
