@@ -166,6 +166,28 @@ static inline void panel_gemm(int64_t M, int64_t K, const T* A, int64_t lda, con
                   k0 > 0 ? 1 : (bias ? 2 : 0), bias);
 }
 
+// B = [P | Q]: the rows of two row-major matrices side by side (P with np columns, Q with
+// nq), as the weight gradient reads [X | H_prev]. Elementwise access, plus the row stride of a
+// run of columns that lies within one of the two (0 when it straddles them).
+template <typename T>
+struct RowsCat {
+  const T* p;
+  int64_t np;
+  const T* q;
+  int64_t nq;
+  T operator()(int64_t k, int64_t n) const { return n < np ? p[k * np + n] : q[k * nq + n - np]; }
+  const T* run(int64_t n, int64_t len, int64_t& ld) const {
+    if (n + len <= np) { ld = np; return p + n; }
+    if (n >= np) { ld = nq; return q + n - np; }
+    ld = 0;
+    return nullptr;
+  }
+};
+template <typename G>
+struct IsRowsCat : std::false_type {};
+template <typename T>
+struct IsRowsCat<RowsCat<T>> : std::true_type {};
+
 // Pack rows [k0, k0+kc) of B (given by get(k, n)) for panels [p0, p1) into dst, which holds
 // panels of kc x NR (dst + p * kc * NR). Columns past N are zero.
 template <typename T, typename GetB>
@@ -175,6 +197,13 @@ static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int6
   for (int64_t p = p0; p < p1; ++p) {
     T* d = dst + p * kc * NR;
     const int64_t c0 = p * NR;
+    if constexpr (IsRowsCat<GetB>::value) {  // a panel within X or within H: copy row runs
+      int64_t ld;                            // (the select in get() keeps GCC from vectorizing)
+      if (const T* src = c0 + NR <= N ? get.run(c0, NR, ld) : nullptr) {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + (k0 + k) * ld, sizeof(T) * NR);
+        continue;
+      }
+    }
     if (c0 + NR <= N) {
       for (int64_t k = 0; k < kc; ++k)
 #pragma omp simd

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include <sched.h>
 
@@ -323,8 +324,8 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_whh = [w_hh, H](int64_t k, int64_t n) { return w_hh[k * H + n]; };
   auto get_x = [x, I](int64_t k, int64_t n) { return x[k * I + n]; };
   auto get_hprev = [hprev, H](int64_t k, int64_t n) { return hprev[k * H + n]; };
-  auto get_xh = [x, hprev, I, H](int64_t k, int64_t n) { return n < I ? x[k * I + n] : hprev[k * H + n - I]; };
-  auto get_xrh = [x, extra, I, H](int64_t k, int64_t n) { return n < I ? x[k * I + n] : extra[k * H + n - I]; };
+  const RowsCat<T> get_xh{x, I, hprev, H};                 // [X | H_prev]
+  const RowsCat<T> get_xrh{x, I, extra, H};                // [X | r * H_prev] (GRU reset before)
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)));
