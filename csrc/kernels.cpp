@@ -204,9 +204,9 @@ static void forward(const ForwardArgs<T>& a) {
         }
         T* y_t = a.y + t * B * H;
         // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
-        // for all gates of those units lands in this thread's tile, k-blocked so each 32 KiB
-        // slice of a weight panel is reused from L1 by every row tile; the epilogue then
-        // consumes the tile while it is hot.
+        // for all gates of those units lands in this thread's tile, k-blocked in slices of a
+        // weight panel (PYRNN_STEP_SLICE_BYTES; 32 to 128 KiB measured alike here) that every
+        // row tile reuses from cache; the epilogue then consumes the tile while it is hot.
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
                      // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
