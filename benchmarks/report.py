@@ -229,6 +229,36 @@ def gemm_rows(times, times_unset):
     return rows
 
 
+# The project's speed targets against torch (torch time / pyrnn time), per configuration,
+# mode and cell: ROADMAP issue "Performance engine". The bidir configuration has none.
+TARGETS = {
+    ("small-latency", mode, cell): 2.0 for mode in rnnbench.MODES for cell in rnnbench.CELLS
+}
+for _name in ("medium", "large"):
+    TARGETS.update({
+        (_name, "train", "lstm"): 1.5, (_name, "train", "gru"): 2.5, (_name, "train", "rnn_tanh"): 2.5,
+        (_name, "infer", "lstm"): 1.0, (_name, "infer", "gru"): 2.0, (_name, "infer", "rnn_tanh"): 2.0,
+    })
+
+
+def target_rows(rnn):
+    """For each timed case with a target: the measured ratio, and the speed pyrnn would need
+    to meet the target given torch's time in this run, in GFLOP/s and as % of the measured
+    FMA peak. A target that needs more than the peak cannot be met on this machine by any
+    implementation of the same arithmetic."""
+    rows = []
+    for r in rnn:
+        goal = TARGETS.get((r["config"], r["mode"], r["cell"]))
+        if goal is None or not r["torch_ms"] or not r["pyrnn_ms"]:
+            continue
+        need = r["pyrnn_gflops"] * r["pyrnn_ms"] / (r["torch_ms"] / goal)  # flop / allowed time
+        peak_pct = r["pct_peak"] / r["pyrnn_gflops"] * need if r["pct_peak"] else None
+        rows.append(dict(config=r["config"], cell=r["cell"], mode=r["mode"], threads=r["threads"],
+                         target=goal, ratio=r["torch_over_pyrnn"], met=r["torch_over_pyrnn"] >= goal,
+                         pct_peak=r["pct_peak"], need_gflops=need, need_pct_peak=peak_pct))
+    return rows
+
+
 def _kernel(blas):
     if not blas or not blas.get("libraries"):
         return "?"
@@ -276,6 +306,27 @@ def render(report):
         out.append(f"numpy ran with the environment as it is (BLAS kernel {_kernel(mi.get('numpy_blas'))}). "
                    "ratio > 1: pyrnn is faster. '-': not run (filtered out, torch missing, or numpy "
                    "training on 'large' without --numpy-train-all).")
+        out.append("")
+
+    rows = target_rows(report["rnn_rows"])
+    if rows:
+        out.append("Targets (torch/pyrnn at least 'target'; 'needed' is the speed that takes, from torch's time in this run)")
+        out.append(_table(
+            ["config", "cell", "mode", "thr", "target", "torch/pyrnn", "met", "pyrnn % peak",
+             "needed GFLOP/s", "needed % peak"],
+            [[r["config"], r["cell"], r["mode"], r["threads"], f"{r['target']:.1f}",
+              _fmt(r["ratio"], ".2f"), "yes" if r["met"] else "no", _fmt(r["pct_peak"], ".0f"),
+              _fmt(r["need_gflops"], ".1f"), _fmt(r["need_pct_peak"], ".0f")] for r in rows],
+            "lllrrrlrrr"))
+        n_over = sum(1 for r in rows if not r["met"] and r["need_pct_peak"] and r["need_pct_peak"] > 100)
+        out.append(f"met: {sum(r['met'] for r in rows)} of {len(rows)}; missed and needing more than "
+                   f"the measured FMA peak (no implementation of the same FLOPs can meet them here): {n_over}.")
+        for thr in sorted({r["threads"] for r in report["gemm_rows"]}):
+            best = max((r["numpy_gflops"] or 0 for r in report["gemm_rows"] if r["threads"] == thr), default=0)
+            peak = peaks.get(str(thr))
+            if best and peak:
+                out.append(f"For scale: numpy's fastest GEMM of this run at {thr} thread{'s' if thr != 1 else ''} "
+                           f"ran at {100.0 * best / peak:.0f}% of the peak ({best:.1f} GFLOP/s).")
         out.append("")
 
     rows = report["gemm_rows"]

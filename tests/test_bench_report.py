@@ -1,0 +1,44 @@
+"""The benchmark report's target arithmetic (benchmarks/report.py), on made-up rows."""
+import importlib.util
+import os
+import sys
+
+import pytest
+
+_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, _BENCH)  # report.py imports its sibling rnnbench
+_spec = importlib.util.spec_from_file_location("pyrnn_bench_report", os.path.join(_BENCH, "report.py"))
+report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report)
+
+
+def _row(config, cell, mode, pyrnn_ms, torch_ms, gflops, peak):
+    return dict(config=config, cell=cell, mode=mode, threads=1, pyrnn_ms=pyrnn_ms, torch_ms=torch_ms,
+                numpy_ms=None, pyrnn_gflops=gflops, pct_peak=100.0 * gflops / peak,
+                torch_over_pyrnn=torch_ms / pyrnn_ms, numpy_over_pyrnn=None)
+
+
+def test_needed_speed_follows_from_torch_time_and_target():
+    # 1 GFLOP in 10 ms = 100 GFLOP/s; torch 15 ms; GRU inference on medium must be 2x torch,
+    # i.e. 7.5 ms: 133.3 GFLOP/s, 66.7% of a 200 GFLOP/s peak.
+    (r,) = report.target_rows([_row("medium", "gru", "infer", 10.0, 15.0, 100.0, 200.0)])
+    assert r["target"] == 2.0 and r["ratio"] == pytest.approx(1.5) and not r["met"]
+    assert r["need_gflops"] == pytest.approx(1000.0 / 7.5)
+    assert r["need_pct_peak"] == pytest.approx(100.0 * (1000.0 / 7.5) / 200.0)
+
+
+def test_met_targets_and_configs_without_targets():
+    rows = report.target_rows([
+        _row("large", "lstm", "infer", 10.0, 10.0, 100.0, 200.0),   # target 1.0: met exactly
+        _row("bidir", "lstm", "infer", 10.0, 30.0, 100.0, 200.0),   # no target for bidir
+        dict(_row("medium", "lstm", "train", 10.0, 30.0, 100.0, 200.0), torch_ms=None),  # no torch
+    ])
+    assert [(r["config"], r["met"]) for r in rows] == [("large", True)]
+    assert rows[0]["need_pct_peak"] == pytest.approx(50.0)
+
+
+def test_every_timed_config_mode_and_cell_has_a_known_target_or_none():
+    names = {c for c, _, _ in report.TARGETS}
+    assert names == {"small-latency", "medium", "large"}
+    assert all(mode in ("infer", "train") and cell in ("lstm", "gru", "rnn_tanh")
+               for _, mode, cell in report.TARGETS)
