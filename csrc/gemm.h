@@ -374,13 +374,17 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     }
     return;
   }
+  // Tiles are numbered row-tile major, and each thread takes a contiguous range of them: a
+  // row tile's column tiles then share one packing of its A block (dealt round-robin, every
+  // thread packed nearly every A block: the weight gradient's dG^T was packed twice over).
+  const Range mine = split(mtiles * ntiles, tid, nt);
   for (int64_t k0 = 0; k0 < K; k0 += KC) {  // K >= 1
     // B packed one k-block at a time into the shared slab (every tile reads every panel).
     const int64_t kc = min_(KC, K - k0);
     const Range pr = split(np, tid, nt);
     pack_panels<T>(get, N, k0, kc, pr.begin, pr.end, slab);
     bar.wait();
-    for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) run_tile(tile, k0, kc, slab, kc * NR);
+    for (int64_t tile = mine.begin; tile < mine.end; ++tile) run_tile(tile, k0, kc, slab, kc * NR);
     bar.wait();
   }
 }
