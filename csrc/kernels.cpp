@@ -358,9 +358,11 @@ static void backward(const BackwardArgs<T>& a) {
       const T* hp = states + in_slot(t) * B * H;
       const T* ho = states + out_slot(t) * B * H;
       const T* dy_t = a.dy ? a.dy + t * B * H : zero_dy.get();  // one code path either way
-      for (int64_t q = own.begin; q < own.end; ++q) {
-        const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-        for (int64_t b = rows.begin; b < rows.end; ++b) {
+      // Row by row (a row of saved gates is G*H contiguous elements, from memory: its blocks
+      // in order, not one block of every row then the next block).
+      for (int64_t b = rows.begin; b < rows.end; ++b) {
+        for (int64_t q = own.begin; q < own.end; ++q) {
+          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
           T nh = 0, nc = 0;
