@@ -79,9 +79,17 @@ struct ThreadPlan {
 };
 // Work too small to pay for its synchronization runs on one thread (same results: the
 // partition never changes the arithmetic). Split by units that is a barrier per step (~1 us,
-// far more when cores are shared): at least 2 MFLOP of recurrent work per step. Split by rows
-// it is one fork and join per call: at least ~4 MFLOP per thread in all.
-static ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes) {
+// far more when cores are shared): at least 2 MFLOP of recurrent work per step, or, given
+// `stream_bytes` (the recurrent weights one step streams from L2; forward only), at least
+// 128 KiB of them or 0.4 MFLOP. A small batch's forward step is bound by that stream rather
+// than by its FLOPs, and two cores stream twice as fast: 2 threads vs 1 at B = 1, H = 128:
+// LSTM +23..50%, GRU +12..36%; H = 256: +46..96%; B = 4, H = 256 RNN +10..26%; below that
+// (H = 64, or the 64 KiB of an H = 128 RNN) the barrier costs as much or more (-3..-34%; B = 8,
+// H = 128 RNN, 0.26 MFLOP: -14..+13%). The backward step keeps the FLOP rule (B = 1, H = 128
+// LSTM backward lost 15..25% split).
+// Split by rows it is one fork and join per call: at least ~4 MFLOP per thread in all.
+static ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes,
+                               int64_t stream_bytes = 0) {
   const int64_t G = num_gates(s.cell);
   const int64_t step_flops = 2 * s.B * G * s.H * (s.H + s.I);
   const int nt = requested < 1 ? 1 : requested;
@@ -89,7 +97,9 @@ static ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weigh
   constexpr int64_t kMinRows = 6;  // at least a micro-tile of rows per thread
   if (s.B >= nt * kMinRows && weight_bytes <= PYRNN_ROW_SPLIT_BYTES && s.T * step_flops >= nt * 4000000LL)
     return {nt, true};
-  if (2 * s.B * G * s.H * s.H >= 2000000) return {nt, false};
+  const int64_t hh_flops = 2 * s.B * G * s.H * s.H;
+  if (hh_flops >= 2000000) return {nt, false};
+  if (stream_bytes > 0 && (stream_bytes >= (int64_t(128) << 10) || hh_flops >= 400000)) return {nt, false};
   return {1, false};
 }
 
@@ -139,7 +149,8 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
 
-  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)));
+  const ThreadPlan plan =
+      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)));
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
