@@ -100,7 +100,7 @@ def _merge_runs(runs):
             peaks[n] = max(peaks.get(n, 0.0), v)
     merged["machine_info"] = dict(runs[-1].get("machine_info", {}), fma_peak_gflops=peaks)
     merged["failed"] = [f for run in runs for f in run.get("failed", [])]
-    merged["repeats"] = len(runs)
+    merged["repeats"] = sum(run.get("repeats", 1) for run in runs)
     return merged
 
 
@@ -424,7 +424,9 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     ap.add_argument("--numpy-train-all", action="store_true",
                     help="also time numpy's training loop on the large configuration (slow)")
-    ap.add_argument("--json", help="print the tables of a saved report or pytest-benchmark JSON")
+    ap.add_argument("--json", nargs="+", metavar="FILE",
+                    help="print the tables of a saved report or pytest-benchmark JSON; several "
+                         "files (runs of the same code) are pooled like --repeat passes")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
@@ -435,15 +437,26 @@ def main(argv=None):
         ap.error(f"--threads takes counts >= 1 like 1 or 1,2; got {args.threads!r}")
 
     if args.json:
-        with open(args.json) as f:
-            data = json.load(f)
-        if "pytest_json" in data:
-            report = build_report(data["pytest_json"], data.get("numpy_unset_json"),
-                                  data.get("memory_rows"), dict(data["args"], stat=args.stat),
-                                  data.get("load_average"), data.get("pyrnn_path"))
-            report["created"] = data.get("created")
+        saved = []
+        for path in args.json:
+            with open(path) as f:
+                saved.append(json.load(f))
+        if all("pytest_json" in d for d in saved):
+            last = saved[-1]
+            unset = [d["numpy_unset_json"] for d in saved if d.get("numpy_unset_json")]
+            report = build_report(_merge_runs([d["pytest_json"] for d in saved]),
+                                  _merge_runs(unset) if unset else None,
+                                  last.get("memory_rows"), dict(last["args"], stat=args.stat),
+                                  last.get("load_average"), last.get("pyrnn_path"))
+            report["created"] = last.get("created")
+        elif not any("pytest_json" in d for d in saved):
+            report = build_report(_merge_runs(saved), None, None, {"stat": args.stat}, None, None)
         else:
-            report = build_report(data, None, None, {"stat": args.stat}, None, None)
+            ap.error("--json: pool saved reports with saved reports, pytest JSONs with pytest JSONs")
+        if len(saved) > 1:
+            report.setdefault("notes", []).append(
+                f"Pooled from {len(saved)} saved runs: {', '.join(os.path.basename(p) for p in args.json)} "
+                "(memory table and load average: the last).")
         print(render(report))
         return
 

@@ -42,3 +42,23 @@ def test_every_timed_config_mode_and_cell_has_a_known_target_or_none():
     assert names == {"small-latency", "medium", "large"}
     assert all(mode in ("infer", "train") and cell in ("lstm", "gru", "rnn_tanh")
                for _, mode, cell in report.TARGETS)
+
+
+def _run(rounds, peak, repeats=None):
+    b = {"fullname": "test_rnn[medium-lstm-infer-1t-pyrnn]", "stats": {"data": list(rounds)},
+         "extra_info": {"kind": "rnn", "config": "medium", "cell": "lstm", "mode": "infer",
+                        "threads": 1, "impl": "pyrnn"}}
+    run = {"benchmarks": [b], "machine_info": {"fma_peak_gflops": {"1": peak}}}
+    if repeats:
+        run["repeats"] = repeats
+    return run
+
+
+def test_pooling_runs_keeps_every_round_the_best_peak_and_counts_passes():
+    merged = report._merge_runs([_run([0.02, 0.03], 150.0, repeats=2), _run([0.025, 0.01], 140.0)])
+    (b,) = merged["benchmarks"]
+    assert sorted(b["stats"]["data"]) == [0.01, 0.02, 0.025, 0.03]
+    assert b["stats"]["min"] == 0.01 and b["stats"]["rounds"] == 4
+    assert merged["machine_info"]["fma_peak_gflops"] == {"1": 150.0}
+    assert merged["repeats"] == 3
+    assert report._times(merged, "min")[("rnn", "medium", "lstm", "infer", 1, "pyrnn")][0] == 0.01
