@@ -147,17 +147,21 @@ def test_inference_equals_training(cell, kw, dtype, shape, restore_num_threads):
             assert infer.c_n is None
 
 
-# Two shapes, one per way of sharing a step among threads: H = 300 has weights small enough
-# for each thread to take whole batch rows (float32), H = 640 has weights past the 1.5 MiB
-# the kernels keep per core, so threads share the hidden units (and meet at a barrier per step).
-@pytest.mark.parametrize("shape", [(7, 12, 11, 300), (4, 12, 11, 640)], ids=["rows", "units"])
+# One shape per way of sharing a step among threads: H = 300 has weights small enough for
+# each thread to take whole batch rows (float32), H = 640 has weights past the 1.5 MiB the
+# kernels keep per core, so threads share the hidden units (and meet at a barrier per step);
+# B = 2 is a small batch whose forward shares the units because its step streams >= 128 KiB
+# of recurrent weights (its backward stays on one thread).
+@pytest.mark.parametrize("shape", [(7, 12, 11, 300), (4, 12, 11, 640), (6, 2, 11, 200)],
+                         ids=["rows", "units", "small-batch"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_num_threads):
     # Big enough that the kernels really split the work (they stay on one thread below
-    # 2e6 recurrent FLOPs per step: 2*B*G*H*H), H not a multiple of any vector width.
+    # 2e6 recurrent FLOPs per step, 2*B*G*H*H, unless the forward step streams 128 KiB of
+    # recurrent weights, G*H*H elements), H not a multiple of any vector width.
     T, B, I, H = shape
-    assert 2 * B * H * H >= 2_000_000
+    assert 2 * B * H * H >= 2_000_000 or H * H * np.dtype(dtype).itemsize >= 128 * 1024
     arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
                                          dtype=dtype, **kw)
     weights = ref.loss_weights(T, B, H, cell, dtype=dtype)
