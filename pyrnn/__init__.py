@@ -12,6 +12,7 @@ from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
 from .network import RNN, LSTM, GRU
 from . import init, losses, optim, heads, clip, train
+from .serialization import save, load
 
 _ESTIMATORS = ("RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel")
 
@@ -32,5 +33,5 @@ def __dir__():
 __version__ = engine.config()["version"]
 
 __all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
-           "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train",
+           "RNN", "LSTM", "GRU", "save", "load", "init", "losses", "optim", "heads", "clip", "train",
            "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel"]
