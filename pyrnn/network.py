@@ -142,10 +142,13 @@ class _RecurrentNetwork:
         for k in ("_param_views", "_grad_views", "_weights", "_dweights"):
             state.pop(k)
         state["_cache"] = None  # engine workspaces are not kept across pickling
+        for k in ("grad_norms", "cell_grad_norms"):  # (layer, direction) keys: as pairs, so
+            state[k] = list(state[k].items())        # that JSON-based formats (skops) work
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.grad_norms, self.cell_grad_norms = dict(self.grad_norms), dict(self.cell_grad_norms)
         # Unpickled dtypes and arrays carry equal but non-singleton dtype objects, which the
         # engine's dtype check rejects: re-attach the canonical dtype (same memory, so an
         # optimizer unpickled alongside still updates these buffers).

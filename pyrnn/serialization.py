@@ -3,7 +3,8 @@
 A model file is one safetensors file (see :mod:`pyrnn._safetensors`): the arrays as named
 tensors, and in its metadata, under the key ``"pyrnn"``, a JSON document::
 
-    {"format": "pyrnn", "format_version": 1, "pyrnn_version": "0.1.0", "root": NODE}
+    {"format": "pyrnn", "format_version": 1, "pyrnn_version": "0.1.0",
+     "sha256": "<hex digest of the tensors>", "root": NODE}
 
 NODE describes the object tree the way pickle would (each object's ``__getstate__``), but
 as data: JSON null/bool/int/str/list stand for themselves, and every other value is a
@@ -31,6 +32,7 @@ every structure, size, dtype and parameter shape is checked first, so a damaged 
 file raises ``ValueError`` saying what is wrong. Objects whose state holds anything else (a
 callable ``analyzer``, say) cannot be saved: ``save`` raises TypeError naming it.
 """
+import hashlib
 import json
 import math
 import os
@@ -392,7 +394,7 @@ def save(obj, path):
     enc = _Encoder(table)
     root = enc.encode(obj, "obj")
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pyrnn_version": __version__,
-           "root": root}
+           "sha256": _digest(enc.tensors), "root": root}
     data = _safetensors.dumps(enc.tensors, {"pyrnn": json.dumps(doc, allow_nan=False)})
     with open(os.fspath(path), "wb") as f:
         f.write(data)
@@ -409,10 +411,26 @@ def load(path):
         data = f.read()
     tensors, metadata = _safetensors.loads(data)
     doc = _document(metadata)
+    if doc.get("sha256") != _digest(tensors):
+        _fail("the arrays do not match their SHA-256 checksum (the file is damaged)")
+    table = _class_table()
     try:
-        return _Decoder(_class_table(), tensors).decode(doc["root"])
+        obj = _Decoder(table, tensors).decode(doc["root"])
     except RecursionError:
         _fail("nesting too deep")
+    if type(obj) not in {entry[0] for entry in table.values()}:
+        _fail(f"the file holds a {type(obj).__name__}, not a pyrnn network or estimator")
+    return obj
+
+
+def _digest(tensors):
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _document(metadata):
