@@ -197,6 +197,38 @@ def rnn_rows(times, peaks):
     return rows
 
 
+def onnxruntime_rows(times):
+    """Inference rows: ONNX Runtime running pyrnn's ONNX export next to pyrnn and torch."""
+    rows = []
+    for (kind, name, cell, mode, threads, impl), (t_ort, _) in sorted(times.items()):
+        if kind != "rnn" or impl != "onnxruntime":
+            continue
+        t = {i: (times.get(("rnn", name, cell, mode, threads, i)) or (None,))[0]
+             for i in ("pyrnn", "torch")}
+        rows.append(dict(config=name, cell=cell, threads=threads, ort_ms=t_ort * 1e3,
+                         pyrnn_ms=t["pyrnn"] and t["pyrnn"] * 1e3,
+                         torch_ms=t["torch"] and t["torch"] * 1e3,
+                         ort_over_pyrnn=t_ort / t["pyrnn"] if t["pyrnn"] else None,
+                         ort_over_torch=t_ort / t["torch"] if t["torch"] else None))
+    return rows
+
+
+def onnxruntime_section(report):
+    """Lines of the ONNX Runtime table (none when it did not run)."""
+    rows = report.get("onnxruntime_rows") or []
+    if not rows:
+        return []
+    return ["Inference: ONNX Runtime (CPU provider, same intra-op threads) running pyrnn's "
+            "ONNX export (pyrnn.export.to_onnx) of the same network and input",
+            _table(["config", "cell", "thr", "ort ms", "pyrnn ms", "torch ms", "ort/pyrnn",
+                    "ort/torch"],
+                   [[r["config"], r["cell"], r["threads"], _fmt(r["ort_ms"], ".3f"),
+                     _fmt(r["pyrnn_ms"], ".3f"), _fmt(r["torch_ms"], ".3f"),
+                     _fmt(r["ort_over_pyrnn"], ".2f"), _fmt(r["ort_over_torch"], ".2f")]
+                    for r in rows], "llrrrrrr"),
+            "ort/pyrnn > 1: pyrnn is faster than ONNX Runtime on its own exported model.", ""]
+
+
 def gemm_rows(times, times_unset):
     """One row per GEMM shape x threads. The numpy* columns come from the run with the
     OPENBLAS_* variables unset, whose ratio uses the pyrnn time of that same run."""
@@ -306,6 +338,7 @@ def render(report):
                    "training on 'large' without --numpy-train-all).")
         out.append("")
 
+    out.extend(onnxruntime_section(report))
     rows = target_rows(report["rnn_rows"])
     if rows:
         out.append("Targets (torch/pyrnn at least 'target'; 'needed' is the speed that takes, from torch's time in this run)")
@@ -399,6 +432,7 @@ def build_report(bench_json, unset_json, memory_rows, args_dict, load_average, p
         args=args_dict, stat=stat, quick=args_dict.get("quick"), machine_info=mi,
         load_average=load_average, pyrnn_path=pyrnn_path,
         rnn_rows=rnn_rows(times, mi.get("fma_peak_gflops", {})),
+        onnxruntime_rows=onnxruntime_rows(times),
         gemm_rows=gemm_rows(times, times_unset),
         memory_rows=memory_rows,
         notes=[f"FAILED ({'numpy-unset run' if j is unset_json else 'main run'}): {f}"

@@ -42,7 +42,7 @@ _prefer_built_working_tree()
 
 CELLS = ("lstm", "gru", "rnn_tanh")
 MODES = ("infer", "train")
-IMPLS = ("pyrnn", "torch", "numpy")
+IMPLS = ("pyrnn", "torch", "numpy", "onnxruntime")  # onnxruntime: inference only
 THREADS = (1, 2)
 
 
@@ -358,7 +358,46 @@ def _numpy_case(cfg, cell, mode, x, params):
     return run
 
 
-_BUILDERS = {"pyrnn": _pyrnn_case, "torch": _torch_case, "numpy": _numpy_case}
+# --------------------------------------------------------------------------- ONNX Runtime
+
+def pyrnn_network(cfg, cell, params):
+    """A ``pyrnn.LSTM/GRU/RNN`` (time-major, float32) holding ``params``."""
+    import pyrnn
+
+    cls = {"lstm": pyrnn.LSTM, "gru": pyrnn.GRU, "rnn_tanh": pyrnn.RNN}[cell]
+    net = cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidir)
+    state = {}
+    for layer, dirs in enumerate(params):
+        for d, p in enumerate(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+            state.update(zip((n + sfx for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), p))
+    net.load_state_dict(state)
+    return net
+
+
+def _onnxruntime_case(cfg, cell, mode, x, params):
+    """pyrnn's ONNX export of the same network run by ONNX Runtime's CPU provider, with as
+    many intra-op threads as pyrnn has now (inference only: ONNX Runtime does not train)."""
+    if mode != "infer":
+        raise ValueError("ONNX Runtime is timed for inference only")
+    import onnxruntime as ort
+
+    from pyrnn import engine
+    from pyrnn.export import to_onnx
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = engine.get_num_threads()
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(to_onnx(pyrnn_network(cfg, cell, params)).SerializeToString(),
+                                opts, providers=["CPUExecutionProvider"])
+
+    def run():
+        return sess.run(["y"], {"x": x})[0], None
+    return run
+
+
+_BUILDERS = {"pyrnn": _pyrnn_case, "torch": _torch_case, "numpy": _numpy_case,
+             "onnxruntime": _onnxruntime_case}
 
 
 def make_case(impl, cfg, cell, mode, x=None, params=None):

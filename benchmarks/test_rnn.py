@@ -1,4 +1,5 @@
-"""pyrnn vs PyTorch vs a numpy loop: every cell x configuration x {infer, train} x threads.
+"""pyrnn vs PyTorch vs a numpy loop (and ONNX Runtime running pyrnn's ONNX export, for
+inference): every cell x configuration x {infer, train} x threads.
 
 Run: ``pytest benchmarks/test_rnn.py`` (or ``python benchmarks/report.py`` for the table).
 Each benchmark group (``<config>/<cell>/<mode>/<threads>t``) holds the three implementations
@@ -29,6 +30,10 @@ def test_rnn(benchmark, run_timed, request, config_name, cell, mode, threads, im
     cfg = rnnbench.CONFIGS[config_name]
     if impl == "torch":
         pytest.importorskip("torch")
+    if impl == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        if mode == "train":
+            pytest.skip("ONNX Runtime runs inference only")
     if (impl == "numpy" and mode == "train" and config_name not in rnnbench.NUMPY_TRAIN_CONFIGS
             and not request.config.getoption("--bench-numpy-train-all")):
         pytest.skip("numpy training loop on this configuration is slow: "
@@ -48,6 +53,11 @@ def test_rnn(benchmark, run_timed, request, config_name, cell, mode, threads, im
     assert dx is None or tuple(dx.shape) == (cfg.T, cfg.B, cfg.I)
 
 
+def _has(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
 # A small copy of every configuration's structure (layers, directions) for the agreement check.
 _SMALL = {name: rnnbench.Config(name, 9, 3, 5, 7, c.layers, c.bidir)
           for name, c in rnnbench.CONFIGS.items()}
@@ -62,10 +72,13 @@ def test_implementations_agree(config_name, cell):
     cfg = _SMALL[config_name]
     x, params = rnnbench.make_problem(cfg, cell, seed=1)
     for mode in rnnbench.MODES:
+        impls = ["pyrnn", "torch", "numpy"]
+        if mode == "infer" and _has("onnxruntime"):
+            impls.append("onnxruntime")
         results = {impl: rnnbench.make_case(impl, cfg, cell, mode, x, params)()
-                   for impl in rnnbench.IMPLS}
+                   for impl in impls}
         ref_out, ref_dx = (np.asarray(a) if a is not None else None for a in results["torch"])
-        for impl in ("pyrnn", "numpy"):
+        for impl in (i for i in impls if i != "torch"):
             out, dx = results[impl]
             np.testing.assert_allclose(out, ref_out, rtol=1e-4, atol=1e-5, err_msg=f"{impl} {mode} out")
             if mode == "train":

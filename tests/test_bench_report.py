@@ -62,3 +62,16 @@ def test_pooling_runs_keeps_every_round_the_best_peak_and_counts_passes():
     assert merged["machine_info"]["fma_peak_gflops"] == {"1": 150.0}
     assert merged["repeats"] == 3
     assert report._times(merged, "min")[("rnn", "medium", "lstm", "infer", 1, "pyrnn")][0] == 0.01
+
+
+def test_onnxruntime_rows_pair_each_ort_time_with_pyrnn_and_torch():
+    times = {("rnn", "medium", "gru", "infer", 2, "onnxruntime"): (0.004, {}),
+             ("rnn", "medium", "gru", "infer", 2, "pyrnn"): (0.002, {}),
+             ("rnn", "medium", "gru", "infer", 2, "torch"): (0.008, {}),
+             ("rnn", "medium", "gru", "train", 2, "pyrnn"): (0.010, {})}
+    (r,) = report.onnxruntime_rows(times)
+    assert (r["config"], r["cell"], r["threads"]) == ("medium", "gru", 2)
+    assert r["ort_over_pyrnn"] == pytest.approx(2.0) and r["ort_over_torch"] == pytest.approx(0.5)
+    text = "\n".join(report.onnxruntime_section({"onnxruntime_rows": [r]}))
+    assert "ONNX Runtime" in text and "2.00" in text
+    assert report.onnxruntime_section({}) == []
