@@ -97,6 +97,8 @@ def test_seq2seq_decode_loop_reproduces_predict(tmp_path, cell):
     enc = ort.InferenceSession(str(tmp_path / "s2s.encoder.onnx"), providers=["CPUExecutionProvider"])
     dec = session(models["decoder"])
     assert seq2seq_predict(enc, dec, doc, X[400:]) == model.predict(X[400:])
+    model.set_params(beam_width=3)
+    assert seq2seq_predict(enc, dec, doc, X[400:], beam_width=3) == model.predict(X[400:])
 
 
 def test_seq2seq_vector_source(tmp_path):

@@ -13,6 +13,15 @@ RNN    (one gate)             (one gate)                 ``activations`` Tanh / 
 
 ONNX's ``W`` is ``(D, G*H, I)``, ``R`` ``(D, G*H, H)``, ``B`` ``(D, 2*G*H)`` = [b_ih, b_hh];
 ``Y`` ``(T, D, B, H)``, ``Y_h``/``Y_c`` ``(D, B, H)``.
+
+What ONNX Runtime's CPU kernels do (onnxruntime 1.32, checked by tests/test_export_onnx.py):
+RNN with Tanh and Relu, GRU with ``linear_before_reset`` 0 and 1, LSTM, all bidirectional, all
+with ``sequence_lens`` (zeros past each length, final states at each sequence's own last step,
+the reverse direction starting there) match pyrnn to float32 rounding. Not supported:
+``layout=1`` (batch-major; refused at session creation, hence ``layout=0`` and Transposes for
+``batch_first``) and double precision (no RNN kernel; LSTM and GRU fail at run time, hence
+float32 graphs). The ONNX spec leaves the outputs past ``sequence_lens`` to the runtime, so
+graphs with ``lengths`` also multiply ``y`` by an in-graph mask: zeros on any runtime.
 """
 import numpy as np
 

@@ -5,9 +5,8 @@
 json.load(open("m.vocab.json"))`` and ``onnxruntime.InferenceSession`` objects for the two
 graphs:
 
-* ``seq2seq_predict(encoder, decoder, doc, X)`` gives what ``Seq2Seq.predict(X)`` gives with
-  ``beam_width=1`` (greedy decoding: at each step the most probable token, fed back, until
-  the end token or ``max_output_length`` tokens);
+* ``seq2seq_predict(encoder, decoder, doc, X, beam_width=k)`` gives what
+  ``Seq2Seq(beam_width=k).predict(X)`` gives (greedy decoding or beam search);
 * ``lm_sample(encoder, decoder, doc, n, prompt, temperature, top_k, random_state)`` gives
   what ``RNNLanguageModel.sample`` gives with the same arguments (the same random draws).
 
@@ -21,17 +20,10 @@ __all__ = ["tokenize", "seq2seq_predict", "lm_sample"]
 
 def tokenize(texts, analyzer):
     """Texts -> token lists: 'char' splits characters, 'word' whitespace; token lists pass."""
-    out = []
-    for text in texts:
-        if not isinstance(text, str):
-            out.append(list(text))
-        elif analyzer == "char":
-            out.append(list(text))
-        elif analyzer == "word":
-            out.append(text.split())
-        else:
-            raise ValueError("the model was fitted with a custom analyzer: pass token lists")
-    return out
+    split = {"char": list, "word": str.split}.get(analyzer)
+    if split is None and any(isinstance(t, str) for t in texts):
+        raise ValueError("the model was fitted with a custom analyzer: pass token lists")
+    return [split(t) if isinstance(t, str) else list(t) for t in texts]
 
 
 def _ids(token_lists, vocabulary):
@@ -56,24 +48,12 @@ def _step(decoder, token, state, **extra):
     return outputs[0], outputs[1:]
 
 
-def seq2seq_predict(encoder, decoder, doc, X, lengths=None):
-    """Greedy decoding of exported Seq2Seq graphs, as ``Seq2Seq.predict`` with beam_width=1.
-
-    X: texts / token lists (text sources), or a float32 array (N, T, F) / (N, F) for numeric
-    sources (``lengths`` (N,) if the encoder has that input). Returns one output per source:
-    a str (tokens joined by '' for character targets, ' ' for words) or a token list.
-    """
-    values = {"lengths": lengths}
-    if "vocabulary" in doc:
-        values["X"], values["lengths"] = _ids(tokenize(X, doc["analyzer"]), doc["vocabulary"])
-    else:
-        values["X"] = np.asarray(X, np.float32)
-    summary, *state = encoder.run(None, _feed(encoder, values))
-    ids = doc["special_ids"]
-    M, B = doc["max_output_length"], len(summary)
+def _greedy(decoder, summary, state, ids, M):
+    """Greedy decoding: ids (B, M) and each output's length (B,)."""
+    B = len(summary)
     tokens = np.full(B, ids["start"], np.int64)
     out = np.zeros((B, M), np.int64)
-    ends = np.full(B, M)  # each output's length
+    ends = np.full(B, M)
     done = np.zeros(B, bool)
     for t in range(M + 1):
         log_probs, state = _step(decoder, tokens, state, summary=summary)
@@ -83,8 +63,75 @@ def seq2seq_predict(encoder, decoder, doc, X, lengths=None):
         if done.all() or t == M:
             break
         out[:, t] = tokens
+    return out, ends
+
+
+def _pick(a, parent):
+    """a (B, K, ...) reordered along axis 1 by parent (B, K)."""
+    return np.take_along_axis(a, parent.reshape(parent.shape + (1,) * (a.ndim - 2)), axis=1)
+
+
+def _beam(decoder, summary, state, ids, M, K):
+    """Beam search over K hypotheses per source, ranked by total log-probability (float64):
+    ids (B, M) and lengths (B,) of each source's best hypothesis."""
+    B, end = len(summary), ids["end"]
+    summary = np.repeat(summary, K, axis=0)  # row b*K + k
+    state = [np.repeat(a, K, axis=1) for a in state]
+    tokens = np.full(B * K, ids["start"], np.int64)
+    scores = np.where(np.arange(K) == 0, 0.0, -np.inf) * np.ones((B, 1))  # one live beam
+    seqs, ends = np.zeros((B, K, M), np.int64), np.full((B, K), M)
+    done = np.zeros((B, K), bool)
+    for t in range(M + 1):
+        log_probs, state = _step(decoder, tokens, state, summary=summary)
+        logp = log_probs.astype(np.float64).reshape(B, K, -1)
+        logp[done] = -np.inf
+        logp[done, end] = 0.0  # a finished hypothesis carries on with "end" at no cost
+        if t == M:  # out of room: every hypothesis ends here
+            logp[:, :, np.arange(logp.shape[2]) != end] = -np.inf
+        # the K best (hypothesis, token) continuations of each source, ties by position
+        cand = (scores[:, :, None] + logp).reshape(B, -1)
+        best = np.argsort(-cand, axis=1, kind="stable")[:, :K]
+        scores = np.take_along_axis(cand, best, axis=1)
+        parent, token = np.divmod(best, logp.shape[2])
+        seqs, ends, was_done = (_pick(a, parent) for a in (seqs, ends, done))
+        ended = ~was_done & (token == end)
+        ends[ended], done = t, was_done | ended
+        if t < M:
+            seqs[:, :, t][~done] = token[~done]
+        rows = (np.arange(B)[:, None] * K + parent).ravel()
+        state, tokens = [a[:, rows] for a in state], token.ravel()
+        if done.all():
+            break
+    top = np.argmax(scores, axis=1)
+    return seqs[np.arange(B), top], ends[np.arange(B), top]
+
+
+def seq2seq_predict(encoder, decoder, doc, X, lengths=None, beam_width=1):
+    """Decode with exported Seq2Seq graphs, as ``Seq2Seq.predict`` with the same
+    ``beam_width`` (1: greedy, the most probable token at each step, fed back; k > 1: beam
+    search), until the end token or ``max_output_length`` tokens.
+
+    X: texts / token lists (text sources), or a float32 array (N, T, F) / (N, F) for numeric
+    sources (``lengths`` (N,) if the encoder has that input). Returns one output per source:
+    a str (tokens joined by '' for character targets, ' ' for words) or a token list.
+    """
+    values = {"lengths": lengths}
+    if "vocabulary" in doc:
+        values["X"], values["lengths"] = _ids(tokenize(X, doc["analyzer"]), doc["vocabulary"])
+        if "lengths" not in {i.name for i in encoder.get_inputs()} and \
+                len(set(values["lengths"].tolist())) > 1:
+            raise ValueError("texts of different lengths need an encoder exported with "
+                             "lengths=True")
+    else:
+        values["X"] = np.asarray(X, np.float32)
+    summary, *state = encoder.run(None, _feed(encoder, values))
+    ids, M = doc["special_ids"], doc["max_output_length"]
+    if beam_width == 1:
+        out, ends = _greedy(decoder, summary, state, ids, M)
+    else:
+        out, ends = _beam(decoder, summary, state, ids, M, beam_width)
     words = {i: w for w, i in doc["target_vocabulary"].items()}
-    results = [[words[i] for i in out[b, :ends[b]].tolist()] for b in range(B)]
+    results = [[words[i] for i in out[b, :ends[b]].tolist()] for b in range(len(out))]
     join = {"char": "", "word": " "}.get(doc.get("target_form"))
     return results if join is None else [join.join(r) for r in results]
 
