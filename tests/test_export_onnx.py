@@ -142,6 +142,19 @@ def test_from_onnx_round_trip_and_file(tmp_path):
         np.testing.assert_array_equal(back.params, net.params)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_from_onnx_infers_the_architecture_without_metadata(cell):
+    """As for a graph another tool wrote: configuration read off the nodes alone."""
+    for kw in (dict(num_layers=3, bidirectional=True, merge_mode="sum"),
+               dict(num_layers=2, bidirectional=True), dict(bias=False)):
+        net = make_net(cell, 3, 4, random_state=5, **kw)
+        model = to_onnx(net)
+        del model.metadata_props[:]
+        back = from_onnx(model)
+        assert repr(back) == repr(net)
+        np.testing.assert_array_equal(back.params, net.params)
+
+
 def _foreign_lstm_graph(W, R, B, layout):
     """A single-node LSTM graph as another tool would write it."""
     h = onnx.helper

@@ -2,7 +2,7 @@
 import json
 import os
 
-from ..network import _RecurrentNetwork
+from ..network import GRU, LSTM, RNN
 from ._import import META_KEY, from_onnx, from_torch, network_config
 from ._rnn import network_model
 
@@ -37,7 +37,7 @@ def to_onnx(obj, path=None, *, lengths=False, initial_state=False):
     ``h0``, ``c0``] and outputs ``y``, ``h_n`` [, ``c_n``], as ``net.forward``. Estimator
     graphs are described in :mod:`pyrnn.export._estimators`.
     """
-    if isinstance(obj, _RecurrentNetwork):
+    if isinstance(obj, (RNN, LSTM, GRU)):
         model = network_model(obj, lengths=lengths, initial_state=initial_state)
         model.metadata_props.add(key=META_KEY, value=json.dumps(network_config(obj)))
         models, extra = model, None

@@ -106,17 +106,19 @@ def _inferred_config(graph, nodes, W):
         if attrs.get(key):
             raise ValueError(f"the {nodes[0].op_type} node uses '{key}', which pyrnn does not have")
     acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in ("forward", "bidirectional"):
+        raise ValueError(f"a {direction!r} recurrent node has no pyrnn equivalent")
+    D = 2 if direction == "bidirectional" else 1
     defaults = {"rnn": ["Tanh"], "gru": ["Sigmoid", "Tanh"], "lstm": ["Sigmoid", "Tanh", "Tanh"]}
-    D = 2 if attrs.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
-    if attrs.get("direction", b"forward") in (b"reverse", "reverse"):
-        raise ValueError("a reverse-only recurrent node has no pyrnn equivalent")
-    if acts and acts[:len(defaults[cell])] != defaults[cell] and cell != "rnn":
-        raise ValueError(f"activations {acts} are not the standard ones {defaults[cell]}")
     nonlinearity = "tanh"
     if cell == "rnn" and acts:
-        if acts[0] not in _NONLINEARITY or len(set(acts)) != 1:
+        if acts[0] not in _NONLINEARITY or acts != acts[:1] * D:
             raise ValueError(f"RNN activations {acts}: pyrnn has Tanh or Relu (same both ways)")
         nonlinearity = _NONLINEARITY[acts[0]]
+    elif acts and acts != defaults[cell] * D:
+        raise ValueError(f"activations {acts} are not the standard ones {defaults[cell] * D}")
     consumers = {i for n in graph.node for i in n.input if n.op_type == "ReduceSum"}
     G = len(GATE_ORDER[cell])
     return {"cell": cell, "input_size": int(W.shape[2]),
