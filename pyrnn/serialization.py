@@ -93,16 +93,21 @@ def _class_table():
     """class name -> (class, before, after): ``before(cls, state)`` gives the size of the flat
     ``params`` the saved hyper-parameters call for (checked before the state is restored),
     ``after(obj)`` checks the restored object; either may be None."""
-    from . import heads, network, optim
-    from .estimators import _modules
     import pyrnn.estimators as estimators
+
+    from . import heads, network, optim
+    embedding = getattr(heads, "Embedding", None)
+    if embedding is None:  # before the estimators' Embedding moved to pyrnn.heads
+        from .estimators._modules import Embedding as embedding
     table = {}
     for name in ("RNN", "LSTM", "GRU"):
         table[name] = (getattr(network, name), _network_size, None)
     table["Linear"] = (heads.Linear, _linear_size, None)
-    table["Embedding"] = (_modules.Embedding, _embedding_size, None)
-    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
-        table[name] = (getattr(optim, name), None, _check_optimizer)
+    table["Embedding"] = (embedding, _embedding_size, None)
+    for name in optim.__all__:
+        cls = getattr(optim, name)
+        if isinstance(cls, type) and issubclass(cls, optim.Optimizer) and cls is not optim.Optimizer:
+            table[name] = (cls, None, _check_optimizer)
     for name in estimators.__all__:
         table[name] = (getattr(estimators, name), None, None)
     return table
