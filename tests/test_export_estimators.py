@@ -14,8 +14,11 @@ from pyrnn.export.decode import lm_sample, seq2seq_predict  # noqa: E402
 
 
 def session(model):
+    """An onnxruntime session of a model (or a model file), after onnx's full check."""
     onnx.checker.check_model(model, full_check=True)
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    if not isinstance(model, str):
+        model = model.SerializeToString()
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,7 @@ def test_tagger_per_step_labels_match_predict(tmp_path):
     ids = np.zeros((len(tokens), lengths.max()), np.int64)
     for i, t in enumerate(tokens):
         ids[i, :len(t)] = [doc["vocabulary"].get(w, doc["unknown_id"]) for w in t]
-    sess = ort.InferenceSession(str(tmp_path / "tagger.onnx"), providers=["CPUExecutionProvider"])
+    sess = session(str(tmp_path / "tagger.onnx"))
     label, proba = sess.run(None, {"X": ids, "lengths": lengths})
     for i, (want, p) in enumerate(zip(tagger.predict(held_out), tagger.predict_proba(held_out))):
         np.testing.assert_array_equal(label[i, :lengths[i]], want)
@@ -94,7 +97,7 @@ def test_seq2seq_decode_loop_reproduces_predict(tmp_path, cell):
                           max_epochs=4, analyzer="word", random_state=0).fit(X[:400], y[:400])
     models = to_onnx(model, tmp_path / "s2s.onnx", lengths=True)
     doc = json.loads((tmp_path / "s2s.vocab.json").read_text())
-    enc = ort.InferenceSession(str(tmp_path / "s2s.encoder.onnx"), providers=["CPUExecutionProvider"])
+    enc = session(str(tmp_path / "s2s.encoder.onnx"))
     dec = session(models["decoder"])
     assert seq2seq_predict(enc, dec, doc, X[400:]) == model.predict(X[400:])
     model.set_params(beam_width=3)
@@ -121,8 +124,7 @@ def test_language_model_sampling_reproduced(tmp_path, cell, kwargs):
                                 random_state=0).fit(load_python_text(max_chars=2000))
     to_onnx(lm, tmp_path / "lm.onnx")
     doc = json.loads((tmp_path / "lm.vocab.json").read_text())
-    enc, dec = (ort.InferenceSession(str(tmp_path / f"lm.{p}.onnx"),
-                                     providers=["CPUExecutionProvider"]) for p in ("encoder", "decoder"))
+    enc, dec = (session(str(tmp_path / f"lm.{p}.onnx")) for p in ("encoder", "decoder"))
     for prompt in ("Return the", "", ["R", "e"]):
         want = lm.sample(60, prompt=prompt, random_state=7, **kwargs)
         assert lm_sample(enc, dec, doc, 60, prompt=prompt, random_state=7, **kwargs) == want
