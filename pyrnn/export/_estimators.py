@@ -7,6 +7,7 @@ Graph inputs (N sequences of T steps, batch-first as the estimators take them):
   sequences, (N, T) int64 token ids for text (ids from the vocabulary saved beside the
   model; 0 for unknown tokens), (N, F) float32 for ``Seq2Seq(source="vector")``;
 * ``lengths`` (N,) int64 with ``to_onnx(..., lengths=True)``: valid steps per sequence.
+  Without it every row runs all T steps: export with lengths for padded batches.
 
 Outputs:
 

@@ -27,7 +27,8 @@ def build_network(config, dtype=np.float32):
     cell = config.pop("cell", None)
     if cell not in NETWORKS:
         raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(NETWORKS)}")
-    nonlinearity, reset_after = config.pop("nonlinearity"), config.pop("reset_after")
+    nonlinearity = config.pop("nonlinearity", "tanh")
+    reset_after = config.pop("reset_after", True)
     if cell == "rnn":
         config["nonlinearity"] = nonlinearity
     if cell == "gru":
