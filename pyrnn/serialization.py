@@ -4,7 +4,7 @@ A model file is one safetensors file (see :mod:`pyrnn._safetensors`): the arrays
 tensors, and in its metadata, under the key ``"pyrnn"``, a JSON document::
 
     {"format": "pyrnn", "format_version": 1, "pyrnn_version": "0.1.0",
-     "sha256": "<hex digest of the tensors>", "root": NODE}
+     "sha256": "<hex digest of root and the tensors>", "root": NODE}
 
 NODE describes the object tree the way pickle would (each object's ``__getstate__``), but
 as data: JSON null/bool/int/str/list stand for themselves, and every other value is a
@@ -399,7 +399,7 @@ def save(obj, path):
     enc = _Encoder(table)
     root = enc.encode(obj, "obj")
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pyrnn_version": __version__,
-           "sha256": _digest(enc.tensors), "root": root}
+           "sha256": _digest(root, enc.tensors), "root": root}
     data = _safetensors.dumps(enc.tensors, {"pyrnn": json.dumps(doc, allow_nan=False)})
     with open(os.fspath(path), "wb") as f:
         f.write(data)
@@ -416,8 +416,12 @@ def load(path):
         data = f.read()
     tensors, metadata = _safetensors.loads(data)
     doc = _document(metadata)
-    if doc.get("sha256") != _digest(tensors):
-        _fail("the arrays do not match their SHA-256 checksum (the file is damaged)")
+    try:
+        digest = _digest(doc["root"], tensors)
+    except (RecursionError, ValueError):
+        _fail("its JSON document cannot be re-serialized")
+    if doc.get("sha256") != digest:
+        _fail("the file does not match its SHA-256 checksum (it is damaged)")
     table = _class_table()
     try:
         obj = _Decoder(table, tensors).decode(doc["root"])
@@ -428,9 +432,11 @@ def load(path):
     return obj
 
 
-def _digest(tensors):
-    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order."""
-    h = hashlib.sha256()
+def _digest(root, tensors):
+    """SHA-256 over the JSON description (canonical form) and the tensors' names, dtypes,
+    shapes and bytes, in name order: any damage to either is caught before decoding."""
+    h = hashlib.sha256(json.dumps(root, sort_keys=True, separators=(",", ":"),
+                                  allow_nan=False).encode())
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())

@@ -179,15 +179,16 @@ def _load_bytes(tmp_path, data):
 
 
 def _rewrite(data, change_doc=None, change_tensors=None, keep_digest=False):
-    """A copy of a model file with its JSON document and/or tensors changed."""
+    """A copy of a model file with its JSON document and/or tensors changed (and its checksum
+    made to match, so that what is tested is the decoding, unless ``keep_digest``)."""
     tensors, meta = _safetensors.loads(data)
     doc = json.loads(meta["pyrnn"])
     if change_tensors is not None:
         change_tensors(tensors)
-        if not keep_digest:
-            doc["sha256"] = serialization._digest(tensors)
     if change_doc is not None:
         change_doc(doc)
+    if not keep_digest and isinstance(doc.get("root"), (dict, list, int)):
+        doc["sha256"] = serialization._digest(doc["root"], tensors)
     return _safetensors.dumps(tensors, {"pyrnn": json.dumps(doc)}, use_library=False)
 
 
@@ -310,6 +311,10 @@ def test_wrong_shapes_and_dtypes_raise(tmp_path, saved, backend):
             _load_bytes(tmp_path, _rewrite(saved, change_tensors=change))
     with pytest.raises(ValueError, match="checksum"):
         _load_bytes(tmp_path, _rewrite(saved, change_tensors=shorter, keep_digest=True))
+    lr = _set(lambda d: (_state_item(d["root"], "learning_rate"), 1), {"$": "float", "v": 0.5})
+    with pytest.raises(ValueError, match="checksum"):  # valid JSON, changed: caught too
+        _load_bytes(tmp_path, _rewrite(saved, lr, keep_digest=True))
+    assert _load_bytes(tmp_path, _rewrite(saved, lr)).learning_rate == 0.5
 
 
 def _raw(header, data=b""):
@@ -336,3 +341,27 @@ def _raw(header, data=b""):
 def test_malformed_containers_raise(tmp_path, data, backend):
     with pytest.raises(ValueError):
         _load_bytes(tmp_path, data)
+
+
+def test_random_edits_of_the_json_document_raise(tmp_path, saved):
+    """Edits that leave valid JSON (a digit, a bracket, a letter) are caught too: by the
+    checksum over the description, or by the decoder's checks."""
+    tensors, meta = _safetensors.loads(saved)
+    text, original = meta["pyrnn"], json.loads(meta["pyrnn"])
+    rng = np.random.default_rng(0)
+    alphabet = list('0123456789-[]{}",:.etnrufalsTFIN ')
+    for _ in range(150):
+        edited = list(text)
+        for i in rng.integers(0, len(text), rng.integers(1, 4)):
+            edited[i] = alphabet[rng.integers(len(alphabet))]
+        edited = "".join(edited)
+        data = _safetensors.dumps(tensors, {"pyrnn": edited}, use_library=False)
+        try:
+            unchanged = json.loads(edited) == original
+        except ValueError:
+            unchanged = False
+        if unchanged:  # e.g. a space replaced by a space
+            _load_bytes(tmp_path, data)
+        else:
+            with pytest.raises(ValueError):
+                _load_bytes(tmp_path, data)
