@@ -4,7 +4,7 @@ A model file is one safetensors file (see :mod:`pyrnn._safetensors`): the arrays
 tensors, and in its metadata, under the key ``"pyrnn"``, a JSON document::
 
     {"format": "pyrnn", "format_version": 1, "pyrnn_version": "0.1.0",
-     "sha256": "<hex digest of root and the tensors>", "root": NODE}
+     "root": NODE, "sha256": "<hex digest of the rest of the document and the tensors>"}
 
 NODE describes the object tree the way pickle would (each object's ``__getstate__``), but
 as data: JSON null/bool/int/str/list stand for themselves, and every other value is a
@@ -399,7 +399,8 @@ def save(obj, path):
     enc = _Encoder(table)
     root = enc.encode(obj, "obj")
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pyrnn_version": __version__,
-           "sha256": _digest(root, enc.tensors), "root": root}
+           "root": root}
+    doc["sha256"] = _digest(doc, enc.tensors)
     data = _safetensors.dumps(enc.tensors, {"pyrnn": json.dumps(doc, allow_nan=False)})
     with open(os.fspath(path), "wb") as f:
         f.write(data)
@@ -417,7 +418,7 @@ def load(path):
     tensors, metadata = _safetensors.loads(data)
     doc = _document(metadata)
     try:
-        digest = _digest(doc["root"], tensors)
+        digest = _digest(doc, tensors)
     except (RecursionError, ValueError):
         _fail("its JSON document cannot be re-serialized")
     if doc.get("sha256") != digest:
@@ -432,10 +433,11 @@ def load(path):
     return obj
 
 
-def _digest(root, tensors):
-    """SHA-256 over the JSON description (canonical form) and the tensors' names, dtypes,
-    shapes and bytes, in name order: any damage to either is caught before decoding."""
-    h = hashlib.sha256(json.dumps(root, sort_keys=True, separators=(",", ":"),
+def _digest(doc, tensors):
+    """SHA-256 over the JSON document but its "sha256" (canonical form) and the tensors'
+    names, dtypes, shapes and bytes, in name order: damage to either is caught first."""
+    rest = {k: v for k, v in doc.items() if k != "sha256"}
+    h = hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":"),
                                   allow_nan=False).encode())
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])

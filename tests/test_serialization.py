@@ -187,8 +187,8 @@ def _rewrite(data, change_doc=None, change_tensors=None, keep_digest=False):
         change_tensors(tensors)
     if change_doc is not None:
         change_doc(doc)
-    if not keep_digest and isinstance(doc.get("root"), (dict, list, int)):
-        doc["sha256"] = serialization._digest(doc["root"], tensors)
+    if not keep_digest:
+        doc["sha256"] = serialization._digest(doc, tensors)
     return _safetensors.dumps(tensors, {"pyrnn": json.dumps(doc)}, use_library=False)
 
 
