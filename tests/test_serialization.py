@@ -81,7 +81,7 @@ def params_of(est):
             and hasattr(getattr(est, k), "params")]
 
 
-def test_every_estimator_round_trips_and_continues_identically(tmp_path, digits, backend):
+def test_every_estimator_round_trips_and_continues_identically(tmp_path, digits):
     for i, (est, X, y, Xt) in enumerate(fitted_estimators(digits)):
         est.fit(X, y)
         path = tmp_path / f"{i}.pyrnn"
