@@ -370,7 +370,8 @@ def pyrnn_network(cfg, cell, params):
     for layer, dirs in enumerate(params):
         for d, p in enumerate(dirs):
             sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-            state.update(zip((n + sfx for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), p))
+            names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            state.update(zip((n + sfx for n in names), p))
     net.load_state_dict(state)
     return net
 

@@ -31,7 +31,8 @@ def dumps(arrays, metadata, use_library=None):
     lib = _library() if use_library in (None, True) else None
     if use_library and lib is None:
         raise ImportError("the safetensors package is not installed")
-    arrays = {k: np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")) for k, v in arrays.items()}
+    arrays = {k: np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<"))
+              for k, v in arrays.items()}
     if lib is not None:
         return lib.numpy.save(arrays, metadata=metadata)
     header, chunks, offset = {"__metadata__": dict(metadata)}, [], 0

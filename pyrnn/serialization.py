@@ -106,7 +106,8 @@ def _class_table():
     table["Embedding"] = (embedding, _embedding_size, None)
     for name in optim.__all__:
         cls = getattr(optim, name)
-        if isinstance(cls, type) and issubclass(cls, optim.Optimizer) and cls is not optim.Optimizer:
+        if isinstance(cls, type) and issubclass(cls, optim.Optimizer) \
+                and cls is not optim.Optimizer:
             table[name] = (cls, None, _check_optimizer)
     for name in estimators.__all__:
         table[name] = (getattr(estimators, name), None, None)

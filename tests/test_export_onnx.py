@@ -47,7 +47,11 @@ def random_configs(n, seed=0):
                    I=int(rng.integers(1, 6)), H=int(rng.integers(1, 7)), seed=i)
 
 
-@pytest.mark.parametrize("cfg", list(random_configs(40)), ids=lambda c: "{cell}-L{L}-bi{bi:d}-{merge}-bf{batch_first:d}-T{T}-B{B}".format(**c))
+def config_id(c):
+    return "{cell}-L{L}-bi{bi:d}-{merge}-bf{batch_first:d}-T{T}-B{B}".format(**c)
+
+
+@pytest.mark.parametrize("cfg", list(random_configs(40)), ids=config_id)
 def test_network_matches_onnxruntime(cfg):
     rng = np.random.default_rng(cfg["seed"])
     net = make_net(cfg["cell"], cfg["I"], cfg["H"], num_layers=cfg["L"],
@@ -163,8 +167,9 @@ def _foreign_lstm_graph(W, R, B, layout):
                        hidden_size=H, direction="bidirectional", layout=layout)
     inits = [onnx.numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))]
     shape = ["batch", "seq", W.shape[-1]] if layout else ["seq", "batch", W.shape[-1]]
+    y_shape = ["batch", "seq", 2, H] if layout else ["seq", 2, "batch", H]
     graph = h.make_graph([node], "foreign", [h.make_tensor_value_info("input", 1, shape)],
-                         [h.make_tensor_value_info("Y", 1, ["seq", 2, "batch", H] if not layout else ["batch", "seq", 2, H])], inits)
+                         [h.make_tensor_value_info("Y", 1, y_shape)], inits)
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 14)])
 
 
