@@ -44,11 +44,12 @@ def random_configs(n, seed=0):
                    batch_first=bool(rng.integers(2)),
                    T=1 if i < 5 else int(rng.integers(2, 9)),
                    B=1 if 5 <= i < 10 else int(rng.integers(2, 6)),
-                   I=int(rng.integers(1, 6)), H=int(rng.integers(1, 7)), seed=i)
+                   I=int(rng.integers(1, 6)), H=int(rng.integers(1, 7)),
+                   bias=i % 4 != 3, seed=i)
 
 
 def config_id(c):
-    return "{cell}-L{L}-bi{bi:d}-{merge}-bf{batch_first:d}-T{T}-B{B}".format(**c)
+    return "{cell}-L{L}-bi{bi:d}-{merge}-bf{batch_first:d}-T{T}-B{B}-bias{bias:d}".format(**c)
 
 
 @pytest.mark.parametrize("cfg", list(random_configs(40)), ids=config_id)
@@ -56,7 +57,7 @@ def test_network_matches_onnxruntime(cfg):
     rng = np.random.default_rng(cfg["seed"])
     net = make_net(cfg["cell"], cfg["I"], cfg["H"], num_layers=cfg["L"],
                    bidirectional=cfg["bi"], merge_mode=cfg["merge"],
-                   batch_first=cfg["batch_first"], random_state=cfg["seed"])
+                   batch_first=cfg["batch_first"], bias=cfg["bias"], random_state=cfg["seed"])
     T, B, LD = cfg["T"], cfg["B"], cfg["L"] * net.num_directions
     x = rng.standard_normal((B, T, cfg["I"]) if cfg["batch_first"] else (T, B, cfg["I"]),
                             dtype=np.float32)
