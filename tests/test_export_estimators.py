@@ -128,3 +128,15 @@ def test_language_model_sampling_reproduced(tmp_path, cell, kwargs):
     for prompt in ("Return the", "", ["R", "e"]):
         want = lm.sample(60, prompt=prompt, random_state=7, **kwargs)
         assert lm_sample(enc, dec, doc, 60, prompt=prompt, random_state=7, **kwargs) == want
+
+
+@pytest.mark.parametrize("kind", ["int", "float", "bool"])
+def test_classifier_label_types(digits, kind):
+    X, y = digits
+    labels = {"int": y * 10, "float": y * 1.0, "bool": y % 2 == 1}[kind]
+    clf = pyrnn.RNNClassifier(hidden_size=8, max_epochs=1, random_state=0).fit(X[:200],
+                                                                             labels[:200])
+    label, _ = session(to_onnx(clf)).run(None, {"X": X[200:300]})
+    want = clf.predict(X[200:300])
+    assert label.dtype.kind == want.dtype.kind
+    np.testing.assert_array_equal(label, want)
