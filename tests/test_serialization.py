@@ -263,6 +263,8 @@ DOC_DAMAGE = {
                              {"$": "tuple", "items": "abc"}),
     "bad dtype": _set(lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1),
                       {"$": "dtype", "name": "object"}),
+    "dtype not the params'": _set(lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1),
+                                  {"$": "dtype", "name": "float64"}),
     "bad float": _set(lambda d: (_state_item(d["root"], "learning_rate"), 1),
                       {"$": "float", "v": "1e999x"}),
     "bad random state": _set(lambda d: (_state_item(d["root"], "_rng"), 1),
