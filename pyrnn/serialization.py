@@ -122,7 +122,7 @@ def _check_params(name, state, size):
         if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32,
                                                                                np.float64):
             raise ValueError(f"{name}.{attr} must be a 1-D float32/float64 array")
-        if a.size != size or a.dtype != p.dtype or state.get("dtype") != p.dtype:
+        if a.size != size or a.dtype != p.dtype or state.get("dtype", p.dtype) != p.dtype:
             raise ValueError(f"{name}.{attr} has {a.size} {a.dtype} values; its "
                              f"hyper-parameters call for {size} {state.get('dtype')!r:.20}")
 
