@@ -313,7 +313,7 @@ static void backward(const BackwardArgs<T>& a) {
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
   // Squared-norm partial sums per (t, batch row, unit block), added up in one fixed order at
   // the end: the same result however the steps are shared among threads.
-  Buffer<T> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
+  Buffer<double> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
@@ -376,9 +376,9 @@ static void backward(const BackwardArgs<T>& a) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
-          T nh = 0, nc = 0;
-          part_h.get()[(t * B + b) * nq + q] = T(0);
-          if (lstm) part_c.get()[(t * B + b) * nq + q] = T(0);
+          double nh = 0, nc = 0;
+          part_h.get()[(t * B + b) * nq + q] = 0;
+          if (lstm) part_c.get()[(t * B + b) * nq + q] = 0;
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
@@ -487,13 +487,13 @@ static void backward(const BackwardArgs<T>& a) {
     }
   }
   for (int64_t t = 0; t < T_; ++t) {
-    T sh = 0, sc = 0;
+    double sh = 0, sc = 0;
     for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
       sh += part_h.get()[e];
       if (lstm) sc += part_c.get()[e];
     }
-    a.norm_h[t] = std::sqrt(sh);
-    if (lstm) a.norm_c[t] = std::sqrt(sc);
+    a.norm_h[t] = T(std::sqrt(sh));
+    if (lstm) a.norm_c[t] = T(std::sqrt(sc));
   }
 }
 
@@ -519,20 +519,19 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   }
 }
 
+template <MathFn F>
+static void math_loop(const float* x, float* y, int64_t n) {
+  for_lanes<float>(0, n, [&](int64_t i, auto tag) PYRNN_INLINE_LAMBDA {
+    const vf v = ld<vf>(x + i, tag);
+    st(y + i, F == MathFn::EXP ? vexp(v) : F == MathFn::SIGMOID ? vsigmoid(v) : vtanh(v), tag);
+  });
+}
+
 static void math_entry(MathFn fn, const float* x, float* y, int64_t n) {
   switch (fn) {
-    case MathFn::EXP:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
-      break;
-    case MathFn::SIGMOID:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_f32(x[i]);
-      break;
-    case MathFn::TANH:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = tanh_f32(x[i]);
-      break;
+    case MathFn::EXP: math_loop<MathFn::EXP>(x, y, n); break;
+    case MathFn::SIGMOID: math_loop<MathFn::SIGMOID>(x, y, n); break;
+    case MathFn::TANH: math_loop<MathFn::TANH>(x, y, n); break;
   }
 }
 
