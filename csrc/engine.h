@@ -59,6 +59,11 @@ struct ForwardArgs {
   T* c_n;                  // (B, H) out; LSTM only
   T* ws;                   // workspace_layout(s).total elements, or nullptr for inference
   int nthreads;
+  // Layer pipeline (forward_group, chained): steps [0, *x_ready) of x are readable; *y_done
+  // is advanced past every chunk of steps this call has written. nullptr outside a pipeline.
+  const int64_t* x_ready;
+  int64_t* y_done;
+  int64_t chunk_steps;     // steps per input-projection chunk; 0: the default (~128 rows)
 };
 
 template <typename T>
@@ -111,6 +116,11 @@ struct ThreadPlan {
 ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes,
                         int64_t stream_bytes, const Tuning& tn);
 
+// Run `pieces` independent layer-directions of this shape each on one thread (grouped)
+// rather than one by one with every step shared among the threads.
+bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
+                  const Tuning& tn);
+
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
 // One table per ISA level; dispatch.cpp picks one at import.
@@ -129,6 +139,14 @@ struct KernelTable {
   void (*math_f32)(MathFn fn, const float* x, float* y, int64_t n);
   // Measured FMA throughput of this ISA level, GFLOP/s over nthreads threads.
   double (*fma_peak_gflops)(int nthreads);
+  // Several layer-directions at once, each on one thread (a layer's step too small to share
+  // across cores): independent calls run concurrently; `chained` calls form a pipeline
+  // (call k+1's x is call k's y, read chunk by chunk as it is written: the wavefront).
+  // Results are bitwise those of the calls one by one.
+  void (*forward_group_f32)(ForwardArgs<float>* calls, int n, bool chained, int nthreads);
+  void (*forward_group_f64)(ForwardArgs<double>* calls, int n, bool chained, int nthreads);
+  void (*backward_group_f32)(BackwardArgs<float>* calls, int n, int nthreads);
+  void (*backward_group_f64)(BackwardArgs<double>* calls, int n, int nthreads);
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).

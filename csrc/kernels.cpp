@@ -83,7 +83,7 @@ static void forward(const ForwardArgs<T>& a) {
   for (int64_t j = 0; j < H; ++j) b_hn.get()[j] = a.b_hh && s.cell == CellKind::GRU ? a.b_hh[2 * H + j] : T(0);
 
   // Input projection destination: the workspace's gates (training) or a chunk buffer.
-  const int64_t chunk = min_(T_, max_<int64_t>(1, 128 / B));  // steps per projection GEMM
+  const int64_t chunk = min_(T_, a.chunk_steps > 0 ? a.chunk_steps : max_<int64_t>(1, 128 / B));
   Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
 
   // Packed weights, W_ih^T and W_hh^T alike in panels per (gate g, unit block q): a thread
@@ -143,6 +143,7 @@ static void forward(const ForwardArgs<T>& a) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
+      if (a.x_ready) wait_at_least(a.x_ready, t_lo + len);  // pipelines run forward in time
       // Input projection of the chunk, each thread for its own rows and units (columns of
       // every gate): the thread that reads them in the steps below wrote them (into its own
       // cache), and no barrier is needed between the projection and the steps.
@@ -239,6 +240,7 @@ static void forward(const ForwardArgs<T>& a) {
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
       }
+      if (a.y_done) __atomic_store_n(a.y_done, t_lo + len, __ATOMIC_RELEASE);  // (one thread)
     }
   }
   const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
@@ -460,6 +462,45 @@ static void backward(const BackwardArgs<T>& a) {
   }
 }
 
+// ---- several layer-directions at once ------------------------------------------------------
+// Each call runs whole on one thread (its own parallel region is then a team of one), so its
+// arithmetic is that of a one-thread call: bitwise the result of the calls one by one. Calls
+// are dealt to threads in contiguous runs; in a chain each call waits, chunk by chunk, for
+// the steps of its input that the previous call has published (a thread that holds several
+// calls of a chain runs them in order, so it never waits on itself).
+template <typename T>
+static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
+  if (n <= 0) return;
+  const int nt = max_(1, min_(n, nthreads));
+  Buffer<int64_t> progress(chained ? n : 0);  // (no std::vector here: see simd.h on ODR)
+  for (int k = 0; chained && k < n; ++k) progress.get()[k] = 0;
+  for (int k = 0; k < n; ++k) {
+    calls[k].nthreads = 1;
+    if (!chained) continue;
+    const int64_t T_ = calls[k].s.T;
+    // small chunks keep the pipeline full: ~T/16 steps (>= 128 rows stays the default)
+    calls[k].chunk_steps = max_<int64_t>(1, min_<int64_t>((T_ + 15) / 16, max_<int64_t>(1, 128 / calls[k].s.B)));
+    calls[k].x_ready = k > 0 ? progress.get() + k - 1 : nullptr;
+    calls[k].y_done = progress.get() + k;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t k = mine.begin; k < mine.end; ++k) forward<T>(calls[k]);
+  }
+}
+
+template <typename T>
+static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
+  if (n <= 0) return;
+  for (int k = 0; k < n; ++k) calls[k].nthreads = 1;
+#pragma omp parallel num_threads(max_(1, min_(n, nthreads)))
+  {
+    const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t k = mine.begin; k < mine.end; ++k) backward<T>(calls[k]);
+  }
+}
+
 // ---- entry points for the table -----------------------------------------------------------
 template <typename T>
 static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C, int nthreads) {
@@ -531,6 +572,7 @@ const KernelTable& table() {
       PYRNN_ISA_NAME,  PYRNN_ISA_FLAGS, kVecBytes * 8,           forward<float>,        forward<double>,
       backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
       math_entry,      fma_peak_entry,
+      forward_group<float>, forward_group<double>, backward_group<float>, backward_group<double>,
   };
   return t;
 }
