@@ -16,7 +16,7 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
 """
 import numpy as np
 
-from . import engine
+from . import _packcache, engine
 from .heads import _load_into
 from .init import as_generator, uniform_default
 
@@ -62,6 +62,8 @@ class _RecurrentNetwork:
         self.params = np.zeros(self._num_params(), self.dtype)
         self.grad = np.zeros_like(self.params)
         self._make_views()
+        self._packed, self._weights_version = {}, 0
+        _packcache.watch(self.params, self)
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
         self._cache = None
@@ -136,12 +138,38 @@ class _RecurrentNetwork:
         ``{k: v.numpy() for k, v in m.state_dict().items()}``). Unknown or missing names and
         wrong shapes raise ValueError; nothing is written unless everything matches."""
         _load_into(self._param_views, state_dict)
+        self.weights_changed()
+
+    def weights_changed(self):
+        """Say that the parameters were changed in place.
+
+        Inference calls (``forward(training=False)``, ``step``) reuse the kernels' packed form
+        of the weights while they do not change. pyrnn's optimizers, initializers and
+        ``load_state_dict`` call this themselves; call it after writing into ``params`` or a
+        view of it (``named_parameters()``) by hand.
+        """
+        self._weights_version += 1
+        self._packed = {}
+
+    def _packed_weights(self, idx):
+        """The packed weights of layer-direction idx for the current parameters."""
+        version = self._weights_version
+        hit = self._packed.get(idx)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        packed = engine.pack(w_ih, w_hh, b_ih, b_hh, cell=self.cell,
+                             nonlinearity=self.nonlinearity, reset_after=self.reset_after)
+        if self._weights_version == version:  # not changed meanwhile (another thread)
+            self._packed[idx] = (version, packed)
+        return packed
 
     def __getstate__(self):
         state = self.__dict__.copy()
         for k in ("_param_views", "_grad_views", "_weights", "_dweights"):
             state.pop(k)
         state["_cache"] = None  # engine workspaces are not kept across pickling
+        state["_packed"] = {}  # nor packed weights (their layout belongs to this CPU)
         for k in ("grad_norms", "cell_grad_norms"):  # (layer, direction) keys: as pairs, so
             state[k] = list(state[k].items())        # that JSON-based formats (skops) work
         return state
@@ -156,6 +184,8 @@ class _RecurrentNetwork:
         self.params = self.params.view(self.dtype)
         self.grad = self.grad.view(self.dtype)
         self._make_views()
+        self._packed, self._weights_version = {}, getattr(self, "_weights_version", 0)
+        _packcache.watch(self.params, self)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -326,7 +356,8 @@ class _RecurrentNetwork:
                     cell=self.cell, nonlinearity=self.nonlinearity,
                     reset_after=self.reset_after, lengths=lengths,
                     h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
-                    reverse=(idx % self.num_directions == 1), training=training)
+                    reverse=(idx % self.num_directions == 1), training=training,
+                    packed=None if training else self._packed_weights(idx))
 
     def _keep_final(self, idx, res, h_n, c_n):
         h_n[idx] = res.h_n
