@@ -97,6 +97,8 @@ def test_every_estimator_round_trips_and_continues_identically(tmp_path, digits)
         assert len(got) == len(want) >= 2  # network, head [, embeddings]
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
+        # and no weights packed for the first predictions outlive the update
+        assert_same(predictions(back, Xt), predictions(est, Xt))
 
 
 @pytest.mark.parametrize("net", [
