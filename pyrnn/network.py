@@ -14,14 +14,22 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
             zeros past each sequence's length
     state   h (L*D, B, H) for RNN/GRU; a tuple (h, c) for LSTM; index l*D + d (PyTorch's)
 """
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import engine
 from .functional import dropout_mask
-from .init import as_generator, uniform_default
+from .init import RandomStateLike, as_generator, uniform_default
 from .parameters import Parameters, positive_int
 
-__all__ = ["RNN", "LSTM", "GRU"]
+__all__ = ["RNN", "LSTM", "GRU", "State"]
+
+# A network's state: h (L*D, B, H) for RNN/GRU, a tuple (h, c) for LSTM.
+State = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 
 
 class _RecurrentNetwork(Parameters):
@@ -62,7 +70,7 @@ class _RecurrentNetwork(Parameters):
     # ------------------------------------------------------------------ parameters
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Last dimension of ``forward``'s output: D*H (concat) or H (sum)."""
         if self.bidirectional and self.merge_mode == "concat":
             return 2 * self.hidden_size
@@ -157,7 +165,8 @@ class _RecurrentNetwork(Parameters):
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x, lengths=None, state=None, training=True):
+    def forward(self, x: ArrayLike, lengths: Optional[ArrayLike] = None,
+                state: Optional[State] = None, training: bool = True) -> Tuple[np.ndarray, State]:
         """Run the network over whole sequences.
 
         Parameters
@@ -228,7 +237,7 @@ class _RecurrentNetwork(Parameters):
             self._cache = {"layers": layers, "shape": (T, B)}
         return layer_in, h_n, c_n
 
-    def backward(self, dout, dstate=None):
+    def backward(self, dout: Optional[ArrayLike], dstate=None) -> np.ndarray:
         """Backpropagate through the last training ``forward``.
 
         Parameters
@@ -299,7 +308,8 @@ class _RecurrentNetwork(Parameters):
 
     # ------------------------------------------------------------------ streaming
 
-    def step(self, x_t, state=None, reset=None):
+    def step(self, x_t: ArrayLike, state: Optional[State] = None,
+             reset: Optional[ArrayLike] = None) -> Tuple[np.ndarray, State]:
         """Advance one timestep (online inference); equals the full-sequence forward.
 
         Parameters
@@ -348,9 +358,10 @@ class RNN(_RecurrentNetwork):
 
     cell = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, nonlinearity="tanh", bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, nonlinearity: str = "tanh", bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, nonlinearity, True)
 
@@ -363,9 +374,10 @@ class LSTM(_RecurrentNetwork):
 
     cell = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", True)
 
@@ -378,8 +390,9 @@ class GRU(_RecurrentNetwork):
 
     cell = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, reset_after=True, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, reset_after: bool = True, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", reset_after)
