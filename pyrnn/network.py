@@ -205,6 +205,19 @@ class _RecurrentNetwork(Parameters):
         h_n = np.empty((L * D, B, H), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
         layers = []  # per layer: (dropout mask or None, [workspace per direction])
+        grouped = self._group_layers(T, B)
+        if grouped and D == 1 and L > 1 and (not training or self.dropout == 0):
+            # a stack too small to share each step across cores: one thread per layer, as a
+            # wavefront (layer l+1 runs the steps layer l has finished)
+            calls = [self._call(idx, None, lengths, h0, c0, training) for idx in range(L)]
+            calls[0]["x"] = x
+            results = engine.forward_group(calls, chained=True)
+            for idx, res in enumerate(results):
+                self._keep_final(idx, res, h_n, c_n)
+                layers.append((None, [res.workspace]))
+            if training:
+                self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
+            return results[-1].y, h_n, c_n
         layer_in = x
         for layer in range(L):
             mask = None
@@ -212,30 +225,47 @@ class _RecurrentNetwork(Parameters):
                 mask = dropout_mask(layer_in.shape, self.dropout, self.dtype, self._rng)
             if mask is not None:
                 layer_in = layer_in * mask
-            outs, workspaces = [], []
-            for d in range(D):
-                idx = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._weights[idx]
-                res = engine.forward(
-                    layer_in, w_ih, w_hh, b_ih, b_hh, cell=self.cell,
-                    nonlinearity=self.nonlinearity, reset_after=self.reset_after,
-                    lengths=lengths, h0=None if h0 is None else h0[idx],
-                    c0=None if c0 is None else c0[idx], reverse=(d == 1), training=training)
-                outs.append(res.y)
-                workspaces.append(res.workspace)
-                h_n[idx] = res.h_n
-                if lstm:
-                    c_n[idx] = res.c_n
+            calls = [self._call(layer * D + d, layer_in, lengths, h0, c0, training)
+                     for d in range(D)]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                results = engine.forward_group(calls)
+            else:
+                results = [engine.forward(**c) for c in calls]
+            for d, res in enumerate(results):
+                self._keep_final(layer * D + d, res, h_n, c_n)
+            outs = [res.y for res in results]
             if D == 1:
                 layer_in = outs[0]
             elif self.merge_mode == "concat":
                 layer_in = np.concatenate(outs, axis=2)
             else:
                 layer_in = outs[0] + outs[1]
-            layers.append((mask, workspaces))
+            layers.append((mask, [res.workspace for res in results]))
         if training:
-            self._cache = {"layers": layers, "shape": (T, B)}
+            self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
         return layer_in, h_n, c_n
+
+    def _group_layers(self, T, B):
+        """Whether this network's layer-directions run each on one thread at once (see
+        engine.forward_group): when their steps are too small to share across cores."""
+        if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
+            return False
+        return engine.plan(self.cell, T, B, self.input_size, self.hidden_size,
+                           nonlinearity=self.nonlinearity, dtype=self.dtype)["group_layers"]
+
+    def _call(self, idx, layer_in, lengths, h0, c0, training):
+        """engine.forward's arguments for layer-direction idx (= layer * D + direction)."""
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        return dict(x=layer_in, weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh,
+                    cell=self.cell, nonlinearity=self.nonlinearity,
+                    reset_after=self.reset_after, lengths=lengths,
+                    h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
+                    reverse=(idx % self.num_directions == 1), training=training)
+
+    def _keep_final(self, idx, res, h_n, c_n):
+        h_n[idx] = res.h_n
+        if c_n is not None:
+            c_n[idx] = res.c_n
 
     def backward(self, dout: Optional[ArrayLike], dstate=None) -> np.ndarray:
         """Backpropagate through the last training ``forward``.
@@ -270,7 +300,7 @@ class _RecurrentNetwork(Parameters):
                 raise ValueError(f"dout must have the shape of forward's output; got "
                                  f"{dout.shape} time-major, expected {(T, B, self.output_size)}")
         dh_n, dc_n = self._split_state(dstate, B, "dstate")
-        layers = self._cache["layers"]
+        layers, grouped = self._cache["layers"], self._cache["grouped"]
         self._cache = None
         lstm = self.cell == "lstm"
         dh0 = np.zeros((L * D, B, H), self.dtype)
@@ -280,14 +310,22 @@ class _RecurrentNetwork(Parameters):
         for layer in reversed(range(L)):
             mask, workspaces = layers[layer]
             dx = None
+            dys = []
             for d in range(D):
-                idx = layer * D + d
                 dy = d_layer_out
                 if dy is not None and D == 2 and self.merge_mode == "concat":
                     dy = np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
-                g = engine.backward(workspaces[d], dy=dy,
-                                    dh_n=None if dh_n is None else dh_n[idx],
-                                    dc_n=None if dc_n is None else dc_n[idx])
+                dys.append(dy)
+            idxs = [layer * D + d for d in range(D)]
+            dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
+            dc_ns = [None if dc_n is None else dc_n[idx] for idx in idxs]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns)
+            else:
+                grads = [engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
+                         for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)]
+            for d, g in enumerate(grads):
+                idx = layer * D + d
                 for acc, part in zip(self._dweights[idx], (g.dweight_ih, g.dweight_hh,
                                                            g.dbias_ih, g.dbias_hh)):
                     if acc is not None:
