@@ -131,6 +131,31 @@ py::array_t<T> empty(std::vector<py::ssize_t> shape) {
   return py::array_t<T>(shape);
 }
 
+template <typename T>
+int64_t packed_size(const LayerShape& s) {
+  if constexpr (std::is_same<T, float>::value) return active_table().packed_size_f32(s);
+  else return active_table().packed_size_f64(s);
+}
+
+// The forward's packed weights for one layer-direction (ForwardArgs::packed).
+template <typename T>
+py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::handle& w_hh,
+                      const py::handle& b_ih, const py::handle& b_hh) {
+  const int64_t GH = num_gates(s.cell) * s.H;
+  const T* wi = checked<T>(w_ih, "weight_ih", {GH, s.I}, false);
+  const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false);
+  const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true);
+  const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true);
+  auto out = empty<T>({py::ssize_t(packed_size<T>(s))});
+  T* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().pack_f32(s, wi, wh, bi, bh, dst);
+    else active_table().pack_f64(s, wi, wh, bi, bh, dst);
+  }
+  return out;
+}
+
 // One forward call, validated and with its outputs allocated (GIL held); run() runs it.
 // x_prev: the y of the previous call of a chain, read instead of x (which is then None).
 template <typename T>
@@ -144,7 +169,8 @@ template <typename T>
 ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                                const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
                                const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                               bool training, const T* x_prev = nullptr) {
+                               bool training, const T* x_prev = nullptr,
+                               const py::handle& packed = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   ForwardCall<T> call;
@@ -159,6 +185,7 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   a.h0 = checked<T>(h0, "h0", {B, H}, true);
   if (!lstm && !c0.is_none()) throw ValueErr("c0 is only for LSTM cells");
   a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true) : nullptr;
+  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true);
   auto y = empty<T>({T_, B, H});
   auto h_n = empty<T>({B, H});
   a.y = y.mutable_data();
@@ -183,8 +210,9 @@ template <typename T>
 py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                     const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
                     const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                    bool training) {
-  ForwardCall<T> call = prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training);
+                    bool training, const py::handle& packed) {
+  ForwardCall<T> call =
+      prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nullptr, packed);
   {
     py::gil_scoped_release release;
     if constexpr (std::is_same<T, float>::value) active_table().forward_f32(call.a);
@@ -293,7 +321,7 @@ py::list forward_group_t(const py::list& calls, bool chained) {
   prepared.reserve(calls.size());
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
-    if (c.size() != 13) throw ValueErr("each call is the 13 arguments of forward");
+    if (c.size() != 13 && c.size() != 14) throw ValueErr("each call is the arguments of forward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
     const T* x_prev = nullptr;
     LayerShape s{};
@@ -309,7 +337,8 @@ py::list forward_group_t(const py::list& calls, bool chained) {
       s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
     }
     prepared.push_back(prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                          c[12].cast<bool>(), x_prev));
+                                          c[12].cast<bool>(), x_prev,
+                                          c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
   }
   std::vector<ForwardArgs<T>> args;
   for (auto& p : prepared) args.push_back(p.a);
@@ -386,17 +415,37 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-         py::handle lengths, py::handle h0, py::handle c0, bool training) {
+         py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
-        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training)
-                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training);
+        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed)
+                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
       py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
-      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"),
-      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, workspace or None).");
+      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("packed") = py::none(),
+      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, workspace or None). "
+      "packed: pack()'s output for these weights and biases (reused across calls), or None.");
+
+  m.def(
+      "pack",
+      [](const std::string& cell, const std::string& nonlinearity, bool reset_after, py::handle w_ih,
+         py::handle w_hh, py::handle b_ih, py::handle b_hh) -> py::object {
+        const CellKind kind = parse_cell(cell, nonlinearity);
+        if (!py::isinstance<py::array>(w_ih) || py::reinterpret_borrow<py::array>(w_ih).ndim() != 2)
+          throw TypeErr("weight_ih must be a 2-D numpy array (G*H, I)");
+        const py::array wi = py::reinterpret_borrow<py::array>(w_ih);
+        const py::array_t<float> x_shape({py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
+        LayerShape s = shape_from(kind, reset_after, false, x_shape, w_ih, w_hh);
+        return dtype_of_x(w_ih) == DT::F32 ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
+                                           : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
+      },
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("weight_ih"),
+      py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
+      "The forward's packed weights and folded biases for one layer-direction (this ISA level's "
+      "layout; the same for both directions), to pass as forward's `packed` while the weights "
+      "do not change.");
 
   m.def(
       "backward",

@@ -64,6 +64,7 @@ struct ForwardArgs {
   const int64_t* x_ready;
   int64_t* y_done;
   int64_t chunk_steps;     // steps per input-projection chunk; 0: the default (~128 rows)
+  const T* packed;         // the table's pack() of these weights and biases, or nullptr
 };
 
 template <typename T>
@@ -147,6 +148,14 @@ struct KernelTable {
   void (*forward_group_f64)(ForwardArgs<double>* calls, int n, bool chained, int nthreads);
   void (*backward_group_f32)(BackwardArgs<float>* calls, int n, int nthreads);
   void (*backward_group_f64)(BackwardArgs<double>* calls, int n, int nthreads);
+  // The forward's packed weights and folded biases (ForwardArgs::packed): kept by a caller
+  // across calls on unchanged weights. The layout belongs to this ISA level.
+  int64_t (*packed_size_f32)(const LayerShape& s);
+  int64_t (*packed_size_f64)(const LayerShape& s);
+  void (*pack_f32)(const LayerShape& s, const float* w_ih, const float* w_hh, const float* b_ih,
+                   const float* b_hh, float* dst);
+  void (*pack_f64)(const LayerShape& s, const double* w_ih, const double* w_hh, const double* b_ih,
+                   const double* b_hh, double* dst);
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "forward", "backward", "forward_group", "backward_group", "plan", "ForwardResult",
+    "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult",
     "Gradients", "Workspace", "num_gates", "check_lengths", "check_cell",
     "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
     "fma_peak_gflops",
@@ -141,7 +141,7 @@ def _check_bias_pair(bias_ih, bias_hh):
 
 def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
             nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-            reverse=False, training=True) -> ForwardResult:
+            reverse=False, training=True, packed=None) -> ForwardResult:
     """Run one recurrent layer over a batch of sequences.
 
     Parameters
@@ -158,6 +158,7 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     reverse : process time from T-1 down to 0 (the backward direction of a bidirectional
         layer); with ``lengths`` each sequence starts at its own last step.
     training : keep the workspace BPTT needs; False keeps only the running state.
+    packed : :func:`pack` of exactly these weights and biases, or None (packed in the call).
 
     Returns
     -------
@@ -165,25 +166,41 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     """
     call = _forward_call(x, weight_ih, weight_hh, bias_ih, bias_hh, cell=cell,
                          nonlinearity=nonlinearity, reset_after=reset_after, lengths=lengths,
-                         h0=h0, c0=c0, reverse=reverse, training=training)
+                         h0=h0, c0=c0, reverse=reverse, training=training, packed=packed)
     return _forward_result(call, _core.forward(*call))
 
 
 def _forward_call(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
                   nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-                  reverse=False, training=True) -> tuple:
+                  reverse=False, training=True, packed=None) -> tuple:
     """forward's arguments, checked, as the tuple ``_core.forward`` takes."""
     check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
     if lengths is not None and np.ndim(x) == 3:  # (a wrong x is reported by the bindings)
         lengths = check_lengths(lengths, *np.shape(x)[:2])
     return (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
-            bias_ih, bias_hh, lengths, h0, c0, bool(training))
+            bias_ih, bias_hh, lengths, h0, c0, bool(training), packed)
+
+
+def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
+         nonlinearity="tanh", reset_after=True) -> np.ndarray:
+    """The kernels' packed form of one layer-direction's weights and biases.
+
+    Pass it as :func:`forward`'s ``packed`` to skip packing on every call while the weights do
+    not change (inference loops, streaming): it is a copy, so it must be made again after any
+    change of the weights, or forward computes with the old ones. Its layout belongs to the
+    ISA level in use: keep it in memory only (networks do this for you, see
+    ``weights_changed``). Returns a 1-D array of the weights' dtype.
+    """
+    check_cell(cell, nonlinearity)
+    _check_bias_pair(bias_ih, bias_hh)
+    return _core.pack(cell, nonlinearity, bool(reset_after), weight_ih, weight_hh, bias_ih,
+                      bias_hh)
 
 
 def _forward_result(call, out, x=None) -> ForwardResult:
     cell, nonlinearity, reset_after, reverse, x_call, w_ih, w_hh, b_ih, _, lengths, _, _, \
-        training = call
+        training, _ = call
     y, h_n, c_n, ws = out
     workspace = None
     if training:

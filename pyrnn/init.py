@@ -13,6 +13,7 @@ Typical recipes::
 """
 from __future__ import annotations
 
+import functools
 from typing import Union
 
 import numpy as np
@@ -20,8 +21,8 @@ import numpy as np
 # What every ``random_state`` argument takes.
 RandomStateLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
 
-__all__ = ["RandomStateLike", "as_generator", "uniform_default", "xavier_uniform", "orthogonal", "identity",
-           "forget_bias"]
+__all__ = ["RandomStateLike", "as_generator", "uniform_default", "xavier_uniform", "orthogonal",
+           "identity", "forget_bias"]
 
 
 def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
@@ -40,6 +41,17 @@ def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
         return np.random.default_rng(random_state)
     raise TypeError("random_state must be None, an int, a numpy Generator or RandomState, "
                     f"got {type(random_state).__name__}")
+
+
+def _changes_weights(init):
+    """Tell the network afterwards that its weights changed (it drops its packed weights)."""
+    @functools.wraps(init)
+    def wrapper(net, *args, **kwargs):
+        out = init(net, *args, **kwargs)
+        if hasattr(net, "weights_changed"):
+            net.weights_changed()
+        return out
+    return wrapper
 
 
 def _recurrent_params(net):
@@ -61,6 +73,7 @@ def _gates_and_hidden(name, view, net):
     return rows // H, H
 
 
+@_changes_weights
 def uniform_default(net, random_state: RandomStateLike = None) -> None:
     """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
@@ -75,6 +88,7 @@ def uniform_default(net, random_state: RandomStateLike = None) -> None:
         view[...] = rng.uniform(-bound, bound, size=view.shape)
 
 
+@_changes_weights
 def xavier_uniform(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
@@ -99,6 +113,7 @@ def _random_orthogonal(rng, n):
     return q * np.sign(np.diag(r))
 
 
+@_changes_weights
 def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Orthogonal recurrent weights: each ``(H, H)`` gate block of ``weight_hh`` is a random
     orthogonal matrix times ``gain``. Input weights and biases are left as they are."""
@@ -111,6 +126,7 @@ def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> 
             view[g * H:(g + 1) * H] = gain * _random_orthogonal(rng, H)
 
 
+@_changes_weights
 def identity(net, scale: float = 1.0) -> None:
     """IRNN initialization (Le, Jaitly & Hinton, 2015): each gate block of ``weight_hh`` is
     ``scale * I`` and all biases are zero. Input weights are left as they are (the paper
@@ -123,6 +139,7 @@ def identity(net, scale: float = 1.0) -> None:
             view[...] = np.tile(scale * np.eye(H), (G, 1))
 
 
+@_changes_weights
 def forget_bias(net, value: float = 1.0) -> None:
     """LSTM forget-gate bias: rows ``H:2H`` (gate f) of ``bias_ih`` set to ``value`` and of
     ``bias_hh`` to 0, so the effective forget bias is ``value`` (Jozefowicz et al., 2015)."""

@@ -21,7 +21,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import engine
+from . import _packcache, engine
 from .functional import dropout_mask
 from .init import RandomStateLike, as_generator, uniform_default
 from .parameters import Parameters, positive_int
@@ -36,7 +36,7 @@ class _RecurrentNetwork(Parameters):
     """Shared implementation of RNN, LSTM and GRU (see the module docstring)."""
 
     cell = None  # "rnn", "lstm" or "gru", set by each subclass
-    _transient = ("_cache",)  # engine workspaces are not kept across pickling
+    _transient = ("_cache", "_packed")  # workspaces and packed weights are not pickled
     _derived = Parameters._derived + ("_weights", "_dweights")
 
     def __init__(self, input_size, hidden_size, num_layers, bidirectional, batch_first,
@@ -60,6 +60,8 @@ class _RecurrentNetwork(Parameters):
 
         self.num_directions = 2 if self.bidirectional else 1
         self._allocate(dtype)
+        self._packed, self._weights_version = {}, 0  # see weights_changed
+        _packcache.watch(self.params, self)
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
         self._cache = None
@@ -104,6 +106,36 @@ class _RecurrentNetwork(Parameters):
             names = ["weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx]
             self._weights.append(tuple(self._param_views.get(n) for n in names))
             self._dweights.append(tuple(self._grad_views.get(n) for n in names))
+
+    def weights_changed(self):
+        """Say that the parameters were changed in place.
+
+        Inference calls (``forward(training=False)``, ``step``) reuse the kernels' packed form
+        of the weights while they do not change. pyrnn's optimizers, initializers and
+        ``load_state_dict`` call this themselves; call it after writing into ``params`` or a
+        view of it (``named_parameters()``) by hand.
+        """
+        self._weights_version += 1
+        self._packed = {}
+
+    def _packed_weights(self, idx):
+        """The packed weights of layer-direction idx for the current parameters."""
+        version = self._weights_version
+        hit = self._packed.get(idx)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        packed = engine.pack(w_ih, w_hh, b_ih, b_hh, cell=self.cell,
+                             nonlinearity=self.nonlinearity, reset_after=self.reset_after)
+        if self._weights_version == version:  # not changed meanwhile (another thread)
+            self._packed[idx] = (version, packed)
+        return packed
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._packed = {}  # packed weights are not pickled: their layout belongs to this CPU
+        self._weights_version = getattr(self, "_weights_version", 0)
+        _packcache.watch(self.params, self)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -260,7 +292,8 @@ class _RecurrentNetwork(Parameters):
                     cell=self.cell, nonlinearity=self.nonlinearity,
                     reset_after=self.reset_after, lengths=lengths,
                     h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
-                    reverse=(idx % self.num_directions == 1), training=training)
+                    reverse=(idx % self.num_directions == 1), training=training,
+                    packed=None if training else self._packed_weights(idx))
 
     def _keep_final(self, idx, res, h_n, c_n):
         h_n[idx] = res.h_n

@@ -17,6 +17,8 @@ from typing import Any, Dict, Iterable, Tuple, Union
 
 import numpy as np
 
+from . import _packcache
+
 # What an optimizer takes: (params, grad) array pairs, or objects with .params and .grad
 # (networks, heads), or one such object.
 Pairs = Union[Iterable[Any], Any]
@@ -88,6 +90,7 @@ class Optimizer:
         self.step_count += 1
         for (p, g), state in zip(self.pairs, self.state):
             self._update(p, g, state)
+            _packcache.changed(p)
 
     def _hyper(self):
         return {name: getattr(self, name) for name in ("lr",) + self._defaults}

@@ -109,6 +109,11 @@ class Parameters:
             arrays[name] = a
         for name, view in views.items():  # only write once everything is validated
             view[...] = arrays[name]
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """Say that the parameters were changed in place (``load_state_dict`` does): a piece
+        that keeps a form derived from its weights drops it. Nothing to do by default."""
 
     def __getstate__(self):
         # Views are rebuilt on unpickling (pickled separately they would become copies).

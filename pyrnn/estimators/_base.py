@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from .. import optim
+from .. import _packcache, optim
 from ..clip import clip_grad_norm
 from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
@@ -406,6 +406,7 @@ class BaseRNN(BaseEstimator):
         if valid is not None and self._best_params is not None:
             for m, best in zip(self._modules(), self._best_params):
                 m.params[...] = best
+                _packcache.changed(m.params)
 
     def _train_epoch(self, train, rng, bar):
         """One pass over the training data, a step per batch; returns its :class:`_EpochStats`."""
