@@ -96,14 +96,11 @@ def _class_table():
     import pyrnn.estimators as estimators
 
     from . import heads, network, optim
-    embedding = getattr(heads, "Embedding", None)
-    if embedding is None:  # before the estimators' Embedding moved to pyrnn.heads
-        from .estimators._modules import Embedding as embedding
     table = {}
     for name in ("RNN", "LSTM", "GRU"):
         table[name] = (getattr(network, name), _network_size, None)
     table["Linear"] = (heads.Linear, _linear_size, None)
-    table["Embedding"] = (embedding, _embedding_size, None)
+    table["Embedding"] = (heads.Embedding, _embedding_size, None)
     for name in optim.__all__:
         cls = getattr(optim, name)
         if isinstance(cls, type) and issubclass(cls, optim.Optimizer) \
