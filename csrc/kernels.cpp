@@ -111,7 +111,7 @@ static void forward(const ForwardArgs<T>& a) {
 
   const Tuning tn = tuning(cache_info());
   const ThreadPlan plan =
-      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
+      plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
@@ -301,7 +301,7 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const Tuning tn = tuning(cache_info());
-  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)), 0, tn);
+  const ThreadPlan plan = plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   constexpr int64_t kApack = GemmCfg<T>::MC * KC;
