@@ -22,9 +22,8 @@
 #include <new>
 #include <type_traits>
 
-#include <sched.h>
-
 #include "engine.h"
+#include "futex.h"
 
 #ifndef PYRNN_ISA_FLAGS
 #define PYRNN_ISA_FLAGS ""  // set by CMakeLists.txt per ISA level
