@@ -98,16 +98,17 @@ def time_pair(run, n_default, repeats):
 
 
 def run_condition(pyrnn, label, workloads, n_default, repeats):
-    lo = pyrnn.engine.config()["load"]
-    print(f"\n{label}: load probe sees {lo['busy_cores']:.2f} of {lo['cpus']} cores busy "
-          f"({lo['source']}); a call given {n_default} threads uses {lo['threads']}; "
-          f"loadavg {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    print(f"  {'workload':34s} {f'{n_default} threads':>11s} {'1 thread':>10s} {'ratio':>6s}")
+    print(f"\n{label}: loadavg {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print(f"  {'workload':42s} {f'{n_default} threads':>11s} {'1 thread':>10s} {'ratio':>6s}")
     rows = []
     for name, run in workloads:
         a, b = time_pair(run, n_default, repeats)
         rows.append((name, a / b))
-        print(f"  {name:34s} {a * 1e3:9.1f}ms {b * 1e3:8.1f}ms {a / b:6.2f}")
+        print(f"  {name:42s} {a * 1e3:9.1f}ms {b * 1e3:8.1f}ms {a / b:6.2f}")
+    lo = pyrnn.engine.config()["load"]
+    print(f"  at the end the load probe saw {lo['busy_cores']:.2f} of {lo['cpus']} cores busy "
+          f"with other processes ({lo['source']}): a call given {n_default} threads used "
+          f"{lo['threads']}")
     return rows
 
 

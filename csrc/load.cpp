@@ -4,13 +4,14 @@
 // Why: a parallel call forks a team, and a unit-split step waits at a barrier for the slowest
 // thread. When another process keeps a core busy, the thread that lands on it runs only in
 // its share of time slices, and every fork/join and barrier waits for it. Measured on a
-// 2-core Zen 3 VM shared with other jobs, with a pinned Python busy loop beside (numbers
-// printed by benchmarks/load.py; before this probe):
-//   RNNClassifier on the digits, 3 epochs: 2 threads 20.1 s, 1 thread 2.1 s (9.5x slower)
-//   LSTM train (50, 1, 64, 128):           2 threads 64 ms,  1 thread 1.3 ms
-// Splitting on a taken core never pays, so the thread count a call is given is a maximum:
-// the call uses at most as many threads as there are free cores (never fewer than one).
-// Results do not change (the kernels give the same bits for any thread count).
+// 2-core Zen 3 VM shared with other jobs (load average 15-25), a pinned Python busy loop
+// beside, medians, 2 threads / 1 thread; before this probe (and the futex barrier):
+//   RNNClassifier on the digits, 3 epochs: 20.1 s / 2.1 s (9.5x)
+//   LSTM train (50, 1, 64, 128):           64 ms / 1.3 ms (49x); (100, 64, 128, 256) 0.79x
+// and with it (benchmarks/load.py --only busy): fit 1 epoch 0.97x, (50, 1, 64, 128) x13
+// 0.95x, (100, 64, 128, 256) 1.02x. Splitting onto a taken core does not pay, so the thread
+// count a call is given is a maximum: the call uses at most as many threads as there are free
+// cores (never fewer than one). Results do not change (same bits for any thread count).
 //
 // What is measured (Linux): the busy time of the allowed CPUs (/proc/stat, per-CPU lines,
 // summed over the CPUs of sched_getaffinity) minus this process's own CPU time
@@ -55,8 +56,13 @@ int threads_under_load(int requested, double busy_cores, int cpus) {
 
 namespace {
 
+// A refresh reads /proc/stat (and /proc/loadavg): 0.10-0.15 ms each from Python on the
+// loaded VM above, so at most ~0.1% of a busy caller's time; 100 ms reacts to a process that
+// starts or stops well within a fit's first epoch, and is 10 ticks per CPU of window.
 constexpr int64_t kRefreshNs = 100 * 1000 * 1000;    // sample at most every 100 ms
-constexpr int64_t kMaxWindowNs = 1000 * 1000 * 1000;  // an older previous sample is stale
+// Past 1 s the window would average over a past the caller did not run in (the load may have
+// come or gone); the instantaneous runnable count is the better guess then.
+constexpr int64_t kMaxWindowNs = 1000 * 1000 * 1000;
 
 int64_t clock_ns(clockid_t id) {
   timespec ts{};
