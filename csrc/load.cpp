@@ -18,7 +18,9 @@
 // (CLOCK_PROCESS_CPUTIME_ID: our own threads, spinning or not, never count as load), over
 // the window since the previous sample; that is how many cores others kept busy. With no
 // recent sample (the first call, or a pause over 1 s) the window would be stale, so the
-// instantaneous count of runnable threads (/proc/loadavg, minus the caller) stands in.
+// instantaneous count of runnable threads (/proc/loadavg) minus our own runnable ones
+// (/proc/self/task: a long call's OpenMP worker still spins when the next call looks)
+// stands in.
 // A sample is taken at most every 100 ms and cached in atomics: a call costs one read of the
 // monotonic clock (vDSO, no system call) and, once per 100 ms, reading ~2 small proc files.
 // libgomp's OMP_DYNAMIC does something similar from the 1-minute load average, which counts
@@ -33,6 +35,7 @@
 #include <mutex>
 
 #if defined(__linux__)
+#include <dirent.h>
 #include <sched.h>
 #include <unistd.h>
 #endif
@@ -97,6 +100,29 @@ bool read_busy_ticks(const cpu_set_t& allowed, int64_t& ticks) {
   return any;
 }
 
+// This process's threads that are running or runnable now (state R in
+// /proc/self/task/*/stat), the caller included: our own spinning OpenMP workers (libgomp
+// spins a while after a parallel region) or OpenBLAS threads are not others' load.
+int read_own_runnable() {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return 1;
+  int n = 0;
+  char path[64], buf[256];
+  while (const dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+    FILE* f = std::fopen(path, "r");
+    if (!f) continue;  // the thread has just ended
+    if (std::fgets(buf, sizeof buf, f)) {
+      const char* p = std::strrchr(buf, ')');  // after "tid (comm)": the state
+      if (p && p[1] == ' ' && p[2] == 'R') ++n;
+    }
+    std::fclose(f);
+  }
+  closedir(dir);
+  return n < 1 ? 1 : n;
+}
+
 // Runnable threads on the whole machine right now (the 4th field of /proc/loadavg, "r/t").
 int read_runnable() {
   FILE* f = std::fopen("/proc/loadavg", "r");
@@ -152,8 +178,8 @@ class Probe {
     const int runnable = read_runnable();
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (runnable < 1 || online < 1) return publish(now, 0, cpus, "unavailable");
-    return publish(now, clamp(double(runnable - 1) * cpus / double(online), cpus), cpus,
-                   "runnable");
+    const int others = runnable - read_own_runnable();
+    return publish(now, clamp(double(others) * cpus / double(online), cpus), cpus, "runnable");
 #else
     publish(now, 0, 0, "unavailable");
 #endif
