@@ -98,7 +98,7 @@ def time_pair(run, n_default, repeats):
 
 
 def run_condition(pyrnn, label, workloads, n_default, repeats):
-    print(f"\n{label}: loadavg {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print(f"\n{label}: loadavg {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"  {'workload':42s} {f'{n_default} threads':>11s} {'1 thread':>10s} {'ratio':>6s}")
     rows = []
     for name, run in workloads:

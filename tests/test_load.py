@@ -8,9 +8,7 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-
 from support import TESTS_DIR, subprocess_env
 
 from pyrnn import engine
