@@ -98,6 +98,15 @@ def flops(cfg: Config, cell: str, mode: str) -> float:
     return 3.0 * total if mode == "train" else total
 
 
+def gemm_equivalent(cfg: Config, cell: str):
+    """The GEMMs with the FLOPs of one forward: one ``(T*B, I+H) x (I+H, G*H)`` product per
+    layer-direction, as ``[(M, K, N), ...]`` (2*M*K*N summed over them equals
+    ``flops(cfg, cell, "infer")``; training counts 3x)."""
+    G = num_gates(cell)
+    return [(cfg.T * cfg.B, cfg.layer_input(layer) + cfg.H, G * cfg.H)
+            for layer in range(cfg.layers) for _ in range(cfg.directions)]
+
+
 # --------------------------------------------------------------------------- data and weights
 
 def make_problem(cfg: Config, cell: str, seed: int = 0):
