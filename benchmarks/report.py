@@ -3,12 +3,16 @@
     python benchmarks/report.py                    # everything (a few minutes on 2 cores)
     python benchmarks/report.py --quick            # short runs, for a first look
     python benchmarks/report.py --threads 1 --filter "medium and lstm"
+    python benchmarks/report.py --isa all          # once per ISA level, in subprocesses
     python benchmarks/report.py --json benchmarks/results/report-....json   # re-print a run
 
 It runs ``pytest benchmarks/`` (pytest-benchmark) in a subprocess, then, if
 ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` are set, the numpy half of the GEMM benchmarks
 again with them unset, then one fresh process per configuration for the peak memory of a
-training step. It prints the measured FMA peak, the tables, and saves everything as JSON under
+training step, then the activation benchmarks once per ISA level (``PYRNN_ISA`` set). The
+issue-10 tables (efficiency against pyrnn's own GEMM, wavefront, ``step()``, whole fits,
+targets) come from perfreport.py, the per-level runs from isarun.py. It prints the measured
+FMA peak, the tables, and saves everything as JSON under
 ``benchmarks/results/``. ``--json`` also reads a plain pytest-benchmark JSON
 (``pytest benchmarks/ --benchmark-json=FILE``). Columns are explained in benchmarks/README.md.
 """
