@@ -305,7 +305,7 @@ def render_activations(rows, table, fmt):
         "each ISA level, numpy in the same process",
         table(["activation", "ISA", "pyrnn ns/elem", "numpy ns/elem", "numpy/pyrnn"],
               [[r["name"], r["isa"], fmt(r["pyrnn_ns"], ".3f"), fmt(r["numpy_ns"], ".3f"),
-                fmt(r["numpy_over_pyrnn"], ".1f")] for r in rows], "llrrr"),
+                fmt(r["numpy_over_pyrnn"], ".2f")] for r in rows], "llrrr"),
         "numpy's sigmoid is 1 / (1 + np.exp(-x)); numpy does not depend on PYRNN_ISA.",
         "",
     ]

@@ -537,7 +537,11 @@ def main(argv=None):
     if not args.no_activations:
         runs = isarun.run_activations(_run_pytest, base, args, supported)
         report["activation_rows"] = perfreport.activation_rows(runs, args.stat)
-    text = render(report)
+    _print_and_save(base, report, render(report))
+
+
+def _print_and_save(base, report, text):
+    """Print the tables and save ``<base>-report.json`` (every figure) and ``-report.txt``."""
     print()
     print(text)
     with open(f"{base}-report.json", "w") as f:
@@ -559,14 +563,7 @@ def _main_levels(args, argv, supported, base):
     if not args.no_activations:
         runs = isarun.run_activations(_run_pytest, base, args, supported)
         combined["activation_rows"] = perfreport.activation_rows(runs, args.stat)
-    text = render_levels(combined)
-    print()
-    print(text)
-    with open(f"{base}-report.json", "w") as f:
-        json.dump(combined, f, indent=1)
-    with open(f"{base}-report.txt", "w") as f:
-        f.write(text + "\n")
-    print(f"\nSaved {base}-report.json (and -report.txt)")
+    _print_and_save(base, combined, render_levels(combined))
 
 
 if __name__ == "__main__":

@@ -193,3 +193,16 @@ def test_environ_restores_the_environment(monkeypatch):
     with isarun.environ({"PYRNN_BENCH_TEST_A": "new", "PYRNN_BENCH_TEST_B": "x"}):
         assert os.environ["PYRNN_BENCH_TEST_A"] == "new" and os.environ["PYRNN_BENCH_TEST_B"] == "x"
     assert os.environ["PYRNN_BENCH_TEST_A"] == "old" and "PYRNN_BENCH_TEST_B" not in os.environ
+
+
+def test_multi_level_report_prints_each_level_then_the_activations():
+    def level(isa, ratio):
+        return dict(machine_info={"pyrnn": {"isa": isa}}, stat="min", rnn_rows=[], gemm_rows=[],
+                    step_rows=[dict(cell="lstm", threads=1, pyrnn_us=10.0, torch_us=10.0 * ratio,
+                                    ratio=ratio, target=3.0)])
+    combined = {"isa_reports": {"baseline": level("baseline", 2.0), "avx2": level("avx2", 4.0)},
+                "activation_rows": [dict(name="exp", isa="avx2", pyrnn_ns=0.5, numpy_ns=1.0,
+                                         numpy_over_pyrnn=2.0)]}
+    text = report.render_levels(combined)
+    assert text.index("ISA level baseline") < text.index("ISA level avx2") < text.index("Activations:")
+    assert text.count("Issue-10 targets") == 2 and "ISA baseline" in text and "ISA avx2" in text
