@@ -534,7 +534,7 @@ def main(argv=None):
 
     report = build_report(bench_json, unset_json, memory_rows, vars(args),
                           (load_before, load_after), os.path.dirname(pyrnn.__file__))
-    if not args.no_activations:
+    if _activations_wanted(args):
         runs = isarun.run_activations(_run_pytest, base, args, supported)
         report["activation_rows"] = perfreport.activation_rows(runs, args.stat)
     _print_and_save(base, report, render(report))
@@ -551,6 +551,16 @@ def _print_and_save(base, report, text):
     print(f"\nSaved {base}-report.json (and -report.txt)")
 
 
+def _activations_wanted(args):
+    """Whether the activation runs have anything to time (not --no-activations, and the
+    --filter selects at least one activation benchmark)."""
+    import test_activations
+
+    return not args.no_activations and any(
+        _selected(args.filter, f"test_activations.py::test_activation[{name}-{impl}]")
+        for name in test_activations.NAMES for impl in ("pyrnn", "numpy"))
+
+
 def _main_levels(args, argv, supported, base):
     """--isa: report.py once per level in a subprocess, then the activation table; prints and
     saves the combined report (``<base>-report.json`` holds every level's report)."""
@@ -560,7 +570,7 @@ def _main_levels(args, argv, supported, base):
         raise SystemExit(str(e)) from None
     combined = {"isa_reports": isarun.run_levels(sys.argv[1:] if argv is None else argv,
                                                  levels, supported, base)}
-    if not args.no_activations:
+    if _activations_wanted(args):
         runs = isarun.run_activations(_run_pytest, base, args, supported)
         combined["activation_rows"] = perfreport.activation_rows(runs, args.stat)
     _print_and_save(base, combined, render_levels(combined))
