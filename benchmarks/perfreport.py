@@ -152,10 +152,14 @@ def fit_rows(bench_json, stat):
     return rows
 
 
+def isa_env():
+    """The variables of ``ISA_ENV_VARS`` set in this process's environment."""
+    return {k: os.environ[k] for k in ISA_ENV_VARS if os.environ.get(k)}
+
+
 def build(bench_json, stat):
     """The rows of every table here from one pytest-benchmark JSON (activations aside)."""
     return dict(
-        isa_env={k: os.environ.get(k) for k in ISA_ENV_VARS if os.environ.get(k)},
         efficiency_rows=efficiency_rows(bench_json, stat),
         gemm_best_rows=gemm_best_rows(bench_json, stat),
         wavefront_rows=wavefront_rows(bench_json, stat),

@@ -481,6 +481,7 @@ def main(argv=None):
                                   last.get("load_average"), last.get("pyrnn_path"))
             report["created"] = last.get("created")
             report["activation_rows"] = last.get("activation_rows")
+            report["isa_env"] = last.get("isa_env")
         elif not any("pytest_json" in d for d in saved):
             report = build_report(_merge_runs(saved), None, None, {"stat": args.stat}, None, None)
         else:
@@ -534,6 +535,7 @@ def main(argv=None):
 
     report = build_report(bench_json, unset_json, memory_rows, vars(args),
                           (load_before, load_after), os.path.dirname(pyrnn.__file__))
+    report["isa_env"] = perfreport.isa_env()
     if _activations_wanted(args):
         runs = isarun.run_activations(_run_pytest, base, args, supported)
         report["activation_rows"] = perfreport.activation_rows(runs, args.stat)
