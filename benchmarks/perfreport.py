@@ -98,7 +98,8 @@ def gemm_best_rows(bench_json, stat):
                         ("gemm_equiv", lambda e: f"rnn-{e['config']}-{e['cell']}")):
         entries = _entries(bench_json, kind, stat)
         flops = {(label(e), e["threads"]): e["flops"] for e, _ in entries}
-        for (shape, threads), t in _pairs(entries, lambda e: (label(e), e["threads"])).items():
+        by_shape = _pairs(entries, lambda e, label=label: (label(e), e["threads"]))
+        for (shape, threads), t in by_shape.items():
             others = {k: v for k, v in t.items() if k in ("numpy", "torch") and v}
             best = min(others, key=others.get) if others else None
             p = t.get("pyrnn")
@@ -252,7 +253,8 @@ def render(report, table, fmt):
               fmt(r["torch_ms"], ".3f"), fmt(r["pyrnn_gflops"], ".1f"), r["best"] or "-",
               fmt(r["best_over_pyrnn"], ".2f")] for r in rows], "lrrrrrlr"))
         out.append("rnn-<config>-<cell>: the GEMMs of the efficiency table (one per layer-direction, "
-                   "timed together). best/pyrnn >= 1: pyrnn's GEMM is at least as fast (target on rnn-* rows).")
+                   "timed together). best/pyrnn >= 1: pyrnn's GEMM is at least as fast "
+                   "(target on rnn-* rows).")
         out.append("")
     rows = report.get("wavefront_rows")
     if rows:

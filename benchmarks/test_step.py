@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rnnbench
-
 I, H, STEPS = 64, 128, 100
 CELLS = {"lstm": "LSTM", "gru": "GRU"}
 

@@ -117,8 +117,8 @@ def test_wavefront_step_fit_and_activation_ratios():
         _bench(0.017, variant="layered", grouped=False, **common),
         _bench(0.003, kind="step", cell="gru", impl="pyrnn", threads=1, steps=100),
         _bench(0.006, kind="step", cell="gru", impl="torch", threads=1, steps=100),
-        _bench(2.0, kind="fit", task="long", direction="bidir", impl="pyrnn", threads=1, T=150, n=256, epochs=2),
-        _bench(3.2, kind="fit", task="long", direction="bidir", impl="torch", threads=1, T=150, n=256, epochs=2),
+        *(_bench(t, kind="fit", task="long", direction="bidir", impl=impl, threads=1, T=150, n=256,
+                 epochs=2) for t, impl in ((2.0, "pyrnn"), (3.2, "torch"))),
     ]}
     (w,) = perfreport.wavefront_rows(run, "min")
     assert w["ratio"] == pytest.approx(1.7) and w["plan_groups"] is True
