@@ -47,6 +47,11 @@ def _ratio(num, den):
     return num / den if num and den else None
 
 
+def _met(ratio, target):
+    """'yes'/'no' for a measured ratio against its target, '-' when not measured."""
+    return "-" if ratio is None else ("yes" if ratio >= target else "no")
+
+
 # --------------------------------------------------------------------------- rows
 
 def activation_rows(runs, stat):
@@ -262,10 +267,10 @@ def render(report, table, fmt):
                    f"(T=100, I=64, H=128); target layered/grouped >= {WAVEFRONT_TARGET}")
         out.append(table(
             ["network", "cell", "B", "mode", "thr", "grouped ms", "layered ms", "plan groups",
-             "layered/grouped"],
+             "layered/grouped", "met"],
             [[r["net"], r["cell"], r["B"], r["mode"], r["threads"], fmt(r["grouped_ms"], ".3f"),
               fmt(r["layered_ms"], ".3f"), {True: "yes", False: "no", None: "-"}[r["plan_groups"]],
-              fmt(r["ratio"], ".2f")] for r in rows], "llrlrrrlr"))
+              fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows], "llrlrrrlrl"))
         out.append("plan groups: whether engine.plan chose to group at this shape (if not, both "
                    "variants run the same code). 2layer: grouped in forward only (backward runs "
                    "layer by layer); bidir: both directions at once in forward and backward.")
@@ -274,19 +279,20 @@ def render(report, table, fmt):
     if rows:
         out.append(f"step(): one streaming step at B=1, I=64, H=128 vs torch.nn with T=1 "
                    f"(state fed back, no_grad); target torch/pyrnn >= {STEP_TARGET}")
-        out.append(table(["cell", "thr", "pyrnn us/step", "torch us/step", "torch/pyrnn"],
+        out.append(table(["cell", "thr", "pyrnn us/step", "torch us/step", "torch/pyrnn", "met"],
                          [[r["cell"], r["threads"], fmt(r["pyrnn_us"], ".1f"), fmt(r["torch_us"], ".1f"),
-                           fmt(r["ratio"], ".2f")] for r in rows], "lrrrr"))
+                           fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows],
+                         "lrrrrl"))
         out.append("")
     rows = report.get("fit_rows")
     if rows:
         out.append(f"Whole fits: RNNClassifier.fit vs a plain PyTorch loop, same model and settings "
                    f"(LSTM H=64, Adam, batch 32, clip 5); target torch/pyrnn >= {FIT_TARGET}")
         out.append(table(["task", "direction", "T", "n", "epochs", "thr", "pyrnn s", "torch s",
-                          "torch/pyrnn"],
+                          "torch/pyrnn", "met"],
                          [[r["task"], r["direction"], r["T"], r["n"], r["epochs"], r["threads"],
-                           fmt(r["pyrnn_s"], ".3f"), fmt(r["torch_s"], ".3f"), fmt(r["ratio"], ".2f")]
-                          for r in rows], "llrrrrrrr"))
+                           fmt(r["pyrnn_s"], ".3f"), fmt(r["torch_s"], ".3f"), fmt(r["ratio"], ".2f"),
+                           _met(r["ratio"], r["target"])] for r in rows], "llrrrrrrrl"))
         out.append("")
     rows = target_summary(report)
     if any(r["cases"] for r in rows):

@@ -206,3 +206,14 @@ def test_multi_level_report_prints_each_level_then_the_activations():
     text = report.render_levels(combined)
     assert text.index("ISA level baseline") < text.index("ISA level avx2") < text.index("Activations:")
     assert text.count("Issue-10 targets") == 2 and "ISA baseline" in text and "ISA avx2" in text
+
+
+def test_tables_mark_each_row_met_or_not():
+    report_ = dict(step_rows=[dict(cell="lstm", threads=1, pyrnn_us=10.0, torch_us=29.0, ratio=2.9,
+                                   target=3.0)],
+                   fit_rows=[dict(task="digits", direction="uni", threads=1, T=8, n=1797, epochs=2,
+                                  pyrnn_s=1.0, torch_s=1.5, ratio=1.5, target=1.5)])
+    lines = "\n".join(perfreport.render(report_, report._table, report._fmt)).splitlines()
+    step_line = next(line for line in lines if line.startswith("lstm "))
+    fit_line = next(line for line in lines if line.startswith("digits "))
+    assert step_line.rstrip().endswith("no") and fit_line.rstrip().endswith("yes")
