@@ -73,9 +73,9 @@ def without_isa(argv):
     return out
 
 
-def run_levels(argv, levels, supported, base):
-    """Run report.py once per level in a subprocess (its own tables, saved under
-    ``<base>-<level>``); returns ``{level: saved report}``."""
+def run_levels(argv, levels, supported, base, child_env):
+    """Run report.py once per level in a subprocess with ``child_env`` plus the level's
+    variables (its own tables, saved under ``<base>-<level>``); returns ``{level: report}``."""
     reports = {}
     for level in levels:
         env = level_env(level, supported)
@@ -83,8 +83,7 @@ def run_levels(argv, levels, supported, base):
         print(f"=== ISA level {level}: {' '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
         cmd = [sys.executable, os.path.join(HERE, "report.py"), *without_isa(argv),
                "--no-activations", "--out", out]
-        with environ(env):
-            rc = subprocess.call(cmd)
+        rc = subprocess.call(cmd, env={**child_env, **env})
         if rc != 0:
             raise SystemExit(f"the run at ISA level {level} failed (exit {rc}): {' '.join(cmd)}")
         with open(f"{out}-report.json") as f:

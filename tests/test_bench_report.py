@@ -1,15 +1,11 @@
-"""The benchmark report's target arithmetic (benchmarks/report.py), on made-up rows."""
-import importlib.util
+"""The benchmark report's arithmetic (benchmarks/report.py, perfreport.py, isarun.py), on
+made-up rows."""
 import os
-import sys
 
+import isarun  # benchmarks/ (pyproject.toml puts it on pytest's pythonpath)
+import perfreport
 import pytest
-
-_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-sys.path.insert(0, _BENCH)  # report.py imports its sibling rnnbench
-_spec = importlib.util.spec_from_file_location("pyrnn_bench_report", os.path.join(_BENCH, "report.py"))
-report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report)
+import report
 
 
 def _row(config, cell, mode, pyrnn_ms, torch_ms, gflops, peak):
@@ -65,9 +61,6 @@ def test_pooling_runs_keeps_every_round_the_best_peak_and_counts_passes():
 
 
 # --------------------------------------------------------------------------- issue-10 tables
-
-import isarun  # noqa: E402  (benchmarks/ is on sys.path above)
-import perfreport  # noqa: E402
 
 
 def _bench(seconds, **extra):
