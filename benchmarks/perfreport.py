@@ -236,76 +236,93 @@ def render(report, table, fmt):
     if env:
         out += [f"Environment of this run: {', '.join(f'{k}={v}' for k, v in env.items())}", ""]
     out += render_activations(report.get("activation_rows"), table, fmt)
-    rows = report.get("efficiency_rows")
-    if rows:
-        out.append("Efficiency: pyrnn's network against pyrnn's own GEMM over the same FLOPs "
-                   "(one (T*B) x (I+H) x (G*H) engine.gemm per layer-direction; 3x for train)")
-        out.append(table(
-            ["config", "cell", "mode", "thr", "pyrnn ms", "GEMM ms", "pyrnn GFLOP/s",
-             "GEMM GFLOP/s", "% of GEMM", "target %", "met"],
-            [[r["config"], r["cell"], r["mode"], r["threads"], fmt(r["pyrnn_ms"], ".3f"),
-              fmt(r["gemm_ms"], ".3f"), fmt(r["pyrnn_gflops"], ".1f"), fmt(r["gemm_gflops"], ".1f"),
-              fmt(r["pct_gemm"], ".0f"), f"{r['target']:.0f}", "yes" if r["met"] else "no"]
-             for r in rows], "lllrrrrrrrl"))
-        out.append("The targets hold at 1 thread; 2-thread rows are for information.")
-        out.append("")
-    rows = report.get("gemm_best_rows")
-    if rows:
-        out.append("GEMM: engine.gemm against the faster of numpy.matmul and torch.matmul")
-        out.append(table(
-            ["shape", "thr", "pyrnn ms", "numpy ms", "torch ms", "pyrnn GFLOP/s", "best", "best/pyrnn"],
-            [[r["shape"], r["threads"], fmt(r["pyrnn_ms"], ".3f"), fmt(r["numpy_ms"], ".3f"),
-              fmt(r["torch_ms"], ".3f"), fmt(r["pyrnn_gflops"], ".1f"), r["best"] or "-",
-              fmt(r["best_over_pyrnn"], ".2f")] for r in rows], "lrrrrrlr"))
-        out.append("rnn-<config>-<cell>: the GEMMs of the efficiency table (one per layer-direction, "
-                   "timed together). best/pyrnn >= 1: pyrnn's GEMM is at least as fast "
-                   "(target on rnn-* rows).")
-        out.append("")
-    rows = report.get("wavefront_rows")
-    if rows:
-        out.append(f"Wavefront: layers/directions at once (grouped, the default) vs layer by layer "
-                   f"(T=100, I=64, H=128); target layered/grouped >= {WAVEFRONT_TARGET}")
-        out.append(table(
-            ["network", "cell", "B", "mode", "thr", "grouped ms", "layered ms", "plan groups",
-             "layered/grouped", "met"],
-            [[r["net"], r["cell"], r["B"], r["mode"], r["threads"], fmt(r["grouped_ms"], ".3f"),
-              fmt(r["layered_ms"], ".3f"), {True: "yes", False: "no", None: "-"}[r["plan_groups"]],
-              fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows], "llrlrrrlrl"))
-        out.append("plan groups: whether engine.plan chose to group at this shape (if not, both "
-                   "variants run the same code). 2layer: grouped in forward only (backward runs "
-                   "layer by layer); bidir: both directions at once in forward and backward.")
-        out.append("")
-    rows = report.get("step_rows")
-    if rows:
-        out.append(f"step(): one streaming step at B=1, I=64, H=128 vs torch.nn with T=1 "
-                   f"(state fed back, no_grad); target torch/pyrnn >= {STEP_TARGET}")
-        out.append(table(["cell", "thr", "pyrnn us/step", "torch us/step", "torch/pyrnn", "met"],
-                         [[r["cell"], r["threads"], fmt(r["pyrnn_us"], ".1f"), fmt(r["torch_us"], ".1f"),
-                           fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows],
-                         "lrrrrl"))
-        out.append("")
-    rows = report.get("fit_rows")
-    if rows:
-        out.append(f"Whole fits: RNNClassifier.fit vs a plain PyTorch loop, same model and settings "
-                   f"(LSTM H=64, Adam, batch 32, clip 5); target torch/pyrnn >= {FIT_TARGET}")
-        out.append(table(["task", "direction", "T", "n", "epochs", "thr", "pyrnn s", "torch s",
-                          "torch/pyrnn", "met"],
-                         [[r["task"], r["direction"], r["T"], r["n"], r["epochs"], r["threads"],
-                           fmt(r["pyrnn_s"], ".3f"), fmt(r["torch_s"], ".3f"), fmt(r["ratio"], ".2f"),
-                           _met(r["ratio"], r["target"])] for r in rows], "llrrrrrrrl"))
-        out.append("")
-    rows = target_summary(report)
-    if any(r["cases"] for r in rows):
-        out.append("Issue-10 targets (worst case of each; '-': not measured in this run)")
-        out.append(table(
-            ["target", "goal", "cases", "met", "worst", "worst case", "all met"],
-            [[r["target"], f"{'<=' if r['target'].startswith('peak') else '>='} {r['goal']:g}",
-              r["cases"], r["met"], fmt(r["worst"], ".2f"), r["worst_case"] or "-",
-              {True: "yes", False: "NO", None: "-"}[r["all_met"]]] for r in rows],
-            "lrrrrll"))
-        out.append("Not measured here: robustness under load (a busy core beside the run).")
-        out.append("")
+    for make in (_efficiency_table, _gemm_best_table, _wavefront_table, _step_table, _fit_table,
+                 _targets_table):
+        spec = make(report, fmt)
+        if spec:
+            title, headers, aligns, body, notes = spec
+            out += [title, table(headers, body, aligns), *notes, ""]
     return out
+
+
+# Each *_table returns (title, headers, aligns, body rows, notes) or None when it has no rows.
+
+def _efficiency_table(report, fmt):
+    rows = report.get("efficiency_rows")
+    return rows and (
+        "Efficiency: pyrnn's network against pyrnn's own GEMM over the same FLOPs "
+        "(one (T*B) x (I+H) x (G*H) engine.gemm per layer-direction; 3x for train)",
+        ["config", "cell", "mode", "thr", "pyrnn ms", "GEMM ms", "pyrnn GFLOP/s", "GEMM GFLOP/s",
+         "% of GEMM", "target %", "met"], "lllrrrrrrrl",
+        [[r["config"], r["cell"], r["mode"], r["threads"], fmt(r["pyrnn_ms"], ".3f"),
+          fmt(r["gemm_ms"], ".3f"), fmt(r["pyrnn_gflops"], ".1f"), fmt(r["gemm_gflops"], ".1f"),
+          fmt(r["pct_gemm"], ".0f"), f"{r['target']:.0f}", "yes" if r["met"] else "no"] for r in rows],
+        ["The targets hold at 1 thread; 2-thread rows are for information."])
+
+
+def _gemm_best_table(report, fmt):
+    rows = report.get("gemm_best_rows")
+    return rows and (
+        "GEMM: engine.gemm against the faster of numpy.matmul and torch.matmul",
+        ["shape", "thr", "pyrnn ms", "numpy ms", "torch ms", "pyrnn GFLOP/s", "best", "best/pyrnn"],
+        "lrrrrrlr",
+        [[r["shape"], r["threads"], fmt(r["pyrnn_ms"], ".3f"), fmt(r["numpy_ms"], ".3f"),
+          fmt(r["torch_ms"], ".3f"), fmt(r["pyrnn_gflops"], ".1f"), r["best"] or "-",
+          fmt(r["best_over_pyrnn"], ".2f")] for r in rows],
+        ["rnn-<config>-<cell>: the GEMMs of the efficiency table (one per layer-direction, timed "
+         "together). best/pyrnn >= 1: pyrnn's GEMM is at least as fast (target on rnn-* rows)."])
+
+
+def _wavefront_table(report, fmt):
+    rows = report.get("wavefront_rows")
+    return rows and (
+        f"Wavefront: layers/directions at once (grouped, the default) vs layer by layer "
+        f"(T=100, I=64, H=128); target layered/grouped >= {WAVEFRONT_TARGET}",
+        ["network", "cell", "B", "mode", "thr", "grouped ms", "layered ms", "plan groups",
+         "layered/grouped", "met"], "llrlrrrlrl",
+        [[r["net"], r["cell"], r["B"], r["mode"], r["threads"], fmt(r["grouped_ms"], ".3f"),
+          fmt(r["layered_ms"], ".3f"), {True: "yes", False: "no", None: "-"}[r["plan_groups"]],
+          fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows],
+        ["plan groups: whether engine.plan chose to group at this shape (if not, both variants "
+         "run the same code). 2layer: grouped in forward only (backward runs layer by layer); "
+         "bidir: both directions at once in forward and backward."])
+
+
+def _step_table(report, fmt):
+    rows = report.get("step_rows")
+    return rows and (
+        f"step(): one streaming step at B=1, I=64, H=128 vs torch.nn with T=1 "
+        f"(state fed back, no_grad); target torch/pyrnn >= {STEP_TARGET}",
+        ["cell", "thr", "pyrnn us/step", "torch us/step", "torch/pyrnn", "met"], "lrrrrl",
+        [[r["cell"], r["threads"], fmt(r["pyrnn_us"], ".1f"), fmt(r["torch_us"], ".1f"),
+          fmt(r["ratio"], ".2f"), _met(r["ratio"], r["target"])] for r in rows],
+        [])
+
+
+def _fit_table(report, fmt):
+    rows = report.get("fit_rows")
+    return rows and (
+        f"Whole fits: RNNClassifier.fit vs a plain PyTorch loop, same model and settings "
+        f"(LSTM H=64, Adam, batch 32, clip 5); target torch/pyrnn >= {FIT_TARGET}",
+        ["task", "direction", "T", "n", "epochs", "thr", "pyrnn s", "torch s", "torch/pyrnn", "met"],
+        "llrrrrrrrl",
+        [[r["task"], r["direction"], r["T"], r["n"], r["epochs"], r["threads"],
+          fmt(r["pyrnn_s"], ".3f"), fmt(r["torch_s"], ".3f"), fmt(r["ratio"], ".2f"),
+          _met(r["ratio"], r["target"])] for r in rows],
+        [])
+
+
+def _targets_table(report, fmt):
+    rows = target_summary(report)
+    if not any(r["cases"] for r in rows):
+        return None
+    return (
+        "Issue-10 targets (worst case of each; '-': not measured in this run)",
+        ["target", "goal", "cases", "met", "worst", "worst case", "all met"], "lrrrrll",
+        [[r["target"], f"{'<=' if r['target'].startswith('peak') else '>='} {r['goal']:g}",
+          r["cases"], r["met"], fmt(r["worst"], ".2f"), r["worst_case"] or "-",
+          {True: "yes", False: "NO", None: "-"}[r["all_met"]]] for r in rows],
+        ["Not measured here: robustness under load (a busy core beside the run)."])
 
 
 def render_activations(rows, table, fmt):
