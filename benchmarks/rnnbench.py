@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: configurations, FLOP model, and the three implementations.
 
 Everything is time-major ``(T, B, features)`` and float32. One *case* is a cell
-(``lstm``, ``gru``, ``rnn_tanh``) x a configuration of DESIGN.md §4 x a mode (``infer``:
+(``lstm``, ``gru``, ``rnn_tanh``) x a configuration (``CONFIGS``) x a mode (``infer``:
 forward only, no state kept for BPTT; ``train``: forward, then backward of ``out.sum()``,
 i.e. ``dy = ones``, down to the input gradient ``dX``). The three implementations compute
 the same network with the same weights:
@@ -21,24 +21,10 @@ against each other (``test_rnn.py::test_implementations_agree``).
 """
 from __future__ import annotations
 
-import glob
 import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _prefer_built_working_tree():
-    """Benchmark the working tree when its extension is built in place (``./dev-build.sh``),
-    the installed ``pyrnn`` otherwise (an unbuilt source tree would shadow it)."""
-    if glob.glob(os.path.join(REPO, "pyrnn", "_core*")) and REPO not in sys.path:
-        sys.path.insert(0, REPO)
-
-
-_prefer_built_working_tree()
 
 CELLS = ("lstm", "gru", "rnn_tanh")
 MODES = ("infer", "train")
@@ -48,7 +34,7 @@ THREADS = (1, 2)
 
 @dataclass(frozen=True)
 class Config:
-    """One standard configuration (DESIGN.md §4)."""
+    """One standard configuration of the benchmarks (see benchmarks/README.md)."""
 
     name: str
     T: int
@@ -90,12 +76,21 @@ def num_gates(cell: str) -> int:
 
 
 def flops(cfg: Config, cell: str, mode: str) -> float:
-    """FLOP model of DESIGN.md §3: forward ``2*T*B*(I+H)*G*H`` per layer-direction, training 3x."""
+    """FLOP model (docs/design.md): forward ``2*T*B*(I+H)*G*H`` per layer-direction, training 3x."""
     G = num_gates(cell)
     total = 0.0
     for layer in range(cfg.layers):
         total += cfg.directions * 2.0 * cfg.T * cfg.B * (cfg.layer_input(layer) + cfg.H) * G * cfg.H
     return 3.0 * total if mode == "train" else total
+
+
+def gemm_equivalent(cfg: Config, cell: str):
+    """The GEMMs with the FLOPs of one forward: one ``(T*B, I+H) x (I+H, G*H)`` product per
+    layer-direction, as ``[(M, K, N), ...]`` (2*M*K*N summed over them equals
+    ``flops(cfg, cell, "infer")``; training counts 3x)."""
+    G = num_gates(cell)
+    return [(cfg.T * cfg.B, cfg.layer_input(layer) + cfg.H, G * cfg.H)
+            for layer in range(cfg.layers) for _ in range(cfg.directions)]
 
 
 # --------------------------------------------------------------------------- data and weights
@@ -156,29 +151,36 @@ def _stack_backward(layer_backward, caches, dy):
 
 # --------------------------------------------------------------------------- pyrnn
 
+def pyrnn_network(cfg, cell, params):
+    """A ``pyrnn.LSTM/GRU/RNN`` (time-major, float32) holding ``params``: what a user runs."""
+    import pyrnn
+
+    cls = {"lstm": pyrnn.LSTM, "gru": pyrnn.GRU, "rnn_tanh": pyrnn.RNN}[cell]
+    net = cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidir, random_state=0)
+    state = {}
+    for layer, dirs in enumerate(params):
+        for d, p in enumerate(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+            for name, arr in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), p):
+                state[name + sfx] = arr
+    net.load_state_dict(state)
+    return net
+
+
 def _pyrnn_case(cfg, cell, mode, x, params):
-    from pyrnn import engine
-
-    kind = _ENGINE_CELL[cell]
-
-    def fwd(inp, p, reverse, training):
-        w_ih, w_hh, b_ih, b_hh = p
-        return engine.forward(inp, w_ih, w_hh, b_ih, b_hh, cell=kind, reverse=reverse,
-                              training=training)
-
+    """The network as a user runs it (like torch.nn.LSTM for torch): inference keeps its packed
+    weights across calls, small batches run layers/directions at once where the plan says so;
+    training is forward + backward of out.sum() down to dX, gradients accumulated."""
+    net = pyrnn_network(cfg, cell, params)
     if mode == "infer":
         def run():
-            out, _ = _stack_forward(lambda inp, p, rev: (fwd(inp, p, rev, False).y, None), params, x)
+            out, _ = net.forward(x, training=False)
             return out, None
         return run
 
-    def layer_forward(inp, p, reverse):
-        res = fwd(inp, p, reverse, True)
-        return res.y, res.workspace
-
     def run():
-        out, caches = _stack_forward(layer_forward, params, x)
-        dx = _stack_backward(lambda ws, dy: engine.backward(ws, dy=dy).dx, caches, np.ones_like(out))
+        out, _ = net.forward(x)
+        dx = net.backward(np.ones_like(out))
         return out, dx
     return run
 

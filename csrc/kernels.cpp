@@ -292,6 +292,50 @@ static void forward(const ForwardArgs<T>& a) {
   }
 }
 
+// Backward's stages after the time loop ------------------------------------------------------
+// Bias gradients: column sums of dG over all T*B rows, each column summed in row order;
+// columns split over threads, rows streamed in memory order. The input side equals the
+// recurrent side except reset-after GRU's n rows (their input-side gradient is in extra).
+template <typename T>
+static void bias_gradients(const CellOps<T>& cell, const T* gates, const T* extra, int64_t TB,
+                           T* db_ih, T* db_hh, int tid, int nt) {
+  const int64_t H = cell.H, GH = cell.gates() * H;
+  const Range cr = split(GH, tid, nt);
+  T* sh = db_hh ? db_hh : db_ih;
+  for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
+  for (int64_t r = 0; r < TB; ++r) {
+    const T* g = gates + r * GH;
+#pragma omp simd
+    for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
+  }
+  if (!(db_ih && db_hh)) return;
+  for (int64_t k = cr.begin; k < cr.end; ++k) db_ih[k] = db_hh[k];
+  if (!cell.gru_ra()) return;
+  const Range nr = {max_(cr.begin, 2 * H), cr.end};
+  for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] = T(0);
+  for (int64_t r = 0; r < TB; ++r) {
+    const T* e = extra + r * H;
+#pragma omp simd
+    for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] += e[k - 2 * H];
+  }
+}
+
+// ||dL/dh_t|| (and ||dL/dc_t||) from the per-(t, row, unit block) squared partial sums, added
+// in one fixed order: the same however the steps were shared among threads.
+template <typename T>
+static void step_norms(const double* part_h, const double* part_c, int64_t T_, int64_t per_step,
+                       T* norm_h, T* norm_c) {
+  for (int64_t t = 0; t < T_; ++t) {
+    double sh = 0, sc = 0;
+    for (int64_t e = t * per_step; e < (t + 1) * per_step; ++e) {
+      sh += part_h[e];
+      if (norm_c) sc += part_c[e];
+    }
+    norm_h[t] = T(std::sqrt(sh));
+    if (norm_c) norm_c[t] = T(std::sqrt(sc));
+  }
+}
+
 template <typename T>
 static void backward(const BackwardArgs<T>& a) {
   const LayerShape& s = a.s;
@@ -457,40 +501,9 @@ static void backward(const BackwardArgs<T>& a) {
       bar.wait();  // (the packed path has no barrier of its own)
       gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true, nullptr, tid, nt, bar);
     }
-    // Bias gradients: column sums over all T*B rows, each column summed in row order;
-    // columns split over threads, rows streamed in memory order.
-    if (a.db_ih || a.db_hh) {
-      const Range cr = split(GH, tid, nt);
-      T* sh = a.db_hh ? a.db_hh : a.db_ih;
-      for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
-      for (int64_t r = 0; r < TB; ++r) {
-        const T* g = gates + r * GH;
-#pragma omp simd
-        for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
-      }
-      if (a.db_ih && a.db_hh) {  // the input side equals the recurrent side except GRU's n
-        for (int64_t k = cr.begin; k < cr.end; ++k) a.db_ih[k] = a.db_hh[k];
-        if (gru_ra) {
-          const Range nr = {max_(cr.begin, 2 * H), cr.end};
-          for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] = T(0);
-          for (int64_t r = 0; r < TB; ++r) {
-            const T* e = extra + r * H;
-#pragma omp simd
-            for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] += e[k - 2 * H];
-          }
-        }
-      }
-    }
+    if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
   }
-  for (int64_t t = 0; t < T_; ++t) {
-    double sh = 0, sc = 0;
-    for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
-      sh += part_h.get()[e];
-      if (lstm) sc += part_c.get()[e];
-    }
-    a.norm_h[t] = T(std::sqrt(sh));
-    if (lstm) a.norm_c[t] = T(std::sqrt(sc));
-  }
+  step_norms(part_h.get(), part_c.get(), T_, B * nq, a.norm_h, lstm ? a.norm_c : nullptr);
 }
 
 // ---- several layer-directions at once ------------------------------------------------------
