@@ -246,6 +246,142 @@ py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm) {
   return c;
 }
 
+// ==== Conv1d bindings (issue 13) ==========================================================
+// conv1d_forward / conv1d_backward: validation of a 1-D convolution call (see Conv1dShape in
+// engine.h), kept in one block so that it merges apart from the recurrent bindings.
+
+int64_t conv_int(const py::handle& h, const char* name, int64_t lo) {
+  if (!py::isinstance<py::int_>(h) || py::isinstance<py::bool_>(h))
+    throw TypeErr(std::string(name) + " must be an int, got " +
+                  std::string(py::str(py::type::of(h).attr("__name__"))));
+  const int64_t v = h.cast<int64_t>();
+  if (v < lo) throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " + std::to_string(v));
+  return v;
+}
+
+Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const py::handle& stride,
+                            const py::handle& dilation, const py::handle& padding,
+                            const py::handle& pool, bool relu) {
+  const py::array xa = py::reinterpret_borrow<py::array>(x);
+  if (xa.ndim() != 3 || xa.shape(0) < 1 || xa.shape(1) < 1 || xa.shape(2) < 1)
+    throw ValueErr("x must have shape (T, B, C_in) with T, B, C_in >= 1, got " + shape_of(xa));
+  if (!py::isinstance<py::array>(weight)) throw TypeErr("weight must be a numpy array");
+  const py::array wa = py::reinterpret_borrow<py::array>(weight);
+  if (wa.ndim() != 3 || wa.shape(0) < 1 || wa.shape(2) < 1 || wa.shape(1) != xa.shape(2))
+    throw ValueErr("weight must have shape (C_out, C_in, K) with C_in = " + std::to_string(xa.shape(2)) +
+                   " (x's last axis) and C_out, K >= 1, got " + shape_of(wa));
+  Conv1dShape s{};
+  s.T = xa.shape(0);
+  s.B = xa.shape(1);
+  s.C_in = xa.shape(2);
+  s.C_out = wa.shape(0);
+  s.K = wa.shape(2);
+  s.stride = conv_int(stride, "stride", 1);
+  s.dilation = conv_int(dilation, "dilation", 1);
+  s.padding = conv_int(padding, "padding", 0);
+  s.pool = conv_int(pool, "pool", 1);
+  s.relu = relu;
+  if (s.out_len(s.T) < 1)
+    throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " + std::to_string(s.K) +
+                   ", dilation " + std::to_string(s.dilation) + ", padding " + std::to_string(s.padding) +
+                   " and pool " + std::to_string(s.pool) + " (no output step)");
+  return s;
+}
+
+const int64_t* conv_lengths(const py::handle& h, const Conv1dShape& s) {
+  const int64_t* p = checked_lengths(h, s.T, s.B);
+  if (p)
+    for (int64_t b = 0; b < s.B; ++b)
+      if (s.out_len(p[b]) < 1)
+        throw ValueErr("lengths[" + std::to_string(b) + "] = " + std::to_string(p[b]) +
+                       " is too short for the convolution (no output step)");
+  return p;
+}
+
+template <typename T>
+py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::handle& weight,
+                           const py::handle& bias, const py::handle& lengths, bool training) {
+  Conv1dForwardArgs<T> a{};
+  a.s = s;
+  a.x = checked<T>(x, "x", {s.T, s.B, s.C_in}, false);
+  a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false);
+  a.bias = checked<T>(bias, "bias", {s.C_out}, true);
+  a.lengths = conv_lengths(lengths, s);
+  auto y = empty<T>({s.out_len(s.T), s.B, s.C_out});
+  a.y = y.mutable_data();
+  py::object ws = py::none();
+  if (training) {
+    auto w = empty<T>({s.conv_len(s.T), s.B, s.C_out});
+    a.ws = w.mutable_data();
+    ws = w;
+  }
+  a.nthreads = num_threads();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().conv1d_forward_f32(a);
+    else active_table().conv1d_forward_f64(a);
+  }
+  return py::make_tuple(y, ws);
+}
+
+template <typename T>
+py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py::handle& weight,
+                            const py::handle& lengths, const py::handle& ws, const py::handle& dy,
+                            bool has_bias) {
+  Conv1dBackwardArgs<T> a{};
+  a.s = s;
+  a.x = checked<T>(x, "x", {s.T, s.B, s.C_in}, false);
+  a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false);
+  a.lengths = conv_lengths(lengths, s);
+  a.ws = checked<T>(ws, "workspace", {s.conv_len(s.T), s.B, s.C_out}, false);
+  a.dy = checked<T>(dy, "dy", {s.out_len(s.T), s.B, s.C_out}, false);
+  auto dx = empty<T>({s.T, s.B, s.C_in});
+  auto dw = empty<T>({s.C_out, s.C_in, s.K});
+  a.dx = dx.mutable_data();
+  a.dweight = dw.mutable_data();
+  py::object db = py::none();
+  if (has_bias) {
+    auto d = empty<T>({s.C_out});
+    a.dbias = d.mutable_data();
+    db = d;
+  }
+  a.nthreads = num_threads();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().conv1d_backward_f32(a);
+    else active_table().conv1d_backward_f64(a);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+void def_conv1d(py::module_& m) {
+  m.def(
+      "conv1d_forward",
+      [](py::handle x, py::handle weight, py::handle bias, py::handle lengths, py::handle stride,
+         py::handle dilation, py::handle padding, py::handle pool, bool relu, bool training) {
+        const DT dt = dtype_of_x(x);
+        const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
+        return dt == DT::F32 ? conv1d_forward_t<float>(s, x, weight, bias, lengths, training)
+                             : conv1d_forward_t<double>(s, x, weight, bias, lengths, training);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("lengths"), py::arg("stride"),
+      py::arg("dilation"), py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("training"),
+      "Conv1d (+ReLU, +max pooling), time-major. Returns (y (T_out, B, C_out), workspace or None).");
+  m.def(
+      "conv1d_backward",
+      [](py::handle x, py::handle weight, py::handle lengths, py::handle stride, py::handle dilation,
+         py::handle padding, py::handle pool, bool relu, py::handle ws, py::handle dy, bool has_bias) {
+        const DT dt = dtype_of_x(x);
+        const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
+        return dt == DT::F32 ? conv1d_backward_t<float>(s, x, weight, lengths, ws, dy, has_bias)
+                             : conv1d_backward_t<double>(s, x, weight, lengths, ws, dy, has_bias);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("lengths"), py::arg("stride"), py::arg("dilation"),
+      py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("workspace"), py::arg("dy"),
+      py::arg("has_bias"), "Backward of conv1d_forward. Returns (dx, dweight, dbias or None).");
+}
+// ==== end of Conv1d bindings ==============================================================
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -326,6 +462,8 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     return active_table().fma_peak_gflops(nthreads);
   }, py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
+
+  def_conv1d(m);  // Conv1d bindings (issue 13)
 
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw ValueErr("number of threads must be >= 1, got " + std::to_string(n));

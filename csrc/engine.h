@@ -84,6 +84,48 @@ struct BackwardArgs {
   int nthreads;
 };
 
+// ---- Conv1d (conv1d.h): a 1-D convolution over time, + optional ReLU and max pooling ------
+// Time-major like the recurrent kernels: x (T, B, C_in) -> y (T_out, B, C_out). PyTorch's
+// weight layout (C_out, C_in, K). Conv positions: T_conv = (T + 2*padding - dilation*(K-1)
+// - 1) / stride + 1; with pool > 1, max pooling of window = stride = pool (PyTorch's
+// MaxPool1d(pool), floor mode): T_out = T_conv / pool. With lengths, sequence b is its own
+// signal of lengths[b] steps (zero beyond, and zero padding on both sides), and its outputs
+// past its own output length out_len(lengths[b]) are zeros.
+struct Conv1dShape {
+  int64_t T, B, C_in, C_out, K, stride, dilation, padding, pool;
+  bool relu;
+  // Conv output length for an input of L steps (< 1: too short for the kernel).
+  int64_t conv_len(int64_t L) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
+  int64_t out_len(int64_t L) const { return conv_len(L) / pool; }
+};
+
+template <typename T>
+struct Conv1dForwardArgs {
+  Conv1dShape s;
+  const T* x;              // (T, B, C_in)
+  const T* weight;         // (C_out, C_in, K)
+  const T* bias;           // (C_out) or nullptr
+  const int64_t* lengths;  // (B), each with out_len(L) >= 1, or nullptr (all T)
+  T* y;                    // (T_out, B, C_out) out; zeros past each sequence's output length
+  T* ws;                   // (T_conv, B, C_out) out: conv (+ReLU) before pooling, for backward;
+                           // or nullptr for inference
+  int nthreads;
+};
+
+template <typename T>
+struct Conv1dBackwardArgs {
+  Conv1dShape s;
+  const T* x;              // (T, B, C_in) as given to forward
+  const T* weight;         // (C_out, C_in, K)
+  const int64_t* lengths;  // (B) or nullptr
+  const T* ws;             // (T_conv, B, C_out): the forward's ws
+  const T* dy;             // (T_out, B, C_out)
+  T* dx;                   // (T, B, C_in) out
+  T* dweight;              // (C_out, C_in, K) out
+  T* dbias;                // (C_out) out, or nullptr
+  int nthreads;
+};
+
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
 // One table per ISA level; dispatch.cpp picks one at import.
@@ -102,6 +144,11 @@ struct KernelTable {
   void (*math_f32)(MathFn fn, const float* x, float* y, int64_t n);
   // Measured FMA throughput of this ISA level, GFLOP/s over nthreads threads.
   double (*fma_peak_gflops)(int nthreads);
+  // Conv1d (+ReLU, +max pooling), forward and backward (conv1d.h).
+  void (*conv1d_forward_f32)(const Conv1dForwardArgs<float>&);
+  void (*conv1d_forward_f64)(const Conv1dForwardArgs<double>&);
+  void (*conv1d_backward_f32)(const Conv1dBackwardArgs<float>&);
+  void (*conv1d_backward_f64)(const Conv1dBackwardArgs<double>&);
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).

@@ -497,6 +497,8 @@ static void backward(const BackwardArgs<T>& a) {
   }
 }
 
+#include "conv1d.h"
+
 // ---- entry points for the table -----------------------------------------------------------
 template <typename T>
 static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C, int nthreads) {
@@ -569,6 +571,7 @@ const KernelTable& table() {
       PYRNN_ISA_NAME,  PYRNN_ISA_FLAGS, kVecBytes * 8,           forward<float>,        forward<double>,
       backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
       math_entry,      fma_peak_entry,
+      conv1d_forward<float>, conv1d_forward<double>, conv1d_backward<float>, conv1d_backward<double>,
   };
   return t;
 }
