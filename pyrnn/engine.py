@@ -31,7 +31,7 @@ from . import _core
 __all__ = [
     "forward", "backward", "ForwardResult", "Gradients", "Workspace", "num_gates",
     "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
-    "fma_peak_gflops",
+    "fma_peak_gflops", "conv1d_forward", "conv1d_backward",
 ]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -238,3 +238,39 @@ def activation(name: str, x):
 def fma_peak_gflops(nthreads: int = 1) -> float:
     """Measured float32 FMA throughput of the active ISA level on ``nthreads`` threads."""
     return _core.fma_peak_gflops(nthreads)
+
+
+# ---- Conv1d (issue 13) ------------------------------------------------------------------
+
+def conv1d_forward(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=0,
+                   pool=1, relu=True, training=True):
+    """A 1-D convolution over time (+ ReLU, + max pooling), time-major.
+
+    x (T, B, C_in); weight (C_out, C_in, K) (PyTorch's layout); bias (C_out,) or None;
+    lengths (B,) ints or None. The conv has T_conv = (T + 2*padding - dilation*(K-1) - 1)
+    // stride + 1 steps; ``pool`` > 1 then takes the maximum over windows of ``pool`` steps
+    (stride ``pool``, like ``torch.nn.MaxPool1d(pool)``): T_out = T_conv // pool. With
+    lengths, each sequence is convolved as its own signal of lengths[b] steps, and its
+    outputs past its own output length are zeros.
+
+    Returns (y (T_out, B, C_out), workspace or None); pass the workspace to
+    :func:`conv1d_backward`.
+    """
+    lengths = _lengths(lengths)
+    y, ws = _core.conv1d_forward(x, weight, bias, lengths, stride, dilation, padding, pool,
+                                 bool(relu), bool(training))
+    if not training:
+        return y, None
+    args = (x, weight, lengths, stride, dilation, padding, pool, bool(relu), bias is not None)
+    return y, Workspace(ws, args)
+
+
+def conv1d_backward(workspace, dy):
+    """Backward of :func:`conv1d_forward`: dy (T_out, B, C_out) -> (dx (T, B, C_in),
+    dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed."""
+    if not isinstance(workspace, Workspace) or len(workspace._args) != 9:
+        raise TypeError("workspace must be the workspace of conv1d_forward(..., training=True), "
+                        f"got {type(workspace).__name__}")
+    x, weight, lengths, stride, dilation, padding, pool, relu, has_bias = workspace._args
+    return _core.conv1d_backward(x, weight, lengths, stride, dilation, padding, pool, relu,
+                                 workspace._buf, dy, has_bias)
