@@ -7,6 +7,7 @@ state the previous chunk ended in, but gradients stop at the chunk boundary.
 import numpy as np
 
 from .clip import clip_grad_norm
+from .engine import check_lengths
 
 __all__ = ["pad_sequences", "sequence_mask", "tbptt_forward_backward"]
 
@@ -113,7 +114,7 @@ def tbptt_forward_backward(net, x, y, loss_fn, k, *, head=None, lengths=None, st
         raise ValueError(f"y must have the leading shape of x {x.shape[:2]} (per-step targets), "
                          f"got {y.shape}")
     full = np.full(B, T, dtype=np.int64)
-    lengths = full if lengths is None else net._check_lengths(lengths, T, B)
+    lengths = full if lengths is None else check_lengths(lengths, T, B)
     mask = sequence_mask(lengths, T, batch_first=bf)
     n_total = int(lengths.sum())
     lstm = net.cell == "lstm"
