@@ -16,8 +16,8 @@ None; y (T_out, B, C_out) (batch_first: (B, T_out, C_out)), T_out = ``output_len
 import numpy as np
 
 from . import engine
-from .heads import _load_into
 from .init import as_generator
+from .parameters import Parameters
 
 __all__ = ["Conv1d"]
 
@@ -28,7 +28,7 @@ def _int_at_least(name, v, lo):
     return int(v)
 
 
-class Conv1d:
+class Conv1d(Parameters):
     """``torch.nn.Conv1d`` (+ ``ReLU``) (+ ``MaxPool1d(pool)``) over time.
 
     Parameters
@@ -52,6 +52,9 @@ class Conv1d:
     grad : same layout, accumulated by ``backward``.
     """
 
+    _transient = ("_ws",)
+    _derived = Parameters._derived + ("weight", "dweight", "bias", "dbias")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, *, dilation=1,
                  padding=0, pool=1, relu=True, bias=True, batch_first=False,
                  dtype=np.float32, random_state=None):
@@ -65,40 +68,21 @@ class Conv1d:
         self.relu = bool(relu)
         self.has_bias = bool(bias)
         self.batch_first = bool(batch_first)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.dtype = np.dtype(dtype.name)
-        nw = self.out_channels * self.in_channels * self.kernel_size
-        n = nw + (self.out_channels if self.has_bias else 0)
-        self.params = np.zeros(n, self.dtype)
-        self.grad = np.zeros(n, self.dtype)
-        self._make_views()
+        self._allocate(dtype)
         bound = 1.0 / np.sqrt(self.in_channels * self.kernel_size)
-        self.params[...] = as_generator(random_state).uniform(-bound, bound, size=n)
+        self.params[...] = as_generator(random_state).uniform(-bound, bound,
+                                                               size=self.params.size)
         self._ws = None
+
+    def _layout(self):
+        shapes = [("weight", (self.out_channels, self.in_channels, self.kernel_size))]
+        return shapes + [("bias", (self.out_channels,))] if self.has_bias else shapes
 
     def _make_views(self):
-        shape = (self.out_channels, self.in_channels, self.kernel_size)
-        nw = int(np.prod(shape))
-        self.weight = self.params[:nw].reshape(shape)
-        self.dweight = self.grad[:nw].reshape(shape)
-        self.bias = self.params[nw:] if self.has_bias else None
-        self.dbias = self.grad[nw:] if self.has_bias else None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for k in ("weight", "dweight", "bias", "dbias", "_ws"):
-            state.pop(k)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.dtype = np.dtype(self.dtype.name)
-        self.params = self.params.view(self.dtype)
-        self.grad = self.grad.view(self.dtype)
-        self._make_views()
-        self._ws = None
+        super()._make_views()
+        self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
+        self.bias = self._param_views.get("bias")
+        self.dbias = self._grad_views.get("bias")
 
     # ------------------------------------------------------------------ shapes
 
@@ -156,24 +140,3 @@ class Conv1d:
         if self.has_bias:
             self.dbias += db
         return dx.transpose(1, 0, 2) if self.batch_first else dx
-
-    # ------------------------------------------------------------------ parameters
-
-    def named_parameters(self):
-        """dict name -> view into ``params``: ``weight`` (C_out, C_in, K), ``bias`` (C_out,)."""
-        d = {"weight": self.weight}
-        if self.has_bias:
-            d["bias"] = self.bias
-        return d
-
-    def zero_grad(self):
-        """Set every gradient to zero."""
-        self.grad[...] = 0
-
-    def state_dict(self):
-        """dict name -> copy of the parameter (``torch.nn.Conv1d``'s names)."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
-
-    def load_state_dict(self, state_dict):
-        """Copy parameters in; unknown or missing names and wrong shapes raise ValueError."""
-        _load_into(self.named_parameters(), state_dict)

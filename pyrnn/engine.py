@@ -271,7 +271,9 @@ def conv1d_forward(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, 
     Returns (y (T_out, B, C_out), workspace or None); pass the workspace to
     :func:`conv1d_backward`.
     """
-    lengths = _lengths(lengths)
+    x_shape = np.shape(x)
+    if lengths is not None and len(x_shape) == 3:
+        lengths = check_lengths(lengths, x_shape[0], x_shape[1])
     y, ws = _core.conv1d_forward(x, weight, bias, lengths, stride, dilation, padding, pool,
                                  bool(relu), bool(training))
     if not training:
