@@ -30,6 +30,7 @@ from sklearn.utils import check_random_state
 
 from .. import optim
 from ..clip import clip_grad_norm
+from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
 from ..heads import Embedding, Linear
 from ._data import take_rows
@@ -259,6 +260,20 @@ class BaseRNN(BaseEstimator):
     def _unembed(self, dx):
         if self.embedding_ is not None:
             self.embedding_.backward(dx)
+
+    def _head_forward(self, features, rng):
+        """Training: dropout on the features entering the head, then the head; the mask is
+        kept for :meth:`_head_backward`."""
+        self._mask = dropout_mask(features.shape, self.dropout, self._float, rng)
+        return self.head_.forward(features if self._mask is None else features * self._mask)
+
+    def _head_backward(self, dy):
+        """dL/d(head outputs) -> dL/d(features before dropout)."""
+        dfeatures = self.head_.backward(dy)
+        if self._mask is not None:
+            dfeatures *= self._mask
+        self._mask = None
+        return dfeatures
 
     def _logits(self, out):
         """The prediction path: head outputs in float64 (inference), out (..., H) -> (..., K)."""

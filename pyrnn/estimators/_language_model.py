@@ -3,7 +3,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..functional import dropout_mask, softmax
+from ..functional import softmax
 from ..losses import softmax_cross_entropy
 from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param, store_hyper_parameters
 from ._data import UNKNOWN, analyze, as_text_input, fit_vocabulary
@@ -142,13 +142,8 @@ class RNNLanguageModel(BaseRNN):
         state = None if first else self._carry
         out, state = self.network_.forward(self.embedding_.forward(x), state=state)
         self._carry = state  # carried to the next chunk as values: no gradient across chunks
-        drop = dropout_mask(out.shape, self.dropout, self._float, rng)
-        logits = self.head_.forward(out if drop is None else out * drop)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        dout = self.head_.backward(dlogits)
-        if drop is not None:
-            dout *= drop
-        self.embedding_.backward(self.network_.backward(dout))
+        loss, dlogits = softmax_cross_entropy(self._head_forward(out, rng), y)
+        self.embedding_.backward(self.network_.backward(self._head_backward(dlogits)))
         return loss, y.size
 
     def _validation_score(self, valid):

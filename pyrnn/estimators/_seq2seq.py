@@ -10,7 +10,7 @@ greedily or with beam search, up to a maximum output length.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..functional import dropout_mask, log_softmax
+from ..functional import log_softmax
 from ..losses import softmax_cross_entropy
 from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param, store_hyper_parameters
 from ._data import FLOAT_DTYPES, analyze, as_text_input, check_sequences, encode, take_rows
@@ -205,14 +205,9 @@ class Seq2Seq(BaseRNN):
         x = np.concatenate([self.target_embedding_.forward(inputs),
                             np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state)
-        drop = dropout_mask(out.shape, self.dropout, self._float, rng)
-        logits = self.head_.forward(out if drop is None else out * drop)
-        loss, dlogits = softmax_cross_entropy(logits, targets, mask)
+        loss, dlogits = softmax_cross_entropy(self._head_forward(out, rng), targets, mask)
 
-        dout = self.head_.backward(dlogits)
-        if drop is not None:
-            dout *= drop
-        dx = self.decoder_.backward(dout)
+        dx = self.decoder_.backward(self._head_backward(dlogits))
         dh0 = self.decoder_.state_grad[0] if self.cell == "lstm" else self.decoder_.state_grad
         self.target_embedding_.backward(dx[:, :, :E])
         ds = dx[:, :, E:].sum(axis=0)

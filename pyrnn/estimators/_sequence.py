@@ -11,7 +11,7 @@ from sklearn.utils import assert_all_finite, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ..functional import dropout_mask, softmax
+from ..functional import softmax
 from ..losses import mse, softmax_cross_entropy
 from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN
 from ._data import check_sequences, encode_labels, label_index, unique_labels
@@ -46,11 +46,7 @@ class _SequenceModel(BaseRNN):
 
     def _train_outputs(self, x, lengths, rng):
         """Training forward: head outputs (B, K) or (T, B, K); keeps what backward needs."""
-        feats = self._features(x, lengths, True)
-        self._mask = dropout_mask(feats.shape, self.dropout, self._float, rng)
-        if self._mask is not None:
-            feats = feats * self._mask
-        return self.head_.forward(feats)
+        return self._head_forward(self._features(x, lengths, True), rng)
 
     def _forward_backward(self, batch, rng):
         """One target per sequence: the loss ``_loss(outputs (B, K), y)`` over the batch."""
@@ -61,10 +57,7 @@ class _SequenceModel(BaseRNN):
         return loss, len(y)
 
     def _train_backward(self, dy):
-        dfeats = self.head_.backward(dy)
-        if self._mask is not None:
-            dfeats *= self._mask
-        self._mask = None
+        dfeats = self._head_backward(dy)
         if self._per_step:
             dx = self.network_.backward(dfeats)
         else:
