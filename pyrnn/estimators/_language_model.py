@@ -86,7 +86,8 @@ class RNNLanguageModel(BaseRNN):
                  clip_norm=5.0, tbptt=64, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="char",
-                 embedding_dim=32, min_frequency=1):
+                 embedding_dim=32, min_frequency=1, lr_schedule="constant",
+                 warmup_epochs=0):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ data

@@ -89,7 +89,8 @@ class Seq2Seq(BaseRNN):
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, source="sequence",
                  analyzer="word", target_analyzer="char", embedding_dim=32, min_frequency=1,
-                 max_output_length=None, beam_width=1):
+                 max_output_length=None, beam_width=1, lr_schedule="constant",
+                 warmup_epochs=0):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ inputs and targets
