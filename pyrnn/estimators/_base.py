@@ -56,7 +56,8 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
-    kind is "int", "real", "bool", "options", "random_state", "dtype" or "analyzer";
+    kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer" or
+    "class_weight";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -81,6 +82,8 @@ class Param:
             text = "None, an int >= 0 or a numpy RandomState"
         elif self.kind == "dtype":
             text = "'float32' or 'float64'"
+        elif self.kind == "class_weight":
+            text = "'balanced' or a dict label -> non-negative weight"
         else:  # analyzer
             text = "'char', 'word' or a callable text -> list of str"
         return text + (" or None" if self.none else "")
@@ -101,6 +104,10 @@ class Param:
                                                                                np.float64)
         if self.kind == "analyzer":
             return value in ("char", "word") if isinstance(value, str) else callable(value)
+        if self.kind == "class_weight":
+            return value == "balanced" if isinstance(value, str) else (
+                isinstance(value, dict) and all(isinstance(w, numbers.Real) and w >= 0
+                                                for w in value.values()))
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):

@@ -54,7 +54,7 @@ def warn_if_not_learning(est):
     above its best (divergence); both say what to try."""
     curve = est.loss_curve_
     name = type(est).__name__
-    if len(curve) >= 5 and min(curve) >= curve[0] * (1 - LEAVE_START):
+    if len(curve) >= 5 and curve[0] > 0 and min(curve) >= curve[0] * (1 - LEAVE_START):
         warnings.warn(
             f"{name}: the training loss stalled at its starting value ({curve[0]:.4g}) for "
             f"{len(curve)} epochs; the model has not learned. Try scaling X "
