@@ -1,0 +1,229 @@
+"""Estimators II: sample/class weights, validation_data, history, callbacks, checkpoints,
+KeyboardInterrupt, learning-rate schedules, convergence warnings, and the new outputs
+(decision_function, predict_log_proba, transform)."""
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from pyrnn import RNNClassifier, RNNRegressor, RNNTagger
+from pyrnn.callbacks import EarlyStopping, ModelCheckpoint
+
+FAST = dict(hidden_size=8, max_epochs=4, batch_size=16, learning_rate=0.02, random_state=0,
+            n_threads=1)
+
+
+def data(n=48, T=7, F=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, T, F)).astype(np.float32)
+    return X, (X[:, :, 0].sum(axis=1) > 0).astype(int)
+
+
+def params_of(est):
+    return np.concatenate([m.params for m in est._modules()])
+
+
+# ---------------------------------------------------------------- weights
+
+
+def test_unit_and_scaled_sample_weight_match_no_weight():
+    X, y = data()
+    ref = RNNClassifier(**FAST).fit(X, y)
+    ones = RNNClassifier(**FAST).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_array_equal(params_of(ones), params_of(ref))
+    scaled = RNNRegressor(**FAST).fit(X, X[:, -1, 0], sample_weight=np.full(len(y), 3.0))
+    plain = RNNRegressor(**FAST).fit(X, X[:, -1, 0])
+    np.testing.assert_allclose(params_of(scaled), params_of(plain), rtol=1e-4, atol=1e-5)
+
+
+def test_zero_weight_samples_do_not_matter():
+    X, y = data()
+    w = np.r_[np.ones(24), np.zeros(24)]
+    a = RNNClassifier(**FAST).fit(X, y, sample_weight=w)
+    flipped = y.copy()
+    flipped[24:] = 1 - flipped[24:]  # labels of the zero-weight samples changed
+    b = RNNClassifier(**FAST).fit(X, flipped, sample_weight=w)
+    np.testing.assert_array_equal(params_of(a), params_of(b))
+    assert a.score(X, y, sample_weight=w) == pytest.approx(np.mean(a.predict(X[:24]) == y[:24]))
+
+
+def test_class_weight_balanced_and_dict():
+    X, y = data()
+    y[:40] = 0
+    clf = RNNClassifier(class_weight="balanced", **FAST).fit(X, y)
+    counts = np.bincount(y)
+    np.testing.assert_allclose(clf.class_weight_, len(y) / (2 * counts))
+    clf = RNNClassifier(class_weight={1: 5.0}, **FAST).fit(X, y)
+    np.testing.assert_allclose(clf.class_weight_, [1.0, 5.0])
+    with pytest.raises(ValueError, match="not in the classes"):
+        RNNClassifier(class_weight={7: 1.0}, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight"):
+        RNNClassifier(class_weight="even", **FAST).fit(X, y)
+
+
+def test_class_weight_equals_sample_weight_of_the_class():
+    X, y = data()
+    a = RNNClassifier(class_weight={0: 1.0, 1: 3.0}, **FAST).fit(X, y)
+    b = RNNClassifier(**FAST).fit(X, y, sample_weight=np.where(y == 1, 3.0, 1.0))
+    np.testing.assert_allclose(params_of(a), params_of(b), rtol=1e-6, atol=1e-7)
+
+
+def test_tagger_sample_weight():
+    X, _ = data()
+    tags = (X[:, :, 0] > 0).astype(int)
+    w = np.ones(tags.shape)
+    w[:, 4:] = 0  # the last 3 steps do not count
+    a = RNNTagger(**FAST).fit(X, tags, sample_weight=w)
+    other = tags.copy()
+    other[:, 4:] = 1 - other[:, 4:]
+    b = RNNTagger(**FAST).fit(X, other, sample_weight=list(w))  # the same, as a list
+    np.testing.assert_array_equal(params_of(a), params_of(b))
+    per_seq = RNNTagger(**FAST).fit(X, tags, sample_weight=np.ones(len(X)))
+    np.testing.assert_array_equal(params_of(per_seq), params_of(RNNTagger(**FAST).fit(X, tags)))
+    hits = (a.predict(X) == tags)[:, :4].mean()
+    assert a.score(X, tags, sample_weight=w) == pytest.approx(hits)
+    kept = w.copy()
+    RNNTagger(**FAST).fit(X, tags, sample_weight=kept)
+    np.testing.assert_array_equal(kept, w)  # not overwritten
+    with pytest.raises(ValueError, match="one weight per step"):
+        RNNTagger(**FAST).fit(X, tags, sample_weight=[np.ones(3)] * len(X))
+    with pytest.raises(ValueError, match=r"expected \(48,\)"):
+        RNNTagger(**FAST).fit(X, tags, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="non-zero"):
+        RNNTagger(**FAST).fit(X, tags, sample_weight=np.zeros(len(X)))
+
+
+@pytest.mark.parametrize("bad,match", [(np.ones(3), r"expected \(48,\)"),
+                                       (-np.ones(48), "non-negative"),
+                                       (np.full(48, np.nan), "NaN")])
+def test_bad_sample_weight(bad, match):
+    X, y = data()
+    with pytest.raises(ValueError, match=match):
+        RNNClassifier(**FAST).fit(X, y, sample_weight=bad)
+
+
+# ---------------------------------------------------------------- validation, history, callbacks
+
+
+def test_validation_data_history_and_best_epoch():
+    X, y = data()
+    Xv, yv = data(seed=1)
+    clf = RNNClassifier(**{**FAST, "max_epochs": 6}).fit(X, y, validation_data=(Xv, yv))
+    assert [h["epoch"] for h in clf.history_] == list(range(1, 7))
+    scores = [h["validation_score"] for h in clf.history_]
+    assert clf.validation_scores_ == scores
+    assert clf.score(Xv, yv) == pytest.approx(max(scores))  # the best epoch's parameters
+    assert set(clf.history_[0]) == {"epoch", "loss", "validation_score", "learning_rate",
+                                    "seconds"}
+    with pytest.raises(ValueError, match="pair"):
+        RNNClassifier(**FAST).fit(X, y, validation_data=Xv)
+
+
+def test_callback_stops_and_sees_history():
+    X, y = data()
+    seen = []
+
+    def stop_at_3(est, history):
+        seen.append(len(history))
+        return history[-1]["epoch"] == 3
+
+    clf = RNNClassifier(**{**FAST, "max_epochs": 10}).fit(X, y, callbacks=[stop_at_3])
+    assert clf.n_iter_ == 3 and seen == [1, 2, 3]
+    stopper = EarlyStopping(monitor="loss", patience=1, min_delta=10.0)
+    clf = RNNClassifier(**{**FAST, "max_epochs": 10}).fit(X, y, callbacks=stopper)
+    assert clf.n_iter_ == 2
+    with pytest.raises(TypeError, match="on_epoch_end"):
+        RNNClassifier(**FAST).fit(X, y, callbacks=[42])
+
+
+def test_checkpoint_writes_the_best_model(tmp_path):
+    X, y = data()
+    Xv, yv = data(seed=2)
+    path = tmp_path / "best.pkl"
+    ckpt = ModelCheckpoint(path)
+    clf = RNNClassifier(**{**FAST, "max_epochs": 6}).fit(X, y, validation_data=(Xv, yv),
+                                                         callbacks=[ckpt])
+    with open(path, "rb") as f:
+        best = pickle.load(f)
+    assert ckpt.best == max(clf.validation_scores_)
+    np.testing.assert_array_equal(best.predict_proba(Xv), clf.predict_proba(Xv))
+
+
+def test_keyboard_interrupt_keeps_the_last_complete_epoch():
+    X, y = data()
+    clf = RNNClassifier(**{**FAST, "max_epochs": 5})
+    calls = {"n": 0}
+    original = clf._forward_backward
+
+    def interrupting(batch, rng):
+        calls["n"] += 1
+        if calls["n"] == 8:  # the 2nd batch of epoch 3 (3 batches per epoch)
+            raise KeyboardInterrupt
+        return original(batch, rng)
+
+    clf._forward_backward = interrupting
+    clf.fit(X, y)
+    assert clf.interrupted_ and clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    two = RNNClassifier(**{**FAST, "max_epochs": 2}).fit(X, y)
+    np.testing.assert_array_equal(params_of(clf), params_of(two))
+
+
+# ---------------------------------------------------------------- schedules and warnings
+
+
+def test_warmup_then_step_schedule():
+    X, y = data()
+    clf = RNNClassifier(**{**FAST, "max_epochs": 8}, lr_schedule="step", warmup_epochs=2,
+                        n_iter_no_change=100).fit(X, y)
+    lrs = [h["learning_rate"] for h in clf.history_]
+    np.testing.assert_allclose(lrs, [0.01, 0.02, 0.02, 0.02, 0.01, 0.01, 0.005, 0.005])
+    plateau = RNNClassifier(**FAST, lr_schedule="plateau").fit(X, y)
+    assert plateau.history_[0]["learning_rate"] == 0.02
+
+
+def test_stall_warning():
+    X, _ = data()
+    y = np.random.default_rng(3).integers(0, 2, len(X))
+    with pytest.warns(ConvergenceWarning, match="stalled at its starting value"):
+        RNNClassifier(**{**FAST, "max_epochs": 6, "learning_rate": 1e-7}).fit(X, y)
+
+
+def test_plateau_rule_waits_for_the_loss_to_leave_its_start():
+    X, y = data()
+    slow = RNNClassifier(**{**FAST, "max_epochs": 12, "learning_rate": 1e-6},
+                         n_iter_no_change=2)
+    with pytest.warns(ConvergenceWarning):
+        slow.fit(X, y)
+    assert slow.n_iter_ == 12  # never stopped on the starting plateau
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_decision_function_and_log_proba():
+    X, y = data()
+    clf = RNNClassifier(**FAST).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-12)
+    d = clf.decision_function(X)
+    assert d.shape == (len(X),)
+    np.testing.assert_array_equal(clf.classes_[(d > 0).astype(int)], clf.predict(X))
+    y3 = np.arange(len(X)) % 3
+    clf3 = RNNClassifier(**FAST).fit(X, y3)
+    assert clf3.decision_function(X).shape == (len(X), 3)
+    np.testing.assert_array_equal(clf3.decision_function(X).argmax(1), clf3.predict_proba(X).argmax(1))
+
+
+def test_transform_is_the_final_state_and_works_in_a_pipeline():
+    X, y = data()
+    clf = RNNClassifier(**FAST, bidirectional=True).fit(X, y)
+    emb = clf.transform(X)
+    assert emb.shape == (len(X), 16) and emb.dtype == np.float64
+    logits = emb @ clf.head_.weight.T.astype(np.float64) + clf.head_.bias
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], clf.decision_function(X), rtol=1e-5,
+                               atol=1e-6)
+    pipe = make_pipeline(RNNRegressor(**FAST), LogisticRegression()).fit(X, y)
+    assert pipe.predict(X).shape == (len(X),)
