@@ -56,8 +56,8 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
-    kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer" or
-    "class_weight";
+    kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer",
+    "class_weight" or "conv_layers";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -84,6 +84,9 @@ class Param:
             text = "'float32' or 'float64'"
         elif self.kind == "class_weight":
             text = "'balanced' or a dict label -> non-negative weight"
+        elif self.kind == "conv_layers":
+            text = "a list of (channels, kernel_size, stride) or (channels, kernel_size, " \
+                "stride, pool) tuples of positive ints"
         else:  # analyzer
             text = "'char', 'word' or a callable text -> list of str"
         return text + (" or None" if self.none else "")
@@ -104,6 +107,11 @@ class Param:
                                                                                np.float64)
         if self.kind == "analyzer":
             return value in ("char", "word") if isinstance(value, str) else callable(value)
+        if self.kind == "conv_layers":
+            return isinstance(value, (list, tuple)) and len(value) > 0 and all(
+                isinstance(layer, (list, tuple)) and len(layer) in (3, 4) and all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                    for v in layer) for layer in value)
         if self.kind == "class_weight":
             return value == "balanced" if isinstance(value, str) else (
                 isinstance(value, dict) and all(isinstance(w, numbers.Real) and w >= 0
@@ -145,6 +153,11 @@ COMMON_PARAMS = {
     "n_threads": Param("int", 1, none=True),
     "lr_schedule": Param("options", options=("constant", "plateau", "step", "exponential")),
     "warmup_epochs": Param("int", 0),
+}
+
+SEQUENCE_PARAMS = {  # RNNClassifier, RNNRegressor, RNNTagger
+    "layout": Param("options", options=("NTC", "NCT"), none=True),
+    "conv_layers": Param("conv_layers", none=True),
 }
 
 TEXT_PARAMS = {
@@ -217,7 +230,8 @@ class BaseRNN(BaseEstimator):
                  max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1, lr_schedule="constant", warmup_epochs=0):
+                 embedding_dim=32, min_frequency=1, lr_schedule="constant", warmup_epochs=0,
+                 layout=None, conv_layers=None):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration

@@ -12,9 +12,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 
+from ..conv import Conv1d
 from ..functional import log_softmax, softmax
 from ..losses import mse, softmax_cross_entropy
-from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param, store_hyper_parameters
+from ._base import (COMMON_PARAMS, SEQUENCE_PARAMS, TEXT_PARAMS, BaseRNN, Param,
+                    store_hyper_parameters)
 from ._data import check_sequences, encode_labels, label_index, unique_labels
 from ._threads import threads
 from ._weights import class_weight_vector, per_sequence_weights, per_step_weights
@@ -25,7 +27,7 @@ _PREDICT_CHUNK = 512  # sequences per forward pass at prediction time
 class _SequenceModel(BaseRNN):
     """Embedding (text only) -> recurrent network -> dropout -> Linear head."""
 
-    _params = {**COMMON_PARAMS, **TEXT_PARAMS}
+    _params = {**COMMON_PARAMS, **TEXT_PARAMS, **SEQUENCE_PARAMS}
     _per_step = False  # True: a head output at every step (tagging)
 
     # ------------------------------------------------------------ model
@@ -33,17 +35,44 @@ class _SequenceModel(BaseRNN):
     def _build(self, rng):
         tokens = self.input_kind_ == "tokens"
         self.embedding_ = self._new_embedding(self.input_size_, rng) if tokens else None
-        self.network_ = self._new_network(self._net_input_size(), rng)
+        if self._per_step and self.conv_layers:
+            raise ValueError(f"{type(self).__name__} does not take conv_layers: strided "
+                             "convolutions shorten the sequence, and a tagger needs one output "
+                             "per input step")
+        self.conv_ = []
+        size = self._net_input_size()
+        for layer in self.conv_layers or ():
+            channels, kernel, stride = layer[:3]
+            self.conv_.append(Conv1d(size, channels, kernel, stride,
+                                     pool=layer[3] if len(layer) > 3 else 1, dtype=self._float,
+                                     random_state=self._seed(rng)))
+            size = channels
+        self.network_ = self._new_network(size, rng)
         self.head_ = self._new_linear(self.network_.output_size, self._n_outputs(), rng)
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
-        return [m for m in (self.embedding_, self.network_, self.head_) if m is not None]
+        return [m for m in (self.embedding_, *self.conv_, self.network_, self.head_)
+                if m is not None]
+
+    def _encode(self, x, lengths, training):
+        """Embedding (text) and Conv1d layers (``conv_layers``): the network's input
+        (T', B, F') and lengths."""
+        x = self._embed(x, training)
+        for conv in self.conv_:
+            if lengths is None:
+                lengths = np.full(x.shape[1], x.shape[0], dtype=np.int64)
+            short = int(lengths.min())
+            if conv.output_length(short) < 1:
+                raise ValueError(f"a sequence of {short} steps is too short for conv_layers="
+                                 f"{self.conv_layers!r} (no output step left)")
+            x, lengths = conv.forward(x, lengths, training)
+        return x, lengths
 
     def _features(self, x, lengths, training):
         """Network features: (B, D*H) final state, or (T, B, D*H) outputs when per step."""
-        out, state = self.network_.forward(self._embed(x, training), lengths=lengths,
-                                           training=training)
+        x, lengths = self._encode(x, lengths, training)
+        out, state = self.network_.forward(x, lengths=lengths, training=training)
         return out if self._per_step else self._last_layer_state(self.network_, state)
 
     def _train_outputs(self, x, lengths, rng):
@@ -64,6 +93,8 @@ class _SequenceModel(BaseRNN):
             dx = self.network_.backward(dfeats)
         else:
             dx = self.network_.backward(None, self._last_layer_state_grad(self.network_, dfeats))
+        for conv in reversed(self.conv_):
+            dx = conv.backward(dx)
         self._unembed(dx)
 
     def _predict_outputs(self, seqs, embedding=False):
@@ -74,7 +105,7 @@ class _SequenceModel(BaseRNN):
             idx = np.arange(start, min(start + _PREDICT_CHUNK, len(seqs)))
             x, lengths = seqs.time_major(idx)
             if embedding:
-                _, state = self.network_.forward(self._embed(x, False), lengths=lengths,
+                _, state = self.network_.forward(*self._encode(x, lengths, False),
                                                  training=False)
                 results.append(self._last_layer_state(self.network_, state).astype(np.float64))
                 continue
@@ -165,7 +196,7 @@ class _ClassWeighted(_SequenceModel):
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="word",
                  embedding_dim=32, min_frequency=1, lr_schedule="constant", warmup_epochs=0,
-                 class_weight=None):
+                 layout=None, conv_layers=None, class_weight=None):
         store_hyper_parameters(self, locals())
 
     def _set_class_weight(self, encoded):
