@@ -227,3 +227,72 @@ def test_transform_is_the_final_state_and_works_in_a_pipeline():
                                atol=1e-6)
     pipe = make_pipeline(RNNRegressor(**FAST), LogisticRegression()).fit(X, y)
     assert pipe.predict(X).shape == (len(X),)
+
+
+# ---------------------------------------------------------------- layouts, pandas, conv_layers
+
+
+def test_layout_nct_and_the_ambiguous_shape_error():
+    X, y = data(T=12, F=3)
+    nct = np.ascontiguousarray(X.transpose(0, 2, 1))  # (n, 3, 12)
+    a = RNNClassifier(**FAST).fit(X, y)
+    b = RNNClassifier(**FAST, layout="NCT").fit(nct, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(nct))
+    with pytest.raises(ValueError, match="layout='NCT'"):
+        RNNClassifier(**FAST).fit(nct, y)
+    RNNClassifier(**FAST, layout="NTC").fit(nct, y)  # said explicitly: read as 3 steps
+    with pytest.raises(ValueError, match="layout"):
+        RNNClassifier(**FAST, layout="TNC").fit(X, y)
+
+
+def test_sktime_pandas_formats():
+    pd = pytest.importorskip("pandas")
+    X, y = data(T=6)
+    clf = RNNClassifier(**FAST).fit(X, y)
+    index = pd.MultiIndex.from_product([range(len(X)), range(6)], names=["instance", "time"])
+    multi = pd.DataFrame(X.reshape(-1, 2), index=index, columns=["a", "b"])
+    nested = pd.DataFrame({c: [pd.Series(x[:, j]) for x in X] for j, c in enumerate("ab")})
+    for frame in (multi, nested):
+        np.testing.assert_allclose(clf.predict_proba(frame), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_conv_layers_front_end():
+    X, y = data(n=32, T=60)
+    clf = RNNClassifier(**FAST, conv_layers=[(4, 5, 2), (6, 3, 2, 2)]).fit(X, y)
+    assert [type(m).__name__ for m in clf._modules()] == ["Conv1d", "Conv1d", "LSTM", "Linear"]
+    assert clf.network_.input_size == 6 and clf.transform(X).shape == (32, 8)
+    lists = [x[:L] for x, L in zip(X, np.linspace(30, 60, 32).astype(int))]
+    assert clf.predict(lists).shape == (32,)
+    with pytest.raises(ValueError, match="too short for conv_layers"):
+        clf.predict([X[0, :8]])
+    with pytest.raises(ValueError, match="conv_layers"):
+        RNNClassifier(**FAST, conv_layers=[(4, 0, 1)]).fit(X, y)
+    with pytest.raises(ValueError, match="does not take conv_layers"):
+        RNNTagger(**FAST, conv_layers=[(4, 3, 1)]).fit(X, (X[:, :, 0] > 0).astype(int))
+
+
+def test_conv_layers_gradient_matches_finite_differences():
+    X, y = data(n=6, T=20)
+    reg = RNNRegressor(**{**FAST, "max_epochs": 1}, dtype="float64", cell="gru",
+                       conv_layers=[(3, 4, 2, 2)]).fit(X, X[:, -1, 0])
+    seqs = reg._check_X(X, reset=False)
+    target = np.linspace(-1, 1, 6)[:, None]
+    w = np.ones(6)
+    rng = np.random.RandomState(0)
+
+    def loss():
+        return reg._forward_backward((seqs, target, w), rng)[0]
+
+    for m in reg._modules():
+        m.zero_grad()
+    loss()
+    conv = reg.conv_[0]
+    analytic = conv.grad.copy()
+    for j in range(0, conv.params.size, 5):
+        saved = conv.params[j]
+        conv.params[j] = saved + 1e-6
+        lp = loss()
+        conv.params[j] = saved - 1e-6
+        lm = loss()
+        conv.params[j] = saved
+        assert analytic[j] == pytest.approx((lp - lm) / 2e-6, rel=1e-5, abs=1e-8)
