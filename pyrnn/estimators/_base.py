@@ -226,11 +226,11 @@ class BaseRNN(BaseEstimator):
     _unit = "seq"  # what the progress bar counts
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 dropout=0.0, optimizer="adam", learning_rate=0.003, batch_size=32,
+                 max_epochs=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=20, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1, lr_schedule="constant", warmup_epochs=0,
+                 embedding_dim=32, min_frequency=1, lr_schedule="plateau", warmup_epochs=5,
                  layout=None, conv_layers=None):
         store_hyper_parameters(self, locals())
 
