@@ -296,3 +296,37 @@ def test_conv_layers_gradient_matches_finite_differences():
         lm = loss()
         conv.params[j] = saved
         assert analytic[j] == pytest.approx((lp - lm) / 2e-6, rel=1e-5, abs=1e-8)
+
+
+# ---------------------------------------------------------------- sequence probabilities
+
+
+def test_seq2seq_nbest_scores_are_sequence_log_probabilities():
+    from pyrnn import Seq2Seq
+    from pyrnn.datasets import make_number_words
+    X, y = make_number_words(200, max_value=999, random_state=0)
+    m = Seq2Seq(hidden_size=16, max_epochs=2, analyzer="word", target_analyzer="char",
+                random_state=0, n_threads=1).fit(X, y)
+    nbest = m.predict_nbest(X[:3], n=3)
+    for src, beams in zip(X[:3], nbest):
+        assert len(beams) == 3
+        scores = [score for _, score in beams]
+        assert scores == sorted(scores, reverse=True)
+        outputs = [out for out, _ in beams]
+        np.testing.assert_allclose(m.score_samples([src] * 3, outputs), scores, rtol=1e-6)  # float32 model
+    np.testing.assert_allclose(m.predict_proba(X[:3], y[:3]), np.exp(m.score_samples(X[:3], y[:3])))
+
+
+    with pytest.raises(ValueError, match="n must be"):
+        m.predict_nbest(X[:1], n=0)
+
+
+def test_language_model_score_samples_adds_up_to_score():
+    from pyrnn import RNNLanguageModel
+    texts = ["hello world", "hello there", "held"] * 4
+    lm = RNNLanguageModel(analyzer="char", hidden_size=16, max_epochs=1, random_state=0,
+                          n_threads=1).fit(texts)
+    logp = lm.score_samples(["hello", "xyz"])
+    assert logp.shape == (2,) and np.all(logp < 0)
+    n_predictions = (5 + 1) + (3 + 1)
+    assert -logp.sum() / np.log(2) / n_predictions == pytest.approx(-lm.score(["hello", "xyz"]))

@@ -239,6 +239,19 @@ class RNNLanguageModel(BaseRNN):
                 count += int(mask.sum())
         return -total / count
 
+    def score_samples(self, X):
+        """Log-probability (natural log) of each text: the sum over its tokens, and its end,
+        of log p(token | the tokens before it), the first predicted from the start-of-text
+        (as :meth:`score` counts them). ndarray (n_texts,); a texts's bits are
+        ``-score_samples / ln 2``."""
+        check_is_fitted(self)
+        out = []
+        with threads(self.n_threads):
+            for tokens in self._token_lists(X):
+                ids = np.concatenate([[EOS], self._ids(tokens), [EOS]])[None, :]
+                out.append(-self._bits(ids) * _LN2 * (ids.shape[1] - 1))
+        return np.array(out, dtype=np.float64)
+
     def perplexity(self, X):
         """Perplexity of the texts ``X``: 2 ** (bits per token), lower is better."""
         return float(2.0 ** -self.score(X))
