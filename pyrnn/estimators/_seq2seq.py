@@ -231,7 +231,9 @@ class Seq2Seq(BaseRNN):
             count += n
         return -total / max(count, 1)
 
-    def _teacher_forced_loss(self, src, tgt):
+    def _teacher_forced(self, src, tgt):
+        """Inference with the targets fed in: (logits (T+1, B, V) float64, targets
+        (T+1, B) ending in EOS, mask (T+1, B) of the real steps)."""
         ids, tgt_len = tgt.time_major()
         T, B = ids.shape
         dec_len = tgt_len + 1
@@ -244,7 +246,11 @@ class Seq2Seq(BaseRNN):
         x = np.concatenate([self.target_embedding_.forward(inputs, False),
                             np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state, training=False)
-        loss, _ = softmax_cross_entropy(self._logits(out), targets, mask)
+        return self._logits(out), targets, mask
+
+    def _teacher_forced_loss(self, src, tgt):
+        logits, targets, mask = self._teacher_forced(src, tgt)
+        loss, _ = softmax_cross_entropy(logits, targets, mask)
         return loss, int(mask.sum())
 
     def fit(self, X, y):
@@ -409,21 +415,9 @@ class Seq2Seq(BaseRNN):
 
     def _target_log_probs(self, src, tgt):
         """Per-row log-probability (B,) of the targets under teacher forcing."""
-        ids, tgt_len = tgt.time_major()
-        T, B = ids.shape
-        dec_len = tgt_len + 1
-        inputs = np.concatenate([np.full((1, B), BOS, np.int64), ids])
-        targets = np.concatenate([ids, np.zeros((1, B), np.int64)])
-        targets[dec_len - 1, np.arange(B)] = EOS
-        s = self._summary(src, False)
-        _, state = self._initial_state(s, False)
-        x = np.concatenate([self.target_embedding_.forward(inputs, False),
-                            np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
-        out, _ = self.decoder_.forward(x, lengths=dec_len, state=state, training=False)
-        logits = self._logits(out)
+        logits, targets, mask = self._teacher_forced(src, tgt)
         logits[..., [UNK, BOS]] = -np.inf
         logp = np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]
-        mask = np.arange(T + 1)[:, None] < dec_len[None, :]
         return np.where(mask, logp, 0.0).sum(axis=0)
 
     def predict(self, X):
