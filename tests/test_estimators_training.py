@@ -330,3 +330,17 @@ def test_language_model_score_samples_adds_up_to_score():
     assert logp.shape == (2,) and np.all(logp < 0)
     n_predictions = (5 + 1) + (3 + 1)
     assert -logp.sum() / np.log(2) / n_predictions == pytest.approx(-lm.score(["hello", "xyz"]))
+
+
+def test_divergence_and_stall_rules():
+    from types import SimpleNamespace
+    from pyrnn.estimators._control import warn_if_not_learning
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        warn_if_not_learning(SimpleNamespace(loss_curve_=[1.0, 0.4, 0.3, 2.5]))
+    with pytest.warns(ConvergenceWarning, match="stalled"):
+        warn_if_not_learning(SimpleNamespace(loss_curve_=[0.69, 0.69, 0.688, 0.69, 0.69]))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_not_learning(SimpleNamespace(loss_curve_=[0.69, 0.5, 0.3, 0.31]))  # learned
+        warn_if_not_learning(SimpleNamespace(loss_curve_=[0.0] * 6))  # nothing to learn
