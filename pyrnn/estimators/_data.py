@@ -310,7 +310,9 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
         lengths = np.full(len(a), a.shape[1], dtype=np.int64)
         n_features = 1
     elif kind == "array":
-        a = _oriented(_array3d(X), getattr(est, "layout", "NTC"))
+        # layout is about 3-D arrays; a list holds sequences (L_i, n_features) whatever it is
+        layout = "NTC" if isinstance(X, (list, tuple)) else getattr(est, "layout", "NTC")
+        a = _oriented(_array3d(X), layout)
         values = a.astype(dtype)
         lengths = np.full(len(a), a.shape[1], dtype=np.int64)
         n_features = a.shape[2]

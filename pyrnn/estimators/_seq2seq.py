@@ -409,9 +409,10 @@ class Seq2Seq(BaseRNN):
                                              max(1, -(-len(src) // _PREDICT_CHUNK)))]
         return np.concatenate(out) if out else np.zeros(0)
 
-    def predict_proba(self, X, y):
-        """Probability of each target sequence given its source: ``exp(score_samples)``."""
-        return np.exp(self.score_samples(X, y))
+    def predict_proba(self, X, y=None):
+        """Probability of each target sequence ``y[i]`` given its source: ``exp(score_samples)``,
+        ndarray (n,); without ``y``, of the decoded outputs ``predict(X)``."""
+        return np.exp(self.score_samples(X, self.predict(X) if y is None else y))
 
     def _target_log_probs(self, src, tgt):
         """Per-row log-probability (B,) of the targets under teacher forcing."""
