@@ -89,10 +89,14 @@ _STAND_INS = {
 
 
 # sample-weight checks: the tagger's stand-in uses per-step labels (and per-step weights)
-_TAGGER_STAND_INS = {name: "test_tagger_sample_weight" for name in (
-    "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
-    "check_sample_weights_list", "check_sample_weights_shape",
-    "check_sample_weights_not_overwritten", "check_all_zero_sample_weights_error")}
+_TAGGER_STAND_INS = {
+    **{name: "test_tagger_sample_weight" for name in (
+        "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+        "check_sample_weights_list", "check_sample_weights_shape",
+        "check_sample_weights_not_overwritten", "check_all_zero_sample_weights_error")},
+    **{name: "test_tagger_transform" for name in (
+        "check_transformer_general", "check_transformer_preserve_dtypes",
+        "check_transformer_data_not_an_array")}}
 # Mini-batch gradient descent on shuffled batches: a weight of 2 is not the same as the
 # sample twice (different batches and batch means), as for scikit-learn's MLP.
 _NOT_EQUIVALENT = {"check_sample_weight_equivalence_on_dense_data":

@@ -344,3 +344,13 @@ def test_divergence_and_stall_rules():
         warnings.simplefilter("error")
         warn_if_not_learning(SimpleNamespace(loss_curve_=[0.69, 0.5, 0.3, 0.31]))  # learned
         warn_if_not_learning(SimpleNamespace(loss_curve_=[0.0] * 6))  # nothing to learn
+
+
+def test_tagger_transform():
+    X, _ = data()
+    tags = (X[:, :, 0] > 0).astype(int)
+    tagger = RNNTagger(**FAST)
+    emb = tagger.fit_transform(X, tags)
+    assert emb.shape == (len(X), 8) and emb.dtype == np.float64
+    np.testing.assert_array_equal(emb, tagger.transform(X))
+    np.testing.assert_array_equal(tagger.transform(X.astype(np.float64)), emb)

@@ -80,8 +80,10 @@ class _SequenceModel(BaseRNN):
         return self._head_forward(self._features(x, lengths, True), rng)
 
     def _forward_backward(self, batch, rng):
-        """One target per sequence: the weighted loss ``_loss(outputs (B, K), y, w)``."""
-        seqs, y, w = batch
+        """One target per sequence: the weighted loss ``_loss(outputs (B, K), y, w)``; batch
+        is (sequences, targets[, weights])."""
+        seqs, y, *weights = batch
+        w = weights[0] if weights else None
         x, lengths = seqs.time_major()
         loss, dout = self._loss(self._train_outputs(x, lengths, rng), y, sample_weight=w)
         self._train_backward(dout)
@@ -396,7 +398,7 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
         return data[1]
 
     def _validation_score(self, valid):
-        seqs, y, _ = valid
+        seqs, y = valid[:2]
         return float(np.mean(self._predict_outputs(seqs).argmax(axis=1) == y))
 
     def _class_scores(self, X):
@@ -494,7 +496,7 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         return ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
 
     def _validation_score(self, valid):
-        seqs, y, _ = valid
+        seqs, y = valid[:2]
         return float(r2_score(y, self._predict_outputs(seqs)))
 
     def predict(self, X):
@@ -520,6 +522,8 @@ def _label_sequences(y, lengths):
         raise ValueError("RNNTagger requires y to be passed, but the target y is None.")
     if isinstance(y, str):
         raise TypeError("y must be a list of label sequences, got a single str")
+    if not isinstance(y, (list, tuple, np.ndarray)) and hasattr(y, "__array__"):
+        y = np.asarray(y)  # array-likes (a pandas object, ...)
     if isinstance(y, np.ndarray) and y.ndim == 2:
         rows = [list(row) for row in y]
     else:
@@ -625,18 +629,19 @@ class RNNTagger(_ClassWeighted):
         return targets
 
     def _forward_backward(self, batch, rng):
-        seqs, y, w = batch
+        seqs, y, *weights = batch
         x, lengths = seqs.time_major()
         T = x.shape[0]
         mask = np.arange(T)[:, None] < lengths[None, :]
         logits = self._train_outputs(x, lengths, rng)
         loss, dlogits = softmax_cross_entropy(logits, np.ascontiguousarray(y[:, :T].T), mask,
-                                              sample_weight=np.ascontiguousarray(w[:, :T].T))
+                                              sample_weight=np.ascontiguousarray(
+                                                  weights[0][:, :T].T) if weights else None)
         self._train_backward(dlogits)
         return loss, int(mask.sum())
 
     def _validation_score(self, valid):
-        seqs, y, _ = valid
+        seqs, y = valid[:2]
         outs = self._predict_outputs(seqs)
         hits = sum(int(np.sum(o.argmax(axis=1) == y[i, :len(o)])) for i, o in enumerate(outs))
         return hits / float(seqs.lengths.sum())

@@ -38,6 +38,8 @@ def per_step_weights(sample_weight, lengths, T):
     steps = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
     if sample_weight is None or isinstance(sample_weight, numbers.Number):
         return steps * per_sequence_weights(sample_weight, n)[:, None]
+    if not isinstance(sample_weight, (list, tuple, np.ndarray)):  # a Series, array-likes
+        sample_weight = np.asarray(sample_weight)
     if isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 1 \
             and sample_weight.dtype != object:
         return steps * per_sequence_weights(sample_weight, n)[:, None]
