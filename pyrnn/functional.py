@@ -3,9 +3,14 @@
 One stable implementation of each, used by the losses, the heads, the networks and the
 estimators (prediction, beam search, sampling), so they all round the same way.
 """
-import numpy as np
+from __future__ import annotations
 
-from .init import as_generator
+from typing import Optional, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from .init import RandomStateLike, as_generator
 
 __all__ = ["softmax", "log_softmax", "softmax_and_log_softmax", "sigmoid", "dropout_mask"]
 
@@ -22,7 +27,7 @@ def _shifted_exp(logits, axis):
     return z, e, np.sum(e, axis=axis, keepdims=True)
 
 
-def softmax(logits, axis=-1):
+def softmax(logits: ArrayLike, axis: int = -1) -> np.ndarray:
     """Probabilities from raw scores along ``axis`` (stable: the max is subtracted first).
 
     logits (..., C) -> probabilities (..., C) summing to 1, same float dtype (integers become
@@ -32,7 +37,7 @@ def softmax(logits, axis=-1):
     return e / s
 
 
-def log_softmax(logits, axis=-1):
+def log_softmax(logits: ArrayLike, axis: int = -1) -> np.ndarray:
     """Log-probabilities from raw scores along ``axis``: ``logits - logsumexp(logits)``.
 
     logits (..., C) -> log-probabilities (..., C), same float dtype (integers become float64).
@@ -41,13 +46,13 @@ def log_softmax(logits, axis=-1):
     return z - np.log(s)
 
 
-def softmax_and_log_softmax(logits, axis=-1):
+def softmax_and_log_softmax(logits: ArrayLike, axis: int = -1) -> Tuple[np.ndarray, np.ndarray]:
     """``(softmax(logits), log_softmax(logits))`` from one pass of exponentials."""
     z, e, s = _shifted_exp(_as_float(logits), axis)
     return e / s, z - np.log(s)
 
 
-def sigmoid(logits):
+def sigmoid(logits: ArrayLike) -> np.ndarray:
     """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow; pairs with
     ``losses.binary_cross_entropy``. Same shape and float dtype as ``logits`` (integers become
     float64)."""
@@ -56,7 +61,8 @@ def sigmoid(logits):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def dropout_mask(shape, p, dtype, random_state):
+def dropout_mask(shape: Tuple[int, ...], p: float, dtype: DTypeLike,
+                 random_state: RandomStateLike) -> Optional[np.ndarray]:
     """Inverted-dropout mask of ``shape``: 0 with probability ``p``, else ``1 / (1 - p)``.
 
     ``random_state`` is a ``numpy.random.Generator`` (or anything ``init.as_generator`` takes:

@@ -7,10 +7,15 @@ protocol of :mod:`pyrnn.parameters`: one flat buffer ``params`` with named views
 ``grad`` with the same layout, so optimizers and clipping treat every piece the same way.
 ``softmax`` and ``sigmoid`` (from :mod:`pyrnn.functional`) turn scores into probabilities.
 """
+from __future__ import annotations
+
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .functional import sigmoid, softmax
-from .init import as_generator
+from .init import RandomStateLike, as_generator
 from .parameters import Parameters, positive_int
 
 __all__ = ["Linear", "Embedding", "softmax", "sigmoid"]
@@ -39,8 +44,8 @@ class Linear(Parameters):
     _transient = ("_x",)
     _derived = Parameters._derived + ("weight", "dweight", "bias", "dbias")
 
-    def __init__(self, in_features: int, out_features: int, dtype=np.float32,
-                 random_state=None, *, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, dtype: DTypeLike = np.float32,
+                 random_state: RandomStateLike = None, *, bias: bool = True):
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         self.has_bias = bool(bias)
@@ -59,7 +64,8 @@ class Linear(Parameters):
         self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
         self.bias, self.dbias = self._param_views.get("bias"), self._grad_views.get("bias")
 
-    def forward(self, x, training: bool = True, dtype=None) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = True,
+                dtype: Optional[DTypeLike] = None) -> np.ndarray:
         """x (..., in_features) -> y (..., out_features). Keeps x for backward when training.
 
         ``dtype`` computes in another precision without touching the parameters, e.g.
@@ -83,7 +89,7 @@ class Linear(Parameters):
         self._x = x if training else None
         return y
 
-    def backward(self, dy) -> np.ndarray:
+    def backward(self, dy: ArrayLike) -> np.ndarray:
         """dy (..., out_features) -> dx (..., in_features); adds dL/dweight, dL/dbias to grad."""
         if self._x is None:
             raise ValueError("backward needs a preceding forward(x, training=True)")
@@ -119,8 +125,8 @@ class Embedding(Parameters):
     _transient = ("_ids",)
     _derived = Parameters._derived + ("weight", "dweight")
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32,
-                 random_state=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: DTypeLike = np.float32,
+                 random_state: RandomStateLike = None):
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self._allocate(dtype)
@@ -135,7 +141,7 @@ class Embedding(Parameters):
         super()._make_views()
         self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
 
-    def forward(self, ids, training: bool = True) -> np.ndarray:
+    def forward(self, ids: ArrayLike, training: bool = True) -> np.ndarray:
         """ids int (...) in [0, V) -> vectors (..., E); keeps ids for backward when training."""
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
@@ -146,7 +152,7 @@ class Embedding(Parameters):
         self._ids = ids if training else None
         return self.weight[ids]
 
-    def backward(self, dx) -> None:
+    def backward(self, dx: np.ndarray) -> None:
         """dx (..., E) -> adds dL/dweight into grad (row 0 excluded)."""
         if self._ids is None:
             raise ValueError("backward needs a preceding forward(ids, training=True)")

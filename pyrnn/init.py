@@ -11,13 +11,21 @@ Typical recipes::
     init.xavier_uniform(net, rs); init.orthogonal(net, rs); init.forget_bias(net, 1.0)  # LSTM
     init.identity(net)                                                                  # IRNN
 """
+from __future__ import annotations
+
+import functools
+from typing import Union
+
 import numpy as np
 
-__all__ = ["as_generator", "uniform_default", "xavier_uniform", "orthogonal", "identity",
-           "forget_bias"]
+# What every ``random_state`` argument takes.
+RandomStateLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
+
+__all__ = ["RandomStateLike", "as_generator", "uniform_default", "xavier_uniform", "orthogonal",
+           "identity", "forget_bias"]
 
 
-def as_generator(random_state=None):
+def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
     """A ``numpy.random.Generator`` from None, an int seed, a Generator or a RandomState.
 
     A ``RandomState`` (scikit-learn's convention) is consumed by drawing one seed from it,
@@ -33,6 +41,17 @@ def as_generator(random_state=None):
         return np.random.default_rng(random_state)
     raise TypeError("random_state must be None, an int, a numpy Generator or RandomState, "
                     f"got {type(random_state).__name__}")
+
+
+def _changes_weights(init):
+    """Tell the network afterwards that its weights changed (it drops its packed weights)."""
+    @functools.wraps(init)
+    def wrapper(net, *args, **kwargs):
+        out = init(net, *args, **kwargs)
+        if hasattr(net, "weights_changed"):
+            net.weights_changed()
+        return out
+    return wrapper
 
 
 def _recurrent_params(net):
@@ -54,7 +73,8 @@ def _gates_and_hidden(name, view, net):
     return rows // H, H
 
 
-def uniform_default(net, random_state=None):
+@_changes_weights
+def uniform_default(net, random_state: RandomStateLike = None) -> None:
     """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
     Parameters
@@ -68,7 +88,8 @@ def uniform_default(net, random_state=None):
         view[...] = rng.uniform(-bound, bound, size=view.shape)
 
 
-def xavier_uniform(net, random_state=None, gain=1.0):
+@_changes_weights
+def xavier_uniform(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
     Each ``(H, F)`` gate block is drawn from U(-a, a) with ``a = gain * sqrt(6 / (F + H))``
@@ -92,7 +113,8 @@ def _random_orthogonal(rng, n):
     return q * np.sign(np.diag(r))
 
 
-def orthogonal(net, random_state=None, gain=1.0):
+@_changes_weights
+def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Orthogonal recurrent weights: each ``(H, H)`` gate block of ``weight_hh`` is a random
     orthogonal matrix times ``gain``. Input weights and biases are left as they are."""
     rng = as_generator(random_state)
@@ -104,7 +126,8 @@ def orthogonal(net, random_state=None, gain=1.0):
             view[g * H:(g + 1) * H] = gain * _random_orthogonal(rng, H)
 
 
-def identity(net, scale=1.0):
+@_changes_weights
+def identity(net, scale: float = 1.0) -> None:
     """IRNN initialization (Le, Jaitly & Hinton, 2015): each gate block of ``weight_hh`` is
     ``scale * I`` and all biases are zero. Input weights are left as they are (the paper
     draws them from N(0, 0.001**2)). Meant for ``RNN(nonlinearity="relu")``."""
@@ -116,7 +139,8 @@ def identity(net, scale=1.0):
             view[...] = np.tile(scale * np.eye(H), (G, 1))
 
 
-def forget_bias(net, value=1.0):
+@_changes_weights
+def forget_bias(net, value: float = 1.0) -> None:
     """LSTM forget-gate bias: rows ``H:2H`` (gate f) of ``bias_ih`` set to ``value`` and of
     ``bias_hh`` to 0, so the effective forget bias is ``value`` (Jozefowicz et al., 2015)."""
     found = False

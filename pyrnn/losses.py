@@ -10,7 +10,12 @@ Leading dimensions are free, so one function serves per-sequence targets
 contribute neither to the loss nor to the gradient. When every item is masked out the
 loss is 0.0 and the gradient is zero (never NaN).
 """
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .functional import sigmoid, softmax_and_log_softmax
 
@@ -73,7 +78,9 @@ def _elementwise_mask(mask, shape):
     return _as_mask(mask, shape)
 
 
-def softmax_cross_entropy(logits, y, mask=None, class_weight=None, sample_weight=None):
+def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
+                          class_weight: Optional[ArrayLike] = None,
+                          sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
     """Softmax cross-entropy from raw scores, with its exact gradient.
 
     Parameters
@@ -142,7 +149,8 @@ def softmax_cross_entropy(logits, y, mask=None, class_weight=None, sample_weight
     return loss, dlogits
 
 
-def binary_cross_entropy(logits, y, mask=None):
+def binary_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
+                         ) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy from raw scores (sigmoid inside), with its exact gradient.
 
     Parameters
@@ -181,7 +189,8 @@ def binary_cross_entropy(logits, y, mask=None):
     return loss, dlogits
 
 
-def mse(pred, y, mask=None, sample_weight=None):
+def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
+        sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
     """Mean squared error with its exact gradient.
 
     Parameters

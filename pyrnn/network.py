@@ -14,21 +14,29 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
             zeros past each sequence's length
     state   h (L*D, B, H) for RNN/GRU; a tuple (h, c) for LSTM; index l*D + d (PyTorch's)
 """
-import numpy as np
+from __future__ import annotations
 
-from . import engine
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from . import _packcache, engine
 from .functional import dropout_mask
-from .init import as_generator, uniform_default
+from .init import RandomStateLike, as_generator, uniform_default
 from .parameters import Parameters, positive_int
 
-__all__ = ["RNN", "LSTM", "GRU"]
+__all__ = ["RNN", "LSTM", "GRU", "State"]
+
+# A network's state: h (L*D, B, H) for RNN/GRU, a tuple (h, c) for LSTM.
+State = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 
 
 class _RecurrentNetwork(Parameters):
     """Shared implementation of RNN, LSTM and GRU (see the module docstring)."""
 
     cell = None  # "rnn", "lstm" or "gru", set by each subclass
-    _transient = ("_cache",)  # engine workspaces are not kept across pickling
+    _transient = ("_cache", "_packed")  # workspaces and packed weights are not pickled
     _derived = Parameters._derived + ("_weights", "_dweights")
 
     def __init__(self, input_size, hidden_size, num_layers, bidirectional, batch_first,
@@ -52,6 +60,8 @@ class _RecurrentNetwork(Parameters):
 
         self.num_directions = 2 if self.bidirectional else 1
         self._allocate(dtype)
+        self._packed, self._weights_version = {}, 0  # see weights_changed
+        _packcache.watch(self.params, self)
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
         self._cache = None
@@ -62,7 +72,7 @@ class _RecurrentNetwork(Parameters):
     # ------------------------------------------------------------------ parameters
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Last dimension of ``forward``'s output: D*H (concat) or H (sum)."""
         if self.bidirectional and self.merge_mode == "concat":
             return 2 * self.hidden_size
@@ -96,6 +106,36 @@ class _RecurrentNetwork(Parameters):
             names = ["weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx]
             self._weights.append(tuple(self._param_views.get(n) for n in names))
             self._dweights.append(tuple(self._grad_views.get(n) for n in names))
+
+    def weights_changed(self):
+        """Say that the parameters were changed in place.
+
+        Inference calls (``forward(training=False)``, ``step``) reuse the kernels' packed form
+        of the weights while they do not change. pyrnn's optimizers, initializers and
+        ``load_state_dict`` call this themselves; call it after writing into ``params`` or a
+        view of it (``named_parameters()``) by hand.
+        """
+        self._weights_version += 1
+        self._packed = {}
+
+    def _packed_weights(self, idx):
+        """The packed weights of layer-direction idx for the current parameters."""
+        version = self._weights_version
+        hit = self._packed.get(idx)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        packed = engine.pack(w_ih, w_hh, b_ih, b_hh, cell=self.cell,
+                             nonlinearity=self.nonlinearity, reset_after=self.reset_after)
+        if self._weights_version == version:  # not changed meanwhile (another thread)
+            self._packed[idx] = (version, packed)
+        return packed
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._packed = {}  # packed weights are not pickled: their layout belongs to this CPU
+        self._weights_version = getattr(self, "_weights_version", 0)
+        _packcache.watch(self.params, self)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -157,7 +197,8 @@ class _RecurrentNetwork(Parameters):
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x, lengths=None, state=None, training=True):
+    def forward(self, x: ArrayLike, lengths: Optional[ArrayLike] = None,
+                state: Optional[State] = None, training: bool = True) -> Tuple[np.ndarray, State]:
         """Run the network over whole sequences.
 
         Parameters
@@ -196,6 +237,19 @@ class _RecurrentNetwork(Parameters):
         h_n = np.empty((L * D, B, H), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
         layers = []  # per layer: (dropout mask or None, [workspace per direction])
+        grouped = self._group_layers(T, B)
+        if grouped and D == 1 and L > 1 and (not training or self.dropout == 0):
+            # a stack too small to share each step across cores: one thread per layer, as a
+            # wavefront (layer l+1 runs the steps layer l has finished)
+            calls = [self._call(idx, None, lengths, h0, c0, training) for idx in range(L)]
+            calls[0]["x"] = x
+            results = engine.forward_group(calls, chained=True)
+            for idx, res in enumerate(results):
+                self._keep_final(idx, res, h_n, c_n)
+                layers.append((None, [res.workspace]))
+            if training:
+                self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
+            return results[-1].y, h_n, c_n
         layer_in = x
         for layer in range(L):
             mask = None
@@ -203,32 +257,50 @@ class _RecurrentNetwork(Parameters):
                 mask = dropout_mask(layer_in.shape, self.dropout, self.dtype, self._rng)
             if mask is not None:
                 layer_in = layer_in * mask
-            outs, workspaces = [], []
-            for d in range(D):
-                idx = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._weights[idx]
-                res = engine.forward(
-                    layer_in, w_ih, w_hh, b_ih, b_hh, cell=self.cell,
-                    nonlinearity=self.nonlinearity, reset_after=self.reset_after,
-                    lengths=lengths, h0=None if h0 is None else h0[idx],
-                    c0=None if c0 is None else c0[idx], reverse=(d == 1), training=training)
-                outs.append(res.y)
-                workspaces.append(res.workspace)
-                h_n[idx] = res.h_n
-                if lstm:
-                    c_n[idx] = res.c_n
+            calls = [self._call(layer * D + d, layer_in, lengths, h0, c0, training)
+                     for d in range(D)]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                results = engine.forward_group(calls)
+            else:
+                results = [engine.forward(**c) for c in calls]
+            for d, res in enumerate(results):
+                self._keep_final(layer * D + d, res, h_n, c_n)
+            outs = [res.y for res in results]
             if D == 1:
                 layer_in = outs[0]
             elif self.merge_mode == "concat":
                 layer_in = np.concatenate(outs, axis=2)
             else:
                 layer_in = outs[0] + outs[1]
-            layers.append((mask, workspaces))
+            layers.append((mask, [res.workspace for res in results]))
         if training:
-            self._cache = {"layers": layers, "shape": (T, B)}
+            self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
         return layer_in, h_n, c_n
 
-    def backward(self, dout, dstate=None):
+    def _group_layers(self, T, B):
+        """Whether this network's layer-directions run each on one thread at once (see
+        engine.forward_group): when their steps are too small to share across cores."""
+        if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
+            return False
+        return engine.plan(self.cell, T, B, self.input_size, self.hidden_size,
+                           nonlinearity=self.nonlinearity, dtype=self.dtype)["group_layers"]
+
+    def _call(self, idx, layer_in, lengths, h0, c0, training):
+        """engine.forward's arguments for layer-direction idx (= layer * D + direction)."""
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        return dict(x=layer_in, weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh,
+                    cell=self.cell, nonlinearity=self.nonlinearity,
+                    reset_after=self.reset_after, lengths=lengths,
+                    h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
+                    reverse=(idx % self.num_directions == 1), training=training,
+                    packed=None if training else self._packed_weights(idx))
+
+    def _keep_final(self, idx, res, h_n, c_n):
+        h_n[idx] = res.h_n
+        if c_n is not None:
+            c_n[idx] = res.c_n
+
+    def backward(self, dout: Optional[ArrayLike], dstate=None) -> np.ndarray:
         """Backpropagate through the last training ``forward``.
 
         Parameters
@@ -261,7 +333,7 @@ class _RecurrentNetwork(Parameters):
                 raise ValueError(f"dout must have the shape of forward's output; got "
                                  f"{dout.shape} time-major, expected {(T, B, self.output_size)}")
         dh_n, dc_n = self._split_state(dstate, B, "dstate")
-        layers = self._cache["layers"]
+        layers, grouped = self._cache["layers"], self._cache["grouped"]
         self._cache = None
         lstm = self.cell == "lstm"
         dh0 = np.zeros((L * D, B, H), self.dtype)
@@ -271,14 +343,22 @@ class _RecurrentNetwork(Parameters):
         for layer in reversed(range(L)):
             mask, workspaces = layers[layer]
             dx = None
+            dys = []
             for d in range(D):
-                idx = layer * D + d
                 dy = d_layer_out
                 if dy is not None and D == 2 and self.merge_mode == "concat":
                     dy = np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
-                g = engine.backward(workspaces[d], dy=dy,
-                                    dh_n=None if dh_n is None else dh_n[idx],
-                                    dc_n=None if dc_n is None else dc_n[idx])
+                dys.append(dy)
+            idxs = [layer * D + d for d in range(D)]
+            dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
+            dc_ns = [None if dc_n is None else dc_n[idx] for idx in idxs]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns)
+            else:
+                grads = [engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
+                         for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)]
+            for d, g in enumerate(grads):
+                idx = layer * D + d
                 for acc, part in zip(self._dweights[idx], (g.dweight_ih, g.dweight_hh,
                                                            g.dbias_ih, g.dbias_hh)):
                     if acc is not None:
@@ -299,7 +379,8 @@ class _RecurrentNetwork(Parameters):
 
     # ------------------------------------------------------------------ streaming
 
-    def step(self, x_t, state=None, reset=None):
+    def step(self, x_t: ArrayLike, state: Optional[State] = None,
+             reset: Optional[ArrayLike] = None) -> Tuple[np.ndarray, State]:
         """Advance one timestep (online inference); equals the full-sequence forward.
 
         Parameters
@@ -348,9 +429,10 @@ class RNN(_RecurrentNetwork):
 
     cell = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, nonlinearity="tanh", bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, nonlinearity: str = "tanh", bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, nonlinearity, True)
 
@@ -363,9 +445,10 @@ class LSTM(_RecurrentNetwork):
 
     cell = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", True)
 
@@ -378,8 +461,9 @@ class GRU(_RecurrentNetwork):
 
     cell = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, reset_after=True, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, reset_after: bool = True, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", reset_after)

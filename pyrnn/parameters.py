@@ -9,12 +9,17 @@ A subclass says what it holds with ``_layout()`` (``[(name, shape)]`` in buffer 
 ``_allocate(dtype)`` in its constructor, and lists in ``_transient`` the attributes that only
 live between a forward and its backward (dropped when pickling).
 """
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["Parameters", "float_dtype", "positive_int"]
 
 
-def float_dtype(dtype):
+def float_dtype(dtype: DTypeLike) -> np.dtype:
     """The canonical ``np.dtype`` for float32/float64; anything else raises TypeError."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -22,7 +27,7 @@ def float_dtype(dtype):
     return np.dtype(dtype.name)
 
 
-def positive_int(name, value):
+def positive_int(name: str, value) -> int:
     """``value`` as an int >= 1; anything else (bools included) raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -42,7 +47,7 @@ class Parameters:
     _transient = ()  # attributes reset to None on pickling (what a forward keeps for backward)
     _derived = ("_param_views", "_grad_views")  # rebuilt by _make_views, never pickled
 
-    def _layout(self):
+    def _layout(self) -> List[Tuple[str, Tuple[int, ...]]]:
         """[(name, shape)] of the parameters, in buffer order."""
         raise NotImplementedError
 
@@ -64,23 +69,23 @@ class Parameters:
             self._grad_views[name] = self.grad[offset:offset + n].reshape(shape)
             offset += n
 
-    def named_parameters(self):
+    def named_parameters(self) -> Dict[str, np.ndarray]:
         """dict name -> view into ``params`` (writing into a view updates the buffer)."""
         return dict(self._param_views)
 
-    def named_grads(self):
+    def named_grads(self) -> Dict[str, np.ndarray]:
         """dict name -> view into ``grad`` (same names as ``named_parameters``)."""
         return dict(self._grad_views)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every gradient to zero."""
         self.grad[...] = 0
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, np.ndarray]:
         """dict name -> copy of each parameter (PyTorch's names and shapes)."""
         return {k: v.copy() for k, v in self._param_views.items()}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Copy parameters in from a mapping name -> array (e.g. a PyTorch module's
         ``{k: v.numpy() for k, v in m.state_dict().items()}``). Unknown or missing names and
         wrong shapes raise ValueError, non-numbers TypeError; nothing is written unless
@@ -104,6 +109,11 @@ class Parameters:
             arrays[name] = a
         for name, view in views.items():  # only write once everything is validated
             view[...] = arrays[name]
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """Say that the parameters were changed in place (``load_state_dict`` does): a piece
+        that keeps a form derived from its weights drops it. Nothing to do by default."""
 
     def __getstate__(self):
         # Views are rebuilt on unpickling (pickled separately they would become copies).

@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from .. import optim
+from .. import _packcache, optim
 from ..clip import clip_grad_norm
 from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
@@ -471,6 +471,7 @@ class BaseRNN(BaseEstimator):
         if not incremental and self._best_params is not None:
             for m, best in zip(self._modules(), self._best_params):
                 m.params[...] = best
+                _packcache.changed(m.params)
         for cb in callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self, self.history_)

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .. import optim
+from .. import _packcache, optim
 
 # How far the loss must fall below its first epoch's value before the plateau rule counts
 # epochs without improvement: RNNs typically sit at their starting loss for a while (e.g.
@@ -46,6 +46,7 @@ class EpochSnapshot:
     def restore(self):
         for m, p in zip(self.modules, self.params):
             m.params[...] = p
+            _packcache.changed(m.params)
         self.optimizer.load_state_dict(self.state)
 
 
