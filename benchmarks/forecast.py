@@ -64,8 +64,8 @@ def evaluate(name, horizon, threads):
         t0 = time.perf_counter()
         f.fit(z[:split])
         fit_s = time.perf_counter() - t0
-        rmse, cover = score(lambda h: f.predict(y_history=h),
-                            lambda h: f.predict_interval(y_history=h, coverage=0.9))
+        rmse, cover = score(lambda h, f=f: f.predict(y_history=h),
+                            lambda h, f=f: f.predict_interval(y_history=h, coverage=0.9))
         rows.append((f"RNNForecaster ({strategy})", rmse, cover, fit_s))
 
     t0 = time.perf_counter()
