@@ -355,18 +355,21 @@ class Seq2Seq(BaseRNN):
         top = np.argmax(scores, axis=1)
         return [seqs[b, top[b], :lengths[b, top[b]]] for b in range(B)]
 
-    def _predict_tokens(self, X):
-        """Decoded output tokens for each source: a list of lists of tokens."""
+    def _source_summaries(self, X):
+        """The sources' summaries (B, S), chunk by chunk (inference)."""
         check_is_fitted(self)
-        results = []
         with threads(self.n_threads):
             src = self._check_X(X, reset=False)
             for start in range(0, len(src), _PREDICT_CHUNK):
                 idx = np.arange(start, min(start + _PREDICT_CHUNK, len(src)))
-                s = self._summary(take_rows(src, idx), False)
-                ids = self._greedy(s) if self.beam_width == 1 else self._beam(s)
-                results.extend([self._target_tokens_by_id[i] for i in seq.tolist()]
-                               for seq in ids)
+                yield self._summary(take_rows(src, idx), False)
+
+    def _predict_tokens(self, X):
+        """Decoded output tokens for each source: a list of lists of tokens."""
+        results = []
+        for s in self._source_summaries(X):
+            ids = self._greedy(s) if self.beam_width == 1 else self._beam(s)
+            results.extend([self._target_tokens_by_id[i] for i in seq.tolist()] for seq in ids)
         return results
 
     def _as_output(self, tokens):
@@ -383,17 +386,12 @@ class Seq2Seq(BaseRNN):
         model's probability of the output including its end, as :meth:`score_samples`."""
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
-        check_is_fitted(self)
         results = []
-        with threads(self.n_threads):
-            src = self._check_X(X, reset=False)
-            for start in range(0, len(src), _PREDICT_CHUNK):
-                idx = np.arange(start, min(start + _PREDICT_CHUNK, len(src)))
-                s = self._summary(take_rows(src, idx), False)
-                for beams in self._beam(s, width=max(self.beam_width, n), all_beams=True):
-                    results.append([(self._as_output([self._target_tokens_by_id[i]
-                                                      for i in ids.tolist()]), score)
-                                    for ids, score in beams[:n]])
+        for s in self._source_summaries(X):
+            for beams in self._beam(s, width=max(self.beam_width, n), all_beams=True):
+                results.append([(self._as_output([self._target_tokens_by_id[i]
+                                                  for i in ids.tolist()]), score)
+                                for ids, score in beams[:n]])
         return results
 
     def score_samples(self, X, y):
