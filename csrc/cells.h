@@ -24,12 +24,12 @@ static inline void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh,
 }
 
 template <typename T, bool RELU>
-static inline T rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
-  T nsq = 0;
+static inline double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
+  double nsq = 0;  // squared norms in double: a finite gradient never overflows them
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
     const T d = dh[j] + dy[j];
-    nsq += d * d;
+    nsq += double(d) * d;
     xg[j] = RELU ? (h[j] > T(0) ? d : T(0)) : d * (T(1) - h[j] * h[j]);
     dh[j] = T(0);
   }
@@ -62,16 +62,16 @@ static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T
 // dL/dh_t and dL/dc_t for this row and block.
 template <typename T>
 static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const T* cp,
-                                 const T* c, const T* dy, T* dh, T* dc, T& nsq_h, T& nsq_c) {
-  T sh = 0, sc = 0;
+                                 const T* c, const T* dy, T* dh, T* dc, double& nsq_h, double& nsq_c) {
+  double sh = 0, sc = 0;
 #pragma omp simd reduction(+ : sh, sc)
   for (int64_t j = j0; j < j1; ++j) {
     const T i = xg[j], f = xg[H + j], g = xg[2 * H + j], o = xg[3 * H + j];
     const T tc = Act<T>::tanh(c[j]);
     const T d = dh[j] + dy[j];
     const T dct = dc[j] + d * o * (T(1) - tc * tc);
-    sh += d * d;
-    sc += dct * dct;
+    sh += double(d) * d;
+    sc += double(dct) * dct;
     xg[j] = dct * g * i * (T(1) - i);
     xg[H + j] = dct * cp[j] * f * (T(1) - f);
     xg[2 * H + j] = dct * i * (T(1) - g * g);
@@ -108,14 +108,14 @@ static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs,
 // Writes the recurrent-side gate gradients into xg (n slot: d(W_hn h + b_hn)) and the
 // input-side n gradient into extra (the r and z slots are shared by both sides).
 template <typename T>
-static inline T gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
+static inline double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
                                 const T* hp, const T* dy, T* dh) {
-  T nsq = 0;
+  double nsq = 0;  // squared norms in double: a finite gradient never overflows them
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
     const T r = xg[j], z = xg[H + j], n = xg[2 * H + j], hn = extra[j];
     const T d = dh[j] + dy[j];
-    nsq += d * d;
+    nsq += double(d) * d;
     const T dn = d * (T(1) - z) * (T(1) - n * n);
     xg[j] = dn * hn * r * (T(1) - r);
     xg[H + j] = d * (hp[j] - n) * z * (T(1) - z);
@@ -158,14 +158,14 @@ static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, co
 
 // Phase 1: z and n gradients (n's is shared by both sides).
 template <typename T>
-static inline T gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
+static inline double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
                                    const T* dy, T* dh) {
-  T nsq = 0;
+  double nsq = 0;  // squared norms in double: a finite gradient never overflows them
 #pragma omp simd reduction(+ : nsq)
   for (int64_t j = j0; j < j1; ++j) {
     const T z = xg[H + j], n = xg[2 * H + j];
     const T d = dh[j] + dy[j];
-    nsq += d * d;
+    nsq += double(d) * d;
     xg[H + j] = d * (hp[j] - n) * z * (T(1) - z);
     xg[2 * H + j] = d * (T(1) - z) * (T(1) - n * n);
     dh[j] = d * z;

@@ -37,6 +37,7 @@ namespace PYRNN_ISA {
 #include "barrier.h"
 #include "gemm.h"
 #include "cells.h"
+#include "stop.h"
 
 // An aligned scratch buffer; no per-step allocation anywhere.
 template <typename T>
@@ -46,7 +47,7 @@ class Buffer {
     if (n <= 0) return;
     const size_t bytes = (size_t(n) * sizeof(T) + 63) / 64 * 64;
     p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!p_) throw std::bad_alloc();
+    if (!p_) throw ScratchAllocError(bytes);
   }
   ~Buffer() { std::free(p_); }
   Buffer(const Buffer&) = delete;
@@ -160,11 +161,13 @@ static void forward(const ForwardArgs<T>& a) {
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
 
   Barrier bar;
+  StopPoll stop(a.stop);
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 #pragma omp single
     bar.reset(nt);  // (implicit barrier after single)
+    bool quit = false;
     // This thread's blocks of hidden units and its batch rows (one of the two is everything).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
@@ -178,7 +181,7 @@ static void forward(const ForwardArgs<T>& a) {
       }
       if (by_rows) bar.wait();
     }
-    for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
+    for (int64_t s0 = 0; s0 < T_ && !quit; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
@@ -195,6 +198,7 @@ static void forward(const ForwardArgs<T>& a) {
                           int(min_<int64_t>(NR, H - q * NR)), bias.get() + g * H + q * NR);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
+        if ((quit = stop.poll(tid, step, !by_rows))) break;
         const int64_t t = s.reverse ? T_ - 1 - step : step;
         T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
         const T* hp;
@@ -280,6 +284,7 @@ static void forward(const ForwardArgs<T>& a) {
       }
     }
   }
+  if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
   const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
   std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
   if (s.cell == CellKind::LSTM) {
@@ -313,7 +318,7 @@ static void backward(const BackwardArgs<T>& a) {
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
   // Squared-norm partial sums per (t, batch row, unit block), added up in one fixed order at
   // the end: the same result however the steps are shared among threads.
-  Buffer<T> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
+  Buffer<double> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
@@ -346,6 +351,7 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
   Barrier bar;
+  StopPoll stop(a.stop);
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -364,6 +370,7 @@ static void backward(const BackwardArgs<T>& a) {
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
     bar.wait();
     for (int64_t step = T_ - 1; step >= 0; --step) {
+      if (stop.poll(tid, T_ - 1 - step, !by_rows)) break;
       const int64_t t = s.reverse ? T_ - 1 - step : step;
       T* dg_t = gates + t * B * GH;
       const T* hp = states + in_slot(t) * B * H;
@@ -376,7 +383,7 @@ static void backward(const BackwardArgs<T>& a) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
-          T nh = 0, nc = 0;
+          double nh = 0, nc = 0;
           part_h.get()[(t * B + b) * nq + q] = T(0);
           if (lstm) part_c.get()[(t * B + b) * nq + q] = T(0);
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
@@ -431,6 +438,7 @@ static void backward(const BackwardArgs<T>& a) {
       // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
     bar.wait();
+    if (!stop.stopped()) {  // interrupted: skip the products after the loop (not indented)
     // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
     // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
     // differ between the two sides: reset_after has separate input/recurrent n gradients
@@ -485,15 +493,17 @@ static void backward(const BackwardArgs<T>& a) {
         }
       }
     }
+    }  // !stop.stopped()
   }
+  if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
   for (int64_t t = 0; t < T_; ++t) {
-    T sh = 0, sc = 0;
+    double sh = 0, sc = 0;
     for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
       sh += part_h.get()[e];
       if (lstm) sc += part_c.get()[e];
     }
-    a.norm_h[t] = std::sqrt(sh);
-    if (lstm) a.norm_c[t] = std::sqrt(sc);
+    a.norm_h[t] = T(std::sqrt(sh));
+    if (lstm) a.norm_c[t] = T(std::sqrt(sc));
   }
 }
 

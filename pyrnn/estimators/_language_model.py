@@ -350,7 +350,8 @@ class RNNLanguageModel(BaseRNN):
             logits = np.where(logits >= cut, logits, -np.inf)
         if temperature == 0:
             return int(np.argmax(logits))
-        z = logits / temperature
-        p = np.exp(z - z.max())
+        with np.errstate(over="ignore"):  # a tiny temperature: -inf, never inf - inf
+            z = (logits - logits.max()) / temperature
+        p = np.exp(z)
         p /= p.sum()
         return int(rng.choice(len(p), p=p))

@@ -340,6 +340,16 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``, weighted by ``sample_weight``
+        (n_samples,). Works for every kind of label ``fit`` accepts (strings, numbers, tuples,
+        a mix of them), which scikit-learn's ``accuracy_score`` does not all type-check."""
+        y = _class_labels(y)
+        pred = self.predict(X)
+        check_consistent_length(pred, y)
+        hits = np.fromiter((p == t for p, t in zip(pred.tolist(), y.tolist())), bool, len(y))
+        return float(np.average(hits, weights=sample_weight))
+
 
 # ---------------------------------------------------------------- regression
 
