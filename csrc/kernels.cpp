@@ -384,8 +384,8 @@ static void backward(const BackwardArgs<T>& a) {
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
           double nh = 0, nc = 0;
-          part_h.get()[(t * B + b) * nq + q] = T(0);
-          if (lstm) part_c.get()[(t * B + b) * nq + q] = T(0);
+          part_h.get()[(t * B + b) * nq + q] = 0;
+          if (lstm) part_c.get()[(t * B + b) * nq + q] = 0;
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
@@ -529,20 +529,19 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   }
 }
 
+template <MathFn F>
+static void math_loop(const float* x, float* y, int64_t n) {
+  for_lanes<float>(0, n, [&](int64_t i, auto tag) PYRNN_INLINE_LAMBDA {
+    const vf v = ld<vf>(x + i, tag);
+    st(y + i, F == MathFn::EXP ? vexp(v) : F == MathFn::SIGMOID ? vsigmoid(v) : vtanh(v), tag);
+  });
+}
+
 static void math_entry(MathFn fn, const float* x, float* y, int64_t n) {
   switch (fn) {
-    case MathFn::EXP:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
-      break;
-    case MathFn::SIGMOID:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_f32(x[i]);
-      break;
-    case MathFn::TANH:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = tanh_f32(x[i]);
-      break;
+    case MathFn::EXP: math_loop<MathFn::EXP>(x, y, n); break;
+    case MathFn::SIGMOID: math_loop<MathFn::SIGMOID>(x, y, n); break;
+    case MathFn::TANH: math_loop<MathFn::TANH>(x, y, n); break;
   }
 }
 
