@@ -91,8 +91,8 @@ void check_memory(int64_t nbytes, const std::string& what) {
   if (nbytes > avail)
     throw MemErr(what + " needs " + human_bytes(double(nbytes)) + " (" + std::to_string(nbytes) +
                  " bytes) but only " + human_bytes(double(avail)) +
-                 " is available; use a smaller batch_size, or split long sequences into shorter "
-                 "windows (truncated BPTT)");
+                 " is available; lower batch_size, or train on shorter windows of the sequences "
+                 "(tbptt for RNNLanguageModel)");
 }
 
 // ---- the training workspace ------------------------------------------------------------------

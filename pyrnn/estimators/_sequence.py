@@ -176,7 +176,12 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
         'sgd' uses momentum 0.9.
     learning_rate : float, default=0.005
     batch_size : int, default=32
-        Sequences per gradient step.
+        Sequences per gradient step. Memory: a training step keeps, per layer and direction,
+        about (G+3)·T·B·H numbers (G = 1 for rnn, 3 for gru, 4 for lstm; T the longest
+        sequence of the batch, B = batch_size, H = hidden_size; 4 bytes each in float32), so
+        it grows linearly in each of T, B and H. A step that needs more than the machine has
+        free raises ``MemoryError`` naming the size before allocating anything: lower
+        ``batch_size`` or cut long sequences into shorter windows.
     max_epochs : int, default=50
         Passes over the training data (``fit``); ``partial_fit`` makes one pass.
     clip_norm : float or None, default=5.0
