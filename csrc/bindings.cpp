@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -480,7 +481,19 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
 
   m.def("set_num_threads", [](py::object n) {
-    g_num_threads = n.is_none() ? 0 : checked_threads(n.cast<long long>(), "number of threads");
+    if (n.is_none()) {
+      g_num_threads = 0;
+      return;
+    }
+    PyObject* index = PyBool_Check(n.ptr()) ? nullptr : PyNumber_Index(n.ptr());  // int-like
+    if (!index) {
+      PyErr_Clear();
+      throw TypeErr("number of threads must be an int or None, got " + type_name(n));
+    }
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    g_num_threads = checked_threads(overflow ? (overflow > 0 ? LLONG_MAX : LLONG_MIN) : v, "number of threads");
   }, py::arg("n"), "Threads for every call that does not pass its own (None: back to the default).");
   m.def("get_num_threads", [](long long requested) { return resolve_threads(requested); },
         py::arg("requested") = 0, "The thread count a call passing `requested` (0: none) uses.");

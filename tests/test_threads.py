@@ -154,3 +154,14 @@ def test_estimator_n_threads_applies_to_its_own_calls_only():
         engine._core.forward = real
     assert seen and set(seen) == {3}
     assert engine.get_num_threads() == default
+
+
+def test_core_set_num_threads_checks_its_argument(restore_num_threads):
+    """Found by the fuzz campaign: an array gave pybind11's RuntimeError ("Unable to cast")."""
+    for bad in (np.ones(2), "3", 2.0, True, [3]):
+        with pytest.raises(TypeError, match="number of threads must be an int or None"):
+            engine._core.set_num_threads(bad)
+    with pytest.raises(ValueError, match="at most"):
+        engine._core.set_num_threads(2**80)
+    engine._core.set_num_threads(np.int64(3))
+    assert engine.get_num_threads() == 3
