@@ -502,6 +502,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("workspace_size", [](const std::string& cell, bool reset_after, int64_t T, int64_t B, int64_t I, int64_t H) {
     if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I, H must be >= 1");
     const LayerShape s{parse_cell(cell, "tanh"), reset_after, false, T, B, I, H};
+    // (G+2) * (T+1) * B * H bounds the layout's arithmetic: it must fit in int64
+    const long double bound = (long double)(num_gates(s.cell) + 2) * (T + 1.0L) * B * H;
+    if (bound > (long double)(int64_t(1) << 62)) throw ValueErr("T * B * H is too large");
     return workspace_layout(s).total;
   }, py::arg("cell"), py::arg("reset_after"), py::arg("T"), py::arg("B"), py::arg("I"), py::arg("H"),
      "Elements of the training workspace of one layer-direction.");

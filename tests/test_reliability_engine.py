@@ -83,6 +83,12 @@ def test_core_functions_reject_non_arrays_in_every_array_slot():
     assert out.strip() == "ok"
 
 
+def test_workspace_size_rejects_shapes_past_int64():
+    assert engine._core.workspace_size("lstm", True, 3, 2, 4, 5) == 4 * 3 * 2 * 5 + 2 * 4 * 2 * 5
+    with pytest.raises(ValueError, match="too large"):
+        engine._core.workspace_size("lstm", True, 2**40, 2**40, 1, 2**20)
+
+
 # ---- item 4: a workspace is consumed atomically ---------------------------------------------
 
 def test_two_threads_backward_one_workspace_exactly_one_runs():
