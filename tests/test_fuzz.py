@@ -17,7 +17,7 @@ import fuzz_driver  # noqa: E402
 from support import subprocess_env  # noqa: E402
 
 DEFAULT_EXAMPLES = {"core_any_arguments": 150, "engine_forward_backward": 60, "engine_gemm": 60,
-                    "network": 30, "losses_optimizers": 80, "estimators": 10}
+                    "network": 30, "losses_optimizers": 80, "estimators": 6}
 
 
 @pytest.mark.parametrize("entry", sorted(DEFAULT_EXAMPLES))

@@ -236,7 +236,7 @@ def run(T, interrupt):
         engine.backward(res.workspace, dy=np.ones((T, 1, H), np.float32))
     return time.perf_counter() - t0
 
-T = 40000 if phase == "forward" else 4000
+T = 40000 if phase == "forward" else 2000
 full = run(200, False) * T / 200  # about what the whole call takes
 try:
     run(T, True)
@@ -307,7 +307,7 @@ def test_training_beyond_available_memory_fails_up_front_naming_the_size():
         net.forward(x)
     msg = str(e.value)
     assert "batch_size" in msg and "GiB" in msg and str(net.training_nbytes(T, B)) in msg
-    net.forward(x[:, :2])  # a feasible call still runs
+    net.forward(x[:5, :2])  # a feasible call still runs
 
 
 def test_a_failed_scratch_allocation_names_its_size():
@@ -317,11 +317,11 @@ def test_a_failed_scratch_allocation_names_its_size():
         from pyrnn import engine
         engine.set_num_threads(1)
         a = np.ones((1, 40_000), np.float32)
-        b = np.ones((40_000, 2_000), np.float32)  # 320 MB; the kernel packs a copy of it
+        b = np.ones((40_000, 1_000), np.float32)  # 160 MB; the kernel packs a copy of it
         engine.gemm(a[:, :10], b[:10])  # start the OpenMP runtime before the limit
         with open("/proc/self/statm") as f:
             vm = int(f.read().split()[0]) * resource.getpagesize()
-        resource.setrlimit(resource.RLIMIT_AS, (vm + (100 << 20), resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (60 << 20), resource.RLIM_INFINITY))
         try:
             engine.gemm(a, b)
         except MemoryError as e:
