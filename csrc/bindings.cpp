@@ -244,17 +244,56 @@ py::array_t<T> empty(std::vector<py::ssize_t> shape) {
 }
 
 template <typename T>
-py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
-                    const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
-                    const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                    bool training, int nthreads) {
+int64_t packed_size(const LayerShape& s) {
+  if constexpr (std::is_same<T, float>::value) return active_table().packed_size_f32(s);
+  else return active_table().packed_size_f64(s);
+}
+
+// The forward's packed weights for one layer-direction (ForwardArgs::packed).
+template <typename T>
+py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::handle& w_hh,
+                      const py::handle& b_ih, const py::handle& b_hh) {
+  const int64_t GH = num_gates(s.cell) * s.H;
+  Keep keep;
+  const T* wi = checked<T>(w_ih, "weight_ih", {GH, s.I}, false, keep);
+  const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false, keep);
+  const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true, keep);
+  const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true, keep);
+  auto out = empty<T>({py::ssize_t(packed_size<T>(s))});
+  T* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().pack_f32(s, wi, wh, bi, bh, dst);
+    else active_table().pack_f64(s, wi, wh, bi, bh, dst);
+  }
+  return out;
+}
+
+// One forward call, validated and with its outputs allocated (GIL held); run() runs it.
+// x_prev: the y of the previous call of a chain, read instead of x (which is then None).
+template <typename T>
+struct ForwardCall {
+  ForwardArgs<T> a{};
+  py::object y, h_n, c_n = py::none(), ws = py::none();
+  Keep keep;  // aligned or padding-masked copies the call reads
+  py::tuple result() const { return py::make_tuple(y, h_n, c_n, ws); }
+};
+
+template <typename T>
+ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                               const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
+                               const py::handle& lengths, const py::handle& h0, const py::handle& c0,
+                               bool training, int nthreads, const T* x_prev = nullptr,
+                               const py::handle& packed = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
-  Keep keep;
-  ForwardArgs<T> a{};
+  ForwardCall<T> call;
+  ForwardArgs<T>& a = call.a;
+  Keep& keep = call.keep;
   a.s = s;
   a.lengths = checked_lengths(lengths, T_, B, keep);
-  a.x = x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
+  a.x = x_prev ? x_prev
+               : x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
   a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false, keep);
   a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false, keep);
   a.b_ih = checked<T>(b_ih, "bias_ih", {G * H}, true, keep);
@@ -262,57 +301,85 @@ py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& 
   a.h0 = checked<T>(h0, "h0", {B, H}, true, keep);
   if (!lstm && !c0.is_none()) throw ValueErr("c0 is only for LSTM cells");
   a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true, keep) : nullptr;
+  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true, keep);
   const int64_t ws_n = training ? workspace_layout(s).total : 0;
   check_memory(int64_t(sizeof(T)) * (ws_n + T_ * B * H + 2 * B * H), "this forward call");
   auto y = empty<T>({T_, B, H});
   auto h_n = empty<T>({B, H});
-  py::object c_n = py::none(), ws = py::none();
   a.y = y.mutable_data();
   a.h_n = h_n.mutable_data();
+  call.y = y;
+  call.h_n = h_n;
   if (lstm) {
     auto c = empty<T>({B, H});
     a.c_n = c.mutable_data();
-    c_n = c;
+    call.c_n = c;
   }
   if (training) {
     auto w = std::make_unique<CoreWorkspace>();
     w->buf = empty<T>({py::ssize_t(ws_n)});
     a.ws = static_cast<T*>(w->buf.mutable_data());
-    ws = py::cast(std::move(w));
+    call.ws = py::cast(std::move(w));
   }
   a.nthreads = nthreads;
-  run_kernel([&](const std::atomic<bool>* stop) {
-    a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().forward_f32(a);
-    else active_table().forward_f64(a);
-  });
-  return py::make_tuple(y, h_n, c_n, ws);
+  return call;
 }
 
-// The workspace of a training forward, taken for this backward: the consumed flag is exchanged
-// here, before anything runs, so of two threads given the same workspace one gets an error.
 template <typename T>
-T* claim_workspace(const py::handle& h, int64_t n) {
+py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                    const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
+                    const py::handle& lengths, const py::handle& h0, const py::handle& c0,
+                    bool training, int nthreads, const py::handle& packed) {
+  ForwardCall<T> call = prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training,
+                                           nthreads, nullptr, packed);
+  run_kernel([&](const std::atomic<bool>* stop) {
+    call.a.stop = stop;
+    if constexpr (std::is_same<T, float>::value) active_table().forward_f32(call.a);
+    else active_table().forward_f64(call.a);
+  });
+  return call.result();
+}
+
+// The workspace a training forward returned, checked (not yet taken: see claim()).
+CoreWorkspace& workspace_arg(const py::handle& h) {
   if (!py::isinstance<CoreWorkspace>(h))
     throw TypeErr("workspace must be the workspace a training forward returned, got " + type_name(h));
-  CoreWorkspace& w = h.cast<CoreWorkspace&>();
-  if (!w.buf.dtype().equal(py::dtype::of<T>()) || w.buf.size() != n)
-    throw ValueErr("workspace does not belong to this layer's shape and dtype (x, weights)");
-  if (w.consumed.exchange(true))
-    throw ValueErr("this workspace was already used by backward (it is overwritten with gate "
-                   "gradients); run forward(training=True) again");
-  return static_cast<T*>(w.buf.mutable_data());
+  return h.cast<CoreWorkspace&>();
 }
 
+// Takes the workspaces of a call (or group) for backward, once every check has passed: each
+// consumed flag is exchanged before any kernel runs, so of two threads given the same
+// workspace exactly one gets it; when one is taken already, none is kept.
+void claim(const std::vector<CoreWorkspace*>& wss) {
+  for (size_t k = 0; k < wss.size(); ++k) {
+    if (wss[k]->consumed.exchange(true)) {
+      for (size_t j = 0; j < k; ++j) wss[j]->consumed.store(false);
+      throw ValueErr("this workspace was already used by backward (it is overwritten with gate "
+                     "gradients); run forward(training=True) again");
+    }
+  }
+}
+
+// One backward call, validated and with its outputs allocated (GIL held).
 template <typename T>
-py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
-                     const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
-                     const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
-                     bool has_bias, int nthreads) {
+struct BackwardCall {
+  BackwardArgs<T> a{};
+  py::tuple out;
+  CoreWorkspace* ws = nullptr;
+  Keep keep;
+};
+
+template <typename T>
+BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                                 const py::handle& w_hh, const py::handle& lengths,
+                                 const py::handle& ws, const py::handle& dy,
+                                 const py::handle& dh_n, const py::handle& dc_n, bool has_bias,
+                                 int nthreads) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
-  Keep keep;
-  BackwardArgs<T> a{};
+  BackwardCall<T> call;
+  BackwardArgs<T>& a = call.a;
+  Keep& keep = call.keep;
   a.s = s;
   a.lengths = checked_lengths(lengths, T_, B, keep);
   a.x = x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
@@ -322,7 +389,11 @@ py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle&
   a.dh_n = checked<T>(dh_n, "dh_n", {B, H}, true, keep);
   if (!lstm && !dc_n.is_none()) throw ValueErr("dc_n is only for LSTM cells");
   a.dc_n = lstm ? checked<T>(dc_n, "dc_n", {B, H}, true, keep) : nullptr;
-  a.ws = claim_workspace<T>(ws, workspace_layout(s).total);  // last: consumed once checks pass
+  CoreWorkspace& w = workspace_arg(ws);
+  if (!w.buf.dtype().equal(py::dtype::of<T>()) || w.buf.size() != workspace_layout(s).total)
+    throw ValueErr("workspace does not belong to this layer's shape and dtype (x, weights)");
+  call.ws = &w;
+  a.ws = static_cast<T*>(w.buf.mutable_data());
   auto dx = empty<T>({T_, B, I});
   auto dh0 = empty<T>({B, H});
   auto dw_ih = empty<T>({G * H, I});
@@ -351,12 +422,24 @@ py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle&
     db_hh = bh;
   }
   a.nthreads = nthreads;
+  call.out = py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, norm_h, norm_c);
+  return call;
+}
+
+template <typename T>
+py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                     const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
+                     const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
+                     bool has_bias, int nthreads) {
+  BackwardCall<T> call =
+      prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nthreads);
+  claim({call.ws});
   run_kernel([&](const std::atomic<bool>* stop) {
-    a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().backward_f32(a);
-    else active_table().backward_f64(a);
+    call.a.stop = stop;
+    if constexpr (std::is_same<T, float>::value) active_table().backward_f32(call.a);
+    else active_table().backward_f64(call.a);
   });
-  return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, norm_h, norm_c);
+  return call.out;
 }
 
 template <typename T>
@@ -380,6 +463,86 @@ py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm, int nt) {
   return c;
 }
 
+// ---- several calls at once (forward_group / backward_group) ----
+// Each call is the argument tuple of forward / backward. In a chained forward group, call k's
+// x may be None: it then reads call k-1's y (same T and B, I = that call's H).
+template <typename T>
+py::list forward_group_t(const py::list& calls, bool chained, int nt) {
+  std::vector<ForwardCall<T>> prepared;
+  prepared.reserve(calls.size());
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const py::tuple c = calls[k].cast<py::tuple>();
+    if (c.size() != 13 && c.size() != 14) throw ValueErr("each call is the arguments of forward");
+    const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    const T* x_prev = nullptr;
+    LayerShape s{};
+    if (c[4].is_none()) {
+      if (!chained || k == 0) throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
+      const LayerShape& p = prepared.back().a.s;
+      x_prev = prepared.back().a.y;
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(),
+                     py::array_t<T>({p.T, p.B, p.H}), c[5], c[6]);  // (shape only)
+    } else {
+      if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
+        throw TypeErr("all calls of a group must share one dtype");
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+    }
+    prepared.push_back(prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
+                                          c[12].cast<bool>(), nt, x_prev,
+                                          c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
+  }
+  std::vector<ForwardArgs<T>> args;
+  for (auto& p : prepared) args.push_back(p.a);
+  run_kernel([&](const std::atomic<bool>* stop) {
+    for (auto& a : args) a.stop = stop;
+    if constexpr (std::is_same<T, float>::value) active_table().forward_group_f32(args.data(), int(args.size()), chained, nt);
+    else active_table().forward_group_f64(args.data(), int(args.size()), chained, nt);
+  });
+  py::list out;
+  for (auto& p : prepared) out.append(p.result());
+  return out;
+}
+
+template <typename T>
+py::list backward_group_t(const py::list& calls, int nt) {
+  std::vector<BackwardCall<T>> prepared;
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const py::tuple c = calls[k].cast<py::tuple>();
+    if (c.size() != 13) throw ValueErr("each call is the 13 arguments of backward");
+    const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
+      throw TypeErr("all calls of a group must share one dtype");
+    const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+    for (auto& p : prepared)
+      if (p.ws == &workspace_arg(c[8])) throw ValueErr("a workspace appears twice in one backward group");
+    prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
+                                           c[12].cast<bool>(), nt));
+  }
+  std::vector<BackwardArgs<T>> args;
+  std::vector<CoreWorkspace*> wss;
+  for (auto& p : prepared) {
+    args.push_back(p.a);
+    wss.push_back(p.ws);
+  }
+  claim(wss);
+  run_kernel([&](const std::atomic<bool>* stop) {
+    for (auto& a : args) a.stop = stop;
+    if constexpr (std::is_same<T, float>::value) active_table().backward_group_f32(args.data(), int(args.size()), nt);
+    else active_table().backward_group_f64(args.data(), int(args.size()), nt);
+  });
+  py::list out;
+  for (auto& p : prepared) out.append(p.out);
+  return out;
+}
+
+DT group_dtype(const py::list& calls) {
+  if (calls.size() == 0) throw ValueErr("a group needs at least one call");
+  const py::tuple c = calls[0].cast<py::tuple>();
+  if (c.size() < 5) throw ValueErr("each call is the 13 arguments of forward/backward");
+  if (c[4].is_none()) throw TypeErr("x is required in the first call of a group, got None");
+  return dtype_of_x(c[4]);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -391,6 +554,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const ValueErr& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const py::cast_error& e) {  // an argument of the wrong type inside a list/tuple
+      PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const MemErr& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const ScratchAllocError& e) {
@@ -415,19 +580,41 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-         py::handle lengths, py::handle h0, py::handle c0, bool training, long long nthreads) {
+         py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed,
+         long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
         const int nt = resolve_threads(nthreads);
-        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt)
-                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt);
+        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed)
+                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
       py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
-      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("nthreads") = 0,
+      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("packed") = py::none(),
+      py::arg("nthreads") = 0,
       "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, Workspace or None). "
+      "packed: pack()'s output for these weights and biases (reused across calls), or None. "
       "nthreads: 0 for the default (see set_num_threads).");
+
+  m.def(
+      "pack",
+      [](const std::string& cell, const std::string& nonlinearity, bool reset_after, py::handle w_ih,
+         py::handle w_hh, py::handle b_ih, py::handle b_hh) -> py::object {
+        const CellKind kind = parse_cell(cell, nonlinearity);
+        if (!py::isinstance<py::array>(w_ih) || py::reinterpret_borrow<py::array>(w_ih).ndim() != 2)
+          throw TypeErr("weight_ih must be a 2-D numpy array (G*H, I)");
+        const py::array wi = py::reinterpret_borrow<py::array>(w_ih);
+        const py::array_t<float> x_shape({py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
+        LayerShape s = shape_from(kind, reset_after, false, x_shape, w_ih, w_hh);
+        return dtype_of_x(w_ih) == DT::F32 ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
+                                           : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
+      },
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("weight_ih"),
+      py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
+      "The forward's packed weights and folded biases for one layer-direction (this ISA level's "
+      "layout; the same for both directions), to pass as forward's `packed` while the weights "
+      "do not change.");
 
   m.def(
       "backward",
@@ -446,6 +633,19 @@ PYBIND11_MODULE(_core, m) {
       py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"), py::arg("nthreads") = 0,
       "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, "
       "grad_norm_h, grad_norm_c).");
+
+  m.def("forward_group", [](const py::list& calls, bool chained, long long nthreads) -> py::list {
+    const int nt = resolve_threads(nthreads);
+    return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained, nt)
+                                          : forward_group_t<double>(calls, chained, nt);
+  }, py::arg("calls"), py::arg("chained"), py::arg("nthreads") = 0,
+     "Several forward calls (tuples of forward's arguments) at once, each on one thread: "
+     "concurrently, or as a pipeline when chained (call k's x None = call k-1's y). "
+     "Returns the list of their results, bitwise those of the calls one by one.");
+  m.def("backward_group", [](const py::list& calls, long long nthreads) -> py::list {
+    const int nt = resolve_threads(nthreads);
+    return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, nt) : backward_group_t<double>(calls, nt);
+  }, py::arg("calls"), py::arg("nthreads") = 0, "Several independent backward calls at once, each on one thread.");
 
   m.def("gemm", [](py::handle A, py::handle B, long long nthreads) -> py::object {
     const int nt = resolve_threads(nthreads);
@@ -537,6 +737,46 @@ PYBIND11_MODULE(_core, m) {
     d["omp_max_threads"] = omp_get_max_threads();
     d["cxx_flags"] = PYRNN_CXX_FLAGS;
     d["isa_flags"] = active_table().flags;
+    const CacheInfo& c = cache_info();
+    py::dict caches;
+    caches["l1d"] = c.l1d;
+    caches["l2"] = c.l2;
+    caches["l3"] = c.l3;
+    caches["source"] = c.source;
+    d["caches"] = caches;
+    const Tuning tn = tuning(c);
+    py::dict tun;
+    tun["step_tile_bytes"] = tn.step_tile_bytes;
+    tun["step_slice_bytes"] = tn.step_slice_bytes;
+    tun["row_split_bytes"] = tn.row_split_bytes;
+    tun["l2_fit_bytes"] = tn.l2_fit_bytes;
+    d["tuning"] = tun;
     return d;
   });
+
+  // ---- plans (plan.cpp): how a call of this shape would share its steps ----
+  m.def("plan", [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B,
+                   int64_t I, int64_t H, int nthreads, int itemsize) {
+    if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
+    if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
+    if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+    const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
+    const int64_t GH = num_gates(s.cell) * H;
+    const Tuning tn = tuning(cache_info());
+    const ThreadPlan f = plan_threads(nthreads, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
+    const ThreadPlan b = plan_threads(nthreads, s, GH * H * itemsize, 0, tn);
+    auto as_dict = [](const ThreadPlan& p) {
+      py::dict d;
+      d["threads"] = p.nthreads;
+      d["split"] = p.nthreads == 1 ? "serial" : (p.by_rows ? "batch rows" : "hidden units");
+      return d;
+    };
+    py::dict d;
+    d["forward"] = as_dict(f);
+    d["backward"] = as_dict(b);
+    d["group_layers"] = group_layers(nthreads, 2, s, GH * (I + H) * itemsize, tn);
+    return d;
+  }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
+     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"),
+     "How a forward/backward call of this shape would share its steps among nthreads threads.");
 }

@@ -154,7 +154,7 @@ def valid_core_call(name, data):
         head = [opts["cell"], opts.get("nonlinearity", "tanh"), opts.get("reset_after", True),
                 opts["reverse"], a["x"], a["weight_ih"], a["weight_hh"]]
         if name == "forward":
-            return head + [a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True, 0]
+            return head + [a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True, None, 0]
         ws = _core.forward(*head, a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True)[3]
         return head + [opts["lengths"], ws, None, None, None, a["bias_ih"] is not None, 0]
     if name == "gemm":

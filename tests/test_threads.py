@@ -25,7 +25,7 @@ for call in (lambda: pyrnn.set_num_threads(100000),
              lambda: engine.using_threads(100000).__enter__(),
              lambda: engine.fma_peak_gflops(100000),
              lambda: engine._core.forward("rnn", "tanh", True, False, x, w[:1], w[:1], None, None,
-                                          None, None, None, False, 100000)):
+                                          None, None, None, False, nthreads=100000)):
     try:
         call()
     except ValueError as e:
