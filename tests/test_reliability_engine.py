@@ -232,11 +232,15 @@ def run(T, interrupt):
     t0 = time.perf_counter()
     if phase == "forward":
         engine.forward(x, w_ih, w_hh, training=False)
+    elif phase == "chain":  # a wavefront of two layers: the second waits on the first
+        w2 = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.05
+        engine.forward_group([dict(x=x, weight_ih=w_ih, weight_hh=w_hh, training=False),
+                              dict(weight_ih=w2, weight_hh=w_hh, training=False)], chained=True)
     else:
         engine.backward(res.workspace, dy=np.ones((T, 1, H), np.float32))
     return time.perf_counter() - t0
 
-T = 40000 if phase == "forward" else 2000
+T = 2000 if phase == "backward" else 40000
 full = run(200, False) * T / 200  # about what the whole call takes
 try:
     run(T, True)
@@ -259,7 +263,7 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.skipif(not POSIX, reason="signals")
-@pytest.mark.parametrize("phase", ["forward", "backward"])
+@pytest.mark.parametrize("phase", ["forward", "backward", "chain"])
 def test_ctrl_c_stops_a_long_kernel_call(phase):
     out = child(INTERRUPT_CHILD.format(phase=phase))
     assert out.strip().endswith("ok"), out
