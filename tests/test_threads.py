@@ -77,7 +77,8 @@ print(seen)
     assert res.stdout.strip() == "[5, 3, 2, 4, 3, 5]"
 
 
-def test_threadpoolctl_sees_and_limits_pyrnn_openmp_runtime():
+def test_threadpoolctl_sees_and_limits_pyrnn_openmp_runtime(restore_num_threads):
+    engine.set_num_threads(None)  # (set_num_threads, by another test, would take precedence)
     info = threadpoolctl.threadpool_info()
     assert any(p["internal_api"] == "openmp" for p in info), info
     default = engine.get_num_threads()
@@ -98,7 +99,8 @@ def _blas_limits():
             if p["user_api"] == "blas"]
 
 
-def test_threadpool_limits_entered_before_or_after_fits_is_obeyed():
+def test_threadpool_limits_entered_before_or_after_fits_is_obeyed(restore_num_threads):
+    engine.set_num_threads(None)
     X, y = _data()
     default = engine.get_num_threads()
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
