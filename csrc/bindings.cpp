@@ -751,20 +751,33 @@ PYBIND11_MODULE(_core, m) {
     tun["row_split_bytes"] = tn.row_split_bytes;
     tun["l2_fit_bytes"] = tn.l2_fit_bytes;
     d["tuning"] = tun;
+    const LoadInfo l = load_info();
+    py::dict load;
+    load["busy_cores"] = l.busy_cores;
+    load["cpus"] = l.cpus;
+    load["source"] = l.source;
+    load["threads"] = threads_under_load(num_threads(), l.busy_cores, l.cpus);
+    d["load"] = load;
     return d;
   });
 
   // ---- plans (plan.cpp): how a call of this shape would share its steps ----
   m.def("plan", [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B,
-                   int64_t I, int64_t H, int nthreads, int itemsize) {
+                   int64_t I, int64_t H, int nthreads, int itemsize, double busy_cores, int cpus) {
     if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
     if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
     if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
     const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
     const int64_t GH = num_gates(s.cell) * H;
     const Tuning tn = tuning(cache_info());
-    const ThreadPlan f = plan_threads(nthreads, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
-    const ThreadPlan b = plan_threads(nthreads, s, GH * H * itemsize, 0, tn);
+    if (busy_cores < 0 || cpus < 0) {  // not given: what the load probe sees now
+      const LoadInfo l = load_info();
+      if (busy_cores < 0) busy_cores = l.busy_cores;
+      if (cpus < 0) cpus = l.cpus;
+    }
+    const int n = threads_under_load(nthreads, busy_cores, cpus);
+    const ThreadPlan f = plan_threads(n, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
+    const ThreadPlan b = plan_threads(n, s, GH * H * itemsize, 0, tn);
     auto as_dict = [](const ThreadPlan& p) {
       py::dict d;
       d["threads"] = p.nthreads;
@@ -774,9 +787,12 @@ PYBIND11_MODULE(_core, m) {
     py::dict d;
     d["forward"] = as_dict(f);
     d["backward"] = as_dict(b);
-    d["group_layers"] = group_layers(nthreads, 2, s, GH * (I + H) * itemsize, tn);
+    d["group_layers"] = group_layers(n, 2, s, GH * (I + H) * itemsize, tn);
     return d;
   }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
-     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"),
-     "How a forward/backward call of this shape would share its steps among nthreads threads.");
+     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"), py::arg("busy_cores") = -1.0,
+     py::arg("cpus") = -1,
+     "How a forward/backward call of this shape would share its steps among at most nthreads "
+     "threads when other processes keep busy_cores of this process's cpus busy (negative: what "
+     "the load probe sees now).");
 }

@@ -135,6 +135,17 @@ ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes
 bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
                   const Tuning& tn);
 
+// ---- load.cpp: how many cores other processes leave free (sampled at most every 100 ms)
+struct LoadInfo {
+  double busy_cores;   // cores of the allowed CPUs that other processes kept busy
+  int cpus;            // CPUs this process may run on (0: unknown)
+  const char* source;  // "cpu time", "runnable", "off" (PYRNN_LOAD_PROBE=0) or "unavailable"
+};
+LoadInfo load_info();
+// The threads a call given `requested` uses: at most the free cores, at least 1 (pure).
+int threads_under_load(int requested, double busy_cores, int cpus);
+int usable_threads(int requested);  // threads_under_load with what load_info() saw
+
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
 // One table per ISA level; dispatch.cpp picks one at import.

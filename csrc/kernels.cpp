@@ -22,9 +22,8 @@
 #include <new>
 #include <type_traits>
 
-#include <sched.h>
-
 #include "engine.h"
+#include "futex.h"
 
 #ifndef PYRNN_ISA_FLAGS
 #define PYRNN_ISA_FLAGS ""  // set by CMakeLists.txt per ISA level
@@ -167,7 +166,7 @@ static void forward(const ForwardArgs<T>& a) {
 
   const Tuning tn = tuning(cache_info());
   const ThreadPlan plan =
-      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
+      plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
@@ -399,7 +398,7 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const Tuning tn = tuning(cache_info());
-  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)), 0, tn);
+  const ThreadPlan plan = plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   constexpr int64_t kApack = GemmCfg<T>::MC * KC;
@@ -529,7 +528,7 @@ static void backward(const BackwardArgs<T>& a) {
 template <typename T>
 static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
-  const int nt = max_(1, min_(n, nthreads));
+  const int nt = max_(1, min_(n, usable_threads(nthreads)));
   Buffer<int64_t> progress(chained ? n : 0);  // (no std::vector here: see simd.h on ODR)
   for (int k = 0; chained && k < n; ++k) progress.get()[k] = 0;
   for (int k = 0; k < n; ++k) {
@@ -552,7 +551,7 @@ template <typename T>
 static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
   if (n <= 0) return;
   for (int k = 0; k < n; ++k) calls[k].nthreads = 1;
-#pragma omp parallel num_threads(max_(1, min_(n, nthreads)))
+#pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
   {
     const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
     for (int64_t k = mine.begin; k < mine.end; ++k) backward<T>(calls[k]);

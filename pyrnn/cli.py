@@ -238,7 +238,8 @@ def _shape(text):
 
 def _show_plans(cell, shapes):
     n = engine.get_num_threads()
-    print(f"  plans ({cell}, float32, {n} thread{'s' if n > 1 else ''}):")
+    print(f"  plans ({cell}, float32, given {n} thread{'s' if n > 1 else ''}, under the load "
+          f"above):")
     for T, B, I, H in shapes:
         p = engine.plan(cell, T, B, I, H, num_threads=n)
         print(f"    T={T} B={B} I={I} H={H}: forward {p['forward']['split']} "

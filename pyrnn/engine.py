@@ -367,7 +367,9 @@ def check_memory(nbytes, what) -> None:
 
 def config() -> dict:
     """Build and runtime configuration: version, compiler, OpenMP, ISA level in use and the
-    levels this CPU supports, vector width, threads, compile flags."""
+    levels this CPU supports, vector width, threads, compile flags, caches and tiles, and the
+    load other processes put on this process's CPUs (``"load"``: ``busy_cores``, ``cpus``,
+    ``source`` of the figure, and the ``threads`` a call given ``num_threads`` would use)."""
     return dict(_core.config())
 
 
@@ -389,6 +391,11 @@ def show_config() -> None:
     print(f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
           f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
           f"of weights")
+    lo = c["load"]
+    seen = (f"{lo['busy_cores']:.2f} of {lo['cpus']} cores busy with other processes "
+            f"(from {lo['source']})" if lo["cpus"] else f"nothing measured ({lo['source']})")
+    print(f"  load           : {seen}: a call given {c['num_threads']} threads uses "
+          f"{lo['threads']}")
 
 
 def _kib(n: int) -> str:
@@ -396,16 +403,28 @@ def _kib(n: int) -> str:
 
 
 def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh",
-         num_threads: int | None = None, dtype=np.float32) -> dict:
+         num_threads: int | None = None, dtype=np.float32, busy_cores: float | None = None,
+         cpus: int | None = None) -> dict:
     """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
-    among ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels decide it
-    from this machine's caches: ``{"forward": {"threads", "split"}, "backward": {...},
-    "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or ``"hidden
-    units"``, and group_layers says whether independent layer-directions of this shape (two
-    directions, or a stack as a wavefront) run each on its own thread (:func:`forward_group`)."""
+    among at most ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels
+    decide it from this machine's caches and load: ``{"forward": {"threads", "split"},
+    "backward": {...}, "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or
+    ``"hidden units"``, and group_layers says whether independent layer-directions of this
+    shape (two directions, or a stack as a wavefront) run each on its own thread
+    (:func:`forward_group`).
+
+    A call uses no more threads than there are free cores: ``busy_cores`` is how many of the
+    ``cpus`` CPUs this process may use other processes keep busy (default: what the load
+    probe sees now, ``config()["load"]``; give both to plan for another situation)."""
     n = get_num_threads() if num_threads is None else int(num_threads)
+    busy = -1.0 if busy_cores is None else float(busy_cores)
+    ncpu = -1 if cpus is None else int(cpus)
+    if busy_cores is not None and not busy >= 0:
+        raise ValueError(f"busy_cores must be >= 0, got {busy_cores!r}")
+    if cpus is not None and ncpu < 1:
+        raise ValueError(f"cpus must be >= 1, got {cpus!r}")
     return dict(_core.plan(cell, nonlinearity, int(T), int(B), int(I), int(H), n,
-                           np.dtype(dtype).itemsize))
+                           np.dtype(dtype).itemsize, busy, ncpu))
 
 
 def gemm(a, b):
