@@ -756,7 +756,7 @@ PYBIND11_MODULE(_core, m) {
     load["busy_cores"] = l.busy_cores;
     load["cpus"] = l.cpus;
     load["source"] = l.source;
-    load["threads"] = threads_under_load(num_threads(), l.busy_cores, l.cpus);
+    load["threads"] = threads_under_load(resolve_threads(0), l.busy_cores, l.cpus);
     d["load"] = load;
     return d;
   });
