@@ -3,7 +3,10 @@
 // Parameter layout is PyTorch's: weight_ih (G*H, I), weight_hh (G*H, H), bias_* (G*H);
 // gate order LSTM i,f,g,o; GRU r,z,n. Everything is time-major and C-contiguous.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <new>
+#include <string>
 
 namespace pyrnn {
 
@@ -59,6 +62,7 @@ struct ForwardArgs {
   T* c_n;                  // (B, H) out; LSTM only
   T* ws;                   // workspace_layout(s).total elements, or nullptr for inference
   int nthreads;
+  const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
   // Layer pipeline (forward_group, chained): steps [0, *x_ready) of x are readable; *y_done
   // is advanced past every chunk of steps this call has written. nullptr outside a pipeline.
   const int64_t* x_ready;
@@ -88,6 +92,15 @@ struct BackwardArgs {
   T* norm_h;               // (T) out: ||dL/dh_t|| over the active rows
   T* norm_c;               // (T) out: ||dL/dc_t||; LSTM only
   int nthreads;
+  const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
+};
+
+// A scratch allocation that failed, with its size (the bindings turn it into MemoryError).
+struct ScratchAllocError : std::bad_alloc {
+  explicit ScratchAllocError(size_t bytes)
+      : msg("pyrnn could not allocate " + std::to_string(bytes) + " bytes of kernel scratch memory") {}
+  const char* what() const noexcept override { return msg.c_str(); }
+  std::string msg;
 };
 
 // ---- plan.cpp: what the kernels derive from the machine (ISA-independent, no mutable state)

@@ -48,7 +48,10 @@ class RNNLanguageModel(BaseRNN):
         Parallel streams.
     max_epochs : int, default=20
     tbptt : int, default=64
-        Steps per chunk of truncated BPTT.
+        Steps per chunk of truncated BPTT. Memory: a training step keeps, per layer, about
+        (G+3)·T·B·H numbers (G = 1 for rnn, 3 for gru, 4 for lstm; T = tbptt, B = batch_size,
+        H = hidden_size), linear in each; more than the machine has free raises
+        ``MemoryError`` naming the size up front: lower ``batch_size`` or ``tbptt``.
     analyzer : {'char', 'word'} or callable, default='char'
         Character- or word-level model.
     embedding_dim : int, default=32
@@ -331,4 +334,6 @@ class RNNLanguageModel(BaseRNN):
             logits = np.where(logits >= cut, logits, -np.inf)
         if temperature == 0:
             return int(np.argmax(logits))
-        return int(rng.choice(len(logits), p=softmax(logits / temperature)))
+        with np.errstate(over="ignore"):  # a tiny temperature: -inf, never inf - inf
+            z = (logits - logits.max()) / temperature
+        return int(rng.choice(len(logits), p=softmax(z)))

@@ -230,7 +230,12 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
     learning_rate : float, default=0.003
         Peak learning rate (reached after ``warmup_epochs``).
     batch_size : int, default=32
-        Sequences per gradient step.
+        Sequences per gradient step. Memory: a training step keeps, per layer and direction,
+        about (G+3)·T·B·H numbers (G = 1 for rnn, 3 for gru, 4 for lstm; T the longest
+        sequence of the batch, B = batch_size, H = hidden_size; 4 bytes each in float32), so
+        it grows linearly in each of T, B and H. A step that needs more than the machine has
+        free raises ``MemoryError`` naming the size before allocating anything: lower
+        ``batch_size`` or cut long sequences into shorter windows.
     max_epochs : int, default=100
         Passes over the training data (``fit``); ``partial_fit`` makes one pass.
     clip_norm : float or None, default=5.0
@@ -425,6 +430,16 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
         """Most probable label of each sequence, ndarray (n_samples,)."""
         scores = self._class_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``, weighted by ``sample_weight``
+        (n_samples,). Works for every kind of label ``fit`` accepts (strings, numbers, tuples,
+        a mix of them), which scikit-learn's ``accuracy_score`` does not all type-check."""
+        y = _class_labels(y)
+        pred = self.predict(X)
+        check_consistent_length(pred, y)
+        hits = np.fromiter((p == t for p, t in zip(pred.tolist(), y.tolist())), bool, len(y))
+        return float(np.average(hits, weights=sample_weight))
 
 
 # ---------------------------------------------------------------- regression
