@@ -17,4 +17,4 @@ def restore_num_threads():
 
     saved = engine.get_num_threads()
     yield saved
-    engine.set_num_threads(saved)
+    engine.set_num_threads(None)  # back to the default (no test sets a count for good)
