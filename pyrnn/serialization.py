@@ -101,14 +101,28 @@ def _class_table():
         table[name] = (getattr(network, name), _network_size, None)
     table["Linear"] = (heads.Linear, _linear_size, None)
     table["Embedding"] = (heads.Embedding, _embedding_size, None)
-    for name in optim.__all__:
+    for name in optim.__all__:  # optimizers and learning-rate schedules
         cls = getattr(optim, name)
-        if isinstance(cls, type) and issubclass(cls, optim.Optimizer) \
-                and cls is not optim.Optimizer:
-            table[name] = (cls, None, _check_optimizer)
+        if isinstance(cls, type) and cls is not optim.Optimizer:
+            table[name] = (cls, None, _check_optimizer if issubclass(cls, optim.Optimizer)
+                           else None)
     for name in estimators.__all__:
         table[name] = (getattr(estimators, name), None, None)
+    from .conv import Conv1d
+    from .forecasting import RNNForecaster
+    from .preprocessing import SequenceScaler
+    table["Conv1d"] = (Conv1d, None, _check_layout)
+    table["RNNForecaster"] = (RNNForecaster, None, None)
+    table["SequenceScaler"] = (SequenceScaler, None, None)
     return table
+
+
+def _check_layout(obj):
+    """A restored module's flat buffers hold exactly what its named layout needs."""
+    size = sum(math.prod(shape) for _, shape in obj._layout())
+    if obj.params.ndim != 1 or obj.params.size != size or obj.grad.shape != obj.params.shape:
+        raise ValueError(f"{type(obj).__name__}.params has {obj.params.size} values; its "
+                         f"layout needs {size}")
 
 
 def _check_params(name, state, size):

@@ -130,6 +130,14 @@ def test_language_model_sampling_reproduced(tmp_path, cell, kwargs):
         assert lm_sample(enc, dec, doc, 60, prompt=prompt, random_state=7, **kwargs) == want
 
 
+def test_what_is_not_exported_says_so(digits):
+    X, y = digits
+    clf = pyrnn.RNNClassifier(hidden_size=4, max_epochs=1, conv_layers=[(4, 3, 1)],
+                              random_state=0).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="conv_layers"):
+        to_onnx(clf)
+
+
 @pytest.mark.parametrize("kind", ["int", "float", "bool"])
 def test_classifier_label_types(digits, kind):
     X, y = digits

@@ -369,3 +369,20 @@ def test_random_edits_of_the_json_document_raise(tmp_path, saved):
         else:
             with pytest.raises(ValueError):
                 _load_bytes(tmp_path, data)
+
+
+def test_conv_forecaster_and_scaler_round_trip(tmp_path, digits):
+    from pyrnn.forecasting import RNNForecaster
+    from pyrnn.preprocessing import SequenceScaler
+    X, y, Xt, _ = digits
+    clf = pyrnn.RNNClassifier(hidden_size=6, max_epochs=1, conv_layers=[(4, 3, 1, 2)],
+                              random_state=0).fit(X[:100], y[:100])
+    series = np.sin(np.arange(200) / 7.0)
+    fc = RNNForecaster(horizon=2, window=8, random_state=0,
+                       regressor=pyrnn.RNNRegressor(hidden_size=6, max_epochs=1,
+                                                    random_state=0)).fit(series)
+    scaler = SequenceScaler().fit(X)
+    for est, result in ((clf, lambda e: e.predict_proba(Xt)), (fc, lambda e: e.predict()),
+                        (scaler, lambda e: e.transform(Xt))):
+        pyrnn.save(est, tmp_path / "m.pyrnn")
+        np.testing.assert_array_equal(result(pyrnn.load(tmp_path / "m.pyrnn")), result(est))

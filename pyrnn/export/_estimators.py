@@ -253,6 +253,11 @@ def estimator_models(est, lengths=False):
     fitted_attr, build, vocab = entry
     if not hasattr(est, fitted_attr):
         raise ValueError(f"this {type(est).__name__} is not fitted yet: call fit first")
+    if getattr(est, "conv_layers", None):
+        raise ValueError("to_onnx does not export conv_layers (Conv1d before the network) yet")
+    if getattr(est, "layout", None) == "NCT":
+        raise ValueError("to_onnx exports estimators that read X as (N, T, C) (layout 'NTC'); "
+                         "transpose X and refit with layout='NTC'")
     models = build(est, lengths)
     doc = vocab(est)
     if doc is not None:
