@@ -35,7 +35,7 @@ def expect_error(fn):
         fn()
     except CLEAN as e:
         if not str(e):
-            raise Wrong(f"{type(e).__name__} without a message")
+            raise Wrong(f"{type(e).__name__} without a message") from e
         return "error"
     except Exception as e:  # noqa: BLE001 - any other exception type is the finding
         raise Wrong(f"{type(e).__name__} instead of TypeError/ValueError: {e}") from e

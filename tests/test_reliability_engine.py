@@ -102,7 +102,7 @@ def test_two_threads_backward_one_workspace_exactly_one_runs():
         start = threading.Barrier(2)
         results, errors = [], []
 
-        def run():
+        def run(ws=ws, start=start, results=results, errors=errors):
             start.wait()
             try:
                 results.append(engine.backward(ws, dy=dy))
