@@ -2,8 +2,9 @@
 // Spins briefly (a balanced step waits microseconds), then yields the core: when the machine
 // is busy and the partner thread has been descheduled, spinning would hold the very core it
 // needs to finish its share. Generation-counting, acquire/release: everything written before
-// wait() by any thread is visible to every thread after it. No std templates (this header is
-// compiled once per ISA level inside its namespace).
+// wait() by any thread is visible to every thread after it. Standard atomics (<atomic> and
+// <thread> are included by kernels.cpp before the ISA namespace opens; their member functions
+// are inlined at -O3, so no ISA-specific copy of them is shared between ISA levels).
 #pragma once
 
 class Barrier {
@@ -11,33 +12,33 @@ class Barrier {
   // Called by one thread (under `omp single`) before first use.
   void reset(int n) {
     n_ = n;
-    count_ = 0;
-    gen_ = 0;
+    count_.store(0, std::memory_order_relaxed);
+    gen_.store(0, std::memory_order_relaxed);
   }
   void wait() {
     if (n_ <= 1) return;
-    const int gen = __atomic_load_n(&gen_, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&count_, 1, __ATOMIC_ACQ_REL) == n_) {
-      __atomic_store_n(&count_, 0, __ATOMIC_RELAXED);
-      __atomic_store_n(&gen_, gen + 1, __ATOMIC_RELEASE);
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.store(gen + 1, std::memory_order_release);
       return;
     }
-    for (int spin = 0; __atomic_load_n(&gen_, __ATOMIC_ACQUIRE) == gen; ++spin) {
+    for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin) {
       if (spin < kSpins) relax();
-      else sched_yield();
+      else std::this_thread::yield();
     }
   }
 
  private:
   static constexpr int kSpins = 2000;  // ~50-200 us of pause, then yield
   static inline void relax() {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
   }
   int n_ = 1;
-  alignas(64) int count_ = 0;
-  alignas(64) int gen_ = 0;
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<int> gen_{0};
 };
