@@ -1,0 +1,192 @@
+"""Synchronous data-parallel training of a pyrnn network and head on a Dask cluster.
+
+The sequences stay where Dask put them: one block of samples per partition, on its worker.
+Each step of training, the driver (this process) holds the parameters and the optimizer;
+the global batch is the same as single-process training would draw (:func:`global_batches`);
+its samples fall into the partitions, and each partition's shard is one task, run next to
+its data: forward, loss, backward, giving the shard's share of the batch-mean gradient
+(the shard's mean scaled by shard/batch size). The driver sums the shards' gradients in
+partition order (a fixed order, whichever worker ran what), applies optional clipping and
+one optimizer update, and sends the new parameters with the next step's tasks.
+
+Results therefore do not depend on the number of workers, on where the blocks live or on
+thread counts (the engine is deterministic for any thread count); they differ from one
+process computing the whole batch at once only by the order of floating-point sums.
+"""
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import dask.array as da
+
+from .. import losses
+from ..clip import clip_grad_norm
+
+LOSSES = {"softmax_cross_entropy": losses.softmax_cross_entropy, "mse": losses.mse}
+
+
+def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=0):
+    """The global batches of ``epochs`` passes over ``n_samples`` samples, in order.
+
+    Each epoch is a permutation (drawn from ``np.random.default_rng(random_state)``, one per
+    epoch) cut into batches of ``batch_size`` (the last one may be smaller). Returns a list
+    of int arrays of sample indices; single-process training on these batches is what
+    :func:`train_data_parallel` reproduces.
+    """
+    rng = np.random.default_rng(random_state)
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+        batches += [order[i:i + batch_size] for i in range(0, n_samples, batch_size)]
+    return batches
+
+
+def last_step_loss(net, head, x, y, lengths, loss, scale=1.0):
+    """Forward and backward of ``loss(head(out at each sequence's last step), y) * scale``.
+
+    x : array (B, T, F); y : targets (B,) or (B, K); lengths : int array (B,) or None.
+    Gradients are added to ``net.grad`` and ``head.grad``; returns the scaled loss.
+    The readout is the network's output at each sequence's last valid step (for a
+    bidirectional network: the forward direction's final state beside the reverse
+    direction's first output).
+    """
+    B, T = x.shape[:2]
+    out, _ = net.forward(x if net.batch_first else x.transpose(1, 0, 2), lengths=lengths)
+    out_tm = out.transpose(1, 0, 2) if net.batch_first else out  # (T, B, D*H)
+    last = (np.full(B, T - 1) if lengths is None else np.asarray(lengths) - 1, np.arange(B))
+    value, dpred = LOSSES[loss](head.forward(out_tm[last]), y)
+    dout = np.zeros_like(out_tm)
+    dout[last] = head.backward(dpred * dpred.dtype.type(scale))
+    net.backward(dout.transpose(1, 0, 2) if net.batch_first else dout)
+    return float(value) * scale
+
+
+def _shard_gradient(model, params, x_part, y_part, len_part, rows, n_batch, loss):
+    """On a worker: one shard's share of the batch-mean loss and gradient, and its time."""
+    start = time.perf_counter()
+    net, head = copy.deepcopy(model)  # the template is shared by the worker's tasks
+    net.params[...] = params[:net.params.size]
+    head.params[...] = params[net.params.size:]
+    net.zero_grad()
+    head.zero_grad()
+    lengths = None if len_part is None else len_part[rows]
+    x = np.ascontiguousarray(x_part[rows], dtype=net.dtype)
+    value = last_step_loss(net, head, x, y_part[rows], lengths, loss, len(rows) / n_batch)
+    return value, np.concatenate([net.grad, head.grad]), time.perf_counter() - start
+
+
+@dataclass
+class DataParallelResult:
+    """What :func:`train_data_parallel` measured, one entry per optimizer step.
+
+    loss_curve : batch-mean training loss before each update.
+    step_seconds : wall time of each step as seen by the driver (tasks, transfers, update).
+    shard_seconds : the slowest shard's compute time in each step.
+    """
+
+    loss_curve: list = field(default_factory=list)
+    step_seconds: list = field(default_factory=list)
+    shard_seconds: list = field(default_factory=list)
+
+    @property
+    def communication_share(self):
+        """Share of the step time not spent computing the slowest shard: scheduling,
+        moving parameters and gradients, summing them and the update."""
+        total = sum(self.step_seconds)
+        return 1.0 - sum(self.shard_seconds) / total if total > 0 else 0.0
+
+
+def _check_inputs(net, head, optimizer, X, y, lengths, loss):
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    if net.dropout > 0:
+        raise ValueError("data-parallel training needs dropout=0: dropout masks would depend "
+                         "on how the global batch is sharded")
+    if head.in_features != net.output_size or head.dtype != net.dtype:
+        raise ValueError(f"head takes {head.in_features} {head.dtype} features, the network "
+                         f"gives {net.output_size} {net.dtype}")
+    trained = {id(p) for p, _ in optimizer.pairs}
+    if id(net.params) not in trained or id(head.params) not in trained:
+        raise ValueError("the optimizer must update net.params and head.params, e.g. "
+                         "pyrnn.optim.Adam([net, head], lr=1e-3)")
+    if not isinstance(X, da.Array) or X.ndim != 3 or X.shape[2] != net.input_size:
+        raise TypeError(f"X must be a dask.array (n_samples, T, {net.input_size}), got "
+                        f"{type(X).__name__} of shape {getattr(X, 'shape', None)}")
+    n = X.shape[0]
+    for name, a in (("y", y), ("lengths", lengths)):
+        if a is not None and len(a) != n:
+            raise ValueError(f"{name} has {len(a)} rows, X has {n} samples")
+
+
+def _partitions(client, X, y, lengths, workers):
+    """Futures of X's, y's and lengths' blocks (aligned on samples) and their offsets."""
+    X = X.rechunk({1: -1, 2: -1})
+    chunks = X.chunks[0]
+
+    def blocks(a):
+        a = da.asarray(a).rechunk({0: chunks, **{i: -1 for i in range(1, np.ndim(a))}})
+        return client.compute(list(a.to_delayed().ravel()), workers=workers)
+
+    parts = (blocks(X), blocks(y), [None] * len(chunks) if lengths is None else blocks(lengths))
+    return parts, np.concatenate([[0], np.cumsum(chunks)])
+
+
+def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
+                        loss="softmax_cross_entropy", batch_size=64, epochs=1, shuffle=True,
+                        random_state=0, max_norm=None, workers=None):
+    """Train ``net`` and ``head`` in place, data-parallel over the cluster's workers.
+
+    The model is ``head(net(x) at each sequence's last step)`` trained on ``loss``, the
+    sequence-to-one setting of ``RNNClassifier`` / ``RNNRegressor``; see
+    :func:`last_step_loss`. Each step: the global batch (:func:`global_batches`) is split by
+    the partitions of X, each shard's gradient is computed on a worker, the driver sums
+    them in partition order, clips (``max_norm``) and calls ``optimizer.step()`` once.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    net : pyrnn.RNN / LSTM / GRU with dropout=0
+    head : pyrnn.heads.Linear (net.output_size -> outputs)
+    optimizer : pyrnn.optim optimizer over at least ``net`` and ``head``
+    X : dask.array (n_samples, T, F), chunked along samples (a partition per block)
+    y : dask or numpy array (n_samples,) of int classes, or (n_samples, K) float targets
+    lengths : dask or numpy int array (n_samples,), optional (variable-length sequences)
+    loss : "softmax_cross_entropy" or "mse"
+    batch_size, epochs, shuffle, random_state : the global batches (see global_batches)
+    max_norm : float, optional; clip the summed gradient's global norm (clip_grad_norm)
+    workers : list of worker addresses, optional; restrict the data and tasks to these
+
+    Returns
+    -------
+    DataParallelResult (loss curve and timings, one entry per step)
+    """
+    _check_inputs(net, head, optimizer, X, y, lengths, loss)
+    (x_parts, y_parts, len_parts), offsets = _partitions(client, X, y, lengths, workers)
+    [model] = client.scatter([(net, head)], broadcast=True, workers=workers)
+    result = DataParallelResult()
+    n_net = net.params.size
+    for batch in global_batches(X.shape[0], batch_size, epochs, shuffle=shuffle,
+                                random_state=random_state):
+        start = time.perf_counter()
+        params = np.concatenate([net.params, head.params])
+        part_of = np.searchsorted(offsets, batch, side="right") - 1
+        tasks = [client.submit(_shard_gradient, model, params, x_parts[p], y_parts[p],
+                               len_parts[p], batch[part_of == p] - offsets[p], len(batch),
+                               loss, pure=False, workers=workers)
+                 for p in np.unique(part_of)]  # ascending partition order
+        shards = client.gather(tasks)
+        grad = shards[0][1]
+        for _, g, _ in shards[1:]:
+            grad = grad + g
+        optimizer.zero_grad()
+        net.grad[...] = grad[:n_net]
+        head.grad[...] = grad[n_net:]
+        if max_norm is not None:
+            clip_grad_norm([net.grad, head.grad], max_norm)
+        optimizer.step()
+        result.loss_curve.append(sum(s[0] for s in shards))
+        result.shard_seconds.append(max(s[2] for s in shards))
+        result.step_seconds.append(time.perf_counter() - start)
+    return result
