@@ -10,14 +10,18 @@ share. Needs the dask extra. One run takes about a minute on 2 free cores:
 import argparse
 import time
 
-import numpy as np
-
 import dask.array as da
+import numpy as np
 from distributed import Client, LocalCluster
 
 import pyrnn
 from pyrnn import engine
-from pyrnn.dask import global_batches, last_step_loss, match_worker_threads, train_data_parallel
+from pyrnn.dask import (
+    global_batches,
+    last_step_loss,
+    match_worker_threads,
+    train_data_parallel,
+)
 
 
 def build(args):

@@ -12,13 +12,18 @@ db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-import joblib  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
+import joblib
+from sklearn.model_selection import GridSearchCV
 
-import pyrnn  # noqa: E402
-from pyrnn import RNNClassifier  # noqa: E402
-from pyrnn.dask import (global_batches, last_step_loss, match_worker_threads,  # noqa: E402
-                        predict_blocks, train_data_parallel)
+import pyrnn
+from pyrnn import RNNClassifier
+from pyrnn.dask import (
+    global_batches,
+    last_step_loss,
+    match_worker_threads,
+    predict_blocks,
+    train_data_parallel,
+)
 
 N, T, F = 96, 7, 3
 
@@ -26,9 +31,8 @@ N, T, F = 96, 7, 3
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

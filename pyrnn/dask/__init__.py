@@ -13,7 +13,12 @@ package only says what each task computes.
 """
 from ._predict import predict_blocks
 from ._threads import match_worker_threads
-from ._train import DataParallelResult, global_batches, last_step_loss, train_data_parallel
+from ._train import (
+           DataParallelResult,
+           global_batches,
+           last_step_loss,
+           train_data_parallel,
+)
 
 __all__ = ["DataParallelResult", "global_batches", "last_step_loss", "match_worker_threads",
            "predict_blocks", "train_data_parallel"]

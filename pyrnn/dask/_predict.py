@@ -6,12 +6,11 @@ from a 2-D stand-in, drops axis 1 of each block and takes no ``dask.bag``, so it
 on ragged collections. This helper keeps its idea (the fitted estimator is one object in
 the graph, each block is predicted where it lives) for every layout pyrnn reads.
 """
-import numpy as np
-
 import dask
 import dask.array as da
 import dask.bag as db
 import dask.dataframe as dd
+import numpy as np
 
 
 def _apply(block, estimator, method):

@@ -17,9 +17,8 @@ import copy
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 import dask.array as da
+import numpy as np
 
 from .. import losses
 from ..clip import clip_grad_norm
