@@ -76,5 +76,11 @@ for isa in $(python -c "import pyrnn; print(' '.join(pyrnn.engine.config()['isa_
 done
 
 step "5. the test suite against the installed wheel"
-python -m pytest -q -p no:cacheprovider "$repo/tests" | tail -15
-echo "wheel: $wheel"
+status=0
+python -m pytest -q -p no:cacheprovider -rs "$repo/tests" > "$out/pytest-wheel.log" 2>&1 || status=$?
+echo "skip reasons (torch and the dask extra are not installed in this venv):"
+grep '^SKIPPED' "$out/pytest-wheel.log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+:[0-9]+: /\1 /' |
+  awk '{n=$1; $1=""; c[$0]+=n} END {for (r in c) printf "  %4d %s\n", c[r], r}' | sort -rn | head -12
+tail -1 "$out/pytest-wheel.log"
+echo "wheel: $wheel (full pytest log: $out/pytest-wheel.log)"
+exit $status
