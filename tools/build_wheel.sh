@@ -80,7 +80,7 @@ status=0
 python -m pytest -q -p no:cacheprovider -rs "$repo/tests" > "$out/pytest-wheel.log" 2>&1 || status=$?
 echo "skip reasons (torch and the dask extra are not installed in this venv):"
 grep '^SKIPPED' "$out/pytest-wheel.log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+:[0-9]+: /\1 /' |
-  awk '{n=$1; $1=""; c[$0]+=n} END {for (r in c) printf "  %4d %s\n", c[r], r}' | sort -rn | head -12
+  awk '{n=$1; $1=""; c[$0]+=n} END {for (r in c) printf "  %4d %s\n", c[r], r}' | sort -rn | head -12 || true
 tail -1 "$out/pytest-wheel.log"
 echo "wheel: $wheel (full pytest log: $out/pytest-wheel.log)"
 exit $status
