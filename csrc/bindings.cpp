@@ -355,6 +355,45 @@ PYBIND11_MODULE(_core, m) {
     d["omp_max_threads"] = omp_get_max_threads();
     d["cxx_flags"] = PYRNN_CXX_FLAGS;
     d["isa_flags"] = active_table().flags;
+    const CacheInfo& c = cache_info();
+    py::dict caches;
+    caches["l1d"] = c.l1d;
+    caches["l2"] = c.l2;
+    caches["l3"] = c.l3;
+    caches["source"] = c.source;
+    d["caches"] = caches;
+    const Tuning tn = tuning(c);
+    py::dict tun;
+    tun["step_tile_bytes"] = tn.step_tile_bytes;
+    tun["step_slice_bytes"] = tn.step_slice_bytes;
+    tun["row_split_bytes"] = tn.row_split_bytes;
+    tun["l2_fit_bytes"] = tn.l2_fit_bytes;
+    d["tuning"] = tun;
     return d;
   });
+
+  // ---- plans (plan.cpp): how a call of this shape would share its steps ----
+  m.def("plan", [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B,
+                   int64_t I, int64_t H, int nthreads, int itemsize) {
+    if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
+    if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
+    if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+    const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
+    const int64_t GH = num_gates(s.cell) * H;
+    const Tuning tn = tuning(cache_info());
+    const ThreadPlan f = plan_threads(nthreads, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
+    const ThreadPlan b = plan_threads(nthreads, s, GH * H * itemsize, 0, tn);
+    auto as_dict = [](const ThreadPlan& p) {
+      py::dict d;
+      d["threads"] = p.nthreads;
+      d["split"] = p.nthreads == 1 ? "serial" : (p.by_rows ? "batch rows" : "hidden units");
+      return d;
+    };
+    py::dict d;
+    d["forward"] = as_dict(f);
+    d["backward"] = as_dict(b);
+    return d;
+  }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
+     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"),
+     "How a forward/backward call of this shape would share its steps among nthreads threads.");
 }

@@ -9,78 +9,90 @@
 //   dh (H)     in: dL/dh_t flowing back from later steps; out: the direct part of dL/dh_{t-1}
 //              (the recurrent-GEMM part is added by the caller)
 // Backward formulas are written from the saved outputs (d tanh = 1 - y^2, d sigmoid = y (1 - y)).
+// Backward functions return the squared norm of the total dL/dh_t over [j0, j1), in float64.
+//
+// Every body runs on Lanes<T>::V (simd.h): whole float32 vectors at each ISA level, one
+// float64 at a time; `n` is the lane tag of for_lanes (a whole vector or the block's tail).
 #pragma once
 
 // ---- vanilla RNN: h = act(W_ih x + b_ih + W_hh h_prev + b_hh) ---------------------------
 template <typename T, bool RELU>
 static inline void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh, T* h, T* y) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T a = xg[j] + gh[(j - j0)];
-    const T v = RELU ? (a < T(0) ? T(0) : a) : Act<T>::tanh(a);
-    h[j] = v;
-    y[j] = v;
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V a = ld<V>(xg + j, n) + ld<V>(gh + (j - j0), n);
+    const V v = RELU ? L::relu(a) : L::tanh(a);
+    st(h + j, v, n);
+    st(y + j, v, n);
+  });
 }
 
 template <typename T, bool RELU>
-static inline T rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
-  T nsq = 0;
-#pragma omp simd reduction(+ : nsq)
-  for (int64_t j = j0; j < j1; ++j) {
-    const T d = dh[j] + dy[j];
-    nsq += d * d;
-    xg[j] = RELU ? (h[j] > T(0) ? d : T(0)) : d * (T(1) - h[j] * h[j]);
-    dh[j] = T(0);
-  }
-  return nsq;
+static inline double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
+  using L = Lanes<T>;
+  using V = typename L::V;
+  typename L::Acc nsq{};
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V d = ld<V>(dh + j, n) + ld<V>(dy + j, n);
+    const V hj = ld<V>(h + j, n);
+    nsq += L::square(d);
+    st(xg + j, RELU ? L::relu_grad(hj, d) : d * (T(1) - hj * hj), n);
+    st(dh + j, V{}, n);
+  });
+  return L::sum(nsq);
 }
 
 // ---- LSTM: i, f, o = sigmoid, g = tanh; c = f c_prev + i g; h = o tanh(c) ----------------
 template <typename T>
 static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                 const T* gh, const T* cp, T* c, T* h, T* y) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T i = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
-    const T f = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
-    const T g = Act<T>::tanh(xg[2 * H + j] + gh[2 * gs + (j - j0)]);
-    const T o = Act<T>::sigmoid(xg[3 * H + j] + gh[3 * gs + (j - j0)]);
-    const T cn = f * cp[j] + i * g;
-    const T hn = o * Act<T>::tanh(cn);
-    xg[j] = i;
-    xg[H + j] = f;
-    xg[2 * H + j] = g;
-    xg[3 * H + j] = o;
-    c[j] = cn;
-    h[j] = hn;
-    y[j] = hn;
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const int64_t u = j - j0;
+    const V i = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
+    const V f = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
+    const V g = L::tanh(ld<V>(xg + 2 * H + j, n) + ld<V>(gh + 2 * gs + u, n));
+    const V o = L::sigmoid(ld<V>(xg + 3 * H + j, n) + ld<V>(gh + 3 * gs + u, n));
+    const V cn = f * ld<V>(cp + j, n) + i * g;
+    const V hn = o * L::tanh(cn);
+    st(xg + j, i, n);
+    st(xg + H + j, f, n);
+    st(xg + 2 * H + j, g, n);
+    st(xg + 3 * H + j, o, n);
+    st(c + j, cn, n);
+    st(h + j, hn, n);
+    st(y + j, hn, n);
+  });
 }
 
-// dc: in dL/dc_t from later steps, out dL/dc_{t-1}. Returns the squared norms of the total
-// dL/dh_t and dL/dc_t for this row and block.
+// dc: in dL/dc_t from later steps, out dL/dc_{t-1}. Adds the squared norms of the total
+// dL/dh_t and dL/dc_t for this row and block to nsq_h, nsq_c.
 template <typename T>
 static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const T* cp,
-                                 const T* c, const T* dy, T* dh, T* dc, T& nsq_h, T& nsq_c) {
-  T sh = 0, sc = 0;
-#pragma omp simd reduction(+ : sh, sc)
-  for (int64_t j = j0; j < j1; ++j) {
-    const T i = xg[j], f = xg[H + j], g = xg[2 * H + j], o = xg[3 * H + j];
-    const T tc = Act<T>::tanh(c[j]);
-    const T d = dh[j] + dy[j];
-    const T dct = dc[j] + d * o * (T(1) - tc * tc);
-    sh += d * d;
-    sc += dct * dct;
-    xg[j] = dct * g * i * (T(1) - i);
-    xg[H + j] = dct * cp[j] * f * (T(1) - f);
-    xg[2 * H + j] = dct * i * (T(1) - g * g);
-    xg[3 * H + j] = d * tc * o * (T(1) - o);
-    dc[j] = dct * f;
-    dh[j] = T(0);
-  }
-  nsq_h += sh;
-  nsq_c += sc;
+                                 const T* c, const T* dy, T* dh, T* dc, double& nsq_h,
+                                 double& nsq_c) {
+  using L = Lanes<T>;
+  using V = typename L::V;
+  typename L::Acc sh{}, sc{};
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V i = ld<V>(xg + j, n), f = ld<V>(xg + H + j, n), g = ld<V>(xg + 2 * H + j, n),
+            o = ld<V>(xg + 3 * H + j, n);
+    const V tc = L::tanh(ld<V>(c + j, n));
+    const V d = ld<V>(dh + j, n) + ld<V>(dy + j, n);
+    const V dct = ld<V>(dc + j, n) + d * o * (T(1) - tc * tc);
+    sh += L::square(d);
+    sc += L::square(dct);
+    st(xg + j, dct * g * i * (T(1) - i), n);
+    st(xg + H + j, dct * ld<V>(cp + j, n) * f * (T(1) - f), n);
+    st(xg + 2 * H + j, dct * i * (T(1) - g * g), n);
+    st(xg + 3 * H + j, d * tc * o * (T(1) - o), n);
+    st(dc + j, dct * f, n);
+    st(dh + j, V{}, n);
+  });
+  nsq_h += L::sum(sh);
+  nsq_c += L::sum(sc);
 }
 
 // ---- GRU, reset_after (PyTorch): n = tanh(W_in x + b_in + r (W_hn h + b_hn)) ------------
@@ -89,41 +101,45 @@ template <typename T>
 static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                   const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
                                   T* y) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T r = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
-    const T z = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
-    const T hn = gh[2 * gs + (j - j0)] + b_hn[j];
-    const T n = Act<T>::tanh(xg[2 * H + j] + r * hn);
-    const T v = (T(1) - z) * n + z * hp[j];
-    xg[j] = r;
-    xg[H + j] = z;
-    xg[2 * H + j] = n;
-    extra[j] = hn;
-    h[j] = v;
-    y[j] = v;
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const int64_t u = j - j0;
+    const V r = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
+    const V z = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
+    const V hn = ld<V>(gh + 2 * gs + u, n) + ld<V>(b_hn + j, n);
+    const V nn = L::tanh(ld<V>(xg + 2 * H + j, n) + r * hn);
+    const V v = (T(1) - z) * nn + z * ld<V>(hp + j, n);
+    st(xg + j, r, n);
+    st(xg + H + j, z, n);
+    st(xg + 2 * H + j, nn, n);
+    st(extra + j, hn, n);
+    st(h + j, v, n);
+    st(y + j, v, n);
+  });
 }
 
 // Writes the recurrent-side gate gradients into xg (n slot: d(W_hn h + b_hn)) and the
 // input-side n gradient into extra (the r and z slots are shared by both sides).
 template <typename T>
-static inline T gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
-                                const T* hp, const T* dy, T* dh) {
-  T nsq = 0;
-#pragma omp simd reduction(+ : nsq)
-  for (int64_t j = j0; j < j1; ++j) {
-    const T r = xg[j], z = xg[H + j], n = xg[2 * H + j], hn = extra[j];
-    const T d = dh[j] + dy[j];
-    nsq += d * d;
-    const T dn = d * (T(1) - z) * (T(1) - n * n);
-    xg[j] = dn * hn * r * (T(1) - r);
-    xg[H + j] = d * (hp[j] - n) * z * (T(1) - z);
-    xg[2 * H + j] = dn * r;
-    extra[j] = dn;
-    dh[j] = d * z;
-  }
-  return nsq;
+static inline double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
+                                     const T* hp, const T* dy, T* dh) {
+  using L = Lanes<T>;
+  using V = typename L::V;
+  typename L::Acc nsq{};
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V r = ld<V>(xg + j, n), z = ld<V>(xg + H + j, n), nn = ld<V>(xg + 2 * H + j, n),
+            hn = ld<V>(extra + j, n);
+    const V d = ld<V>(dh + j, n) + ld<V>(dy + j, n);
+    nsq += L::square(d);
+    const V dn = d * (T(1) - z) * (T(1) - nn * nn);
+    st(xg + j, dn * hn * r * (T(1) - r), n);
+    st(xg + H + j, d * (ld<V>(hp + j, n) - nn) * z * (T(1) - z), n);
+    st(xg + 2 * H + j, dn * r, n);
+    st(extra + j, dn, n);
+    st(dh + j, d * z, n);
+  });
+  return L::sum(nsq);
 }
 
 // ---- GRU, reset before (Cho et al.): n = tanh(W_in x + b_in + W_hn (r h) + b_hn) ---------
@@ -132,55 +148,60 @@ static inline T gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* ext
 template <typename T>
 static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                      const T* gh, const T* hp, T* rh) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T r = Act<T>::sigmoid(xg[j] + gh[(j - j0)]);
-    const T z = Act<T>::sigmoid(xg[H + j] + gh[gs + (j - j0)]);
-    xg[j] = r;
-    xg[H + j] = z;
-    rh[j] = r * hp[j];
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const int64_t u = j - j0;
+    const V r = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
+    const V z = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
+    st(xg + j, r, n);
+    st(xg + H + j, z, n);
+    st(rh + j, r * ld<V>(hp + j, n), n);
+  });
 }
 
 template <typename T>
 static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
                                     const T* hp, T* h, T* y) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T z = xg[H + j];
-    const T n = Act<T>::tanh(xg[2 * H + j] + gh[j - j0]);
-    const T v = (T(1) - z) * n + z * hp[j];
-    xg[2 * H + j] = n;
-    h[j] = v;
-    y[j] = v;
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V z = ld<V>(xg + H + j, n);
+    const V nn = L::tanh(ld<V>(xg + 2 * H + j, n) + ld<V>(gh + (j - j0), n));
+    const V v = (T(1) - z) * nn + z * ld<V>(hp + j, n);
+    st(xg + 2 * H + j, nn, n);
+    st(h + j, v, n);
+    st(y + j, v, n);
+  });
 }
 
 // Phase 1: z and n gradients (n's is shared by both sides).
 template <typename T>
-static inline T gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
-                                   const T* dy, T* dh) {
-  T nsq = 0;
-#pragma omp simd reduction(+ : nsq)
-  for (int64_t j = j0; j < j1; ++j) {
-    const T z = xg[H + j], n = xg[2 * H + j];
-    const T d = dh[j] + dy[j];
-    nsq += d * d;
-    xg[H + j] = d * (hp[j] - n) * z * (T(1) - z);
-    xg[2 * H + j] = d * (T(1) - z) * (T(1) - n * n);
-    dh[j] = d * z;
-  }
-  return nsq;
+static inline double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
+                                        const T* dy, T* dh) {
+  using L = Lanes<T>;
+  using V = typename L::V;
+  typename L::Acc nsq{};
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V z = ld<V>(xg + H + j, n), nn = ld<V>(xg + 2 * H + j, n);
+    const V d = ld<V>(dh + j, n) + ld<V>(dy + j, n);
+    nsq += L::square(d);
+    st(xg + H + j, d * (ld<V>(hp + j, n) - nn) * z * (T(1) - z), n);
+    st(xg + 2 * H + j, d * (T(1) - z) * (T(1) - nn * nn), n);
+    st(dh + j, d * z, n);
+  });
+  return L::sum(nsq);
 }
 
 // Phase 2: from drh = dL/d(r h_prev) (the caller's dn W_hn product), the r gradient.
 template <typename T>
 static inline void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp,
                                      const T* drh, T* dh) {
-#pragma omp simd
-  for (int64_t j = j0; j < j1; ++j) {
-    const T r = xg[j];
-    xg[j] = drh[j] * hp[j] * r * (T(1) - r);
-    dh[j] += drh[j] * r;
-  }
+  using L = Lanes<T>;
+  using V = typename L::V;
+  for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
+    const V r = ld<V>(xg + j, n), g = ld<V>(drh + j, n);
+    st(xg + j, g * ld<V>(hp + j, n) * r * (T(1) - r), n);
+    st(dh + j, ld<V>(dh + j, n) + g * r, n);
+  });
 }

@@ -84,6 +84,33 @@ struct BackwardArgs {
   int nthreads;
 };
 
+// ---- plan.cpp: what the kernels derive from the machine (ISA-independent, no mutable state)
+struct CacheInfo {
+  int64_t l1d, l2, l3;  // bytes: L1 data and L2 per core, L3 (0 if none found)
+  const char* source;   // "sysfs", "sysconf" or "default"
+};
+const CacheInfo& cache_info();  // read once, at first use
+
+// Tile sizes and thresholds, each a fraction of the cache it must fit (see plan.cpp).
+struct Tuning {
+  int64_t step_tile_bytes;   // a thread's step output tile (rows x all gates of NR units): L1
+  int64_t step_slice_bytes;  // k-slice of a W_hh panel that every row tile of a step reuses
+  int64_t row_split_bytes;   // split a step by batch rows only when the weights fit this
+  int64_t l2_fit_bytes;      // a packed GEMM operand this size stays in L2 across tiles
+};
+Tuning tuning(const CacheInfo& c);
+
+// How the threads of one call share each step: by batch rows (no barrier, every thread
+// streams all weights) or by blocks of hidden units (one barrier per step); 1 = serial.
+struct ThreadPlan {
+  int nthreads;
+  bool by_rows;
+};
+// weight_bytes: all weights a step reads; stream_bytes: the recurrent weights a forward step
+// streams (0 for backward, which keeps the FLOP rule).
+ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes,
+                        int64_t stream_bytes, const Tuning& tn);
+
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
 // One table per ISA level; dispatch.cpp picks one at import.

@@ -31,12 +31,6 @@
 #ifndef PYRNN_GEMM_MC
 #define PYRNN_GEMM_MC 96
 #endif
-#ifndef PYRNN_STEP_SLICE_BYTES
-#define PYRNN_STEP_SLICE_BYTES 65536
-#endif
-#ifndef PYRNN_STEP_TILE_BYTES
-#define PYRNN_STEP_TILE_BYTES 24576
-#endif
 #ifndef PYRNN_GEMM_NCP
 #define PYRNN_GEMM_NCP 4
 #endif
@@ -51,10 +45,15 @@ struct GemmCfg {
       PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) < 512 ? PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) : 512;
   static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
-  // k-block of the recurrent step's GEMM: a slice of a panel small enough to stay in L1
-  // beside the step's output tile while every row tile of the group reuses it.
-  static constexpr int64_t KC_STEP = PYRNN_STEP_SLICE_BYTES / (NR * int64_t(sizeof(T)));
 };
+
+// k-block of the recurrent step's GEMM: a slice of a W_hh panel (Tuning::step_slice_bytes,
+// from the L2 size) that every row tile of the step reuses from cache.
+template <typename T>
+static inline int64_t step_slice(const Tuning& tn) {
+  const int64_t k = tn.step_slice_bytes / (GemmCfg<T>::NR * int64_t(sizeof(T)));
+  return k < 8 ? 8 : k;
+}
 
 template <typename T>
 static inline int64_t num_panels(int64_t N) {
@@ -362,7 +361,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     // cache between them instead of making K / KC passes over all of C (dX of the medium
     // LSTM: 30.4 -> 24.8 ms); a larger B would then stream from L3 once per tile, so it keeps
     // k-blocks outermost (6% faster on the large configuration's dX).
-    if (K * np * NR * int64_t(sizeof(T)) <= (int64_t(1) << 20)) {
+    if (K * np * NR * int64_t(sizeof(T)) <= tuning(cache_info()).l2_fit_bytes) {
       for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt)
         for (int64_t k0 = 0; k0 < K; k0 += KC) run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);
     } else {

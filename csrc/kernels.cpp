@@ -72,47 +72,7 @@ static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
   return !lengths || t < lengths[b];
 }
 
-// How the threads of a call share each step. By hidden units (each thread owns blocks of
-// units for every batch row): a thread needs only its slice of the weights, which is what lets
-// weights larger than one core's L2 stay cached (the DeepCPU insight), but every step ends in
-// a barrier and each thread reads state the other cores just wrote. By batch rows (each
-// thread owns rows for every unit): the rows of a batch never interact, so the steps need no
-// barrier and no state crosses cores, but every thread streams all the weights. Rows win
-// whenever the weights a step reads fit in a core's L2 beside its working set (measured, 2
-// threads: +5..24% on the medium configuration; for 4 MiB of weights and more they lose
-// 5..15%, so those keep the units split).
-#ifndef PYRNN_ROW_SPLIT_BYTES
-#define PYRNN_ROW_SPLIT_BYTES (1536 * 1024)
-#endif
-struct ThreadPlan {
-  int nthreads;
-  bool by_rows;
-};
-// Work too small to pay for its synchronization runs on one thread (same results: the
-// partition never changes the arithmetic). Split by units that is a barrier per step (~1 us,
-// far more when cores are shared): at least 2 MFLOP of recurrent work per step, or, given
-// `stream_bytes` (the recurrent weights one step streams from L2; forward only), at least
-// 128 KiB of them or 0.4 MFLOP. A small batch's forward step is bound by that stream rather
-// than by its FLOPs, and two cores stream twice as fast: 2 threads vs 1 at B = 1, H = 128:
-// LSTM +23..50%, GRU +12..36%; H = 256: +46..96%; B = 4, H = 256 RNN +10..26%; below that
-// (H = 64, or the 64 KiB of an H = 128 RNN) the barrier costs as much or more (-3..-34%; B = 8,
-// H = 128 RNN, 0.26 MFLOP: -14..+13%). The backward step keeps the FLOP rule (B = 1, H = 128
-// LSTM backward lost 15..25% split).
-// Split by rows it is one fork and join per call: at least ~4 MFLOP per thread in all.
-static ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes,
-                               int64_t stream_bytes = 0) {
-  const int64_t G = num_gates(s.cell);
-  const int64_t step_flops = 2 * s.B * G * s.H * (s.H + s.I);
-  const int nt = requested < 1 ? 1 : requested;
-  if (nt == 1) return {1, false};
-  constexpr int64_t kMinRows = 6;  // at least a micro-tile of rows per thread
-  if (s.B >= nt * kMinRows && weight_bytes <= PYRNN_ROW_SPLIT_BYTES && s.T * step_flops >= nt * 4000000LL)
-    return {nt, true};
-  const int64_t hh_flops = 2 * s.B * G * s.H * s.H;
-  if (hh_flops >= 2000000) return {nt, false};
-  if (stream_bytes > 0 && (stream_bytes >= (int64_t(128) << 10) || hh_flops >= 400000)) return {nt, false};
-  return {1, false};
-}
+// How threads share a step, and the tile sizes, come from plan.cpp (from the caches).
 
 template <typename T>
 static void forward(const ForwardArgs<T>& a) {
@@ -160,14 +120,15 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
 
+  const Tuning tn = tuning(cache_info());
   const ThreadPlan plan =
-      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)));
+      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
   constexpr int MR = GemmCfg<T>::MR;
-  constexpr int64_t KCS = GemmCfg<T>::KC_STEP;
-  const int64_t RG = max_<int64_t>(MR, PYRNN_STEP_TILE_BYTES / (G * NR * int64_t(sizeof(T))) / MR * MR);
+  const int64_t KCS = step_slice<T>(tn);
+  const int64_t RG = max_<int64_t>(MR, tn.step_tile_bytes / (G * NR * int64_t(sizeof(T))) / MR * MR);
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
 
   Barrier bar;
@@ -227,7 +188,7 @@ static void forward(const ForwardArgs<T>& a) {
         T* y_t = a.y + t * B * H;
         // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
         // for all gates of those units lands in this thread's tile, k-blocked in slices of a
-        // weight panel (PYRNN_STEP_SLICE_BYTES; 32 to 128 KiB measured alike here) that every
+        // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon) that every
         // row tile reuses from cache; the epilogue then consumes the tile while it is hot.
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
                      // rather than miss by miss inside the micro-kernel's broadcasts
@@ -324,7 +285,7 @@ static void backward(const BackwardArgs<T>& a) {
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
   // Squared-norm partial sums per (t, batch row, unit block), added up in one fixed order at
   // the end: the same result however the steps are shared among threads.
-  Buffer<T> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
+  Buffer<double> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
@@ -350,10 +311,12 @@ static void backward(const BackwardArgs<T>& a) {
   const RowsCat<T> get_xrh{x, I, extra, H};                // [X | r * H_prev] (GRU reset before)
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
-  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)));
+  const Tuning tn = tuning(cache_info());
+  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
-  constexpr int64_t kApack = GemmCfg<T>::MC * KC, KCS = GemmCfg<T>::KC_STEP;
+  constexpr int64_t kApack = GemmCfg<T>::MC * KC;
+  const int64_t KCS = step_slice<T>(tn);
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
   Barrier bar;
@@ -387,9 +350,9 @@ static void backward(const BackwardArgs<T>& a) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
-          T nh = 0, nc = 0;
-          part_h.get()[(t * B + b) * nq + q] = T(0);
-          if (lstm) part_c.get()[(t * B + b) * nq + q] = T(0);
+          double nh = 0, nc = 0;
+          part_h.get()[(t * B + b) * nq + q] = 0;
+          if (lstm) part_c.get()[(t * B + b) * nq + q] = 0;
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
@@ -430,7 +393,7 @@ static void backward(const BackwardArgs<T>& a) {
       }
       if (gru_rb && !by_rows) bar.wait();
       const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
-      // k-blocked so that a KC_STEP x NR slice of the panel stays in L1 across the row
+      // k-blocked so that a step_slice x NR slice of the panel stays in L1 across the row
       // tiles; each element still sees the same FMA sequence (C is stored and reloaded
       // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
       for (int64_t q = own.begin; q < own.end && nr > 0; ++q)
@@ -498,13 +461,13 @@ static void backward(const BackwardArgs<T>& a) {
     }
   }
   for (int64_t t = 0; t < T_; ++t) {
-    T sh = 0, sc = 0;
+    double sh = 0, sc = 0;
     for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
       sh += part_h.get()[e];
       if (lstm) sc += part_c.get()[e];
     }
-    a.norm_h[t] = std::sqrt(sh);
-    if (lstm) a.norm_c[t] = std::sqrt(sc);
+    a.norm_h[t] = T(std::sqrt(sh));
+    if (lstm) a.norm_c[t] = T(std::sqrt(sc));
   }
 }
 
@@ -530,20 +493,19 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   }
 }
 
+template <MathFn F>
+static void math_loop(const float* x, float* y, int64_t n) {
+  for_lanes<float>(0, n, [&](int64_t i, auto tag) PYRNN_INLINE_LAMBDA {
+    const vf v = ld<vf>(x + i, tag);
+    st(y + i, F == MathFn::EXP ? vexp(v) : F == MathFn::SIGMOID ? vsigmoid(v) : vtanh(v), tag);
+  });
+}
+
 static void math_entry(MathFn fn, const float* x, float* y, int64_t n) {
   switch (fn) {
-    case MathFn::EXP:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
-      break;
-    case MathFn::SIGMOID:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_f32(x[i]);
-      break;
-    case MathFn::TANH:
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = tanh_f32(x[i]);
-      break;
+    case MathFn::EXP: math_loop<MathFn::EXP>(x, y, n); break;
+    case MathFn::SIGMOID: math_loop<MathFn::SIGMOID>(x, y, n); break;
+    case MathFn::TANH: math_loop<MathFn::TANH>(x, y, n); break;
   }
 }
 

@@ -1,7 +1,13 @@
-// simd.h — vector types and vectorizable activations, compiled once per ISA level.
+// simd.h — vector types and vectorized activations, compiled once per ISA level.
 // Included only by kernels.cpp, inside namespace pyrnn::PYRNN_ISA (no shared inline code
 // between ISA levels, so the linker can never mix an AVX-512 copy into the baseline path).
 // Standard headers are included by kernels.cpp before the namespace opens.
+//
+// The activations are written on explicit vector types (GCC/Clang vector extensions), with
+// selects as bit operations on comparison masks: vectorized by construction at every level.
+// (Scalar code with ternaries relies on the compiler to if-convert it, which GCC does only
+// where masked operations exist, AVX-512: at AVX2, SSE2 and NEON such loops stayed scalar,
+// 8-12 ns per element.)
 #pragma once
 
 #if defined(__AVX512F__)
@@ -11,6 +17,9 @@ constexpr int kVecBytes = 32;
 #else
 constexpr int kVecBytes = 16;  // SSE2 on x86-64, NEON on aarch64
 #endif
+
+#define PYRNN_INLINE __attribute__((always_inline)) inline
+#define PYRNN_INLINE_LAMBDA __attribute__((always_inline))  // after a lambda's parameter list
 
 // GCC/Clang vector extensions: one source for every width.
 template <typename T>
@@ -37,65 +46,135 @@ static inline T min_(T a, T b) { return b < a ? b : a; }
 template <typename T>
 static inline T max_(T a, T b) { return a < b ? b : a; }
 
-// ---- float32 activations --------------------------------------------------------------
-// Branch-free so that `#pragma omp simd` loops vectorize them at every ISA level.
-// exp_f32: Cody-Waite reduction + Cephes' degree-6 polynomial; max error 1 ulp over the
-// whole range (tests/test_activations.py, against float64 numpy), exp(-inf) = 0,
-// exp(+inf) = inf, NaN -> NaN.
-// Results that are subnormal are produced by a two-step scale (gradual underflow).
-__attribute__((always_inline)) static inline float exp_f32(float x) {
-  float xc = x > 89.0f ? 89.0f : x;
-  xc = xc < -104.0f ? -104.0f : xc;
-  const float xk = xc == xc ? xc : 0.0f;
-  const float magic = 12582912.0f;  // 1.5 * 2^23: round-to-nearest integer trick
-  const float k = (xk * 1.44269504088896341f + magic) - magic;
-  const float r = (xk - k * 0.693359375f) - k * -2.12194440e-4f;
-  const float r2 = r * r;
-  float p = 1.9875691500e-4f;
+// ---- float32 vectors ----------------------------------------------------------------------
+using vf = vec_t<float>;
+using vi = vec_t<int32_t>;  // also the type of a float comparison's mask (all ones / zeros)
+constexpr int kLanesF = Vec<float>::width;
+
+static PYRNN_INLINE vf splat(float x) { return vf{} + x; }
+static PYRNN_INLINE vi as_int(vf x) { return __builtin_bit_cast(vi, x); }
+static PYRNN_INLINE vf as_float(vi x) { return __builtin_bit_cast(vf, x); }
+// m ? a : b per lane, m a comparison mask.
+static PYRNN_INLINE vf select(vi m, vf a, vf b) { return as_float((m & as_int(a)) | (~m & as_int(b))); }
+static PYRNN_INLINE double select(bool m, double a, double b) { return m ? a : b; }
+static PYRNN_INLINE vf vabs(vf x) { return as_float(as_int(x) & 0x7fffffff); }
+static PYRNN_INLINE vf with_sign_of(vf mag, vf s) {  // |mag| with the sign bit of s
+  return as_float((as_int(mag) & 0x7fffffff) | (as_int(s) & int32_t(0x80000000u)));
+}
+
+// ---- float32 activations (error bounds tested in tests/test_activations.py, against float64
+// numpy over every exponent and a dense grid, at every ISA level) ------------------------------
+// vexp: Cody-Waite reduction + Cephes' degree-6 polynomial; max error 1 ulp over the whole
+// range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN. Results that are subnormal come from a
+// two-step scale (gradual underflow).
+static PYRNN_INLINE vf vexp(vf x) {
+  vf xc = select(x > splat(89.0f), splat(89.0f), x);
+  xc = select(xc < splat(-104.0f), splat(-104.0f), xc);
+  xc = select(xc == xc, xc, vf{});  // NaN lanes computed on 0, restored below
+  const vf magic = splat(12582912.0f);  // 1.5 * 2^23: round-to-nearest integer trick
+  const vf k = (xc * 1.44269504088896341f + magic) - magic;
+  const vf r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;
+  const vf r2 = r * r;
+  vf p = splat(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
-  const int32_t ki = int32_t(k);
-  const int32_t k1 = ki >> 1, k2 = ki - k1;
-  const float s1 = __builtin_bit_cast(float, int32_t((k1 + 127) << 23));
-  const float s2 = __builtin_bit_cast(float, int32_t((k2 + 127) << 23));
-  const float res = p * s1 * s2;
-  return x == x ? res : x;
+  const vi ki = __builtin_convertvector(k, vi);
+  const vi k1 = ki >> 1, k2 = ki - k1;
+  const vf res = p * as_float((k1 + 127) << 23) * as_float((k2 + 127) << 23);
+  return select(x == x, res, x);
 }
 
-// sigmoid_f32 = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
+// vsigmoid = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
 // sigmoid(-inf) = 0, sigmoid(+inf) = 1.
-__attribute__((always_inline)) static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+static PYRNN_INLINE vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
 
-// tanh_f32: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond; max error
-// 2 ulp; tanh(+-inf) = +-1, tanh(-0) = -0.
-__attribute__((always_inline)) static inline float tanh_f32(float x) {
-  const float ax = std::fabs(x);
-  const float z = x * x;
-  float ps = -5.70498872745e-3f;
+// vtanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond; max error 2 ulp;
+// tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN.
+static PYRNN_INLINE vf vtanh(vf x) {
+  const vf ax = vabs(x);
+  const vf z = x * x;
+  vf ps = splat(-5.70498872745e-3f);
   ps = ps * z + 2.06390887954e-2f;
   ps = ps * z - 5.37397155531e-2f;
   ps = ps * z + 1.33314422036e-1f;
   ps = ps * z - 3.33332819422e-1f;
-  const float small = std::copysign(x + x * (z * ps), x);  // tanh(-0) = -0
-  const float large = std::copysign(1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f), x);
-  return ax < 0.625f ? small : large;
+  const vf small = x + x * (z * ps);
+  const vf large = 1.0f - 2.0f / (vexp(ax + ax) + 1.0f);
+  return with_sign_of(select(ax < splat(0.625f), small, large), x);
 }
 
-// Activations per element type: float32 uses the vectorized forms above, float64 (the
-// precision path: gradient checks, users who need it) uses the C library.
+// ---- Lanes<T>: how the cell epilogues (cells.h) see an element type ------------------------
+// float32 runs on vectors with the activations above; float64 (the precision path: gradient
+// checks, users who need it) runs one element at a time with the C library's exp and tanh.
+// Squared norms are summed in float64 either way (a float32 sum overflows above ~1.8e19).
 template <typename T>
-struct Act;
+struct Lanes;
 template <>
-struct Act<float> {
-  __attribute__((always_inline)) static inline float sigmoid(float x) { return sigmoid_f32(x); }
-  __attribute__((always_inline)) static inline float tanh(float x) { return tanh_f32(x); }
+struct Lanes<float> {
+  using V = vf;
+  static constexpr int W = kLanesF;
+  typedef double Acc __attribute__((vector_size(sizeof(double) * kLanesF)));
+  static PYRNN_INLINE V sigmoid(V x) { return vsigmoid(x); }
+  static PYRNN_INLINE V tanh(V x) { return vtanh(x); }
+  static PYRNN_INLINE V relu(V x) { return select(x < V{}, V{}, x); }
+  static PYRNN_INLINE V relu_grad(V h, V d) { return select(h > V{}, d, V{}); }
+  static PYRNN_INLINE Acc square(V d) {
+    const Acc w = __builtin_convertvector(d, Acc);
+    return w * w;
+  }
+  static PYRNN_INLINE double sum(Acc a) {
+    double s = 0;
+    for (int i = 0; i < W; ++i) s += a[i];
+    return s;
+  }
 };
 template <>
-struct Act<double> {
-  static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-  static inline double tanh(double x) { return std::tanh(x); }
+struct Lanes<double> {
+  using V = double;
+  static constexpr int W = 1;
+  using Acc = double;
+  static inline V sigmoid(V x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static inline V tanh(V x) { return std::tanh(x); }
+  static inline V relu(V x) { return x < 0 ? 0.0 : x; }
+  static inline V relu_grad(V h, V d) { return h > 0 ? d : 0.0; }
+  static inline Acc square(V d) { return d * d; }
+  static inline double sum(Acc a) { return a; }
 };
+
+// for_lanes(j0, j1, body): body(j, n) for j = j0, j0 + W, ... with n lanes (a Full or a Tail
+// tag): whole vectors, then one partial vector read and written through ld/st with the tag.
+struct Full {};
+struct Tail {
+  int n;
+};
+template <typename V, typename T>
+static PYRNN_INLINE V ld(const T* p, Full) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V, typename T>
+static PYRNN_INLINE V ld(const T* p, Tail t) {
+  V v{};  // unused lanes are zero (and their results discarded)
+  std::memcpy(&v, p, sizeof(T) * size_t(t.n));
+  return v;
+}
+template <typename V, typename T>
+static PYRNN_INLINE void st(T* p, V v, Full) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <typename V, typename T>
+static PYRNN_INLINE void st(T* p, V v, Tail t) {
+  std::memcpy(p, &v, sizeof(T) * size_t(t.n));
+}
+template <typename T, typename F>
+static PYRNN_INLINE void for_lanes(int64_t j0, int64_t j1, F&& body) {
+  constexpr int W = Lanes<T>::W;
+  int64_t j = j0;
+  for (; j + W <= j1; j += W) body(j, Full{});
+  if (j < j1) body(j, Tail{int(j1 - j)});
+}

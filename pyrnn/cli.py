@@ -199,6 +199,30 @@ DEMOS = {
 }
 
 
+BENCH_SHAPES = {"small-latency": (50, 1, 64, 128), "medium": (100, 64, 128, 256),
+                "large": (100, 64, 256, 512), "bidir": (200, 32, 64, 128)}
+
+
+def _shape(text):
+    try:
+        dims = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 4 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected T,B,I,H as four positive integers, got {text!r}")
+    return dims
+
+
+def _show_plans(cell, shapes):
+    n = engine.get_num_threads()
+    print(f"  plans ({cell}, float32, {n} thread{'s' if n > 1 else ''}):")
+    for T, B, I, H in shapes:
+        p = engine.plan(cell, T, B, I, H, num_threads=n)
+        print(f"    T={T} B={B} I={I} H={H}: forward {p['forward']['split']} "
+              f"({p['forward']['threads']}), backward {p['backward']['split']} "
+              f"({p['backward']['threads']})")
+
+
 def main(argv=None):
     """Run the ``pyrnn`` command with ``argv`` (default: the process arguments).
 
@@ -210,7 +234,13 @@ def main(argv=None):
         epilog="demos:\n" + "\n".join(f"  {name:10s} {fn.__doc__ or ''}"
                                       for name, fn in DEMOS.items()))
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("info", help="show the engine's build and runtime configuration")
+    info = commands.add_parser("info", help="show the engine's build and runtime configuration "
+                                            "and how it would run a layer of a given shape")
+    info.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm",
+                      help="cell of the planned layer (default lstm)")
+    info.add_argument("--shape", metavar="T,B,I,H", type=_shape, action="append",
+                      help="plan a layer of this shape (repeatable; default: the benchmark "
+                           "configurations)")
     demo = commands.add_parser("demo", help="train a model on a classic problem and show it")
     demo.add_argument("name", choices=list(DEMOS), help="which demo")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
@@ -222,6 +252,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "info":
         engine.show_config()
+        _show_plans(args.cell, args.shape or list(BENCH_SHAPES.values()))
         return 0
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")

@@ -223,6 +223,27 @@ def show_config() -> None:
     print(f"  ISA supported  : {', '.join(c['isa_supported'])} (best: {c['best_isa']})")
     print(f"  C++ flags      : {c['cxx_flags'].strip()}")
     print(f"  kernel flags   : {c['isa_flags'].strip() or '(baseline: none)'}")
+    ca, tu = c["caches"], c["tuning"]
+    print(f"  caches         : L1d {_kib(ca['l1d'])}, L2 {_kib(ca['l2'])} per core, "
+          f"L3 {_kib(ca['l3'])} (from {ca['source']})")
+    print(f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
+          f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
+          f"of weights")
+
+
+def _kib(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
+
+
+def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh",
+         num_threads: int | None = None, dtype=np.float32) -> dict:
+    """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
+    among ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels decide it
+    from this machine's caches: ``{"forward": {"threads", "split"}, "backward": {...}}`` where
+    split is ``"serial"``, ``"batch rows"`` or ``"hidden units"``."""
+    n = get_num_threads() if num_threads is None else int(num_threads)
+    return dict(_core.plan(cell, nonlinearity, int(T), int(B), int(I), int(H), n,
+                           np.dtype(dtype).itemsize))
 
 
 def gemm(a, b):
