@@ -5,9 +5,10 @@ Each step of training, the driver (this process) holds the parameters and the op
 the global batch is the same as single-process training would draw (:func:`global_batches`);
 its samples fall into the partitions, and each partition's shard is one task, run next to
 its data: forward, loss, backward, giving the shard's share of the batch-mean gradient
-(the shard's mean scaled by shard/batch size). The driver sums the shards' gradients in
-partition order (a fixed order, whichever worker ran what), applies optional clipping and
-one optimizer update, and sends the new parameters with the next step's tasks.
+(the shard's mean scaled by shard/batch size). The shards' gradients are summed on the
+workers in a fixed pairwise tree over partition order (whichever worker ran what), the
+driver receives the one sum, applies optional clipping and one optimizer update, and
+broadcasts the new parameters to the workers for the next step.
 
 Results therefore do not depend on the number of workers, on where the blocks live or on
 thread counts (the engine is deterministic for any thread count); they differ from one
@@ -76,6 +77,21 @@ def _shard_gradient(model, params, x_part, y_part, len_part, rows, n_batch, loss
     return value, np.concatenate([net.grad, head.grad]), time.perf_counter() - start
 
 
+def _combine(a, b):
+    """Two partial results (loss, gradient, slowest shard's seconds) as one."""
+    return a[0] + b[0], a[1] + b[1], max(a[2], b[2])
+
+
+def _tree_sum(client, parts, workers):
+    """Sum the shards' results on the workers, pairwise in a fixed tree over partition order
+    (neighbours first), so the driver receives one gradient instead of one per shard."""
+    while len(parts) > 1:
+        pairs = [client.submit(_combine, parts[i], parts[i + 1], pure=False, workers=workers)
+                 for i in range(0, len(parts) - 1, 2)]
+        parts = pairs + parts[len(parts) - len(parts) % 2:]
+    return parts[0]
+
+
 @dataclass
 class DataParallelResult:
     """What :func:`train_data_parallel` measured, one entry per optimizer step.
@@ -140,8 +156,9 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
     The model is ``head(net(x) at each sequence's last step)`` trained on ``loss``, the
     sequence-to-one setting of ``RNNClassifier`` / ``RNNRegressor``; see
     :func:`last_step_loss`. Each step: the global batch (:func:`global_batches`) is split by
-    the partitions of X, each shard's gradient is computed on a worker, the driver sums
-    them in partition order, clips (``max_norm``) and calls ``optimizer.step()`` once.
+    the partitions of X, each shard's gradient is computed on a worker, the gradients are
+    summed in a fixed pairwise tree over partition order, and the driver clips
+    (``max_norm``) and calls ``optimizer.step()`` once.
 
     Parameters
     ----------
@@ -169,23 +186,21 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
     for batch in global_batches(X.shape[0], batch_size, epochs, shuffle=shuffle,
                                 random_state=random_state):
         start = time.perf_counter()
-        params = np.concatenate([net.params, head.params])
+        params = client.scatter(np.concatenate([net.params, head.params]), broadcast=True,
+                                workers=workers, hash=False)
         part_of = np.searchsorted(offsets, batch, side="right") - 1
-        tasks = [client.submit(_shard_gradient, model, params, x_parts[p], y_parts[p],
-                               len_parts[p], batch[part_of == p] - offsets[p], len(batch),
-                               loss, pure=False, workers=workers)
-                 for p in np.unique(part_of)]  # ascending partition order
-        shards = client.gather(tasks)
-        grad = shards[0][1]
-        for _, g, _ in shards[1:]:
-            grad = grad + g
+        shards = [client.submit(_shard_gradient, model, params, x_parts[p], y_parts[p],
+                                len_parts[p], batch[part_of == p] - offsets[p], len(batch),
+                                loss, pure=False, workers=workers)
+                  for p in np.unique(part_of)]  # ascending partition order
+        value, grad, shard_seconds = client.gather(_tree_sum(client, shards, workers))
         optimizer.zero_grad()
         net.grad[...] = grad[:n_net]
         head.grad[...] = grad[n_net:]
         if max_norm is not None:
             clip_grad_norm([net.grad, head.grad], max_norm)
         optimizer.step()
-        result.loss_curve.append(sum(s[0] for s in shards))
-        result.shard_seconds.append(max(s[2] for s in shards))
+        result.loss_curve.append(value)
+        result.shard_seconds.append(shard_seconds)
         result.step_seconds.append(time.perf_counter() - start)
     return result
