@@ -51,10 +51,13 @@ def main():
     p.add_argument("--batch", type=int, default=256, help="global batch")
     p.add_argument("--steps", type=int, default=8, help="optimizer steps timed")
     args = p.parse_args()
-    rng = np.random.default_rng(0)
     n = args.batch * args.steps
-    X = rng.standard_normal((n, args.T, args.features)).astype(np.float32)
-    y = rng.integers(0, 10, n)
+    # Generated block by block where it will live (no data shipped in the graph).
+    X_dask = da.random.default_rng(0).standard_normal(
+        (n, args.T, args.features), chunks=(args.batch // 2, args.T, args.features),
+        dtype=np.float32)
+    X = X_dask.compute(scheduler="sync")
+    y = np.random.default_rng(1).integers(0, 10, n)
     batches = global_batches(n, args.batch, 1, shuffle=False)
     step_flops = 3 * 2 * args.T * args.batch * 4 * args.hidden * (args.features + args.hidden)
     print(f"LSTM I={args.features} H={args.hidden} T={args.T}, global batch {args.batch}: "
@@ -64,7 +67,6 @@ def main():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         match_worker_threads(client)
-        X_dask = da.from_array(X, chunks=(args.batch // 2, args.T, args.features))
         net, head, opt = build(args)
         train_data_parallel(client, net, head, opt, X_dask[:args.batch], y[:args.batch],
                             batch_size=args.batch, shuffle=False)  # warm-up: imports, data
