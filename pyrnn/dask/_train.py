@@ -18,6 +18,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -44,22 +45,23 @@ def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=
 
 
 def last_step_loss(net, head, x, y, lengths, loss, scale=1.0):
-    """Forward and backward of ``loss(head(out at each sequence's last step), y) * scale``.
+    """Forward and backward of ``loss(head(final state of the last layer), y) * scale``.
 
     x : array (B, T, F); y : targets (B,) or (B, K); lengths : int array (B,) or None.
-    Gradients are added to ``net.grad`` and ``head.grad``; returns the scaled loss.
-    The readout is the network's output at each sequence's last valid step (for a
-    bidirectional network: the forward direction's final state beside the reverse
-    direction's first output).
+    The features are the last layer's final hidden state, directions concatenated
+    (B, D*H), as ``RNNClassifier`` / ``RNNRegressor`` read a sequence (for a forward
+    direction: its output at each sequence's last valid step). Gradients are added to
+    ``net.grad`` and ``head.grad``; returns the scaled loss.
     """
-    B, T = x.shape[:2]
-    out, _ = net.forward(x if net.batch_first else x.transpose(1, 0, 2), lengths=lengths)
-    out_tm = out.transpose(1, 0, 2) if net.batch_first else out  # (T, B, D*H)
-    last = (np.full(B, T - 1) if lengths is None else np.asarray(lengths) - 1, np.arange(B))
-    value, dpred = LOSSES[loss](head.forward(out_tm[last]), y)
-    dout = np.zeros_like(out_tm)
-    dout[last] = head.backward(dpred * dpred.dtype.type(scale))
-    net.backward(dout.transpose(1, 0, 2) if net.batch_first else dout)
+    _, state = net.forward(x if net.batch_first else x.transpose(1, 0, 2), lengths=lengths)
+    h_n = state[0] if net.cell == "lstm" else state  # (L*D, B, H)
+    D, H = net.num_directions, net.hidden_size
+    value, dpred = LOSSES[loss](head.forward(np.concatenate(list(h_n[-D:]), axis=1)), y)
+    dfeat = head.backward(dpred * dpred.dtype.type(scale))
+    dh = np.zeros_like(h_n)
+    for d in range(D):
+        dh[len(h_n) - D + d] = dfeat[:, d * H:(d + 1) * H]
+    net.backward(None, (dh, None) if net.cell == "lstm" else dh)
     return float(value) * scale
 
 
@@ -82,11 +84,12 @@ def _combine(a, b):
     return a[0] + b[0], a[1] + b[1], max(a[2], b[2])
 
 
-def _tree_sum(client, parts, workers):
-    """Sum the shards' results on the workers, pairwise in a fixed tree over partition order
-    (neighbours first), so the driver receives one gradient instead of one per shard."""
+def _tree_sum(parts):
+    """The sum of the shards' results as a pairwise tree over partition order (neighbours
+    first), built lazily so that it runs on the workers: the driver receives one gradient
+    instead of one per shard."""
     while len(parts) > 1:
-        pairs = [client.submit(_combine, parts[i], parts[i + 1], pure=False, workers=workers)
+        pairs = [dask.delayed(_combine, pure=False)(parts[i], parts[i + 1])
                  for i in range(0, len(parts) - 1, 2)]
         parts = pairs + parts[len(parts) - len(parts) % 2:]
     return parts[0]
@@ -119,9 +122,10 @@ def _check_inputs(net, head, optimizer, X, y, lengths, loss):
     if net.dropout > 0:
         raise ValueError("data-parallel training needs dropout=0: dropout masks would depend "
                          "on how the global batch is sharded")
-    if head.in_features != net.output_size or head.dtype != net.dtype:
-        raise ValueError(f"head takes {head.in_features} {head.dtype} features, the network "
-                         f"gives {net.output_size} {net.dtype}")
+    features = net.num_directions * net.hidden_size
+    if head.in_features != features or head.dtype != net.dtype:
+        raise ValueError(f"head takes {head.in_features} {head.dtype} features, the network's "
+                         f"final state gives {features} {net.dtype}")
     trained = {id(p) for p, _ in optimizer.pairs}
     if id(net.params) not in trained or id(head.params) not in trained:
         raise ValueError("the optimizer must update net.params and head.params, e.g. "
@@ -153,8 +157,8 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
                         random_state=0, max_norm=None, workers=None):
     """Train ``net`` and ``head`` in place, data-parallel over the cluster's workers.
 
-    The model is ``head(net(x) at each sequence's last step)`` trained on ``loss``, the
-    sequence-to-one setting of ``RNNClassifier`` / ``RNNRegressor``; see
+    The model is ``head(final state of net's last layer)`` trained on ``loss``, the
+    sequence-to-one model of ``RNNClassifier`` / ``RNNRegressor``; see
     :func:`last_step_loss`. Each step: the global batch (:func:`global_batches`) is split by
     the partitions of X, each shard's gradient is computed on a worker, the gradients are
     summed in a fixed pairwise tree over partition order, and the driver clips
@@ -164,7 +168,7 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
     ----------
     client : distributed.Client
     net : pyrnn.RNN / LSTM / GRU with dropout=0
-    head : pyrnn.heads.Linear (net.output_size -> outputs)
+    head : pyrnn.heads.Linear (num_directions * hidden_size -> outputs)
     optimizer : pyrnn.optim optimizer over at least ``net`` and ``head``
     X : dask.array (n_samples, T, F), chunked along samples (a partition per block)
     y : dask or numpy array (n_samples,) of int classes, or (n_samples, K) float targets
@@ -189,11 +193,12 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
         params = client.scatter(np.concatenate([net.params, head.params]), broadcast=True,
                                 workers=workers, hash=False)
         part_of = np.searchsorted(offsets, batch, side="right") - 1
-        shards = [client.submit(_shard_gradient, model, params, x_parts[p], y_parts[p],
-                                len_parts[p], batch[part_of == p] - offsets[p], len(batch),
-                                loss, pure=False, workers=workers)
+        shards = [dask.delayed(_shard_gradient, pure=False)(
+                      model, params, x_parts[p], y_parts[p], len_parts[p],
+                      batch[part_of == p] - offsets[p], len(batch), loss)
                   for p in np.unique(part_of)]  # ascending partition order
-        value, grad, shard_seconds = client.gather(_tree_sum(client, shards, workers))
+        # One graph per step (shards and sums): submitted and released as a whole.
+        value, grad, shard_seconds = client.compute(_tree_sum(shards), workers=workers).result()
         optimizer.zero_grad()
         net.grad[...] = grad[:n_net]
         head.grad[...] = grad[n_net:]
