@@ -54,6 +54,7 @@ def fitted(data):
 
 
 def test_match_worker_threads(client):
+    client.run(pyrnn.engine.set_num_threads, 5)  # a pool that does not fit the worker
     threads = match_worker_threads(client)
     workers = client.scheduler_info()["workers"]
     assert threads == {addr: w["nthreads"] for addr, w in workers.items()} and len(threads) == 2
