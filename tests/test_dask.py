@@ -18,8 +18,8 @@ from sklearn.model_selection import GridSearchCV
 import pyrnn
 from pyrnn import RNNClassifier
 from pyrnn.dask import (
+    final_state_loss,
     global_batches,
-    last_step_loss,
     match_worker_threads,
     predict_blocks,
     train_data_parallel,
@@ -119,7 +119,7 @@ def single_process_curve(X, y, lengths, batches):
     curve = []
     for b in batches:
         opt.zero_grad()
-        curve.append(last_step_loss(net, head, X[b], y[b], lengths[b], "softmax_cross_entropy"))
+        curve.append(final_state_loss(net, head, X[b], y[b], lengths[b], "softmax_cross_entropy"))
         opt.step()
     return np.array(curve), np.concatenate([net.params, head.params])
 
@@ -163,7 +163,7 @@ def test_data_parallel_mse_clipping_batch_first(client, data):
     ref_net, ref_head, ref_opt = build()
     for b, value in zip(batches, result.loss_curve):
         ref_opt.zero_grad()
-        assert last_step_loss(ref_net, ref_head, X[b], target[b], None, "mse") == \
+        assert final_state_loss(ref_net, ref_head, X[b], target[b], None, "mse") == \
             pytest.approx(value, rel=1e-5)
         pyrnn.clip.clip_grad_norm([ref_net.grad, ref_head.grad], 0.5)
         ref_opt.step()

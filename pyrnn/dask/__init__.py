@@ -15,10 +15,16 @@ from ._predict import predict_blocks
 from ._threads import match_worker_threads
 from ._train import (
            DataParallelResult,
+           final_state_loss,
            global_batches,
-           last_step_loss,
            train_data_parallel,
 )
 
-__all__ = ["DataParallelResult", "global_batches", "last_step_loss", "match_worker_threads",
-           "predict_blocks", "train_data_parallel"]
+__all__ = [
+           "DataParallelResult",
+           "final_state_loss",
+           "global_batches",
+           "match_worker_threads",
+           "predict_blocks",
+           "train_data_parallel",
+]

@@ -44,7 +44,7 @@ def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=
     return batches
 
 
-def last_step_loss(net, head, x, y, lengths, loss, scale=1.0):
+def final_state_loss(net, head, x, y, lengths, loss, scale=1.0):
     """Forward and backward of ``loss(head(final state of the last layer), y) * scale``.
 
     x : array (B, T, F); y : targets (B,) or (B, K); lengths : int array (B,) or None.
@@ -75,7 +75,7 @@ def _shard_gradient(model, params, x_part, y_part, len_part, rows, n_batch, loss
     head.zero_grad()
     lengths = None if len_part is None else len_part[rows]
     x = np.ascontiguousarray(x_part[rows], dtype=net.dtype)
-    value = last_step_loss(net, head, x, y_part[rows], lengths, loss, len(rows) / n_batch)
+    value = final_state_loss(net, head, x, y_part[rows], lengths, loss, len(rows) / n_batch)
     return value, np.concatenate([net.grad, head.grad]), time.perf_counter() - start
 
 
@@ -159,7 +159,7 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
 
     The model is ``head(final state of net's last layer)`` trained on ``loss``, the
     sequence-to-one model of ``RNNClassifier`` / ``RNNRegressor``; see
-    :func:`last_step_loss`. Each step: the global batch (:func:`global_batches`) is split by
+    :func:`final_state_loss`. Each step: the global batch (:func:`global_batches`) is split by
     the partitions of X, each shard's gradient is computed on a worker, the gradients are
     summed in a fixed pairwise tree over partition order, and the driver clips
     (``max_norm``) and calls ``optimizer.step()`` once.
