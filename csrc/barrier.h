@@ -42,3 +42,19 @@ class Barrier {
   alignas(64) std::atomic<int> count_{0};
   alignas(64) std::atomic<int> gen_{0};
 };
+
+// Waits until *counter >= target (a pipeline's producer publishes with a release store):
+// spins briefly, then yields the core like Barrier::wait.
+static inline void wait_at_least(const int64_t* counter, int64_t target) {
+  for (int spin = 0; __atomic_load_n(counter, __ATOMIC_ACQUIRE) < target; ++spin) {
+    if (spin < 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      __asm__ __volatile__("yield");
+#endif
+    } else {
+      sched_yield();
+    }
+  }
+}

@@ -132,15 +132,51 @@ py::array_t<T> empty(std::vector<py::ssize_t> shape) {
 }
 
 template <typename T>
-py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
-                    const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
-                    const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                    bool training) {
+int64_t packed_size(const LayerShape& s) {
+  if constexpr (std::is_same<T, float>::value) return active_table().packed_size_f32(s);
+  else return active_table().packed_size_f64(s);
+}
+
+// The forward's packed weights for one layer-direction (ForwardArgs::packed).
+template <typename T>
+py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::handle& w_hh,
+                      const py::handle& b_ih, const py::handle& b_hh) {
+  const int64_t GH = num_gates(s.cell) * s.H;
+  const T* wi = checked<T>(w_ih, "weight_ih", {GH, s.I}, false);
+  const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false);
+  const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true);
+  const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true);
+  auto out = empty<T>({py::ssize_t(packed_size<T>(s))});
+  T* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().pack_f32(s, wi, wh, bi, bh, dst);
+    else active_table().pack_f64(s, wi, wh, bi, bh, dst);
+  }
+  return out;
+}
+
+// One forward call, validated and with its outputs allocated (GIL held); run() runs it.
+// x_prev: the y of the previous call of a chain, read instead of x (which is then None).
+template <typename T>
+struct ForwardCall {
+  ForwardArgs<T> a{};
+  py::object y, h_n, c_n = py::none(), ws = py::none();
+  py::tuple result() const { return py::make_tuple(y, h_n, c_n, ws); }
+};
+
+template <typename T>
+ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                               const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
+                               const py::handle& lengths, const py::handle& h0, const py::handle& c0,
+                               bool training, const T* x_prev = nullptr,
+                               const py::handle& packed = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
-  ForwardArgs<T> a{};
+  ForwardCall<T> call;
+  ForwardArgs<T>& a = call.a;
   a.s = s;
-  a.x = checked<T>(x, "x", {T_, B, I}, false);
+  a.x = x_prev ? x_prev : checked<T>(x, "x", {T_, B, I}, false);
   a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false);
   a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false);
   a.b_ih = checked<T>(b_ih, "bias_ih", {G * H}, true);
@@ -149,38 +185,58 @@ py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& 
   a.h0 = checked<T>(h0, "h0", {B, H}, true);
   if (!lstm && !c0.is_none()) throw ValueErr("c0 is only for LSTM cells");
   a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true) : nullptr;
+  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true);
   auto y = empty<T>({T_, B, H});
   auto h_n = empty<T>({B, H});
-  py::object c_n = py::none(), ws = py::none();
   a.y = y.mutable_data();
   a.h_n = h_n.mutable_data();
+  call.y = y;
+  call.h_n = h_n;
   if (lstm) {
     auto c = empty<T>({B, H});
     a.c_n = c.mutable_data();
-    c_n = c;
+    call.c_n = c;
   }
   if (training) {
     auto w = empty<T>({py::ssize_t(workspace_layout(s).total)});
     a.ws = w.mutable_data();
-    ws = w;
+    call.ws = w;
   }
   a.nthreads = num_threads();
-  {
-    py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().forward_f32(a);
-    else active_table().forward_f64(a);
-  }
-  return py::make_tuple(y, h_n, c_n, ws);
+  return call;
 }
 
 template <typename T>
-py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
-                     const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
-                     const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
-                     bool has_bias) {
+py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                    const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
+                    const py::handle& lengths, const py::handle& h0, const py::handle& c0,
+                    bool training, const py::handle& packed) {
+  ForwardCall<T> call =
+      prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nullptr, packed);
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().forward_f32(call.a);
+    else active_table().forward_f64(call.a);
+  }
+  return call.result();
+}
+
+// One backward call, validated and with its outputs allocated (GIL held).
+template <typename T>
+struct BackwardCall {
+  BackwardArgs<T> a{};
+  py::tuple out;
+};
+
+template <typename T>
+BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                                 const py::handle& w_hh, const py::handle& lengths,
+                                 const py::handle& ws, const py::handle& dy,
+                                 const py::handle& dh_n, const py::handle& dc_n, bool has_bias) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
-  BackwardArgs<T> a{};
+  BackwardCall<T> call;
+  BackwardArgs<T>& a = call.a;
   a.s = s;
   a.x = checked<T>(x, "x", {T_, B, I}, false);
   a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false);
@@ -219,12 +275,22 @@ py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle&
     db_hh = bh;
   }
   a.nthreads = num_threads();
+  call.out = py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, norm_h, norm_c);
+  return call;
+}
+
+template <typename T>
+py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
+                     const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
+                     const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
+                     bool has_bias) {
+  BackwardCall<T> call = prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias);
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().backward_f32(a);
-    else active_table().backward_f64(a);
+    if constexpr (std::is_same<T, float>::value) active_table().backward_f32(call.a);
+    else active_table().backward_f64(call.a);
   }
-  return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, norm_h, norm_c);
+  return call.out;
 }
 
 template <typename T>
@@ -244,6 +310,84 @@ py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm) {
     else active_table().gemm_f64(M, N, K, pa, pb, pc, nt);
   }
   return c;
+}
+
+// ---- several calls at once (forward_group / backward_group) ----
+// Each call is the argument tuple of forward / backward. In a chained forward group, call k's
+// x may be None: it then reads call k-1's y (same T and B, I = that call's H).
+template <typename T>
+py::list forward_group_t(const py::list& calls, bool chained) {
+  std::vector<ForwardCall<T>> prepared;
+  prepared.reserve(calls.size());
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const py::tuple c = calls[k].cast<py::tuple>();
+    if (c.size() != 13 && c.size() != 14) throw ValueErr("each call is the arguments of forward");
+    const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    const T* x_prev = nullptr;
+    LayerShape s{};
+    if (c[4].is_none()) {
+      if (!chained || k == 0) throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
+      const LayerShape& p = prepared.back().a.s;
+      x_prev = prepared.back().a.y;
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(),
+                     py::array_t<T>({p.T, p.B, p.H}), c[5], c[6]);  // (shape only)
+    } else {
+      if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
+        throw TypeErr("all calls of a group must share one dtype");
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+    }
+    prepared.push_back(prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
+                                          c[12].cast<bool>(), x_prev,
+                                          c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
+  }
+  std::vector<ForwardArgs<T>> args;
+  for (auto& p : prepared) args.push_back(p.a);
+  const int nt = num_threads();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().forward_group_f32(args.data(), int(args.size()), chained, nt);
+    else active_table().forward_group_f64(args.data(), int(args.size()), chained, nt);
+  }
+  py::list out;
+  for (auto& p : prepared) out.append(p.result());
+  return out;
+}
+
+template <typename T>
+py::list backward_group_t(const py::list& calls) {
+  std::vector<BackwardCall<T>> prepared;
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const py::tuple c = calls[k].cast<py::tuple>();
+    if (c.size() != 13) throw ValueErr("each call is the 13 arguments of backward");
+    const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
+      throw TypeErr("all calls of a group must share one dtype");
+    const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+    for (auto& p : prepared)
+      if (p.a.ws == checked<T>(c[8], "workspace", {workspace_layout(s).total}, false, true))
+        throw ValueErr("a workspace appears twice in one backward group");
+    prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
+                                           c[12].cast<bool>()));
+  }
+  std::vector<BackwardArgs<T>> args;
+  for (auto& p : prepared) args.push_back(p.a);
+  const int nt = num_threads();
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().backward_group_f32(args.data(), int(args.size()), nt);
+    else active_table().backward_group_f64(args.data(), int(args.size()), nt);
+  }
+  py::list out;
+  for (auto& p : prepared) out.append(p.out);
+  return out;
+}
+
+DT group_dtype(const py::list& calls) {
+  if (calls.size() == 0) throw ValueErr("a group needs at least one call");
+  const py::tuple c = calls[0].cast<py::tuple>();
+  if (c.size() < 5) throw ValueErr("each call is the 13 arguments of forward/backward");
+  if (c[4].is_none()) throw TypeErr("x is required in the first call of a group, got None");
+  return dtype_of_x(c[4]);
 }
 
 }  // namespace
@@ -271,17 +415,37 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-         py::handle lengths, py::handle h0, py::handle c0, bool training) {
+         py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
-        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training)
-                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training);
+        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed)
+                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
       py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
-      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"),
-      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, workspace or None).");
+      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("packed") = py::none(),
+      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, workspace or None). "
+      "packed: pack()'s output for these weights and biases (reused across calls), or None.");
+
+  m.def(
+      "pack",
+      [](const std::string& cell, const std::string& nonlinearity, bool reset_after, py::handle w_ih,
+         py::handle w_hh, py::handle b_ih, py::handle b_hh) -> py::object {
+        const CellKind kind = parse_cell(cell, nonlinearity);
+        if (!py::isinstance<py::array>(w_ih) || py::reinterpret_borrow<py::array>(w_ih).ndim() != 2)
+          throw TypeErr("weight_ih must be a 2-D numpy array (G*H, I)");
+        const py::array wi = py::reinterpret_borrow<py::array>(w_ih);
+        const py::array_t<float> x_shape({py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
+        LayerShape s = shape_from(kind, reset_after, false, x_shape, w_ih, w_hh);
+        return dtype_of_x(w_ih) == DT::F32 ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
+                                           : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
+      },
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("weight_ih"),
+      py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
+      "The forward's packed weights and folded biases for one layer-direction (this ISA level's "
+      "layout; the same for both directions), to pass as forward's `packed` while the weights "
+      "do not change.");
 
   m.def(
       "backward",
@@ -299,6 +463,17 @@ PYBIND11_MODULE(_core, m) {
       py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"),
       "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, "
       "grad_norm_h, grad_norm_c).");
+
+  m.def("forward_group", [](const py::list& calls, bool chained) -> py::list {
+    return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained)
+                                          : forward_group_t<double>(calls, chained);
+  }, py::arg("calls"), py::arg("chained"),
+     "Several forward calls (tuples of forward's arguments) at once, each on one thread: "
+     "concurrently, or as a pipeline when chained (call k's x None = call k-1's y). "
+     "Returns the list of their results, bitwise those of the calls one by one.");
+  m.def("backward_group", [](const py::list& calls) -> py::list {
+    return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls) : backward_group_t<double>(calls);
+  }, py::arg("calls"), "Several independent backward calls at once, each on one thread.");
 
   m.def("gemm", [](py::handle A, py::handle B) -> py::object {
     return dtype_of_x(A) == DT::F32 ? py::object(gemm_t<float>(A, B)) : py::object(gemm_t<double>(A, B));
@@ -392,6 +567,7 @@ PYBIND11_MODULE(_core, m) {
     py::dict d;
     d["forward"] = as_dict(f);
     d["backward"] = as_dict(b);
+    d["group_layers"] = group_layers(nthreads, 2, s, GH * (I + H) * itemsize, tn);
     return d;
   }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
      py::arg("H"), py::arg("nthreads"), py::arg("itemsize"),

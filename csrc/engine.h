@@ -59,6 +59,12 @@ struct ForwardArgs {
   T* c_n;                  // (B, H) out; LSTM only
   T* ws;                   // workspace_layout(s).total elements, or nullptr for inference
   int nthreads;
+  // Layer pipeline (forward_group, chained): steps [0, *x_ready) of x are readable; *y_done
+  // is advanced past every chunk of steps this call has written. nullptr outside a pipeline.
+  const int64_t* x_ready;
+  int64_t* y_done;
+  int64_t chunk_steps;     // steps per input-projection chunk; 0: the default (~128 rows)
+  const T* packed;         // the table's pack() of these weights and biases, or nullptr
 };
 
 template <typename T>
@@ -111,6 +117,11 @@ struct ThreadPlan {
 ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes,
                         int64_t stream_bytes, const Tuning& tn);
 
+// Run `pieces` independent layer-directions of this shape each on one thread (grouped)
+// rather than one by one with every step shared among the threads.
+bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
+                  const Tuning& tn);
+
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
 // One table per ISA level; dispatch.cpp picks one at import.
@@ -129,6 +140,22 @@ struct KernelTable {
   void (*math_f32)(MathFn fn, const float* x, float* y, int64_t n);
   // Measured FMA throughput of this ISA level, GFLOP/s over nthreads threads.
   double (*fma_peak_gflops)(int nthreads);
+  // Several layer-directions at once, each on one thread (a layer's step too small to share
+  // across cores): independent calls run concurrently; `chained` calls form a pipeline
+  // (call k+1's x is call k's y, read chunk by chunk as it is written: the wavefront).
+  // Results are bitwise those of the calls one by one.
+  void (*forward_group_f32)(ForwardArgs<float>* calls, int n, bool chained, int nthreads);
+  void (*forward_group_f64)(ForwardArgs<double>* calls, int n, bool chained, int nthreads);
+  void (*backward_group_f32)(BackwardArgs<float>* calls, int n, int nthreads);
+  void (*backward_group_f64)(BackwardArgs<double>* calls, int n, int nthreads);
+  // The forward's packed weights and folded biases (ForwardArgs::packed): kept by a caller
+  // across calls on unchanged weights. The layout belongs to this ISA level.
+  int64_t (*packed_size_f32)(const LayerShape& s);
+  int64_t (*packed_size_f64)(const LayerShape& s);
+  void (*pack_f32)(const LayerShape& s, const float* w_ih, const float* w_hh, const float* b_ih,
+                   const float* b_hh, float* dst);
+  void (*pack_f64)(const LayerShape& s, const double* w_ih, const double* w_hh, const double* b_ih,
+                   const double* b_hh, double* dst);
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).

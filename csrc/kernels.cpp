@@ -74,6 +74,63 @@ static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
 
 // How threads share a step, and the tile sizes, come from plan.cpp (from the caches).
 
+// The forward's packed weights, one buffer (offsets in elements): W_ih^T and W_hh^T in
+// panels per (gate g, block q of NR units), panel p = g * nq + q holding K x NR; then the
+// folded biases b_ih + b_hh (G*H; GRU reset_after keeps b_hn out) and GRU's b_hn (H).
+struct PackedLayout {
+  int64_t wih, whh, bias, b_hn, total;
+};
+template <typename T>
+static PackedLayout packed_layout(const LayerShape& s) {
+  constexpr int NR = GemmCfg<T>::NR;
+  const int64_t G = num_gates(s.cell), nq = (s.H + NR - 1) / NR;
+  PackedLayout l{};
+  l.wih = 0;
+  l.whh = l.wih + G * nq * s.I * NR;
+  l.bias = l.whh + G * nq * s.H * NR;
+  l.b_hn = l.bias + G * s.H;
+  l.total = l.b_hn + s.H;
+  return l;
+}
+
+// Folded biases: b_ih + b_hh, except GRU's b_hn, which stays with the recurrent product
+// (reset_after) or is still added outside r (reset before: folded too).
+template <typename T>
+static void fold_biases(const LayerShape& s, const T* b_ih, const T* b_hh, T* bias, T* b_hn) {
+  const int64_t H = s.H, GH = num_gates(s.cell) * H;
+  const bool gru = s.cell == CellKind::GRU;
+  for (int64_t k = 0; k < GH; ++k) {
+    const bool hn_slot = gru && s.reset_after && k >= 2 * H;
+    bias[k] = (b_ih ? b_ih[k] : T(0)) + (b_hh && !hn_slot ? b_hh[k] : T(0));
+  }
+  for (int64_t j = 0; j < H; ++j) b_hn[j] = b_hh && gru ? b_hh[2 * H + j] : T(0);
+}
+
+// Panels (g, q) of W_ih^T and W_hh^T into dst (laid out by packed_layout).
+template <typename T>
+static void pack_panel_pair(const LayerShape& s, const T* w_ih, const T* w_hh, int64_t g,
+                            int64_t q, T* dst, const PackedLayout& l) {
+  constexpr int NR = GemmCfg<T>::NR;
+  const int64_t H = s.H, I = s.I, nq = (H + NR - 1) / NR, p = g * nq + q;
+  const int64_t nrows = min_<int64_t>(NR, H - q * NR);
+  pack_transposed_panel<T>(w_ih + (g * H + q * NR) * I, I, nrows, I, dst + l.wih + p * I * NR);
+  pack_transposed_panel<T>(w_hh + (g * H + q * NR) * H, H, nrows, H, dst + l.whh + p * H * NR);
+}
+
+// All of it, for a caller that keeps it across forward calls on unchanged weights.
+template <typename T>
+static int64_t packed_size_entry(const LayerShape& s) { return packed_layout<T>(s).total; }
+template <typename T>
+static void pack_entry(const LayerShape& s, const T* w_ih, const T* w_hh, const T* b_ih,
+                       const T* b_hh, T* dst) {
+  constexpr int NR = GemmCfg<T>::NR;
+  const PackedLayout l = packed_layout<T>(s);
+  const int64_t nq = (s.H + NR - 1) / NR;
+  for (int64_t g = 0; g < num_gates(s.cell); ++g)
+    for (int64_t q = 0; q < nq; ++q) pack_panel_pair<T>(s, w_ih, w_hh, g, q, dst, l);
+  fold_biases<T>(s, b_ih, b_hh, dst + l.bias, dst + l.b_hn);
+}
+
 template <typename T>
 static void forward(const ForwardArgs<T>& a) {
   const LayerShape& s = a.s;
@@ -84,22 +141,22 @@ static void forward(const ForwardArgs<T>& a) {
   const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
   const WorkspaceLayout wl = workspace_layout(s);
 
-  // Folded biases: b_ih + b_hh, except GRU's b_hn, which stays with the recurrent product
-  // (reset_after) or is still added outside r (reset before: folded too).
-  Buffer<T> bias(GH), b_hn(H);
-  for (int64_t k = 0; k < GH; ++k) {
-    const bool hn_slot = s.cell == CellKind::GRU && s.reset_after && k >= 2 * H;
-    bias.get()[k] = (a.b_ih ? a.b_ih[k] : T(0)) + (a.b_hh && !hn_slot ? a.b_hh[k] : T(0));
-  }
-  for (int64_t j = 0; j < H; ++j) b_hn.get()[j] = a.b_hh && s.cell == CellKind::GRU ? a.b_hh[2 * H + j] : T(0);
+  // The packed weights (W_ih^T, W_hh^T in panels per (gate g, unit block q): a thread packs
+  // and reads only the panels of its own units) and the folded biases: given (a.packed, from
+  // pack_entry, cached by the caller across calls on unchanged weights) or made here.
+  const PackedLayout pl = packed_layout<T>(s);
+  Buffer<T> own_pack(a.packed ? 0 : pl.total);
+  const T* const pk = a.packed ? a.packed : own_pack.get();
+  if (!a.packed) fold_biases<T>(s, a.b_ih, a.b_hh, own_pack.get() + pl.bias, own_pack.get() + pl.b_hn);
+  const T* const wih_p = pk + pl.wih;
+  const T* const whh_p = pk + pl.whh;
+  const T* const bias = pk + pl.bias;
+  const T* const b_hn = pk + pl.b_hn;
 
   // Input projection destination: the workspace's gates (training) or a chunk buffer.
-  const int64_t chunk = min_(T_, max_<int64_t>(1, 128 / B));  // steps per projection GEMM
+  const int64_t chunk = min_(T_, a.chunk_steps > 0 ? a.chunk_steps : max_<int64_t>(1, 128 / B));
   Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
 
-  // Packed weights, W_ih^T and W_hh^T alike in panels per (gate g, unit block q): a thread
-  // packs and reads only the panels of its own units.
-  Buffer<T> wih_p(G * nq * I * NR), whh_p(G * nq * H * NR);
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
   T* const states = training ? a.ws + wl.states : nullptr;
@@ -140,13 +197,11 @@ static void forward(const ForwardArgs<T>& a) {
     // This thread's blocks of hidden units and its batch rows (one of the two is everything).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
-    {  // panels (g, q); split by units, a thread packs (and will read) only its own
+    if (!a.packed) {  // panels (g, q); split by units, a thread packs (and will read) only its own
       const Range pp = by_rows ? split(G * nq, tid, nt) : Range{own.begin * G, own.end * G};
       for (int64_t i = pp.begin; i < pp.end; ++i) {
         const int64_t q = by_rows ? i % nq : i / G, g = by_rows ? i / nq : i % G;
-        const int64_t nrows = min_<int64_t>(NR, H - q * NR), p = g * nq + q;
-        pack_transposed_panel<T>(a.w_ih + (g * H + q * NR) * I, I, nrows, I, wih_p.get() + p * I * NR);
-        pack_transposed_panel<T>(a.w_hh + (g * H + q * NR) * H, H, nrows, H, whh_p.get() + p * H * NR);
+        pack_panel_pair<T>(s, a.w_ih, a.w_hh, g, q, own_pack.get(), pl);
       }
       if (by_rows) bar.wait();
     }
@@ -154,6 +209,7 @@ static void forward(const ForwardArgs<T>& a) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
+      if (a.x_ready) wait_at_least(a.x_ready, t_lo + len);  // pipelines run forward in time
       // Input projection of the chunk, each thread for its own rows and units (columns of
       // every gate): the thread that reads them in the steps below wrote them (into its own
       // cache), and no barrier is needed between the projection and the steps.
@@ -162,9 +218,9 @@ static void forward(const ForwardArgs<T>& a) {
         const int64_t r0 = c * B + rows.begin;  // first row within the chunk
         for (int64_t q = own.begin; q < own.end; ++q)
           for (int64_t g = 0; g < G; ++g)
-            panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p.get() + (g * nq + q) * I * NR,
+            panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p + (g * nq + q) * I * NR,
                           xg_chunk_t + r0 * GH + g * H + q * NR, GH,
-                          int(min_<int64_t>(NR, H - q * NR)), bias.get() + g * H + q * NR);
+                          int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
         const int64_t t = s.reverse ? T_ - 1 - step : step;
@@ -204,7 +260,7 @@ static void forward(const ForwardArgs<T>& a) {
             for (int g = 0; g < ng; ++g)
               for (int64_t k0 = 0; k0 < H; k0 += KCS)
                 panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
-                              whh_p.get() + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
+                              whh_p + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
                               k0 == 0 ? 0 : 1, nullptr);
             for (int64_t b = b0; b < b0 + m; ++b) {
               T* xg = xg_t + b * GH;
@@ -224,7 +280,7 @@ static void forward(const ForwardArgs<T>& a) {
                 case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, ghb, hn + o, y_t + o); break;
                 case CellKind::LSTM: lstm_forward<T>(j0, j1, H, NR, xg, ghb, cp + o, cn + o, hn + o, y_t + o); break;
                 case CellKind::GRU:
-                  if (s.reset_after) gru_ra_forward<T>(j0, j1, H, NR, xg, ghb, b_hn.get(), hp + o, ex + o, hn + o, y_t + o);
+                  if (s.reset_after) gru_ra_forward<T>(j0, j1, H, NR, xg, ghb, b_hn, hp + o, ex + o, hn + o, y_t + o);
                   else gru_rb_forward_rz<T>(j0, j1, H, NR, xg, ghb, hp + o, ex + o);
                   break;
               }
@@ -239,7 +295,7 @@ static void forward(const ForwardArgs<T>& a) {
               const int64_t m = min_<int64_t>(RG, rows.end - b0);
               for (int64_t k0 = 0; k0 < H; k0 += KCS)
                 panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
-                              whh_p.get() + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
+                              whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
                               k0 == 0 ? 0 : 1, nullptr);
               for (int64_t b = b0; b < b0 + m; ++b)
                 if (active(a.lengths, b, t))
@@ -250,6 +306,7 @@ static void forward(const ForwardArgs<T>& a) {
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
       }
+      if (a.y_done) __atomic_store_n(a.y_done, t_lo + len, __ATOMIC_RELEASE);  // (one thread)
     }
   }
   const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
@@ -471,6 +528,45 @@ static void backward(const BackwardArgs<T>& a) {
   }
 }
 
+// ---- several layer-directions at once ------------------------------------------------------
+// Each call runs whole on one thread (its own parallel region is then a team of one), so its
+// arithmetic is that of a one-thread call: bitwise the result of the calls one by one. Calls
+// are dealt to threads in contiguous runs; in a chain each call waits, chunk by chunk, for
+// the steps of its input that the previous call has published (a thread that holds several
+// calls of a chain runs them in order, so it never waits on itself).
+template <typename T>
+static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
+  if (n <= 0) return;
+  const int nt = max_(1, min_(n, nthreads));
+  Buffer<int64_t> progress(chained ? n : 0);  // (no std::vector here: see simd.h on ODR)
+  for (int k = 0; chained && k < n; ++k) progress.get()[k] = 0;
+  for (int k = 0; k < n; ++k) {
+    calls[k].nthreads = 1;
+    if (!chained) continue;
+    const int64_t T_ = calls[k].s.T;
+    // small chunks keep the pipeline full: ~T/16 steps (>= 128 rows stays the default)
+    calls[k].chunk_steps = max_<int64_t>(1, min_<int64_t>((T_ + 15) / 16, max_<int64_t>(1, 128 / calls[k].s.B)));
+    calls[k].x_ready = k > 0 ? progress.get() + k - 1 : nullptr;
+    calls[k].y_done = progress.get() + k;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t k = mine.begin; k < mine.end; ++k) forward<T>(calls[k]);
+  }
+}
+
+template <typename T>
+static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
+  if (n <= 0) return;
+  for (int k = 0; k < n; ++k) calls[k].nthreads = 1;
+#pragma omp parallel num_threads(max_(1, min_(n, nthreads)))
+  {
+    const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t k = mine.begin; k < mine.end; ++k) backward<T>(calls[k]);
+  }
+}
+
 // ---- entry points for the table -----------------------------------------------------------
 template <typename T>
 static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C, int nthreads) {
@@ -542,6 +638,8 @@ const KernelTable& table() {
       PYRNN_ISA_NAME,  PYRNN_ISA_FLAGS, kVecBytes * 8,           forward<float>,        forward<double>,
       backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
       math_entry,      fma_peak_entry,
+      forward_group<float>, forward_group<double>, backward_group<float>, backward_group<double>,
+      packed_size_entry<float>, packed_size_entry<double>, pack_entry<float>, pack_entry<double>,
   };
   return t;
 }

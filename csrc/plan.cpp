@@ -137,4 +137,18 @@ ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes
   return {1, false};
 }
 
+// Several independent layer-directions (the directions of a bidirectional layer, or the layers
+// of a stack as a wavefront), each whole on one thread, beat sharing every step of each when
+// the steps are small: no barrier per step, no state crossing cores. Worth it when each step
+// is below the FLOP rule that makes a units split pay for its barrier by itself, and the
+// batch is too small to split by rows.
+bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
+                  const Tuning& tn) {
+  if (requested < 2 || pieces < 2) return false;
+  const ThreadPlan p = plan_threads(requested, s, weight_bytes, 0, tn);
+  if (p.by_rows) return false;
+  const int64_t hh_flops = 2 * s.B * num_gates(s.cell) * s.H * s.H;
+  return hh_flops < 2000000;
+}
+
 }  // namespace pyrnn

@@ -220,7 +220,8 @@ def _show_plans(cell, shapes):
         p = engine.plan(cell, T, B, I, H, num_threads=n)
         print(f"    T={T} B={B} I={I} H={H}: forward {p['forward']['split']} "
               f"({p['forward']['threads']}), backward {p['backward']['split']} "
-              f"({p['backward']['threads']})")
+              f"({p['backward']['threads']})"
+              + ("; layers/directions grouped, one thread each" if p["group_layers"] else ""))
 
 
 def main(argv=None):

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "forward", "backward", "ForwardResult", "Gradients", "Workspace", "num_gates",
+    "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult", "Gradients", "Workspace", "num_gates",
     "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
     "fma_peak_gflops",
 ]
@@ -127,7 +127,7 @@ def _check_cell(cell, nonlinearity):
 
 def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
             nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-            reverse=False, training=True) -> ForwardResult:
+            reverse=False, training=True, packed=None) -> ForwardResult:
     """Run one recurrent layer over a batch of sequences.
 
     Parameters
@@ -144,23 +144,106 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     reverse : process time from T-1 down to 0 (the backward direction of a bidirectional
         layer); with ``lengths`` each sequence starts at its own last step.
     training : keep the workspace BPTT needs; False keeps only the running state.
+    packed : :func:`pack` of exactly these weights and biases, or None (packed in the call).
 
     Returns
     -------
     ForwardResult with y (T, B, H), h_n (B, H), c_n (B, H) or None, workspace.
     """
+    call = _forward_call(x, weight_ih, weight_hh, bias_ih, bias_hh, cell=cell,
+                         nonlinearity=nonlinearity, reset_after=reset_after, lengths=lengths,
+                         h0=h0, c0=c0, reverse=reverse, training=training, packed=packed)
+    return _forward_result(call, _core.forward(*call))
+
+
+def _forward_call(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
+                  nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
+                  reverse=False, training=True, packed=None) -> tuple:
+    """forward's arguments, checked, as the tuple ``_core.forward`` takes."""
     _check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
-    lengths = _lengths(lengths)
-    y, h_n, c_n, ws = _core.forward(cell, nonlinearity, bool(reset_after), bool(reverse), x,
-                                    weight_ih, weight_hh, bias_ih, bias_hh, lengths, h0, c0,
-                                    bool(training))
+    return (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
+            bias_ih, bias_hh, _lengths(lengths), h0, c0, bool(training), packed)
+
+
+def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
+         nonlinearity="tanh", reset_after=True) -> np.ndarray:
+    """The kernels' packed form of one layer-direction's weights and biases.
+
+    Pass it as :func:`forward`'s ``packed`` to skip packing on every call while the weights do
+    not change (inference loops, streaming): it is a copy, so it must be made again after any
+    change of the weights, or forward computes with the old ones. Its layout belongs to the
+    ISA level in use: keep it in memory only (networks do this for you, see
+    ``weights_changed``). Returns a 1-D array of the weights' dtype.
+    """
+    _check_cell(cell, nonlinearity)
+    _check_bias_pair(bias_ih, bias_hh)
+    return _core.pack(cell, nonlinearity, bool(reset_after), weight_ih, weight_hh, bias_ih,
+                      bias_hh)
+
+
+def _forward_result(call, out, x=None) -> ForwardResult:
+    cell, nonlinearity, reset_after, reverse, x_call, w_ih, w_hh, b_ih, _, lengths, _, _, \
+        training, _ = call
+    y, h_n, c_n, ws = out
     workspace = None
     if training:
-        args = (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
-                lengths, bias_ih is not None)
+        args = (cell, nonlinearity, reset_after, reverse, x_call if x is None else x, w_ih,
+                w_hh, lengths, b_ih is not None)
         workspace = Workspace(ws, args)
     return ForwardResult(y, h_n, c_n, workspace)
+
+
+def forward_group(calls, chained=False) -> list:
+    """Several layer-direction forwards at once, each whole on one thread.
+
+    ``calls`` is a list of dicts of :func:`forward`'s arguments. Unchained, the calls are
+    independent (the two directions of a bidirectional layer) and run concurrently. Chained,
+    call k+1 reads call k's output ``y`` as its ``x`` (leave ``x`` out of the later calls):
+    a stack of unidirectional layers runs as a wavefront, layer k+1 working on the steps
+    layer k has finished while layer k moves on. For small batches, whose steps are too small
+    to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
+    calling :func:`forward` on each in turn (any thread count).
+    """
+    prepared = [_forward_call(**({"x": None} | c)) for c in calls]
+    outs = _core.forward_group(prepared, bool(chained))
+    results, prev_y = [], None
+    for call, out in zip(prepared, outs):
+        results.append(_forward_result(call, out, x=prev_y if call[4] is None else None))
+        prev_y = out[0]
+    return results
+
+
+def backward_group(workspaces, dys, dh_ns=None, dc_ns=None) -> list:
+    """:func:`backward` of several independent workspaces at once (e.g. the two directions
+    of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns`` the matching
+    ``dy``, ``dh_n``, ``dc_n`` of each (lists; None entries or None for all: zeros). Returns
+    the list of :class:`Gradients`, bitwise those of the calls one by one."""
+    n = len(workspaces)
+    dh_ns = [None] * n if dh_ns is None else dh_ns
+    dc_ns = [None] * n if dc_ns is None else dc_ns
+    if not len(dys) == len(dh_ns) == len(dc_ns) == n:
+        raise ValueError("workspaces, dys, dh_ns and dc_ns must have one entry per call")
+    calls = []
+    for ws, dy, dh_n, dc_n in zip(workspaces, dys, dh_ns, dc_ns):
+        _check_workspace(ws)
+        cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = ws._args
+        calls.append((cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, ws._buf,
+                      dy, dh_n, dc_n, has_bias))
+    outs = _core.backward_group(calls)
+    for ws in workspaces:
+        ws.consumed = True
+        ws._buf = None
+    return [Gradients(*o) for o in outs]
+
+
+def _check_workspace(workspace):
+    if not isinstance(workspace, Workspace):
+        raise TypeError("workspace must be the .workspace of forward(..., training=True), "
+                        f"got {type(workspace).__name__}")
+    if workspace.consumed:
+        raise ValueError("this workspace was already used by backward (it is overwritten with "
+                         "gate gradients); run forward(training=True) again")
 
 
 def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
@@ -178,12 +261,7 @@ def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
     Gradients (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, grad_norm_h,
     grad_norm_c). The weights must not have changed since the forward.
     """
-    if not isinstance(workspace, Workspace):
-        raise TypeError("workspace must be the .workspace of forward(..., training=True), "
-                        f"got {type(workspace).__name__}")
-    if workspace.consumed:
-        raise ValueError("this workspace was already used by backward (it is overwritten with "
-                         "gate gradients); run forward(training=True) again")
+    _check_workspace(workspace)
     cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = workspace._args
     out = _core.backward(cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths,
                          workspace._buf, dy, dh_n, dc_n, has_bias)
@@ -239,8 +317,10 @@ def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh
          num_threads: int | None = None, dtype=np.float32) -> dict:
     """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
     among ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels decide it
-    from this machine's caches: ``{"forward": {"threads", "split"}, "backward": {...}}`` where
-    split is ``"serial"``, ``"batch rows"`` or ``"hidden units"``."""
+    from this machine's caches: ``{"forward": {"threads", "split"}, "backward": {...},
+    "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or ``"hidden
+    units"``, and group_layers says whether independent layer-directions of this shape (two
+    directions, or a stack as a wavefront) run each on its own thread (:func:`forward_group`)."""
     n = get_num_threads() if num_threads is None else int(num_threads)
     return dict(_core.plan(cell, nonlinearity, int(T), int(B), int(I), int(H), n,
                            np.dtype(dtype).itemsize))

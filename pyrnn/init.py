@@ -11,6 +11,8 @@ Typical recipes::
     init.xavier_uniform(net, rs); init.orthogonal(net, rs); init.forget_bias(net, 1.0)  # LSTM
     init.identity(net)                                                                  # IRNN
 """
+import functools
+
 import numpy as np
 
 __all__ = ["as_generator", "uniform_default", "xavier_uniform", "orthogonal", "identity",
@@ -35,6 +37,17 @@ def as_generator(random_state=None):
                     f"got {type(random_state).__name__}")
 
 
+def _changes_weights(init):
+    """Tell the network afterwards that its weights changed (it drops its packed weights)."""
+    @functools.wraps(init)
+    def wrapper(net, *args, **kwargs):
+        out = init(net, *args, **kwargs)
+        if hasattr(net, "weights_changed"):
+            net.weights_changed()
+        return out
+    return wrapper
+
+
 def _recurrent_params(net):
     """[(name, view)] of the network's parameters, validated to be recurrent-layer names."""
     items = list(net.named_parameters().items())
@@ -54,6 +67,7 @@ def _gates_and_hidden(name, view, net):
     return rows // H, H
 
 
+@_changes_weights
 def uniform_default(net, random_state=None):
     """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
@@ -68,6 +82,7 @@ def uniform_default(net, random_state=None):
         view[...] = rng.uniform(-bound, bound, size=view.shape)
 
 
+@_changes_weights
 def xavier_uniform(net, random_state=None, gain=1.0):
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
@@ -92,6 +107,7 @@ def _random_orthogonal(rng, n):
     return q * np.sign(np.diag(r))
 
 
+@_changes_weights
 def orthogonal(net, random_state=None, gain=1.0):
     """Orthogonal recurrent weights: each ``(H, H)`` gate block of ``weight_hh`` is a random
     orthogonal matrix times ``gain``. Input weights and biases are left as they are."""
@@ -104,6 +120,7 @@ def orthogonal(net, random_state=None, gain=1.0):
             view[g * H:(g + 1) * H] = gain * _random_orthogonal(rng, H)
 
 
+@_changes_weights
 def identity(net, scale=1.0):
     """IRNN initialization (Le, Jaitly & Hinton, 2015): each gate block of ``weight_hh`` is
     ``scale * I`` and all biases are zero. Input weights are left as they are (the paper
@@ -116,6 +133,7 @@ def identity(net, scale=1.0):
             view[...] = np.tile(scale * np.eye(H), (G, 1))
 
 
+@_changes_weights
 def forget_bias(net, value=1.0):
     """LSTM forget-gate bias: rows ``H:2H`` (gate f) of ``bias_ih`` set to ``value`` and of
     ``bias_hh`` to 0, so the effective forget bias is ``value`` (Jozefowicz et al., 2015)."""

@@ -16,7 +16,7 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
 """
 import numpy as np
 
-from . import engine
+from . import _packcache, engine
 from .heads import _load_into
 from .init import as_generator, uniform_default
 
@@ -62,6 +62,8 @@ class _RecurrentNetwork:
         self.params = np.zeros(self._num_params(), self.dtype)
         self.grad = np.zeros_like(self.params)
         self._make_views()
+        self._packed, self._weights_version = {}, 0
+        _packcache.watch(self.params, self)
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
         self._cache = None
@@ -136,12 +138,38 @@ class _RecurrentNetwork:
         ``{k: v.numpy() for k, v in m.state_dict().items()}``). Unknown or missing names and
         wrong shapes raise ValueError; nothing is written unless everything matches."""
         _load_into(self._param_views, state_dict)
+        self.weights_changed()
+
+    def weights_changed(self):
+        """Say that the parameters were changed in place.
+
+        Inference calls (``forward(training=False)``, ``step``) reuse the kernels' packed form
+        of the weights while they do not change. pyrnn's optimizers, initializers and
+        ``load_state_dict`` call this themselves; call it after writing into ``params`` or a
+        view of it (``named_parameters()``) by hand.
+        """
+        self._weights_version += 1
+        self._packed = {}
+
+    def _packed_weights(self, idx):
+        """The packed weights of layer-direction idx for the current parameters."""
+        version = self._weights_version
+        hit = self._packed.get(idx)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        packed = engine.pack(w_ih, w_hh, b_ih, b_hh, cell=self.cell,
+                             nonlinearity=self.nonlinearity, reset_after=self.reset_after)
+        if self._weights_version == version:  # not changed meanwhile (another thread)
+            self._packed[idx] = (version, packed)
+        return packed
 
     def __getstate__(self):
         state = self.__dict__.copy()
         for k in ("_param_views", "_grad_views", "_weights", "_dweights"):
             state.pop(k)
         state["_cache"] = None  # engine workspaces are not kept across pickling
+        state["_packed"] = {}  # nor packed weights (their layout belongs to this CPU)
         return state
 
     def __setstate__(self, state):
@@ -153,6 +181,8 @@ class _RecurrentNetwork:
         self.params = self.params.view(self.dtype)
         self.grad = self.grad.view(self.dtype)
         self._make_views()
+        self._packed, self._weights_version = {}, getattr(self, "_weights_version", 0)
+        _packcache.watch(self.params, self)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -268,6 +298,19 @@ class _RecurrentNetwork:
         h_n = np.empty((L * D, B, H), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
         layers = []  # per layer: (dropout mask or None, [workspace per direction])
+        grouped = self._group_layers(T, B)
+        if grouped and D == 1 and L > 1 and (not training or self.dropout == 0):
+            # a stack too small to share each step across cores: one thread per layer, as a
+            # wavefront (layer l+1 runs the steps layer l has finished)
+            calls = [self._call(idx, None, lengths, h0, c0, training) for idx in range(L)]
+            calls[0]["x"] = x
+            results = engine.forward_group(calls, chained=True)
+            for idx, res in enumerate(results):
+                self._keep_final(idx, res, h_n, c_n)
+                layers.append((None, [res.workspace]))
+            if training:
+                self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
+            return results[-1].y, h_n, c_n
         layer_in = x
         for layer in range(L):
             mask = None
@@ -275,30 +318,48 @@ class _RecurrentNetwork:
                 keep = self._rng.random(layer_in.shape) >= self.dropout
                 mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
                 layer_in = layer_in * mask
-            outs, workspaces = [], []
-            for d in range(D):
-                idx = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._weights[idx]
-                res = engine.forward(
-                    layer_in, w_ih, w_hh, b_ih, b_hh, cell=self.cell,
-                    nonlinearity=self.nonlinearity, reset_after=self.reset_after,
-                    lengths=lengths, h0=None if h0 is None else h0[idx],
-                    c0=None if c0 is None else c0[idx], reverse=(d == 1), training=training)
-                outs.append(res.y)
-                workspaces.append(res.workspace)
-                h_n[idx] = res.h_n
-                if lstm:
-                    c_n[idx] = res.c_n
+            calls = [self._call(layer * D + d, layer_in, lengths, h0, c0, training)
+                     for d in range(D)]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                results = engine.forward_group(calls)
+            else:
+                results = [engine.forward(**c) for c in calls]
+            for d, res in enumerate(results):
+                self._keep_final(layer * D + d, res, h_n, c_n)
+            outs = [res.y for res in results]
             if D == 1:
                 layer_in = outs[0]
             elif self.merge_mode == "concat":
                 layer_in = np.concatenate(outs, axis=2)
             else:
                 layer_in = outs[0] + outs[1]
-            layers.append((mask, workspaces))
+            layers.append((mask, [res.workspace for res in results]))
         if training:
-            self._cache = {"layers": layers, "shape": (T, B)}
+            self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
         return layer_in, h_n, c_n
+
+    def _group_layers(self, T, B):
+        """Whether this network's layer-directions run each on one thread at once (see
+        engine.forward_group): when their steps are too small to share across cores."""
+        if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
+            return False
+        return engine.plan(self.cell, T, B, self.input_size, self.hidden_size,
+                           nonlinearity=self.nonlinearity, dtype=self.dtype)["group_layers"]
+
+    def _call(self, idx, layer_in, lengths, h0, c0, training):
+        """engine.forward's arguments for layer-direction idx (= layer * D + direction)."""
+        w_ih, w_hh, b_ih, b_hh = self._weights[idx]
+        return dict(x=layer_in, weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh,
+                    cell=self.cell, nonlinearity=self.nonlinearity,
+                    reset_after=self.reset_after, lengths=lengths,
+                    h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
+                    reverse=(idx % self.num_directions == 1), training=training,
+                    packed=None if training else self._packed_weights(idx))
+
+    def _keep_final(self, idx, res, h_n, c_n):
+        h_n[idx] = res.h_n
+        if c_n is not None:
+            c_n[idx] = res.c_n
 
     def backward(self, dout, dstate=None):
         """Backpropagate through the last training ``forward``.
@@ -333,7 +394,7 @@ class _RecurrentNetwork:
                 raise ValueError(f"dout must have the shape of forward's output; got "
                                  f"{dout.shape} time-major, expected {(T, B, self.output_size)}")
         dh_n, dc_n = self._split_state(dstate, B, "dstate")
-        layers = self._cache["layers"]
+        layers, grouped = self._cache["layers"], self._cache["grouped"]
         self._cache = None
         lstm = self.cell == "lstm"
         dh0 = np.zeros((L * D, B, H), self.dtype)
@@ -343,14 +404,22 @@ class _RecurrentNetwork:
         for layer in reversed(range(L)):
             mask, workspaces = layers[layer]
             dx = None
+            dys = []
             for d in range(D):
-                idx = layer * D + d
                 dy = d_layer_out
                 if dy is not None and D == 2 and self.merge_mode == "concat":
                     dy = np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
-                g = engine.backward(workspaces[d], dy=dy,
-                                    dh_n=None if dh_n is None else dh_n[idx],
-                                    dc_n=None if dc_n is None else dc_n[idx])
+                dys.append(dy)
+            idxs = [layer * D + d for d in range(D)]
+            dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
+            dc_ns = [None if dc_n is None else dc_n[idx] for idx in idxs]
+            if grouped and D == 2:  # the two directions at once, one thread each
+                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns)
+            else:
+                grads = [engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
+                         for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)]
+            for d, g in enumerate(grads):
+                idx = layer * D + d
                 for acc, part in zip(self._dweights[idx], (g.dweight_ih, g.dweight_hh,
                                                            g.dbias_ih, g.dbias_hh)):
                     if acc is not None:

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from . import _packcache
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
            "StepLR", "ExponentialLR", "ReduceLROnPlateau"]
 
@@ -81,6 +83,7 @@ class Optimizer:
         self.step_count += 1
         for (p, g), state in zip(self.pairs, self.state):
             self._update(p, g, state)
+            _packcache.changed(p)
 
     def _hyper(self):
         return {name: getattr(self, name) for name in ("lr",) + self._defaults}

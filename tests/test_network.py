@@ -433,6 +433,13 @@ def test_one_engine_call_per_layer_direction(monkeypatch):
             calls[_name] += 1
             return _real(*args, **kwargs)
         monkeypatch.setattr(network.engine, name, counted)
+        # a group (small steps on several threads) is one engine call per layer-direction
+        real_group = getattr(network.engine, name + "_group")
+
+        def counted_group(group, *args, _real=real_group, _name=name, **kwargs):
+            calls[_name] += len(group)
+            return _real(group, *args, **kwargs)
+        monkeypatch.setattr(network.engine, name + "_group", counted_group)
     net = network.LSTM(3, 4, num_layers=3, bidirectional=True, random_state=0)
     out, _ = net.forward(np.zeros((50, 2, 3)), lengths=[50, 20])
     net.backward(np.ones_like(out))

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from .. import optim
+from .. import _packcache, optim
 from ..clip import clip_grad_norm
 from ..network import GRU, LSTM, RNN
 from ._data import Sequences
@@ -329,6 +329,7 @@ class BaseRNN(BaseEstimator):
         if valid is not None and self._best_params is not None:
             for m, best in zip(modules, self._best_params):
                 m.params[...] = best
+                _packcache.changed(m.params)
 
     def _update_no_improvement(self, loss, score, modules):
         """Track the best loss / validation score; True when training should stop."""
