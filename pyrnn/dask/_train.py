@@ -71,6 +71,7 @@ def _shard_gradient(model, params, x_part, y_part, len_part, rows, n_batch, loss
     net, head = copy.deepcopy(model)  # the template is shared by the worker's tasks
     net.params[...] = params[:net.params.size]
     head.params[...] = params[net.params.size:]
+    net.weights_changed()  # written by hand: no packed copy of older weights may be used
     net.zero_grad()
     head.zero_grad()
     lengths = None if len_part is None else len_part[rows]
