@@ -9,13 +9,10 @@ Options (see benchmarks/README.md):
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import rnnbench  # noqa: E402
+import rnnbench  # pytest puts this folder (no __init__.py) first on sys.path
 
 
 def pytest_addoption(parser):

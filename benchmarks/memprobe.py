@@ -21,14 +21,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import rnnbench  # noqa: E402
+import rnnbench  # this script's sibling (a script's folder is first on sys.path)
 
 
 def _status_kib(field):

@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: configurations, FLOP model, and the three implementations.
 
 Everything is time-major ``(T, B, features)`` and float32. One *case* is a cell
-(``lstm``, ``gru``, ``rnn_tanh``) x a configuration of DESIGN.md §4 x a mode (``infer``:
+(``lstm``, ``gru``, ``rnn_tanh``) x a configuration (``CONFIGS``) x a mode (``infer``:
 forward only, no state kept for BPTT; ``train``: forward, then backward of ``out.sum()``,
 i.e. ``dy = ones``, down to the input gradient ``dX``). The three implementations compute
 the same network with the same weights:
@@ -21,24 +21,10 @@ against each other (``test_rnn.py::test_implementations_agree``).
 """
 from __future__ import annotations
 
-import glob
 import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _prefer_built_working_tree():
-    """Benchmark the working tree when its extension is built in place (``./dev-build.sh``),
-    the installed ``pyrnn`` otherwise (an unbuilt source tree would shadow it)."""
-    if glob.glob(os.path.join(REPO, "pyrnn", "_core*")) and REPO not in sys.path:
-        sys.path.insert(0, REPO)
-
-
-_prefer_built_working_tree()
 
 CELLS = ("lstm", "gru", "rnn_tanh")
 MODES = ("infer", "train")
@@ -48,7 +34,7 @@ THREADS = (1, 2)
 
 @dataclass(frozen=True)
 class Config:
-    """One standard configuration (DESIGN.md §4)."""
+    """One standard configuration of the benchmarks (see benchmarks/README.md)."""
 
     name: str
     T: int
@@ -90,7 +76,7 @@ def num_gates(cell: str) -> int:
 
 
 def flops(cfg: Config, cell: str, mode: str) -> float:
-    """FLOP model of DESIGN.md §3: forward ``2*T*B*(I+H)*G*H`` per layer-direction, training 3x."""
+    """FLOP model (docs/design.md): forward ``2*T*B*(I+H)*G*H`` per layer-direction, training 3x."""
     G = num_gates(cell)
     total = 0.0
     for layer in range(cfg.layers):

@@ -17,7 +17,7 @@
 
 // ---- vanilla RNN: h = act(W_ih x + b_ih + W_hh h_prev + b_hh) ---------------------------
 template <typename T, bool RELU>
-static inline void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh, T* h, T* y) {
+static PYRNN_INLINE void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -29,7 +29,7 @@ static inline void rnn_forward(int64_t j0, int64_t j1, const T* xg, const T* gh,
 }
 
 template <typename T, bool RELU>
-static inline double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
+static PYRNN_INLINE double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
   typename L::Acc nsq{};
@@ -45,7 +45,7 @@ static inline double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, con
 
 // ---- LSTM: i, f, o = sigmoid, g = tanh; c = f c_prev + i g; h = o tanh(c) ----------------
 template <typename T>
-static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                 const T* gh, const T* cp, T* c, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -70,7 +70,7 @@ static inline void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T
 // dc: in dL/dc_t from later steps, out dL/dc_{t-1}. Adds the squared norms of the total
 // dL/dh_t and dL/dc_t for this row and block to nsq_h, nsq_c.
 template <typename T>
-static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const T* cp,
+static PYRNN_INLINE void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const T* cp,
                                  const T* c, const T* dy, T* dh, T* dc, double& nsq_h,
                                  double& nsq_c) {
   using L = Lanes<T>;
@@ -98,7 +98,7 @@ static inline void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const
 // ---- GRU, reset_after (PyTorch): n = tanh(W_in x + b_in + r (W_hn h + b_hn)) ------------
 // h = (1 - z) n + z h_prev. extra (H) keeps hn = W_hn h_prev + b_hn.
 template <typename T>
-static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                   const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
                                   T* y) {
   using L = Lanes<T>;
@@ -122,7 +122,7 @@ static inline void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs,
 // Writes the recurrent-side gate gradients into xg (n slot: d(W_hn h + b_hn)) and the
 // input-side n gradient into extra (the r and z slots are shared by both sides).
 template <typename T>
-static inline double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
+static PYRNN_INLINE double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
                                      const T* hp, const T* dy, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -146,7 +146,7 @@ static inline double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T
 // Two phases per step: r, z and rh = r h_prev (extra); then, once every thread's rh is
 // written, n and h from the product rh W_hn^T.
 template <typename T>
-static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+static PYRNN_INLINE void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
                                      const T* gh, const T* hp, T* rh) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -161,7 +161,7 @@ static inline void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t 
 }
 
 template <typename T>
-static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
+static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
                                     const T* hp, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -177,7 +177,7 @@ static inline void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, co
 
 // Phase 1: z and n gradients (n's is shared by both sides).
 template <typename T>
-static inline double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
+static PYRNN_INLINE double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
                                         const T* dy, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -195,7 +195,7 @@ static inline double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg
 
 // Phase 2: from drh = dL/d(r h_prev) (the caller's dn W_hn product), the r gradient.
 template <typename T>
-static inline void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp,
+static PYRNN_INLINE void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp,
                                      const T* drh, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
@@ -205,3 +205,82 @@ static inline void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp,
     st(dh + j, ld<V>(dh + j, n) + g * r, n);
   });
 }
+
+// ---- CellOps: everything the time-loop drivers (kernels.cpp) need to know about a cell ----
+// The drivers never test the cell kind: a new cell adds its epilogues above and its cases here.
+template <typename T>
+struct CellOps {
+  CellKind kind;
+  bool reset_after;
+  int64_t H;
+
+  static CellOps of(const LayerShape& s) { return {s.cell, s.reset_after, s.H}; }
+  int64_t gates() const { return num_gates(kind); }
+  bool has_c() const { return kind == CellKind::LSTM; }        // LSTM's cell state
+  bool has_extra() const { return kind == CellKind::GRU; }     // workspace_layout's extra
+  bool gru_ra() const { return kind == CellKind::GRU && reset_after; }
+  // Reset-before GRU: n needs r * h_prev of every unit, i.e. a second product (and barrier)
+  // after r; its n gate's recurrent weights multiply r * h_prev, not h_prev.
+  bool two_phase() const { return kind == CellKind::GRU && !reset_after; }
+  int step_gates() const { return two_phase() ? 2 : int(gates()); }  // gates of the 1st product
+  int64_t backward_k() const { return two_phase() ? 2 * H : gates() * H; }  // K of dG W_hh
+  // Bias slot k of b_hh kept out of the folded bias (reset-after GRU's b_hn, added inside r).
+  bool bias_kept_out(int64_t k) const { return gru_ra() && k >= 2 * H; }
+  // Weight-gradient rows shared by the input and recurrent sides ([dW_ih | dW_hh] in one
+  // product): all but GRU's n rows, whose two sides differ.
+  int64_t shared_rows() const { return kind == CellKind::GRU ? 2 * H : gates() * H; }
+
+  // One row's block [j0, j1) of a step: gh is the tile row (gate g at gh + g * gs).
+  void forward(int64_t j0, int64_t j1, int64_t gs, T* xg, const T* gh, const T* b_hn,
+               const T* hp, const T* cp, T* cn, T* hn, T* y, T* ex) const {
+    switch (kind) {
+      case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, gh, hn, y); break;
+      case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, gh, hn, y); break;
+      case CellKind::LSTM: lstm_forward<T>(j0, j1, H, gs, xg, gh, cp, cn, hn, y); break;
+      case CellKind::GRU:
+        if (reset_after) gru_ra_forward<T>(j0, j1, H, gs, xg, gh, b_hn, hp, ex, hn, y);
+        else gru_rb_forward_rz<T>(j0, j1, H, gs, xg, gh, hp, ex);
+        break;
+    }
+  }
+  // two_phase only: n and h from the product (r * h_prev) W_hn^T in gh.
+  void forward_phase2(int64_t j0, int64_t j1, T* xg, const T* gh, const T* hp, T* hn, T* y) const {
+    gru_rb_forward_n<T>(j0, j1, H, xg, gh, hp, hn, y);
+  }
+  // A row past its length: the state passes through, the output is zero.
+  void forward_inactive(int64_t j0, int64_t j1, const T* hp, T* hn, T* y, const T* cp, T* cn,
+                        T* ex) const {
+    for (int64_t j = j0; j < j1; ++j) {
+      hn[j] = hp[j];
+      y[j] = T(0);
+      if (has_c() && cn != cp) cn[j] = cp[j];
+      if (two_phase()) ex[j] = T(0);
+    }
+  }
+
+  // Gate gradients of one row's block from the saved step (in place over xg); dh (and dc) in:
+  // dL/dh_t from later steps, out: the direct part of dL/dh_{t-1}. Adds squared norms.
+  void backward(int64_t j0, int64_t j1, T* xg, const T* hp, const T* ho, const T* cp,
+                const T* c, const T* dy, T* dh, T* dc, T* ex, double& nh, double& nc) const {
+    switch (kind) {
+      case CellKind::RNN_TANH: nh += rnn_backward<T, false>(j0, j1, xg, ho, dy, dh); break;
+      case CellKind::RNN_RELU: nh += rnn_backward<T, true>(j0, j1, xg, ho, dy, dh); break;
+      case CellKind::LSTM: lstm_backward<T>(j0, j1, H, xg, cp, c, dy, dh, dc, nh, nc); break;
+      case CellKind::GRU:
+        if (reset_after) nh += gru_ra_backward<T>(j0, j1, H, xg, ex, hp, dy, dh);
+        else nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp, dy, dh);
+        break;
+    }
+  }
+  // two_phase only: the r gradient from drh = dL/d(r h_prev).
+  void backward_phase2(int64_t j0, int64_t j1, T* xg, const T* hp, const T* drh, T* dh) const {
+    gru_rb_backward_r<T>(j0, j1, xg, hp, drh, dh);
+  }
+  // A row past its length: no gate gradient (its state, and so dh, passed through).
+  void backward_inactive(int64_t j0, int64_t j1, T* xg, T* ex) const {
+    for (int64_t g = 0; g < gates(); ++g)
+      for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
+    if (gru_ra())
+      for (int64_t j = j0; j < j1; ++j) ex[j] = T(0);
+  }
+};

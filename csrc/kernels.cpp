@@ -97,13 +97,11 @@ static PackedLayout packed_layout(const LayerShape& s) {
 // (reset_after) or is still added outside r (reset before: folded too).
 template <typename T>
 static void fold_biases(const LayerShape& s, const T* b_ih, const T* b_hh, T* bias, T* b_hn) {
-  const int64_t H = s.H, GH = num_gates(s.cell) * H;
-  const bool gru = s.cell == CellKind::GRU;
-  for (int64_t k = 0; k < GH; ++k) {
-    const bool hn_slot = gru && s.reset_after && k >= 2 * H;
-    bias[k] = (b_ih ? b_ih[k] : T(0)) + (b_hh && !hn_slot ? b_hh[k] : T(0));
-  }
-  for (int64_t j = 0; j < H; ++j) b_hn[j] = b_hh && gru ? b_hh[2 * H + j] : T(0);
+  const CellOps<T> cell = CellOps<T>::of(s);
+  const int64_t H = s.H, GH = cell.gates() * H;
+  for (int64_t k = 0; k < GH; ++k)
+    bias[k] = (b_ih ? b_ih[k] : T(0)) + (b_hh && !cell.bias_kept_out(k) ? b_hh[k] : T(0));
+  for (int64_t j = 0; j < H; ++j) b_hn[j] = b_hh && cell.gru_ra() ? b_hh[2 * H + j] : T(0);
 }
 
 // Panels (g, q) of W_ih^T and W_hh^T into dst (laid out by packed_layout).
@@ -134,11 +132,11 @@ static void pack_entry(const LayerShape& s, const T* w_ih, const T* w_hh, const 
 template <typename T>
 static void forward(const ForwardArgs<T>& a) {
   const LayerShape& s = a.s;
-  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = num_gates(s.cell), GH = G * H;
+  const CellOps<T> cell = CellOps<T>::of(s);
+  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = cell.gates(), GH = G * H;
   constexpr int NR = GemmCfg<T>::NR;
   const int64_t nq = (H + NR - 1) / NR;  // blocks of NR hidden units
   const bool training = a.ws != nullptr;
-  const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
   const WorkspaceLayout wl = workspace_layout(s);
 
   // The packed weights (W_ih^T, W_hh^T in panels per (gate g, unit block q): a thread packs
@@ -160,8 +158,8 @@ static void forward(const ForwardArgs<T>& a) {
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
   T* const states = training ? a.ws + wl.states : nullptr;
-  T* const cells = training && s.cell == CellKind::LSTM ? a.ws + wl.cells : nullptr;
-  T* const extra = training && s.cell == CellKind::GRU ? a.ws + wl.extra : nullptr;
+  T* const cells = training && cell.has_c() ? a.ws + wl.cells : nullptr;
+  T* const extra = training && cell.has_extra() ? a.ws + wl.extra : nullptr;
 
   // State slots: in_slot(t) holds the input state of time t, out_slot(t) its output.
   auto in_slot = [&](int64_t t) { return s.reverse ? t + 1 : t; };
@@ -170,7 +168,7 @@ static void forward(const ForwardArgs<T>& a) {
     T* h_init = training ? states + in_slot(s.reverse ? T_ - 1 : 0) * B * H : hbuf.get();
     if (a.h0) std::memcpy(h_init, a.h0, sizeof(T) * B * H);
     else std::memset(h_init, 0, sizeof(T) * B * H);
-    if (s.cell == CellKind::LSTM) {
+    if (cell.has_c()) {
       T* c_init = training ? cells + in_slot(s.reverse ? T_ - 1 : 0) * B * H : cbuf.get();
       if (a.c0) std::memcpy(c_init, a.c0, sizeof(T) * B * H);
       else std::memset(c_init, 0, sizeof(T) * B * H);
@@ -234,7 +232,7 @@ static void forward(const ForwardArgs<T>& a) {
           hp = states + in_slot(t) * B * H;
           hn = states + out_slot(t) * B * H;
           if (cells) { cp = cells + in_slot(t) * B * H; cn = cells + out_slot(t) * B * H; }
-          if (s.cell == CellKind::GRU) ex = extra + t * B * H;
+          if (extra) ex = extra + t * B * H;
         } else {
           hp = hbuf.get() + (step % 2) * B * H;
           hn = hbuf.get() + ((step + 1) % 2) * B * H;
@@ -252,7 +250,7 @@ static void forward(const ForwardArgs<T>& a) {
             __builtin_prefetch(hp + e, 0, 2);
         T* tb = tiles.get() + tid * RG * G * NR;
         const int64_t ldt = G * NR;
-        const int ng = gru_rb ? 2 : int(G);  // gates multiplied before the first barrier
+        const int ng = cell.step_gates();  // gates multiplied before the first barrier
         for (int64_t q = own.begin; q < own.end; ++q) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
@@ -266,28 +264,17 @@ static void forward(const ForwardArgs<T>& a) {
               T* xg = xg_t + b * GH;
               const T* ghb = tb + (b - b0) * ldt;
               const int64_t o = b * H;
-              if (!active(a.lengths, b, t)) {
-                for (int64_t j = j0; j < j1; ++j) {
-                  hn[o + j] = hp[o + j];
-                  y_t[o + j] = T(0);
-                  if (cn && cn != cp) cn[o + j] = cp[o + j];
-                  if (gru_rb) ex[o + j] = T(0);
-                }
-                continue;
-              }
-              switch (s.cell) {
-                case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, ghb, hn + o, y_t + o); break;
-                case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, ghb, hn + o, y_t + o); break;
-                case CellKind::LSTM: lstm_forward<T>(j0, j1, H, NR, xg, ghb, cp + o, cn + o, hn + o, y_t + o); break;
-                case CellKind::GRU:
-                  if (s.reset_after) gru_ra_forward<T>(j0, j1, H, NR, xg, ghb, b_hn, hp + o, ex + o, hn + o, y_t + o);
-                  else gru_rb_forward_rz<T>(j0, j1, H, NR, xg, ghb, hp + o, ex + o);
-                  break;
-              }
+              const T* cpo = cp ? cp + o : nullptr;
+              T* cno = cn ? cn + o : nullptr;
+              T* exo = ex ? ex + o : nullptr;
+              if (active(a.lengths, b, t))
+                cell.forward(j0, j1, NR, xg, ghb, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
+              else
+                cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
             }
           }
         }
-        if (gru_rb) {
+        if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
           for (int64_t q = own.begin; q < own.end; ++q) {
             const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
@@ -299,7 +286,7 @@ static void forward(const ForwardArgs<T>& a) {
                               k0 == 0 ? 0 : 1, nullptr);
               for (int64_t b = b0; b < b0 + m; ++b)
                 if (active(a.lengths, b, t))
-                  gru_rb_forward_n<T>(j0, j1, H, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
+                  cell.forward_phase2(j0, j1, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
                                       hn + b * H, y_t + b * H);
             }
           }
@@ -311,22 +298,67 @@ static void forward(const ForwardArgs<T>& a) {
   }
   const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
   std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
-  if (s.cell == CellKind::LSTM) {
+  if (cell.has_c()) {
     const T* c_last = training ? cells + (s.reverse ? 0 : T_) * B * H : cbuf.get();
     std::memcpy(a.c_n, c_last, sizeof(T) * B * H);
+  }
+}
+
+// Backward's stages after the time loop ------------------------------------------------------
+// Bias gradients: column sums of dG over all T*B rows, each column summed in row order;
+// columns split over threads, rows streamed in memory order. The input side equals the
+// recurrent side except reset-after GRU's n rows (their input-side gradient is in extra).
+template <typename T>
+static void bias_gradients(const CellOps<T>& cell, const T* gates, const T* extra, int64_t TB,
+                           T* db_ih, T* db_hh, int tid, int nt) {
+  const int64_t H = cell.H, GH = cell.gates() * H;
+  const Range cr = split(GH, tid, nt);
+  T* sh = db_hh ? db_hh : db_ih;
+  for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
+  for (int64_t r = 0; r < TB; ++r) {
+    const T* g = gates + r * GH;
+#pragma omp simd
+    for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
+  }
+  if (!(db_ih && db_hh)) return;
+  for (int64_t k = cr.begin; k < cr.end; ++k) db_ih[k] = db_hh[k];
+  if (!cell.gru_ra()) return;
+  const Range nr = {max_(cr.begin, 2 * H), cr.end};
+  for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] = T(0);
+  for (int64_t r = 0; r < TB; ++r) {
+    const T* e = extra + r * H;
+#pragma omp simd
+    for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] += e[k - 2 * H];
+  }
+}
+
+// ||dL/dh_t|| (and ||dL/dc_t||) from the per-(t, row, unit block) squared partial sums, added
+// in one fixed order: the same however the steps were shared among threads.
+template <typename T>
+static void step_norms(const double* part_h, const double* part_c, int64_t T_, int64_t per_step,
+                       T* norm_h, T* norm_c) {
+  for (int64_t t = 0; t < T_; ++t) {
+    double sh = 0, sc = 0;
+    for (int64_t e = t * per_step; e < (t + 1) * per_step; ++e) {
+      sh += part_h[e];
+      if (norm_c) sc += part_c[e];
+    }
+    norm_h[t] = T(std::sqrt(sh));
+    if (norm_c) norm_c[t] = T(std::sqrt(sc));
   }
 }
 
 template <typename T>
 static void backward(const BackwardArgs<T>& a) {
   const LayerShape& s = a.s;
-  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = num_gates(s.cell), GH = G * H, TB = T_ * B;
+  const CellOps<T> cell = CellOps<T>::of(s);
+  const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = cell.gates(), GH = G * H, TB = T_ * B;
   constexpr int NR = GemmCfg<T>::NR;
   constexpr int64_t KC = GemmCfg<T>::KC;
   const int64_t nq = (H + NR - 1) / NR, Hp = nq * NR;
-  const bool lstm = s.cell == CellKind::LSTM;
-  const bool gru_ra = s.cell == CellKind::GRU && s.reset_after;
-  const bool gru_rb = s.cell == CellKind::GRU && !s.reset_after;
+  const bool lstm = cell.has_c();
+  const bool gru_ra = cell.gru_ra();
+  const bool gru_rb = cell.two_phase();
   const WorkspaceLayout wl = workspace_layout(s);
   T* const gates = a.ws + wl.gates;  // becomes dG: recurrent-side gate gradients (T, B, G*H)
   const T* const states = a.ws + wl.states;
@@ -346,8 +378,9 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
-  const int64_t K_x = s.cell == CellKind::GRU ? 2 * H : GH;
-  Buffer<T> wih_pk(num_panels<T>(I) * K_x * NR), wihn_pk(s.cell == CellKind::GRU ? num_panels<T>(I) * H * NR : 0);
+  const int64_t K_x = cell.shared_rows();
+  const bool n_apart = K_x < GH;  // GRU's n rows: their own dX product
+  Buffer<T> wih_pk(num_panels<T>(I) * K_x * NR), wihn_pk(n_apart ? num_panels<T>(I) * H * NR : 0);
   Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
@@ -388,7 +421,7 @@ static void backward(const BackwardArgs<T>& a) {
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
       const Range px = split(num_panels<T>(I), tid, nt);
       pack_panels<T>(get_wih, I, 0, K_x, px.begin, px.end, wih_pk.get());
-      if (s.cell == CellKind::GRU) pack_panels<T>(get_wih_n, I, 0, H, px.begin, px.end, wihn_pk.get());
+      if (n_apart) pack_panels<T>(get_wih_n, I, 0, H, px.begin, px.end, wihn_pk.get());
     }
     // This thread's blocks of units and batch rows (see plan_threads).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
@@ -410,26 +443,14 @@ static void backward(const BackwardArgs<T>& a) {
           double nh = 0, nc = 0;
           part_h.get()[(t * B + b) * nq + q] = 0;
           if (lstm) part_c.get()[(t * B + b) * nq + q] = 0;
+          T* exo = cell.has_extra() ? extra + t * B * H + o : nullptr;
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
-            for (int64_t g = 0; g < G; ++g)
-              for (int64_t j = j0; j < j1; ++j) xg[g * H + j] = T(0);
-            if (gru_ra)
-              for (int64_t j = j0; j < j1; ++j) extra[t * B * H + o + j] = T(0);
+            cell.backward_inactive(j0, j1, xg, exo);
             continue;
           }
-          const T* dyb = dy_t + o;
-          switch (s.cell) {
-            case CellKind::RNN_TANH: nh += rnn_backward<T, false>(j0, j1, xg, ho + o, dyb, dh + o); break;
-            case CellKind::RNN_RELU: nh += rnn_backward<T, true>(j0, j1, xg, ho + o, dyb, dh + o); break;
-            case CellKind::LSTM:
-              lstm_backward<T>(j0, j1, H, xg, cells + in_slot(t) * B * H + o,
-                               cells + out_slot(t) * B * H + o, dyb, dh + o, dc + o, nh, nc);
-              break;
-            case CellKind::GRU:
-              if (gru_ra) nh += gru_ra_backward<T>(j0, j1, H, xg, extra + t * B * H + o, hp + o, dyb, dh + o);
-              else nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp + o, dyb, dh + o);
-              break;
-          }
+          cell.backward(j0, j1, xg, hp + o, ho + o, lstm ? cells + in_slot(t) * B * H + o : nullptr,
+                        lstm ? cells + out_slot(t) * B * H + o : nullptr, dy_t + o, dh + o,
+                        lstm ? dc + o : nullptr, exo, nh, nc);
           part_h.get()[(t * B + b) * nq + q] = nh;
           if (lstm) part_c.get()[(t * B + b) * nq + q] = nc;
         }
@@ -445,11 +466,11 @@ static void backward(const BackwardArgs<T>& a) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           for (int64_t b = rows.begin; b < rows.end; ++b)
             if (active(a.lengths, b, t))
-              gru_rb_backward_r<T>(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
+              cell.backward_phase2(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
         }
       }
       if (gru_rb && !by_rows) bar.wait();
-      const int64_t K = gru_rb ? 2 * H : GH;  // the n gate of reset-before went through rh
+      const int64_t K = cell.backward_k();  // reset-before GRU's n gate went through rh
       // k-blocked so that a step_slice x NR slice of the panel stays in L1 across the row
       // tiles; each element still sees the same FMA sequence (C is stored and reloaded
       // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
@@ -468,7 +489,7 @@ static void backward(const BackwardArgs<T>& a) {
     // (extra / gates), reset-before multiplies r*h_prev (extra) instead of h_prev.
     const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
     const int64_t nx_ld = gru_ra ? H : GH;
-    const int64_t M_rz = s.cell == CellKind::GRU ? 2 * H : GH;
+    const int64_t M_rz = cell.shared_rows();
     const int64_t M_cat = gru_ra ? M_rz : GH;
     gemm_par<T>(M_rz, I + H, TB, gates, 1, GH, nullptr, get_xh, slab.get(), ap, dw_cat.get(), I + H,
                 false, nullptr, tid, nt, bar);
@@ -488,44 +509,13 @@ static void backward(const BackwardArgs<T>& a) {
     }
     // dX (T*B, I) = dGx W_ih
     gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false, nullptr, tid, nt, bar);
-    if (s.cell == CellKind::GRU) {
+    if (n_apart) {
       bar.wait();  // (the packed path has no barrier of its own)
       gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true, nullptr, tid, nt, bar);
     }
-    // Bias gradients: column sums over all T*B rows, each column summed in row order;
-    // columns split over threads, rows streamed in memory order.
-    if (a.db_ih || a.db_hh) {
-      const Range cr = split(GH, tid, nt);
-      T* sh = a.db_hh ? a.db_hh : a.db_ih;
-      for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
-      for (int64_t r = 0; r < TB; ++r) {
-        const T* g = gates + r * GH;
-#pragma omp simd
-        for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
-      }
-      if (a.db_ih && a.db_hh) {  // the input side equals the recurrent side except GRU's n
-        for (int64_t k = cr.begin; k < cr.end; ++k) a.db_ih[k] = a.db_hh[k];
-        if (gru_ra) {
-          const Range nr = {max_(cr.begin, 2 * H), cr.end};
-          for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] = T(0);
-          for (int64_t r = 0; r < TB; ++r) {
-            const T* e = extra + r * H;
-#pragma omp simd
-            for (int64_t k = nr.begin; k < nr.end; ++k) a.db_ih[k] += e[k - 2 * H];
-          }
-        }
-      }
-    }
+    if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
   }
-  for (int64_t t = 0; t < T_; ++t) {
-    double sh = 0, sc = 0;
-    for (int64_t e = t * B * nq; e < (t + 1) * B * nq; ++e) {
-      sh += part_h.get()[e];
-      if (lstm) sc += part_c.get()[e];
-    }
-    a.norm_h[t] = T(std::sqrt(sh));
-    if (lstm) a.norm_c[t] = T(std::sqrt(sc));
-  }
+  step_norms(part_h.get(), part_c.get(), T_, B * nq, a.norm_h, lstm ? a.norm_c : nullptr);
 }
 
 // ---- several layer-directions at once ------------------------------------------------------

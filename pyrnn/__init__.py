@@ -4,14 +4,16 @@ Layers, from the bottom up:
 
 - :mod:`pyrnn.engine` — one layer in one direction, forward and BPTT, in C++ (OpenMP, SIMD).
 - ``pyrnn.RNN`` / ``LSTM`` / ``GRU`` — deep, bidirectional networks over the engine, with
-  :mod:`init`, :mod:`losses`, :mod:`heads`, :mod:`clip`, :mod:`optim`, :mod:`train`.
+  :mod:`init`, :mod:`losses`, :mod:`heads`, :mod:`clip`, :mod:`optim`, :mod:`train`;
+  :mod:`functional` (softmax, sigmoid, dropout) and :mod:`parameters` (the flat-buffer
+  protocol every trainable piece follows).
 - ``RNNClassifier``, ``RNNRegressor``, ``RNNTagger``, ``Seq2Seq``, ``RNNLanguageModel`` —
   scikit-learn estimators (:mod:`pyrnn.estimators`, imported on first use).
 """
 from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
 from .network import RNN, LSTM, GRU
-from . import init, losses, optim, heads, clip, train
+from . import init, losses, optim, heads, clip, train, functional, parameters
 
 _ESTIMATORS = ("RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel")
 
@@ -33,4 +35,5 @@ __version__ = engine.config()["version"]
 
 __all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
            "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train",
+           "functional", "parameters",
            "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel"]

@@ -1,5 +1,6 @@
 """The ``pyrnn`` command (also ``python -m pyrnn``).
 
+    pyrnn --version            the version
     pyrnn info                 build and runtime configuration of the engine
     pyrnn demo NAME            train a model on a classic sequence problem and show the result
 
@@ -15,10 +16,14 @@ import argparse
 import sys
 import time
 from collections import Counter
+from typing import Optional, Sequence
 
 import numpy as np
 
-from . import datasets, engine
+from . import __version__, engine
+
+# The demos import pyrnn.datasets and the estimators (and so scikit-learn, ~1 s) when they
+# run, so that `pyrnn info` and `pyrnn --version` start fast.
 
 
 def _header(title, text):
@@ -52,6 +57,7 @@ def demo_classify(args):
     """Handwritten digits read row by row (RNNClassifier)."""
     from sklearn.model_selection import train_test_split
 
+    from . import datasets
     from .estimators import RNNClassifier
 
     X, y = datasets.load_digits_sequences()
@@ -78,6 +84,7 @@ def demo_classify(args):
 
 def demo_tag(args):
     """The 15-puzzle: which tile did each move move (RNNTagger)."""
+    from . import datasets
     from .estimators import RNNTagger
 
     n_games = 600 if args.quick else 3000
@@ -111,6 +118,7 @@ def demo_tag(args):
 
 def demo_translate(args):
     """Number words to digits, "three thousand forty two" -> "3042" (Seq2Seq)."""
+    from . import datasets
     from .estimators import Seq2Seq
 
     n_train = 600 if args.quick else 3000
@@ -134,6 +142,7 @@ def demo_translate(args):
 
 def demo_generate(args):
     """A character model of Python's docstrings, then samples (RNNLanguageModel)."""
+    from . import datasets
     from .estimators import RNNLanguageModel
 
     text = datasets.load_python_text()
@@ -164,6 +173,7 @@ def demo_forecast(args):
     """A price-like series, the return 5 steps ahead (RNNRegressor)."""
     from sklearn.linear_model import Ridge
 
+    from . import datasets
     from .estimators import RNNRegressor
 
     prices = datasets.make_price_series(3000 if args.quick else 6000, random_state=args.seed)
@@ -224,7 +234,7 @@ def _show_plans(cell, shapes):
               + ("; layers/directions grouped, one thread each" if p["group_layers"] else ""))
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``pyrnn`` command with ``argv`` (default: the process arguments).
 
     Returns the exit status (0 on success).
@@ -234,6 +244,7 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="demos:\n" + "\n".join(f"  {name:10s} {fn.__doc__ or ''}"
                                       for name, fn in DEMOS.items()))
+    parser.add_argument("--version", action="version", version=f"pyrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="show the engine's build and runtime configuration "
                                             "and how it would run a layer of a given shape")

@@ -1,5 +1,11 @@
 """Gradient clipping, in place, on flat gradient buffers (or any list of arrays)."""
+from __future__ import annotations
+
+from typing import Iterable, Union
+
 import numpy as np
+
+Grads = Union[np.ndarray, Iterable[np.ndarray]]
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -18,7 +24,7 @@ def _grad_list(grads):
     return grads
 
 
-def clip_grad_norm(grads, max_norm):
+def clip_grad_norm(grads: Grads, max_norm: float) -> float:
     """Scale gradients in place so that their global L2 norm is at most ``max_norm``.
 
     Same rule as ``torch.nn.utils.clip_grad_norm_``: with ``norm`` the L2 norm of all
@@ -53,7 +59,7 @@ def clip_grad_norm(grads, max_norm):
     return norm
 
 
-def clip_grad_value(grads, clip_value):
+def clip_grad_value(grads: Grads, clip_value: float) -> None:
     """Clamp every gradient element to ``[-clip_value, clip_value]``, in place.
 
     Parameters

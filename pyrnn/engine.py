@@ -29,7 +29,8 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult", "Gradients", "Workspace", "num_gates",
+    "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult",
+    "Gradients", "Workspace", "num_gates", "check_lengths", "check_cell",
     "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
     "fma_peak_gflops",
 ]
@@ -103,26 +104,39 @@ class Gradients:
     grad_norm_c: Optional[np.ndarray]
 
 
-def _lengths(lengths):
+def check_lengths(lengths, T: int, B: int) -> Optional[np.ndarray]:
+    """Validate per-sequence lengths: an int array (B,) with 1 <= lengths[b] <= T.
+
+    The one check of lengths for the engine, the networks and truncated BPTT. Returns them as
+    a C-contiguous int64 array (None stays None: every sequence has T steps); raises TypeError
+    for non-integers and ValueError for a wrong shape or a value out of range.
+    """
     if lengths is None:
         return None
     arr = np.asarray(lengths)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape ({B},) (one per sequence), got {arr.shape}")
+    bad = np.flatnonzero((arr < 1) | (arr > T))
+    if bad.size:
+        b = int(bad[0])
+        raise ValueError(f"lengths must be in [1, T={T}], got lengths[{b}] = {arr[b]}")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _check_bias_pair(bias_ih, bias_hh):
-    if (bias_ih is None) != (bias_hh is None):
-        raise ValueError("bias_ih and bias_hh must both be given or both be None")
-
-
-def _check_cell(cell, nonlinearity):
+def check_cell(cell: str, nonlinearity: str = "tanh") -> None:
+    """Validate a cell kind and its nonlinearity (``"relu"`` only for ``cell="rnn"``)."""
     num_gates(cell)
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if cell != "rnn" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity applies to cell='rnn' only, got {nonlinearity!r} for {cell!r}")
+
+
+def _check_bias_pair(bias_ih, bias_hh):
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError("bias_ih and bias_hh must both be given or both be None")
 
 
 def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
@@ -160,10 +174,12 @@ def _forward_call(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="
                   nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
                   reverse=False, training=True, packed=None) -> tuple:
     """forward's arguments, checked, as the tuple ``_core.forward`` takes."""
-    _check_cell(cell, nonlinearity)
+    check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
+    if lengths is not None and np.ndim(x) == 3:  # (a wrong x is reported by the bindings)
+        lengths = check_lengths(lengths, *np.shape(x)[:2])
     return (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
-            bias_ih, bias_hh, _lengths(lengths), h0, c0, bool(training), packed)
+            bias_ih, bias_hh, lengths, h0, c0, bool(training), packed)
 
 
 def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
@@ -176,7 +192,7 @@ def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     ISA level in use: keep it in memory only (networks do this for you, see
     ``weights_changed``). Returns a 1-D array of the weights' dtype.
     """
-    _check_cell(cell, nonlinearity)
+    check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
     return _core.pack(cell, nonlinearity, bool(reset_after), weight_ih, weight_hh, bias_ih,
                       bias_hh)
@@ -205,6 +221,9 @@ def forward_group(calls, chained=False) -> list:
     to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """
+    if chained and calls and np.ndim(calls[0].get("x")) == 3:  # later calls leave x out
+        T, B = np.shape(calls[0]["x"])[:2]
+        calls = [dict(c, lengths=check_lengths(c.get("lengths"), T, B)) for c in calls]
     prepared = [_forward_call(**({"x": None} | c)) for c in calls]
     outs = _core.forward_group(prepared, bool(chained))
     results, prev_y = [], None

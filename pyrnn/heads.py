@@ -1,18 +1,27 @@
-"""Dense output heads with backward; softmax/sigmoid live in the losses.
+"""The layers around a recurrent network: ``Linear`` heads out, ``Embedding`` lookups in.
 
 A head maps a network's outputs to predictions: ``Linear`` for the last step of each
-sequence ``(B, H) -> (B, C)`` or for every step ``(T, B, H) -> (T, B, C)``. Like the
-networks, its parameters live in one flat buffer ``params`` with named views, and
-``grad`` has the same layout, so optimizers and clipping treat it the same way.
+sequence ``(B, H) -> (B, C)`` or for every step ``(T, B, H) -> (T, B, C)``. An ``Embedding``
+maps token ids to the vectors a network reads. Like the networks, both follow the parameter
+protocol of :mod:`pyrnn.parameters`: one flat buffer ``params`` with named views, and
+``grad`` with the same layout, so optimizers and clipping treat every piece the same way.
+``softmax`` and ``sigmoid`` (from :mod:`pyrnn.functional`) turn scores into probabilities.
 """
+from __future__ import annotations
+
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from .init import as_generator
+from .functional import sigmoid, softmax
+from .init import RandomStateLike, as_generator
+from .parameters import Parameters, positive_int
 
-__all__ = ["Linear", "softmax", "sigmoid"]
+__all__ = ["Linear", "Embedding", "softmax", "sigmoid"]
 
 
-class Linear:
+class Linear(Parameters):
     """Affine map ``y = x @ weight.T + bias`` over the last axis.
 
     Parameters
@@ -29,66 +38,50 @@ class Linear:
     ----------
     params : (out*in [+ out],) flat parameter buffer; ``weight`` (out, in) and ``bias`` (out,)
         are views into it.
-    grad : same shape as params, accumulated by ``backward``.
+    grad : same shape as params, accumulated by ``backward``; ``dweight``, ``dbias`` views.
     """
 
-    def __init__(self, in_features, out_features, dtype=np.float32, random_state=None, *,
-                 bias=True):
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.dtype = np.dtype(dtype.name)
+    _transient = ("_x",)
+    _derived = Parameters._derived + ("weight", "dweight", "bias", "dbias")
+
+    def __init__(self, in_features: int, out_features: int, dtype: DTypeLike = np.float32,
+                 random_state: RandomStateLike = None, *, bias: bool = True):
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         self.has_bias = bool(bias)
-        n = self.out_features * self.in_features + (self.out_features if bias else 0)
-        self.params = np.zeros(n, dtype)
-        self.grad = np.zeros(n, dtype)
-        self._make_views()
+        self._allocate(dtype)
         bound = 1.0 / np.sqrt(self.in_features)
-        rng = as_generator(random_state)
-        self.params[...] = rng.uniform(-bound, bound, size=n)
+        self.params[...] = as_generator(random_state).uniform(-bound, bound,
+                                                               size=self.params.size)
         self._x = None
+
+    def _layout(self):
+        shapes = [("weight", (self.out_features, self.in_features))]
+        return shapes + [("bias", (self.out_features,))] if self.has_bias else shapes
 
     def _make_views(self):
-        nw = self.out_features * self.in_features
-        shape = (self.out_features, self.in_features)
-        self.weight = self.params[:nw].reshape(shape)
-        self.dweight = self.grad[:nw].reshape(shape)
-        self.bias = self.params[nw:] if self.has_bias else None
-        self.dbias = self.grad[nw:] if self.has_bias else None
+        super()._make_views()
+        self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
+        self.bias, self.dbias = self._param_views.get("bias"), self._grad_views.get("bias")
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for k in ("weight", "dweight", "bias", "dbias", "_x"):
-            state.pop(k)
-        return state
+    def forward(self, x: ArrayLike, training: bool = True,
+                dtype: Optional[DTypeLike] = None) -> np.ndarray:
+        """x (..., in_features) -> y (..., out_features). Keeps x for backward when training.
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.dtype = np.dtype(self.dtype.name)  # canonical dtype object after unpickling
-        self.params = self.params.view(self.dtype)
-        self.grad = self.grad.view(self.dtype)
-        self._make_views()
-        self._x = None
-
-    def named_parameters(self):
-        """dict name -> view into ``params``: ``weight`` (out, in) and ``bias`` (out,)."""
-        d = {"weight": self.weight}
-        if self.has_bias:
-            d["bias"] = self.bias
-        return d
-
-    def forward(self, x, training=True):
-        """x (..., in_features) -> y (..., out_features). Keeps x for backward when training."""
+        ``dtype`` computes in another precision without touching the parameters, e.g.
+        ``np.float64`` for the predictions of a float32 model (inference only).
+        """
         x = np.asarray(x)
         if x.dtype.kind not in "fiub":
             raise TypeError(f"x must be an array of real numbers, got dtype {x.dtype}")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., {self.in_features}), got {x.shape}")
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            if training:
+                raise ValueError("forward in another dtype is for inference: training=False")
+            dtype = np.dtype(dtype)
+            y = x.astype(dtype, copy=False) @ self.weight.T.astype(dtype)
+            return y + self.bias.astype(dtype) if self.has_bias else y
         x = x.astype(self.dtype, copy=False)
         y = x @ self.weight.T
         if self.has_bias:
@@ -96,7 +89,7 @@ class Linear:
         self._x = x if training else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: ArrayLike) -> np.ndarray:
         """dy (..., out_features) -> dx (..., in_features); adds dL/dweight, dL/dbias to grad."""
         if self._x is None:
             raise ValueError("backward needs a preceding forward(x, training=True)")
@@ -111,58 +104,58 @@ class Linear:
             self.dbias += dy2.sum(axis=0)
         return dy @ self.weight
 
-    def zero_grad(self):
-        """Set every gradient to zero."""
-        self.grad[...] = 0
 
-    def state_dict(self):
-        """dict name -> copy of the parameter (PyTorch's ``nn.Linear`` names)."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
+class Embedding(Parameters):
+    """Lookup table ``weight (V, E)`` mapping token ids to vectors, with backward.
 
-    def load_state_dict(self, state_dict):
-        """Copy parameters in; unknown or missing names and wrong shapes raise ValueError."""
-        _load_into(self.named_parameters(), state_dict)
+    Row 0 is the unknown token: it starts at zero and never receives a gradient, so a token
+    never seen in training contributes a neutral zero input. The other rows start N(0, 1) as
+    in ``torch.nn.Embedding``.
 
-
-def softmax(logits, axis=-1):
-    """Probabilities from raw scores along ``axis`` (stable: the max is subtracted first).
-
-    logits (..., C) -> probabilities (..., C) summing to 1, same dtype. Pairs with
-    ``losses.softmax_cross_entropy`` for ``predict_proba``.
+    Parameters
+    ----------
+    num_embeddings : int
+        Vocabulary size V (ids 0 .. V-1).
+    embedding_dim : int
+        Vector size E.
+    dtype : np.float32 or np.float64
+    random_state : None, int, Generator or RandomState
     """
-    logits = np.asarray(logits)
-    if logits.dtype.kind != "f":
-        logits = logits.astype(np.float64)
-    e = np.exp(logits - np.max(logits, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
 
+    _transient = ("_ids",)
+    _derived = Parameters._derived + ("weight", "dweight")
 
-def sigmoid(logits):
-    """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow; pairs with
-    ``losses.binary_cross_entropy``. Same shape and (float) dtype as ``logits``."""
-    x = np.asarray(logits)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: DTypeLike = np.float32,
+                 random_state: RandomStateLike = None):
+        self.num_embeddings = positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
+        self._allocate(dtype)
+        self.params[...] = as_generator(random_state).standard_normal(self.params.size)
+        self.weight[0] = 0
+        self._ids = None
 
+    def _layout(self):
+        return [("weight", (self.num_embeddings, self.embedding_dim))]
 
-def _load_into(views, state_dict):
-    """Copy state_dict's arrays into the named views, after checking names and shapes."""
-    if not hasattr(state_dict, "keys"):
-        raise TypeError(f"state_dict must be a mapping name -> array, got {type(state_dict).__name__}")
-    unknown = sorted(set(state_dict) - set(views))
-    missing = [k for k in views if k not in state_dict]
-    if unknown or missing:
-        raise ValueError(f"state_dict does not match: unknown names {unknown}, missing names "
-                         f"{missing}; expected {list(views)}")
-    arrays = {}
-    for name, view in views.items():
-        a = np.asarray(state_dict[name])
-        if a.shape != view.shape:
-            raise ValueError(f"{name}: expected shape {view.shape}, got {a.shape}")
-        if a.dtype.kind not in "fiu":
-            raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
-        arrays[name] = a
-    for name, view in views.items():  # only write once everything is validated
-        view[...] = arrays[name]
+    def _make_views(self):
+        super()._make_views()
+        self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
+
+    def forward(self, ids: ArrayLike, training: bool = True) -> np.ndarray:
+        """ids int (...) in [0, V) -> vectors (..., E); keeps ids for backward when training."""
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            raise ValueError(f"ids must be in [0, {self.num_embeddings}), got min {ids.min()} "
+                             f"and max {ids.max()}")
+        self._ids = ids if training else None
+        return self.weight[ids]
+
+    def backward(self, dx: np.ndarray) -> None:
+        """dx (..., E) -> adds dL/dweight into grad (row 0 excluded)."""
+        if self._ids is None:
+            raise ValueError("backward needs a preceding forward(ids, training=True)")
+        np.add.at(self.dweight, self._ids.ravel(), dx.reshape(-1, self.embedding_dim))
+        self.dweight[0] = 0
+        self._ids = None

@@ -11,15 +11,21 @@ Typical recipes::
     init.xavier_uniform(net, rs); init.orthogonal(net, rs); init.forget_bias(net, 1.0)  # LSTM
     init.identity(net)                                                                  # IRNN
 """
+from __future__ import annotations
+
 import functools
+from typing import Union
 
 import numpy as np
 
-__all__ = ["as_generator", "uniform_default", "xavier_uniform", "orthogonal", "identity",
-           "forget_bias"]
+# What every ``random_state`` argument takes.
+RandomStateLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
+
+__all__ = ["RandomStateLike", "as_generator", "uniform_default", "xavier_uniform", "orthogonal",
+           "identity", "forget_bias"]
 
 
-def as_generator(random_state=None):
+def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
     """A ``numpy.random.Generator`` from None, an int seed, a Generator or a RandomState.
 
     A ``RandomState`` (scikit-learn's convention) is consumed by drawing one seed from it,
@@ -68,7 +74,7 @@ def _gates_and_hidden(name, view, net):
 
 
 @_changes_weights
-def uniform_default(net, random_state=None):
+def uniform_default(net, random_state: RandomStateLike = None) -> None:
     """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
     Parameters
@@ -83,7 +89,7 @@ def uniform_default(net, random_state=None):
 
 
 @_changes_weights
-def xavier_uniform(net, random_state=None, gain=1.0):
+def xavier_uniform(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
     Each ``(H, F)`` gate block is drawn from U(-a, a) with ``a = gain * sqrt(6 / (F + H))``
@@ -108,7 +114,7 @@ def _random_orthogonal(rng, n):
 
 
 @_changes_weights
-def orthogonal(net, random_state=None, gain=1.0):
+def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Orthogonal recurrent weights: each ``(H, H)`` gate block of ``weight_hh`` is a random
     orthogonal matrix times ``gain``. Input weights and biases are left as they are."""
     rng = as_generator(random_state)
@@ -121,7 +127,7 @@ def orthogonal(net, random_state=None, gain=1.0):
 
 
 @_changes_weights
-def identity(net, scale=1.0):
+def identity(net, scale: float = 1.0) -> None:
     """IRNN initialization (Le, Jaitly & Hinton, 2015): each gate block of ``weight_hh`` is
     ``scale * I`` and all biases are zero. Input weights are left as they are (the paper
     draws them from N(0, 0.001**2)). Meant for ``RNN(nonlinearity="relu")``."""
@@ -134,7 +140,7 @@ def identity(net, scale=1.0):
 
 
 @_changes_weights
-def forget_bias(net, value=1.0):
+def forget_bias(net, value: float = 1.0) -> None:
     """LSTM forget-gate bias: rows ``H:2H`` (gate f) of ``bias_ih`` set to ``value`` and of
     ``bias_hh`` to 0, so the effective forget bias is ``value`` (Jozefowicz et al., 2015)."""
     found = False

@@ -10,7 +10,14 @@ Leading dimensions are free, so one function serves per-sequence targets
 contribute neither to the loss nor to the gradient. When every item is masked out the
 loss is 0.0 and the gradient is zero (never NaN).
 """
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from .functional import sigmoid, softmax_and_log_softmax
 
 __all__ = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
 
@@ -58,7 +65,8 @@ def _elementwise_mask(mask, shape):
     return _as_mask(mask, shape)
 
 
-def softmax_cross_entropy(logits, y, mask=None, class_weight=None):
+def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
+                          class_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
     """Softmax cross-entropy from raw scores, with its exact gradient.
 
     Parameters
@@ -110,14 +118,11 @@ def softmax_cross_entropy(logits, y, mask=None, class_weight=None):
     if total == 0.0:
         return 0.0, np.zeros_like(logits)
 
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    sum_exp = np.sum(exp, axis=-1, keepdims=True)
-    log_probs_y = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0] - np.log(sum_exp[..., 0])
+    dlogits, log_probs = softmax_and_log_softmax(logits)
+    log_probs_y = np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
     counted = weights > 0
     loss = -float(np.sum(np.where(counted, weights * log_probs_y, 0), dtype=np.float64)) / total
 
-    dlogits = exp / sum_exp
     np.put_along_axis(dlogits, labels[..., None],
                       np.take_along_axis(dlogits, labels[..., None], axis=-1) - 1, axis=-1)
     scale = (weights / logits.dtype.type(total))[..., None]
@@ -125,7 +130,8 @@ def softmax_cross_entropy(logits, y, mask=None, class_weight=None):
     return loss, dlogits
 
 
-def binary_cross_entropy(logits, y, mask=None):
+def binary_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
+                         ) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy from raw scores (sigmoid inside), with its exact gradient.
 
     Parameters
@@ -160,13 +166,12 @@ def binary_cross_entropy(logits, y, mask=None):
     x = logits
     elementwise = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
     loss = float(np.sum(np.where(m, elementwise, 0), dtype=np.float64)) / n
-    e = np.exp(-np.abs(x))  # stable sigmoid: never overflows
-    sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    dlogits = np.where(m, (sig - y) / x.dtype.type(n), 0).astype(x.dtype)
+    dlogits = np.where(m, (sigmoid(x) - y) / x.dtype.type(n), 0).astype(x.dtype)
     return loss, dlogits
 
 
-def mse(pred, y, mask=None):
+def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
+        ) -> Tuple[float, np.ndarray]:
     """Mean squared error with its exact gradient.
 
     Parameters

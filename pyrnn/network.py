@@ -14,55 +14,53 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
             zeros past each sequence's length
     state   h (L*D, B, H) for RNN/GRU; a tuple (h, c) for LSTM; index l*D + d (PyTorch's)
 """
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _packcache, engine
-from .heads import _load_into
-from .init import as_generator, uniform_default
+from .functional import dropout_mask
+from .init import RandomStateLike, as_generator, uniform_default
+from .parameters import Parameters, positive_int
 
-__all__ = ["RNN", "LSTM", "GRU"]
+__all__ = ["RNN", "LSTM", "GRU", "State"]
 
-
-def _positive_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
+# A network's state: h (L*D, B, H) for RNN/GRU, a tuple (h, c) for LSTM.
+State = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 
 
-class _RecurrentNetwork:
+class _RecurrentNetwork(Parameters):
     """Shared implementation of RNN, LSTM and GRU (see the module docstring)."""
 
     cell = None  # "rnn", "lstm" or "gru", set by each subclass
+    _transient = ("_cache", "_packed")  # workspaces and packed weights are not pickled
+    _derived = Parameters._derived + ("_weights", "_dweights")
 
     def __init__(self, input_size, hidden_size, num_layers, bidirectional, batch_first,
                  dropout, dtype, random_state, merge_mode, bias, nonlinearity, reset_after):
-        self.input_size = _positive_int("input_size", input_size)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.num_layers = _positive_int("num_layers", num_layers)
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
         self.bidirectional = bool(bidirectional)
         self.batch_first = bool(batch_first)
         dropout = float(dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = dropout
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.dtype = np.dtype(dtype.name)  # the canonical dtype object
         if merge_mode not in ("concat", "sum"):
             raise ValueError(f"merge_mode must be 'concat' or 'sum', got {merge_mode!r}")
         self.merge_mode = merge_mode
         self.bias = bool(bias)
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        engine.check_cell(self.cell, nonlinearity)
         self.nonlinearity = nonlinearity
         self.reset_after = bool(reset_after)
 
         self.num_directions = 2 if self.bidirectional else 1
-        self.params = np.zeros(self._num_params(), self.dtype)
-        self.grad = np.zeros_like(self.params)
-        self._make_views()
-        self._packed, self._weights_version = {}, 0
+        self._allocate(dtype)
+        self._packed, self._weights_version = {}, 0  # see weights_changed
         _packcache.watch(self.params, self)
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
@@ -74,7 +72,7 @@ class _RecurrentNetwork:
     # ------------------------------------------------------------------ parameters
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Last dimension of ``forward``'s output: D*H (concat) or H (sum)."""
         if self.bidirectional and self.merge_mode == "concat":
             return 2 * self.hidden_size
@@ -83,62 +81,31 @@ class _RecurrentNetwork:
     def _layer_input_size(self, layer):
         return self.input_size if layer == 0 else self.output_size
 
+    def _suffixes(self):
+        """PyTorch's name suffix of each layer-direction, in order l*D + d."""
+        return [f"_l{layer}" + ("_reverse" if d == 1 else "")
+                for layer in range(self.num_layers) for d in range(self.num_directions)]
+
     def _layout(self):
         """[(name, shape)] in PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh."""
         GH = engine.num_gates(self.cell) * self.hidden_size
         out = []
-        for layer in range(self.num_layers):
-            for d in range(self.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-                out.append(("weight_ih" + sfx, (GH, self._layer_input_size(layer))))
-                out.append(("weight_hh" + sfx, (GH, self.hidden_size)))
-                if self.bias:
-                    out.append(("bias_ih" + sfx, (GH,)))
-                    out.append(("bias_hh" + sfx, (GH,)))
+        for idx, sfx in enumerate(self._suffixes()):
+            out.append(("weight_ih" + sfx, (GH, self._layer_input_size(idx // self.num_directions))))
+            out.append(("weight_hh" + sfx, (GH, self.hidden_size)))
+            if self.bias:
+                out.append(("bias_ih" + sfx, (GH,)))
+                out.append(("bias_hh" + sfx, (GH,)))
         return out
 
-    def _num_params(self):
-        return sum(int(np.prod(shape)) for _, shape in self._layout())
-
     def _make_views(self):
-        """Named views into params/grad, and per (layer*D + d) tuples for the engine."""
-        self._param_views, self._grad_views = {}, {}
-        offset = 0
-        for name, shape in self._layout():
-            n = int(np.prod(shape))
-            self._param_views[name] = self.params[offset:offset + n].reshape(shape)
-            self._grad_views[name] = self.grad[offset:offset + n].reshape(shape)
-            offset += n
+        """The named views, and per layer-direction (l*D + d) tuples for the engine."""
+        super()._make_views()
         self._weights, self._dweights = [], []
-        for layer in range(self.num_layers):
-            for d in range(self.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-                names = ["weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx]
-                self._weights.append(tuple(self._param_views.get(n) for n in names))
-                self._dweights.append(tuple(self._grad_views.get(n) for n in names))
-
-    def named_parameters(self):
-        """dict name -> view into ``params`` (PyTorch names and order)."""
-        return dict(self._param_views)
-
-    def named_grads(self):
-        """dict name -> view into ``grad`` (same names as ``named_parameters``)."""
-        return dict(self._grad_views)
-
-    def zero_grad(self):
-        """Set every gradient to zero."""
-        self.grad[...] = 0
-
-    def state_dict(self):
-        """dict name -> copy of each parameter, PyTorch's names and shapes."""
-        return {k: v.copy() for k, v in self._param_views.items()}
-
-    def load_state_dict(self, state_dict):
-        """Copy parameters in from a dict name -> array (e.g. a PyTorch module's
-        ``{k: v.numpy() for k, v in m.state_dict().items()}``). Unknown or missing names and
-        wrong shapes raise ValueError; nothing is written unless everything matches."""
-        _load_into(self._param_views, state_dict)
-        self.weights_changed()
+        for sfx in self._suffixes():
+            names = ["weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx]
+            self._weights.append(tuple(self._param_views.get(n) for n in names))
+            self._dweights.append(tuple(self._grad_views.get(n) for n in names))
 
     def weights_changed(self):
         """Say that the parameters were changed in place.
@@ -164,24 +131,10 @@ class _RecurrentNetwork:
             self._packed[idx] = (version, packed)
         return packed
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for k in ("_param_views", "_grad_views", "_weights", "_dweights"):
-            state.pop(k)
-        state["_cache"] = None  # engine workspaces are not kept across pickling
-        state["_packed"] = {}  # nor packed weights (their layout belongs to this CPU)
-        return state
-
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        # Unpickled dtypes and arrays carry equal but non-singleton dtype objects, which the
-        # engine's dtype check rejects: re-attach the canonical dtype (same memory, so an
-        # optimizer unpickled alongside still updates these buffers).
-        self.dtype = np.dtype(self.dtype.name)
-        self.params = self.params.view(self.dtype)
-        self.grad = self.grad.view(self.dtype)
-        self._make_views()
-        self._packed, self._weights_version = {}, getattr(self, "_weights_version", 0)
+        super().__setstate__(state)
+        self._packed = {}  # packed weights are not pickled: their layout belongs to this CPU
+        self._weights_version = getattr(self, "_weights_version", 0)
         _packcache.watch(self.params, self)
 
     def __repr__(self):
@@ -215,21 +168,6 @@ class _RecurrentNetwork:
                              f"got shape {x.shape} (time-major)")
         return np.ascontiguousarray(x, dtype=self.dtype)
 
-    @staticmethod
-    def _check_lengths(lengths, T, B):
-        if lengths is None:
-            return None
-        lengths = np.asarray(lengths)
-        if lengths.shape != (B,):
-            raise ValueError(f"lengths must have shape ({B},) (one per sequence), "
-                             f"got {lengths.shape}")
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
-        if B and (lengths.min() < 1 or lengths.max() > T):
-            raise ValueError(f"lengths must be in [1, T={T}], got min {lengths.min()} "
-                             f"and max {lengths.max()}")
-        return np.ascontiguousarray(lengths, dtype=np.int64)
-
     def _check_state_array(self, a, name, B):
         if a is None:
             return None
@@ -259,7 +197,8 @@ class _RecurrentNetwork:
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x, lengths=None, state=None, training=True):
+    def forward(self, x: ArrayLike, lengths: Optional[ArrayLike] = None,
+                state: Optional[State] = None, training: bool = True) -> Tuple[np.ndarray, State]:
         """Run the network over whole sequences.
 
         Parameters
@@ -282,7 +221,7 @@ class _RecurrentNetwork:
         """
         x = self._time_major(x, "x", self.input_size)
         T, B, _ = x.shape
-        lengths = self._check_lengths(lengths, T, B)
+        lengths = engine.check_lengths(lengths, T, B)
         h0, c0 = self._split_state(state, B)
         out, h_n, c_n = self._forward(x, lengths, h0, c0, training)
         if self.batch_first:
@@ -314,9 +253,9 @@ class _RecurrentNetwork:
         layer_in = x
         for layer in range(L):
             mask = None
-            if layer > 0 and training and self.dropout > 0:
-                keep = self._rng.random(layer_in.shape) >= self.dropout
-                mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
+            if layer > 0 and training:
+                mask = dropout_mask(layer_in.shape, self.dropout, self.dtype, self._rng)
+            if mask is not None:
                 layer_in = layer_in * mask
             calls = [self._call(layer * D + d, layer_in, lengths, h0, c0, training)
                      for d in range(D)]
@@ -361,7 +300,7 @@ class _RecurrentNetwork:
         if c_n is not None:
             c_n[idx] = res.c_n
 
-    def backward(self, dout, dstate=None):
+    def backward(self, dout: Optional[ArrayLike], dstate=None) -> np.ndarray:
         """Backpropagate through the last training ``forward``.
 
         Parameters
@@ -440,7 +379,8 @@ class _RecurrentNetwork:
 
     # ------------------------------------------------------------------ streaming
 
-    def step(self, x_t, state=None, reset=None):
+    def step(self, x_t: ArrayLike, state: Optional[State] = None,
+             reset: Optional[ArrayLike] = None) -> Tuple[np.ndarray, State]:
         """Advance one timestep (online inference); equals the full-sequence forward.
 
         Parameters
@@ -489,9 +429,10 @@ class RNN(_RecurrentNetwork):
 
     cell = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, nonlinearity="tanh", bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, nonlinearity: str = "tanh", bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, nonlinearity, True)
 
@@ -504,9 +445,10 @@ class LSTM(_RecurrentNetwork):
 
     cell = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", True)
 
@@ -519,8 +461,9 @@ class GRU(_RecurrentNetwork):
 
     cell = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 merge_mode="concat", *, reset_after=True, bias=True):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
+                 merge_mode: str = "concat", *, reset_after: bool = True, bias: bool = True):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
                          dropout, dtype, random_state, merge_mode, bias, "tanh", reset_after)

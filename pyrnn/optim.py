@@ -10,11 +10,18 @@ arithmetic as ``torch.optim`` (checked update for update in tests/test_optim.py)
 
 The learning rate is the attribute ``opt.lr``; schedules change it.
 """
+from __future__ import annotations
+
 import math
+from typing import Any, Dict, Iterable, Tuple, Union
 
 import numpy as np
 
 from . import _packcache
+
+# What an optimizer takes: (params, grad) array pairs, or objects with .params and .grad
+# (networks, heads), or one such object.
+Pairs = Union[Iterable[Any], Any]
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
            "StepLR", "ExponentialLR", "ReduceLROnPlateau"]
@@ -38,7 +45,7 @@ class Optimizer:
 
     _state_names = ()
 
-    def __init__(self, pairs, lr):
+    def __init__(self, pairs: Pairs, lr: float):
         self.lr = _check_nonneg("lr", lr)
         self.pairs = self._check_pairs(pairs)
         self.step_count = 0
@@ -73,12 +80,12 @@ class Optimizer:
             raise ValueError("the optimizer got no parameters")
         return out
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every gradient buffer to zero."""
         for _, g in self.pairs:
             g[...] = 0
 
-    def step(self):
+    def step(self) -> None:
         """Apply one update to every parameter buffer, in place."""
         self.step_count += 1
         for (p, g), state in zip(self.pairs, self.state):
@@ -88,12 +95,12 @@ class Optimizer:
     def _hyper(self):
         return {name: getattr(self, name) for name in ("lr",) + self._defaults}
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """Hyper-parameters, step count and copies of the per-pair buffers."""
         return {"hyper": self._hyper(), "step_count": self.step_count,
                 "state": [{k: v.copy() for k, v in s.items()} for s in self.state]}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (same parameter shapes required)."""
         try:
             hyper, step_count, states = (state_dict["hyper"], state_dict["step_count"],
@@ -132,7 +139,8 @@ class SGD(Optimizer):
     _defaults = ("momentum", "dampening", "nesterov", "weight_decay")
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, pairs, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, pairs: Pairs, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
         self.momentum = _check_nonneg("momentum", momentum)
         self.dampening = _check_nonneg("dampening", dampening)
         self.nesterov = bool(nesterov)
@@ -166,8 +174,8 @@ class Adam(Optimizer):
     _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, pairs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False):
+    def __init__(self, pairs: Pairs, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
         b1, b2 = betas
         self.betas = (_check_nonneg("betas[0]", b1, 1.0), _check_nonneg("betas[1]", b2, 1.0))
         self.eps = _check_nonneg("eps", eps)
@@ -202,8 +210,8 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, pairs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False):
+    def __init__(self, pairs: Pairs, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
         super().__init__(pairs, lr, betas, eps, weight_decay, amsgrad)
 
 
@@ -215,8 +223,8 @@ class RMSprop(Optimizer):
     _defaults = ("alpha", "eps", "weight_decay", "momentum", "centered")
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, pairs, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
+    def __init__(self, pairs: Pairs, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         self.alpha = _check_nonneg("alpha", alpha)
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
@@ -254,8 +262,9 @@ class Adagrad(Optimizer):
     _defaults = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
     _state_names = ("sum",)
 
-    def __init__(self, pairs, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10):
+    def __init__(self, pairs: Pairs, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10):
         self.lr_decay = _check_nonneg("lr_decay", lr_decay)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
         self.initial_accumulator_value = _check_nonneg("initial_accumulator_value",
@@ -280,22 +289,22 @@ class Adagrad(Optimizer):
 class _Schedule:
     """Base: remembers the optimizer's initial lr; ``step()`` once per epoch."""
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"expected a pyrnn.optim optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> float:
         """The optimizer's current learning rate."""
         return self.optimizer.lr
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """Everything but the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
         self.__dict__.update(state_dict)
 
@@ -303,14 +312,14 @@ class _Schedule:
 class StepLR(_Schedule):
     """lr = base_lr * gamma ** (epoch // step_size), as ``torch.optim.lr_scheduler.StepLR``."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)
         if not isinstance(step_size, (int, np.integer)) or step_size < 1:
             raise ValueError(f"step_size must be a positive int, got {step_size!r}")
         self.step_size = int(step_size)
         self.gamma = _check_nonneg("gamma", gamma)
 
-    def step(self):
+    def step(self) -> None:
         """Advance one epoch and set the optimizer's lr."""
         self.last_epoch += 1
         self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
@@ -319,11 +328,11 @@ class StepLR(_Schedule):
 class ExponentialLR(_Schedule):
     """lr = base_lr * gamma ** epoch, as ``torch.optim.lr_scheduler.ExponentialLR``."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Optimizer, gamma: float):
         super().__init__(optimizer)
         self.gamma = _check_nonneg("gamma", gamma)
 
-    def step(self):
+    def step(self) -> None:
         """Advance one epoch and set the optimizer's lr."""
         self.last_epoch += 1
         self.optimizer.lr = self.base_lr * self.gamma ** self.last_epoch
@@ -339,8 +348,9 @@ class ReduceLROnPlateau(_Schedule):
     changes smaller than ``eps`` are skipped.
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
         super().__init__(optimizer)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -368,7 +378,7 @@ class ReduceLROnPlateau(_Schedule):
             else self.best + self.threshold
         return current > bar
 
-    def step(self, metric):
+    def step(self, metric: float) -> None:
         """Record this epoch's metric (e.g. validation loss) and reduce lr if it plateaued."""
         current = float(metric)
         self.last_epoch += 1

@@ -4,14 +4,21 @@ Truncated BPTT (Williams & Peng, 1990) trains on sequences too long to backpropa
 at once: the sequence is cut into chunks of ``k`` steps; each chunk runs forward from the
 state the previous chunk ended in, but gradients stop at the chunk boundary.
 """
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .clip import clip_grad_norm
+from .engine import check_lengths
 
 __all__ = ["pad_sequences", "sequence_mask", "tbptt_forward_backward"]
 
 
-def pad_sequences(sequences, dtype=np.float32, batch_first=False):
+def pad_sequences(sequences: Sequence[ArrayLike], dtype: DTypeLike = np.float32,
+                  batch_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Stack sequences of different lengths into one zero-padded array.
 
     Parameters
@@ -43,7 +50,7 @@ def pad_sequences(sequences, dtype=np.float32, batch_first=False):
     return (x.transpose(1, 0, 2).copy() if batch_first else x), lengths
 
 
-def sequence_mask(lengths, T, batch_first=False):
+def sequence_mask(lengths: ArrayLike, T: int, batch_first: bool = False) -> np.ndarray:
     """Bool mask of valid steps: (T, B) with ``mask[t, b] = t < lengths[b]`` ((B, T) if
     batch_first). ``lengths=None`` means every sequence has T steps; pass it as the loss mask."""
     if lengths is None:
@@ -64,8 +71,10 @@ def _set_rows(new, old, rows):
     new[:, rows] = 0 if old is None else old[:, rows]
 
 
-def tbptt_forward_backward(net, x, y, loss_fn, k, *, head=None, lengths=None, state=None,
-                           optimizer=None, clip_norm=None):
+def tbptt_forward_backward(net, x: ArrayLike, y: ArrayLike,
+                           loss_fn: Callable[..., Tuple[float, np.ndarray]], k: int, *,
+                           head=None, lengths: Optional[ArrayLike] = None, state=None,
+                           optimizer=None, clip_norm: Optional[float] = None):
     """Truncated BPTT over a long batch of sequences, in chunks of ``k`` steps.
 
     Each chunk runs ``net.forward`` from the state the previous chunk ended in (the state is
@@ -113,7 +122,7 @@ def tbptt_forward_backward(net, x, y, loss_fn, k, *, head=None, lengths=None, st
         raise ValueError(f"y must have the leading shape of x {x.shape[:2]} (per-step targets), "
                          f"got {y.shape}")
     full = np.full(B, T, dtype=np.int64)
-    lengths = full if lengths is None else net._check_lengths(lengths, T, B)
+    lengths = full if lengths is None else check_lengths(lengths, T, B)
     mask = sequence_mask(lengths, T, batch_first=bf)
     n_total = int(lengths.sum())
     lstm = net.cell == "lstm"

@@ -1,10 +1,10 @@
 """Running Python in a subprocess against the same ``pyrnn`` these tests imported.
 
-The tests may run against an installed package (CI: ``pytest`` after ``pip install``) or the
-working tree with the extension built in place (``./dev-build.sh``). A child interpreter
-started in the repository root would import the source folder ``pyrnn/`` instead, which has
-no compiled extension after a plain install; so children start in ``tests/`` with the
-imported package's parent folder first on ``PYTHONPATH``.
+Children start in ``tests/`` (a child started in the repository root would import the source
+folder ``pyrnn/`` first, which has no compiled extension after a plain install), with the
+imported package's parent folder first on ``PYTHONPATH``. After ``pip install`` or the
+editable install that adds nothing; it matters only for a working tree whose extension
+``./dev-build.sh`` built in place, run with ``python -m pytest``.
 """
 import os
 

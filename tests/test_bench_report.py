@@ -1,15 +1,6 @@
 """The benchmark report's target arithmetic (benchmarks/report.py), on made-up rows."""
-import importlib.util
-import os
-import sys
-
 import pytest
-
-_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-sys.path.insert(0, _BENCH)  # report.py imports its sibling rnnbench
-_spec = importlib.util.spec_from_file_location("pyrnn_bench_report", os.path.join(_BENCH, "report.py"))
-report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report)
+import report  # benchmarks/report.py (pyproject.toml puts benchmarks/ on pytest's pythonpath)
 
 
 def _row(config, cell, mode, pyrnn_ms, torch_ms, gflops, peak):

@@ -7,6 +7,7 @@ import pytest
 
 from support import TESTS_DIR, subprocess_env
 
+import pyrnn
 from pyrnn import cli
 
 EXPECTED = {
@@ -39,6 +40,22 @@ def test_demo_results_are_real():
     assert cli.demo_classify(Args)["accuracy"] > 0.5  # chance is 0.1
     result = cli.demo_forecast(Args)
     assert result["r2"] > 0.2 and abs(result["persistence"]) < 0.05
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pyrnn {pyrnn.__version__}"
+
+
+def test_info_does_not_import_scikit_learn():
+    script = ("import sys; from pyrnn import cli; cli.main(['info']); "
+              "print('sklearn' in sys.modules, 'pyrnn.estimators' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=subprocess_env(), cwd=TESTS_DIR, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False False"
 
 
 def test_bad_arguments_exit_with_usage(capsys):

@@ -4,34 +4,31 @@ One small cluster (2 worker processes x 1 thread) serves every test of this modu
 thread matching and a joblib-dask grid search, block-wise prediction of dask arrays,
 dataframes and bags, and data-parallel training checked against single-process training.
 """
+import joblib
 import numpy as np
 import pytest
+from sklearn.model_selection import GridSearchCV
+
+import pyrnn
+from pyrnn import RNNClassifier
 
 da = pytest.importorskip("dask.array")
 db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
-
-import joblib
-from sklearn.model_selection import GridSearchCV
-
-import pyrnn
-from pyrnn import RNNClassifier
-from pyrnn.dask import (
-    final_state_loss,
-    global_batches,
-    match_worker_threads,
-    predict_blocks,
-    train_data_parallel,
-)
+pdask = pytest.importorskip("pyrnn.dask")  # needs the two above
+final_state_loss, global_batches = pdask.final_state_loss, pdask.global_batches
+match_worker_threads, predict_blocks = pdask.match_worker_threads, pdask.predict_blocks
+train_data_parallel = pdask.train_data_parallel
 
 N, T, F = 96, 7, 3
 
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -132,7 +129,7 @@ def test_data_parallel_training_matches_single_process(client, data):
     for workers in (None, None, first_worker):  # twice on both workers, once on one
         net, head, opt = model()
         result = train_data_parallel(client, net, head, opt, X_dask, y, lengths=lengths,
-                                     batch_size=32, epochs=2, random_state=3)
+                                     batch_size=32, epochs=2, random_state=3, workers=workers)
         runs.append((np.array(result.loss_curve), np.concatenate([net.params, head.params])))
         assert len(result.step_seconds) == len(result.shard_seconds) == 6
         assert 0.0 <= result.communication_share < 1.0

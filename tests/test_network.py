@@ -281,11 +281,11 @@ def test_flat_buffer_names_and_order_follow_torch():
     assert names == [k for k, _ in tmod.named_parameters()]
     assert net.params.size == sum(p.numel() for p in tmod.parameters())
     offset = 0
-    for name, view in net.named_parameters().items():
+    for view in net.named_parameters().values():
         assert np.shares_memory(view, net.params)
         np.testing.assert_array_equal(view.ravel(), net.params[offset:offset + view.size])
         offset += view.size
-    for name, view in net.named_grads().items():
+    for view in net.named_grads().values():
         assert np.shares_memory(view, net.grad)
 
 

@@ -1,17 +1,27 @@
-"""What every estimator shares: the hyper-parameter table, model pieces and the training loop.
+"""What every estimator shares: hyper-parameters, model pieces, ``fit`` and the epoch loop.
 
-An estimator subclass provides a few hooks and the loop here does the rest:
+An estimator subclass provides a few hooks and the code here does the rest:
 
+``_prepare_data(X, y, first, **kw)`` validate X and y (recording vocabularies, classes and
+                               target scalings on the first fit); return the training data
+                               as a tuple of aligned parts
+``_build(rng)``                create the trained pieces (called on the first fit)
 ``_modules()``                 the trained pieces (network, heads, embeddings), each with
-                               flat ``params``/``grad`` buffers
+                               flat ``params``/``grad`` buffers (:mod:`pyrnn.parameters`)
 ``_forward_backward(batch, rng)`` training forward + loss + backward on one batch, returning
                                ``(mean loss, number of items it averaged over)``
 ``_validation_score(valid)``   a higher-is-better score on held-out data (early stopping)
 ``_batches(train, rng)``       optional: how an epoch is cut into batches (default: shuffled
                                mini-batches of ``batch_size`` samples)
+``_hold_out(data, rng)``       optional: the (train, validation) split of early stopping
+
+``fit`` and ``partial_fit`` go through :meth:`BaseRNN._fit`; an epoch is
+:meth:`BaseRNN._train_epoch` (batches of :meth:`BaseRNN._train_step`), then
+:meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
 import numbers
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -20,9 +30,12 @@ from sklearn.utils import check_random_state
 
 from .. import _packcache, optim
 from ..clip import clip_grad_norm
+from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
-from ._data import Sequences
-from ._modules import Embedding, progress_bar
+from ..heads import Embedding, Linear
+from ._data import take_rows
+from ._progress import progress_bar
+from ._threads import threads
 
 _NETWORKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 _OPTIMIZERS = {
@@ -130,23 +143,71 @@ TEXT_PARAMS = {
 }
 
 
-def _take(part, idx):
-    """Rows ``idx`` of one aligned piece of training data."""
-    if isinstance(part, Sequences):
-        return part.take(idx)
-    if isinstance(part, np.ndarray):
-        return part[idx]
-    return [part[i] for i in idx]
-
-
 # ---------------------------------------------------------------- the base estimator
 
 
+def store_hyper_parameters(estimator, arguments):
+    """The body of every estimator's ``__init__``: keep each argument under its own name.
+
+    scikit-learn's contract: ``__init__`` stores its arguments unchanged (they are validated
+    in ``fit``) and sets nothing else; ``get_params``/``clone`` read them back by the names of
+    the signature. ``arguments`` is the ``locals()`` of that ``__init__``.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+@dataclass
+class _EpochStats:
+    """What one epoch measured: the mean loss over its items, and ``||dL/dh_t||`` per step t
+    of the first layer averaged over the batches that reached step t."""
+
+    loss_sum: float = 0.0
+    items: int = 0
+    norm_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    norm_count: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def add(self, loss, n_items, grad_norms):
+        self.loss_sum += loss * n_items
+        self.items += n_items
+        if grad_norms is None:
+            return
+        T = len(grad_norms)
+        if T > len(self.norm_sum):
+            self.norm_sum = np.pad(self.norm_sum, (0, T - len(self.norm_sum)))
+            self.norm_count = np.pad(self.norm_count, (0, T - len(self.norm_count)))
+        self.norm_sum[:T] += grad_norms
+        self.norm_count[:T] += 1
+
+    @property
+    def loss(self):
+        return self.loss_sum / max(self.items, 1)
+
+    @property
+    def grad_norms(self):
+        return self.norm_sum / np.maximum(self.norm_count, 1)
+
+
 class BaseRNN(BaseEstimator):
-    """Base class of the estimators (not for direct use). See the module docstring."""
+    """Base class of the estimators (not for direct use). See the module docstring.
+
+    Its ``__init__`` is the signature of the estimators sharing the common and text
+    hyper-parameters (``RNNClassifier``, ``RNNRegressor``, ``RNNTagger`` inherit it);
+    estimators with other parameters or defaults declare their own and store them with
+    :func:`store_hyper_parameters`.
+    """
 
     _params = COMMON_PARAMS
     _unit = "seq"  # what the progress bar counts
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
+                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
+                 embedding_dim=32, min_frequency=1):
+        store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration
 
@@ -178,10 +239,13 @@ class BaseRNN(BaseEstimator):
     def _new_embedding(self, num_embeddings, rng):
         return Embedding(num_embeddings, self.embedding_dim, self._float, self._seed(rng))
 
+    def _new_linear(self, in_features, out_features, rng):
+        return Linear(in_features, out_features, dtype=self._float, random_state=self._seed(rng))
+
     def _new_optimizer(self):
         return _OPTIMIZERS[self.optimizer](self._modules(), self.learning_rate)
 
-    # ------------------------------------------------------------ encoder helpers
+    # ------------------------------------------------------------ model helpers
 
     def _net_input_size(self):
         """Features per step the network sees: the embedding size for text, else input_size_."""
@@ -196,6 +260,24 @@ class BaseRNN(BaseEstimator):
     def _unembed(self, dx):
         if self.embedding_ is not None:
             self.embedding_.backward(dx)
+
+    def _head_forward(self, features, rng):
+        """Training: dropout on the features entering the head, then the head; the mask is
+        kept for :meth:`_head_backward`."""
+        self._mask = dropout_mask(features.shape, self.dropout, self._float, rng)
+        return self.head_.forward(features if self._mask is None else features * self._mask)
+
+    def _head_backward(self, dy):
+        """dL/d(head outputs) -> dL/d(features before dropout)."""
+        dfeatures = self.head_.backward(dy)
+        if self._mask is not None:
+            dfeatures *= self._mask
+        self._mask = None
+        return dfeatures
+
+    def _logits(self, out):
+        """The prediction path: head outputs in float64 (inference), out (..., H) -> (..., K)."""
+        return self.head_.forward(out, training=False, dtype=np.float64)
 
     @staticmethod
     def _last_layer_state(net, state):
@@ -214,44 +296,58 @@ class BaseRNN(BaseEstimator):
             dh[(L - 1) * D + d] = dfeatures[:, d * H:(d + 1) * H]
         return (dh, None) if net.cell == "lstm" else dh
 
-    # ------------------------------------------------------------ the training loop
+    # ------------------------------------------------------------ fit
 
-    def _batches(self, train, rng):
-        n = len(train[0])
-        order = rng.permutation(n)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield len(idx), tuple(_take(part, idx) for part in train)
+    def _fit(self, X, y, incremental, **kwargs):
+        """The one fitting rule of ``fit`` (``incremental=False``) and ``partial_fit``.
 
-    def _epoch_size(self, train):
-        return len(train[0])
+        A new model is built on the first call (``partial_fit``) or on every ``fit`` unless
+        ``warm_start`` continues a fitted one. ``fit`` runs up to ``max_epochs`` epochs with
+        early stopping as configured; ``partial_fit`` runs one epoch, never holding data out.
+        """
+        self._validate_params()
+        fitted = hasattr(self, "optimizer_")
+        first = not fitted if incremental else not (self.warm_start and fitted)
+        with threads(self.n_threads):
+            data = self._prepare_data(X, y, first, **kwargs)
+            self._start_training(first, incremental)
+            if incremental or not self.early_stopping:
+                train, valid = data, None
+            else:
+                train, valid = self._hold_out(data, self._rng)
+            n_epochs = 1 if incremental else self.max_epochs
+            self._run_epochs(train, valid, n_epochs, self._rng, incremental)
+        return self
 
-    def _grad_norm_network(self):
-        """The network whose first layer's per-step gradient norms make ``gradient_norms_``."""
-        return self.network_
-
-    def _split_validation(self, n, rng, stratify=None):
-        """(train indices, validation indices) when early stopping, else (all, None)."""
-        if not self.early_stopping:
-            return np.arange(n), None
+    def _hold_out(self, data, rng):
+        """(train, validation) parts of ``data`` for early stopping: ``validation_fraction``
+        of the samples, stratified by ``_stratify(data)`` when possible."""
+        n = len(data[0])
         n_valid = int(np.ceil(self.validation_fraction * n))
         if n < 2 or n_valid >= n:
             raise ValueError(f"early_stopping holds out validation_fraction="
                              f"{self.validation_fraction} of the samples, which leaves none "
                              f"to train on with n_samples={n}")
+        stratify = self._stratify(data)
         if stratify is not None:
             _, counts = np.unique(stratify, return_counts=True)
             if counts.min() < 2 or n_valid < len(counts):
                 stratify = None
-        return train_test_split(np.arange(n), test_size=n_valid, random_state=rng,
-                                stratify=stratify)
+        tr, va = train_test_split(np.arange(n), test_size=n_valid, random_state=rng,
+                                  stratify=stratify)
+        return (tuple(take_rows(part, tr) for part in data),
+                tuple(take_rows(part, va) for part in data))
 
-    def _start_training(self, first, incremental, build):
-        """Before the epochs of a fit: a new model (``build(rng)``) and history on the first
-        fit; on a warm-started ``fit``, fresh stopping counters but the history kept."""
+    def _stratify(self, data):
+        """Labels to stratify the validation split by, or None."""
+        return None
+
+    def _start_training(self, first, incremental):
+        """Before the epochs of a fit: a new model and history on the first fit; on a
+        warm-started ``fit``, fresh stopping counters but the history kept."""
         if first:
             self._rng = check_random_state(self.random_state)
-            build(self._rng)
+            self._build(self._rng)
             self._reset_training_state()
         elif not incremental:
             self._no_improvement_count = 0
@@ -271,73 +367,90 @@ class BaseRNN(BaseEstimator):
         self._no_improvement_count = 0
         self._best_params = None
 
+    # ------------------------------------------------------------ the epoch loop
+
+    def _batches(self, train, rng):
+        n = len(train[0])
+        order = rng.permutation(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield len(idx), tuple(take_rows(part, idx) for part in train)
+
+    def _epoch_size(self, train):
+        return len(train[0])
+
+    def _grad_norm_network(self):
+        """The network whose first layer's per-step gradient norms make ``gradient_norms_``."""
+        return self.network_
+
     def _run_epochs(self, train, valid, n_epochs, rng, incremental=False):
-        """Train for up to ``n_epochs`` epochs (stopping early as configured)."""
-        modules = self._modules()
-        grads = [m.grad for m in modules]
+        """Train for up to ``n_epochs`` epochs (stopping early as configured), then restore
+        the parameters of the best validation score when there was one."""
         for _ in range(n_epochs):
-            bar = None
-            if self.verbose:
-                bar = progress_bar(self._epoch_size(train), f"epoch {self.n_iter_ + 1}",
-                                   self._unit)
-            total, count = 0.0, 0
-            gn_sum, gn_count = np.zeros(0), np.zeros(0)
+            bar = progress_bar(self._epoch_size(train), f"epoch {self.n_iter_ + 1}",
+                               self._unit, show=bool(self.verbose))
             start = time.perf_counter()
-            for size, batch in self._batches(train, rng):
-                for m in modules:
-                    m.zero_grad()
-                loss, n_items = self._forward_backward(batch, rng)
-                norm = clip_grad_norm(grads, self.clip_norm if self.clip_norm else np.inf)
-                if not (np.isfinite(loss) and np.isfinite(norm)):
-                    raise FloatingPointError(
-                        f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1} "
-                        "(the loss or its gradient is not finite); lower learning_rate or "
-                        "set clip_norm")
-                self.optimizer_.step()
-                total += loss * n_items
-                count += n_items
-                g = self._grad_norm_network().grad_norms.get((0, 0))
-                if g is not None:
-                    if len(g) > len(gn_sum):
-                        gn_sum = np.pad(gn_sum, (0, len(g) - len(gn_sum)))
-                        gn_count = np.pad(gn_count, (0, len(g) - len(gn_count)))
-                    gn_sum[:len(g)] += g
-                    gn_count[:len(g)] += 1
-                if bar is not None:
-                    bar.update(size)
-                    bar.set_postfix_str(f"loss {total / max(count, 1):.4f}")
-            epoch_loss = total / max(count, 1)
-            self.n_iter_ += 1
-            self.loss_curve_.append(epoch_loss)
-            self.gradient_norms_.append(gn_sum / np.maximum(gn_count, 1))
-            score = None
-            if valid is not None:
-                score = self._validation_score(valid)
-                self.validation_scores_.append(score)
-            stop = self._update_no_improvement(epoch_loss, score, modules)
-            if bar is not None:
-                summary = f"loss {epoch_loss:.4f}"
-                if score is not None:
-                    summary += f", validation score {score:.4f}"
-                bar.set_postfix_str(f"{summary} ({time.perf_counter() - start:.1f}s)")
-                bar.close()
+            stats = self._train_epoch(train, rng, bar)
+            score = None if valid is None else self._validation_score(valid)
+            stop = self._end_epoch(stats, score)
+            summary = f"loss {stats.loss:.4f}"
+            if score is not None:
+                summary += f", validation score {score:.4f}"
+            bar.set_postfix_str(f"{summary} ({time.perf_counter() - start:.1f}s)")
+            bar.close()
             if stop and not incremental:
                 if self.verbose:
                     print(f"{type(self).__name__}: no improvement of more than tol={self.tol} "
                           f"for {self.n_iter_no_change} epochs; stopping.")
                 break
         if valid is not None and self._best_params is not None:
-            for m, best in zip(modules, self._best_params):
+            for m, best in zip(self._modules(), self._best_params):
                 m.params[...] = best
                 _packcache.changed(m.params)
 
-    def _update_no_improvement(self, loss, score, modules):
+    def _train_epoch(self, train, rng, bar):
+        """One pass over the training data, a step per batch; returns its :class:`_EpochStats`."""
+        stats = _EpochStats()
+        for size, batch in self._batches(train, rng):
+            loss, n_items = self._train_step(batch, rng)
+            stats.add(loss, n_items, self._grad_norm_network().grad_norms.get((0, 0)))
+            bar.update(size)
+            bar.set_postfix_str(f"loss {stats.loss:.4f}")
+        return stats
+
+    def _train_step(self, batch, rng):
+        """zero_grad, forward/backward, clipping, divergence check, optimizer step."""
+        modules = self._modules()
+        for m in modules:
+            m.zero_grad()
+        loss, n_items = self._forward_backward(batch, rng)
+        norm = clip_grad_norm([m.grad for m in modules],
+                              self.clip_norm if self.clip_norm else np.inf)
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            raise FloatingPointError(
+                f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1} "
+                "(the loss or its gradient is not finite); lower learning_rate or set clip_norm")
+        self.optimizer_.step()
+        return loss, n_items
+
+    def _end_epoch(self, stats, score):
+        """Record the epoch (``n_iter_``, ``loss_curve_``, ``gradient_norms_``,
+        ``validation_scores_``) and update early stopping. Returns True when training should
+        stop. This is where per-epoch callbacks plug in."""
+        self.n_iter_ += 1
+        self.loss_curve_.append(stats.loss)
+        self.gradient_norms_.append(stats.grad_norms)
+        if score is not None:
+            self.validation_scores_.append(score)
+        return self._update_no_improvement(stats.loss, score)
+
+    def _update_no_improvement(self, loss, score):
         """Track the best loss / validation score; True when training should stop."""
         if score is not None:
             improved = score > self.best_validation_score_ + self.tol
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params = [m.params.copy() for m in modules]
+                self._best_params = [m.params.copy() for m in self._modules()]
         else:
             improved = loss < self.best_loss_ - self.tol
         self.best_loss_ = min(self.best_loss_, loss)

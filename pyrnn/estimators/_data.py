@@ -65,6 +65,15 @@ class Sequences:
         return x, sub.lengths
 
 
+def take_rows(part, idx):
+    """Rows ``idx`` of one aligned piece of training data."""
+    if isinstance(part, Sequences):
+        return part.take(idx)
+    if isinstance(part, np.ndarray):
+        return part[idx]
+    return [part[i] for i in idx]
+
+
 def pad(arrays, dtype, fill=0):
     """Stack arrays ``(L_i, ...)`` into ``(n, max L_i, ...)``, padding with ``fill``."""
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)

@@ -3,11 +3,11 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..heads import Linear
+from ..functional import softmax
 from ..losses import softmax_cross_entropy
-from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param
+from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param, store_hyper_parameters
 from ._data import UNKNOWN, analyze, as_text_input, fit_vocabulary
-from ._modules import dropout_mask, threads
+from ._threads import threads
 
 EOS = 1  # end of text; it also starts every text. Token ids start at 2 (0 is unknown).
 _LN2 = np.log(2.0)
@@ -87,28 +87,7 @@ class RNNLanguageModel(BaseRNN):
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="char",
                  embedding_dim=32, min_frequency=1):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.clip_norm = clip_norm
-        self.tbptt = tbptt
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.analyzer = analyzer
-        self.embedding_dim = embedding_dim
-        self.min_frequency = min_frequency
+        store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ data
 
@@ -132,8 +111,7 @@ class RNNLanguageModel(BaseRNN):
     def _build(self, rng):
         self.embedding_ = self._new_embedding(len(self.vocabulary_) + 2, rng)
         self.network_ = self._new_network(self.embedding_dim, rng, bidirectional=False)
-        self.head_ = Linear(self.hidden_size, len(self.vocabulary_) + 2, dtype=self._float,
-                            random_state=self._seed(rng))
+        self.head_ = self._new_linear(self.hidden_size, len(self.vocabulary_) + 2, rng)
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
@@ -164,13 +142,8 @@ class RNNLanguageModel(BaseRNN):
         state = None if first else self._carry
         out, state = self.network_.forward(self.embedding_.forward(x), state=state)
         self._carry = state  # carried to the next chunk as values: no gradient across chunks
-        drop = dropout_mask(out.shape, self.dropout, self._float, rng)
-        logits = self.head_.forward(out if drop is None else out * drop)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        dout = self.head_.backward(dlogits)
-        if drop is not None:
-            dout *= drop
-        self.embedding_.backward(self.network_.backward(dout))
+        loss, dlogits = softmax_cross_entropy(self._head_forward(out, rng), y)
+        self.embedding_.backward(self.network_.backward(self._head_backward(dlogits)))
         return loss, y.size
 
     def _validation_score(self, valid):
@@ -181,39 +154,38 @@ class RNNLanguageModel(BaseRNN):
     def fit(self, X, y=None):
         """Train on ``X``: one text (str), a list of texts, or a list of token lists.
         ``y`` is ignored. Returns self."""
-        return self._fit(X, incremental=False)
+        return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y=None):
         """One pass over ``X``, continuing from the current model (the vocabulary is fixed
         by the first call; new tokens become the unknown token). Returns self."""
-        return self._fit(X, incremental=True)
+        return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, incremental):
-        self._validate_params()
-        fitted = hasattr(self, "network_")
-        first = not fitted if incremental else not (self.warm_start and fitted)
-        with threads(self.n_threads):
-            tokens = self._token_lists(X)
-            if first:
-                self.vocabulary_ = fit_vocabulary(tokens, self.min_frequency, reserved=2)
-                if not self.vocabulary_:
-                    raise ValueError("X holds no tokens to learn from")
-            self._start_training(first, incremental, self._build)
-            self._carry = None
-            stream = self._stream(tokens)
-            valid = None
-            if self.early_stopping and not incremental:
-                n_valid = int(np.ceil(self.validation_fraction * len(stream)))
-                if len(stream) - n_valid < 3 or n_valid < 2:
-                    raise ValueError(f"X has {len(stream)} tokens: too few to hold out "
-                                     f"validation_fraction={self.validation_fraction} of them")
-                stream, valid = stream[:-n_valid], (stream[-n_valid:],)
-            if len(stream) < 2:
-                raise ValueError("X must hold at least one token")
-            n_epochs = 1 if incremental else self.max_epochs
-            self._run_epochs((stream,), valid, n_epochs, self._rng, incremental)
-            self._carry = None
-        return self
+    def _fit(self, X, y, incremental):
+        try:
+            return super()._fit(X, y, incremental)
+        finally:
+            self._carry = None  # the last chunk's state is not part of the model
+
+    def _prepare_data(self, X, y, first):
+        tokens = self._token_lists(X)
+        if first:
+            self.vocabulary_ = fit_vocabulary(tokens, self.min_frequency, reserved=2)
+            if not self.vocabulary_:
+                raise ValueError("X holds no tokens to learn from")
+        stream = self._stream(tokens)
+        if len(stream) < 2:
+            raise ValueError("X must hold at least one token")
+        return (stream,)
+
+    def _hold_out(self, data, rng):
+        """The last ``validation_fraction`` of the token stream."""
+        stream = data[0]
+        n_valid = int(np.ceil(self.validation_fraction * len(stream)))
+        if len(stream) - n_valid < 3 or n_valid < 2:
+            raise ValueError(f"X has {len(stream)} tokens: too few to hold out "
+                             f"validation_fraction={self.validation_fraction} of them")
+        return (stream[:-n_valid],), (stream[-n_valid:],)
 
     # ------------------------------------------------------------ scoring and sampling
 
@@ -233,9 +205,6 @@ class RNNLanguageModel(BaseRNN):
             total += loss * y.size
             count += y.size
         return total / max(count, 1) / _LN2
-
-    def _logits(self, out):
-        return out.astype(np.float64) @ self.head_.weight.T.astype(np.float64) + self.head_.bias
 
     def score(self, X, y=None):
         """Minus the cross-entropy in bits per token (higher is better) of the texts ``X``.
@@ -313,8 +282,6 @@ class RNNLanguageModel(BaseRNN):
             raise TypeError("prompt must be a str or a list of str tokens")
         rng = check_random_state(random_state)
         id_to_token = {i: t for t, i in self.vocabulary_.items()}
-        w = self.head_.weight.astype(np.float64)
-        b = self.head_.bias.astype(np.float64)
         generated = []
         with threads(self.n_threads):
             ids = np.concatenate([[EOS], self._ids(prompt_tokens)])[:, None]
@@ -322,7 +289,7 @@ class RNNLanguageModel(BaseRNN):
                                                training=False)
             h = out[-1]
             for _ in range(n):
-                logits = h.astype(np.float64) @ w.T + b
+                logits = self._logits(h)
                 logits[:, UNKNOWN] = -np.inf  # has no surface form
                 token = self._draw(logits[0], temperature, top_k, rng)
                 if token == EOS:
@@ -350,7 +317,4 @@ class RNNLanguageModel(BaseRNN):
             logits = np.where(logits >= cut, logits, -np.inf)
         if temperature == 0:
             return int(np.argmax(logits))
-        z = logits / temperature
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        return int(rng.choice(len(p), p=p))
+        return int(rng.choice(len(logits), p=softmax(logits / temperature)))

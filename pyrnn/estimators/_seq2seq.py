@@ -10,20 +10,14 @@ greedily or with beam search, up to a maximum output length.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..heads import Linear
+from ..functional import log_softmax
 from ..losses import softmax_cross_entropy
-from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param
-from ._data import (FLOAT_DTYPES, Sequences, analyze, as_text_input, check_sequences,
-                    encode)
-from ._modules import dropout_mask, threads
+from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN, Param, store_hyper_parameters
+from ._data import FLOAT_DTYPES, analyze, as_text_input, check_sequences, encode, take_rows
+from ._threads import threads
 
 UNK, BOS, EOS = 0, 1, 2  # special target ids; target tokens start at 3
 _PREDICT_CHUNK = 256
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 class Seq2Seq(BaseRNN):
@@ -96,32 +90,7 @@ class Seq2Seq(BaseRNN):
                  verbose=0, dtype="float32", n_threads=None, source="sequence",
                  analyzer="word", target_analyzer="char", embedding_dim=32, min_frequency=1,
                  max_output_length=None, beam_width=1):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.source = source
-        self.analyzer = analyzer
-        self.target_analyzer = target_analyzer
-        self.embedding_dim = embedding_dim
-        self.min_frequency = min_frequency
-        self.max_output_length = max_output_length
-        self.beam_width = beam_width
+        store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ inputs and targets
 
@@ -177,7 +146,6 @@ class Seq2Seq(BaseRNN):
         return self.encoder_.output_size
 
     def _build(self, rng):
-        f = self._float
         self.embedding_ = self.encoder_ = None
         if self.source == "sequence":
             if self.input_kind_ == "tokens":
@@ -185,11 +153,10 @@ class Seq2Seq(BaseRNN):
             self.encoder_ = self._new_network(self._net_input_size(), rng)
         S = self._summary_size()
         L, H = self.num_layers, self.hidden_size
-        self.bridge_ = Linear(S, L * H, dtype=f, random_state=self._seed(rng))
+        self.bridge_ = self._new_linear(S, L * H, rng)
         self.target_embedding_ = self._new_embedding(len(self.target_vocabulary_) + 3, rng)
         self.decoder_ = self._new_network(self.embedding_dim + S, rng, bidirectional=False)
-        self.head_ = Linear(H, len(self.target_vocabulary_) + 3, dtype=f,
-                            random_state=self._seed(rng))
+        self.head_ = self._new_linear(H, len(self.target_vocabulary_) + 3, rng)
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
@@ -238,14 +205,9 @@ class Seq2Seq(BaseRNN):
         x = np.concatenate([self.target_embedding_.forward(inputs),
                             np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state)
-        drop = dropout_mask(out.shape, self.dropout, self._float, rng)
-        logits = self.head_.forward(out if drop is None else out * drop)
-        loss, dlogits = softmax_cross_entropy(logits, targets, mask)
+        loss, dlogits = softmax_cross_entropy(self._head_forward(out, rng), targets, mask)
 
-        dout = self.head_.backward(dlogits)
-        if drop is not None:
-            dout *= drop
-        dx = self.decoder_.backward(dout)
+        dx = self.decoder_.backward(self._head_backward(dlogits))
         dh0 = self.decoder_.state_grad[0] if self.cell == "lstm" else self.decoder_.state_grad
         self.target_embedding_.backward(dx[:, :, :E])
         ds = dx[:, :, E:].sum(axis=0)
@@ -261,7 +223,7 @@ class Seq2Seq(BaseRNN):
         total, count = 0.0, 0
         for start in range(0, len(tgt), _PREDICT_CHUNK):
             idx = np.arange(start, min(start + _PREDICT_CHUNK, len(tgt)))
-            loss, n = self._teacher_forced_loss(_rows(src, idx), tgt.take(idx))
+            loss, n = self._teacher_forced_loss(take_rows(src, idx), tgt.take(idx))
             total += loss * n
             count += n
         return -total / max(count, 1)
@@ -279,8 +241,7 @@ class Seq2Seq(BaseRNN):
         x = np.concatenate([self.target_embedding_.forward(inputs, False),
                             np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state, training=False)
-        logits = out.astype(np.float64) @ self.head_.weight.T.astype(np.float64) + self.head_.bias
-        loss, _ = softmax_cross_entropy(logits, targets, mask)
+        loss, _ = softmax_cross_entropy(self._logits(out), targets, mask)
         return loss, int(mask.sum())
 
     def fit(self, X, y):
@@ -304,24 +265,9 @@ class Seq2Seq(BaseRNN):
         is fixed by the first call: later targets may only use tokens it saw."""
         return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, y, incremental):
-        self._validate_params()
-        fitted = hasattr(self, "decoder_")
-        first = not fitted if incremental else not (self.warm_start and fitted)
-        with threads(self.n_threads):
-            src = self._check_X(X, reset=first)
-            tgt = self._prepare_targets(y, len(src), first)
-            self._start_training(first, incremental, self._build)
-            rng = self._rng
-            if incremental:
-                train, valid, n_epochs = (src, tgt), None, 1
-            else:
-                tr, va = self._split_validation(len(tgt), rng)
-                train = (_rows(src, tr), tgt.take(tr))
-                valid = None if va is None else (_rows(src, va), tgt.take(va))
-                n_epochs = self.max_epochs
-            self._run_epochs(train, valid, n_epochs, rng, incremental)
-        return self
+    def _prepare_data(self, X, y, first):
+        src = self._check_X(X, reset=first)
+        return src, self._prepare_targets(y, len(src), first)
 
     # ------------------------------------------------------------ decoding
 
@@ -329,10 +275,9 @@ class Seq2Seq(BaseRNN):
         """One decoder step for tokens (N,) -> log-probabilities (N, V) float64, new state."""
         x = np.concatenate([self.target_embedding_.forward(tokens, False), s], axis=1)
         out, state = self.decoder_.step(x, state)
-        logits = (out.astype(np.float64) @ self.head_.weight.T.astype(np.float64)
-                  + self.head_.bias.astype(np.float64))
+        logits = self._logits(out)
         logits[:, [UNK, BOS]] = -np.inf  # never emitted
-        return _log_softmax(logits), state
+        return log_softmax(logits), state
 
     def _greedy(self, s):
         B = s.shape[0]
@@ -403,7 +348,7 @@ class Seq2Seq(BaseRNN):
             src = self._check_X(X, reset=False)
             for start in range(0, len(src), _PREDICT_CHUNK):
                 idx = np.arange(start, min(start + _PREDICT_CHUNK, len(src)))
-                s = self._summary(_rows(src, idx), False)
+                s = self._summary(take_rows(src, idx), False)
                 ids = self._greedy(s) if self.beam_width == 1 else self._beam(s)
                 results.extend([self._target_tokens_by_id[i] for i in seq.tolist()]
                                for seq in ids)
@@ -439,6 +384,3 @@ class Seq2Seq(BaseRNN):
         tags.target_tags.required = True
         return tags
 
-
-def _rows(src, idx):
-    return src.take(idx) if isinstance(src, Sequences) else src[idx]

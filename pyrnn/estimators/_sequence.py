@@ -11,19 +11,13 @@ from sklearn.utils import assert_all_finite, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ..heads import Linear
+from ..functional import softmax
 from ..losses import mse, softmax_cross_entropy
 from ._base import COMMON_PARAMS, TEXT_PARAMS, BaseRNN
-from ._data import (check_sequences, encode_labels, label_index, unique_labels)
-from ._modules import dropout_mask, threads
+from ._data import check_sequences, encode_labels, label_index, unique_labels
+from ._threads import threads
 
 _PREDICT_CHUNK = 512  # sequences per forward pass at prediction time
-
-
-def _softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class _SequenceModel(BaseRNN):
@@ -34,12 +28,11 @@ class _SequenceModel(BaseRNN):
 
     # ------------------------------------------------------------ model
 
-    def _build(self, n_outputs, rng):
+    def _build(self, rng):
         tokens = self.input_kind_ == "tokens"
         self.embedding_ = self._new_embedding(self.input_size_, rng) if tokens else None
         self.network_ = self._new_network(self._net_input_size(), rng)
-        self.head_ = Linear(self.network_.output_size, n_outputs, dtype=self._float,
-                            random_state=self._seed(rng))
+        self.head_ = self._new_linear(self.network_.output_size, self._n_outputs(), rng)
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
@@ -53,17 +46,18 @@ class _SequenceModel(BaseRNN):
 
     def _train_outputs(self, x, lengths, rng):
         """Training forward: head outputs (B, K) or (T, B, K); keeps what backward needs."""
-        feats = self._features(x, lengths, True)
-        self._mask = dropout_mask(feats.shape, self.dropout, self._float, rng)
-        if self._mask is not None:
-            feats = feats * self._mask
-        return self.head_.forward(feats)
+        return self._head_forward(self._features(x, lengths, True), rng)
+
+    def _forward_backward(self, batch, rng):
+        """One target per sequence: the loss ``_loss(outputs (B, K), y)`` over the batch."""
+        seqs, y = batch
+        x, lengths = seqs.time_major()
+        loss, dout = self._loss(self._train_outputs(x, lengths, rng), y)
+        self._train_backward(dout)
+        return loss, len(y)
 
     def _train_backward(self, dy):
-        dfeats = self.head_.backward(dy)
-        if self._mask is not None:
-            dfeats *= self._mask
-        self._mask = None
+        dfeats = self._head_backward(dy)
         if self._per_step:
             dx = self.network_.backward(dfeats)
         else:
@@ -72,52 +66,30 @@ class _SequenceModel(BaseRNN):
 
     def _predict_outputs(self, seqs):
         """Head outputs in float64: (n, K), or a list of (L_i, K) when per step."""
-        w = self.head_.weight.astype(np.float64)
-        b = self.head_.bias.astype(np.float64)
         results = []
         for start in range(0, len(seqs), _PREDICT_CHUNK):
             idx = np.arange(start, min(start + _PREDICT_CHUNK, len(seqs)))
             x, lengths = seqs.time_major(idx)
-            out = self._features(x, lengths, False).astype(np.float64) @ w.T + b
+            out = self._logits(self._features(x, lengths, False))
             if self._per_step:
                 results.extend(out[:n, i] for i, n in enumerate(lengths))
             else:
                 results.append(out)
         if self._per_step:
             return results
-        return np.concatenate(results) if results else np.zeros((0, len(b)))
+        return np.concatenate(results) if results else np.zeros((0, self.head_.out_features))
 
     # ------------------------------------------------------------ fitting
 
     def _check_X(self, X, reset):
         return check_sequences(self, X, reset=reset)
 
-    def _fit(self, X, y, incremental, classes=None):
-        self._validate_params()
+    def _prepare_data(self, X, y, first, classes=None):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
-        fitted = hasattr(self, "network_")
-        first = not fitted if incremental else not (self.warm_start and fitted)
-        with threads(self.n_threads):
-            seqs = self._check_X(X, reset=first)
-            targets = self._prepare_targets(y, seqs, first, classes)
-            self._start_training(first, incremental,
-                                 lambda rng: self._build(self._n_outputs(), rng))
-            rng = self._rng
-            if incremental:
-                train, valid = (seqs, targets), None
-                n_epochs = 1
-            else:
-                tr, va = self._split_validation(len(seqs), rng, self._stratify(targets))
-                train = (seqs.take(tr), targets[tr])
-                valid = None if va is None else (seqs.take(va), targets[va])
-                n_epochs = self.max_epochs
-            self._run_epochs(train, valid, n_epochs, rng, incremental)
-        return self
-
-    def _stratify(self, targets):
-        return None
+        seqs = self._check_X(X, reset=first)
+        return seqs, self._prepare_targets(y, seqs, first, classes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -243,34 +215,7 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
     (297,)
     """
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.analyzer = analyzer
-        self.embedding_dim = embedding_dim
-        self.min_frequency = min_frequency
+    _loss = staticmethod(softmax_cross_entropy)
 
     def fit(self, X, y):
         """Train on sequences ``X`` with one label each in ``y``.
@@ -314,15 +259,8 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
                                  f"in y; got 1 class: {self.classes_[0]!r}")
         return encode_labels(y.tolist(), label_index(self.classes_))
 
-    def _stratify(self, targets):
-        return targets
-
-    def _forward_backward(self, batch, rng):
-        seqs, y = batch
-        x, lengths = seqs.time_major()
-        loss, dlogits = softmax_cross_entropy(self._train_outputs(x, lengths, rng), y)
-        self._train_backward(dlogits)
-        return loss, len(y)
+    def _stratify(self, data):
+        return data[1]
 
     def _validation_score(self, valid):
         seqs, y = valid
@@ -333,7 +271,7 @@ class RNNClassifier(ClassifierMixin, _SequenceModel):
         check_is_fitted(self)
         with threads(self.n_threads):
             seqs = self._check_X(X, reset=False)
-            return _softmax(self._predict_outputs(seqs))
+            return softmax(self._predict_outputs(seqs))
 
     def predict(self, X):
         """Most probable label of each sequence, ndarray (n_samples,)."""
@@ -374,34 +312,7 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
     (565,)
     """
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.analyzer = analyzer
-        self.embedding_dim = embedding_dim
-        self.min_frequency = min_frequency
+    _loss = staticmethod(mse)
 
     def fit(self, X, y):
         """Train on sequences ``X`` with targets ``y`` (n,) or (n, n_outputs). Returns self."""
@@ -430,13 +341,6 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
             raise ValueError(f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
                              f"fitted with {self.n_outputs_}")
         return ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
-
-    def _forward_backward(self, batch, rng):
-        seqs, y = batch
-        x, lengths = seqs.time_major()
-        loss, dpred = mse(self._train_outputs(x, lengths, rng), y)
-        self._train_backward(dpred)
-        return loss, len(y)
 
     def _validation_score(self, valid):
         seqs, y = valid
@@ -515,36 +419,6 @@ class RNNTagger(_SequenceModel):
     """
 
     _per_step = True
-    _unit = "seq"
-
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.analyzer = analyzer
-        self.embedding_dim = embedding_dim
-        self.min_frequency = min_frequency
 
     def fit(self, X, y):
         """Train on sequences ``X`` with a label per step in ``y``.
@@ -614,7 +488,7 @@ class RNNTagger(_SequenceModel):
         check_is_fitted(self)
         with threads(self.n_threads):
             seqs = self._check_X(X, reset=False)
-            probs = [_softmax(o) for o in self._predict_outputs(seqs)]
+            probs = [softmax(o) for o in self._predict_outputs(seqs)]
         return self._as_output(probs, self._fixed_length(X))
 
     def predict(self, X):
