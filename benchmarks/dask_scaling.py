@@ -60,9 +60,10 @@ def main():
     y = np.random.default_rng(1).integers(0, 10, n)
     batches = global_batches(n, args.batch, 1, shuffle=False)
     step_flops = 3 * 2 * args.T * args.batch * 4 * args.hidden * (args.features + args.hidden)
+    n_params = 4 * args.hidden * (args.features + args.hidden + 2) + 10 * (args.hidden + 1)
     print(f"LSTM I={args.features} H={args.hidden} T={args.T}, global batch {args.batch}: "
-          f"{step_flops / 1e9:.1f} GFLOP and {4 * (4 * args.hidden * (args.features + args.hidden + 2) + 10 * (args.hidden + 1)) / 1e6:.2f} MB "
-          f"of parameters per step; {args.steps} steps")
+          f"{step_flops / 1e9:.1f} GFLOP and {4 * n_params / 1e6:.2f} MB of parameters per "
+          f"step; {args.steps} steps")
     single = single_process(args, X, y, batches)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
