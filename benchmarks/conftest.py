@@ -12,7 +12,11 @@ import os
 
 import pytest
 
-import rnnbench  # pytest puts this folder (no __init__.py) first on sys.path
+# Time the thread counts asked for: the load probe (csrc/load.cpp) would run a 2-thread row on
+# one thread while other processes keep a core busy. benchmarks/load.py times it on purpose.
+os.environ.setdefault("PYRNN_LOAD_PROBE", "0")
+
+import rnnbench  # noqa: E402  (pytest puts this folder, no __init__.py, first on sys.path)
 
 
 def pytest_addoption(parser):

@@ -3,12 +3,16 @@
     python benchmarks/report.py                    # everything (a few minutes on 2 cores)
     python benchmarks/report.py --quick            # short runs, for a first look
     python benchmarks/report.py --threads 1 --filter "medium and lstm"
+    python benchmarks/report.py --isa all          # once per ISA level, in subprocesses
     python benchmarks/report.py --json benchmarks/results/report-....json   # re-print a run
 
 It runs ``pytest benchmarks/`` (pytest-benchmark) in a subprocess, then, if
 ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` are set, the numpy half of the GEMM benchmarks
 again with them unset, then one fresh process per configuration for the peak memory of a
-training step. It prints the measured FMA peak, the tables, and saves everything as JSON under
+training step, then the activation benchmarks once per ISA level (``PYRNN_ISA`` set). The
+issue-10 tables (efficiency against pyrnn's own GEMM, wavefront, ``step()``, whole fits,
+targets) come from perfreport.py, the per-level runs from isarun.py. It prints the measured
+FMA peak, the tables, and saves everything as JSON under
 ``benchmarks/results/``. ``--json`` also reads a plain pytest-benchmark JSON
 (``pytest benchmarks/ --benchmark-json=FILE``). Columns are explained in benchmarks/README.md.
 """
@@ -21,7 +25,9 @@ import os
 import subprocess
 import sys
 
-import rnnbench  # this script's sibling (a script's folder is first on sys.path)
+import isarun  # this script's siblings (a script's folder is first on sys.path)
+import perfreport
+import rnnbench
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -382,7 +388,17 @@ def render(report):
         if not all(r.get("peak_reset", True) for r in rows):
             out.append("(/proc/self/clear_refs was not writable: peaks include the import's high-water)")
         out.append("")
+    out.extend(perfreport.render(report, _table, _fmt))
     out.extend(report.get("notes", []))
+    return "\n".join(out)
+
+
+def render_levels(combined):
+    """A multi-level report (``--isa``): each level's tables, then the activation table."""
+    out = []
+    for level, rep in combined["isa_reports"].items():
+        out += [f"===== ISA level {level} =====", render(rep), ""]
+    out += perfreport.render_activations(combined.get("activation_rows"), _table, _fmt)
     return "\n".join(out)
 
 
@@ -400,6 +416,7 @@ def build_report(bench_json, unset_json, memory_rows, args_dict, load_average, p
         rnn_rows=rnn_rows(times, mi.get("fma_peak_gflops", {})),
         gemm_rows=gemm_rows(times, times_unset),
         memory_rows=memory_rows,
+        **perfreport.build(bench_json, stat),
         notes=[f"FAILED ({'numpy-unset run' if j is unset_json else 'main run'}): {f}"
                for j in (bench_json, unset_json) if j for f in j.get("failed", [])],
         pytest_json=bench_json, numpy_unset_json=unset_json,
@@ -421,6 +438,17 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     ap.add_argument("--numpy-train-all", action="store_true",
                     help="also time numpy's training loop on the large configuration (slow)")
+    ap.add_argument("--no-activations", action="store_true",
+                    help="skip the activation table (one short run per ISA level)")
+    ap.add_argument("--no-wavefront", action="store_true", help="skip the wavefront benchmarks")
+    ap.add_argument("--no-step", action="store_true", help="skip the step() latency benchmarks")
+    ap.add_argument("--no-fit", action="store_true", help="skip the whole-fit benchmarks")
+    ap.add_argument("--isa", metavar="LEVELS",
+                    help="run everything once per ISA level ('all' or e.g. baseline,avx2), each "
+                         "in a subprocess with PYRNN_ISA set (and PyTorch capped to AVX2 at avx2 "
+                         "on an AVX-512 CPU): one set of tables per level")
+    ap.add_argument("--out", metavar="PREFIX",
+                    help="path prefix of the saved files (default benchmarks/results/<date-time>)")
     ap.add_argument("--json", nargs="+", metavar="FILE",
                     help="print the tables of a saved report or pytest-benchmark JSON; several "
                          "files (runs of the same code) are pooled like --repeat passes")
@@ -438,6 +466,11 @@ def main(argv=None):
         for path in args.json:
             with open(path) as f:
                 saved.append(json.load(f))
+        if "isa_reports" in saved[-1]:
+            if len(saved) > 1:
+                ap.error("--json: a multi-level (--isa) report is printed alone")
+            print(render_levels(saved[-1]))
+            return
         if all("pytest_json" in d for d in saved):
             last = saved[-1]
             unset = [d["numpy_unset_json"] for d in saved if d.get("numpy_unset_json")]
@@ -446,6 +479,8 @@ def main(argv=None):
                                   last.get("memory_rows"), dict(last["args"], stat=args.stat),
                                   last.get("load_average"), last.get("pyrnn_path"))
             report["created"] = last.get("created")
+            report["activation_rows"] = last.get("activation_rows")
+            report["isa_env"] = last.get("isa_env")
         elif not any("pytest_json" in d for d in saved):
             report = build_report(_merge_runs(saved), None, None, {"stat": args.stat}, None, None)
         else:
@@ -460,9 +495,18 @@ def main(argv=None):
     import pyrnn
 
     os.makedirs(RESULTS, exist_ok=True)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(RESULTS, stamp)
-    files = [f for f, skip in (("test_rnn.py", args.no_rnn), ("test_gemm.py", args.no_gemm)) if not skip]
+    base = args.out or os.path.join(RESULTS, stamp)
+    supported = isarun.supported_levels()
+    if args.isa:
+        _main_levels(args, argv, supported, base)
+        return
+    files = [f for f, skip in (("test_rnn.py", args.no_rnn), ("test_gemm.py", args.no_gemm),
+                               ("test_wavefront.py", args.no_wavefront),
+                               ("test_step.py", args.no_step), ("test_fit.py", args.no_fit))
+             if not skip]
     load_before = os.getloadavg()[0]
     bench_json, unset_json, memory_rows = {"benchmarks": []}, None, None
     if files:
@@ -490,7 +534,15 @@ def main(argv=None):
 
     report = build_report(bench_json, unset_json, memory_rows, vars(args),
                           (load_before, load_after), os.path.dirname(pyrnn.__file__))
-    text = render(report)
+    report["isa_env"] = perfreport.isa_env()
+    if _activations_wanted(args):
+        runs = isarun.run_activations(_run_pytest, base, args, supported)
+        report["activation_rows"] = perfreport.activation_rows(runs, args.stat)
+    _print_and_save(base, report, render(report))
+
+
+def _print_and_save(base, report, text):
+    """Print the tables and save ``<base>-report.json`` (every figure) and ``-report.txt``."""
     print()
     print(text)
     with open(f"{base}-report.json", "w") as f:
@@ -498,6 +550,31 @@ def main(argv=None):
     with open(f"{base}-report.txt", "w") as f:
         f.write(text + "\n")
     print(f"\nSaved {base}-report.json (and -report.txt)")
+
+
+def _activations_wanted(args):
+    """Whether the activation runs have anything to time (not --no-activations, and the
+    --filter selects at least one activation benchmark)."""
+    import test_activations
+
+    return not args.no_activations and any(
+        _selected(args.filter, f"test_activations.py::test_activation[{name}-{impl}]")
+        for name in test_activations.NAMES for impl in ("pyrnn", "numpy"))
+
+
+def _main_levels(args, argv, supported, base):
+    """--isa: report.py once per level in a subprocess, then the activation table; prints and
+    saves the combined report (``<base>-report.json`` holds every level's report)."""
+    try:
+        levels = isarun.parse_levels(args.isa, supported)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    combined = {"isa_reports": isarun.run_levels(sys.argv[1:] if argv is None else argv,
+                                                 levels, supported, base, _child_env())}
+    if _activations_wanted(args):
+        runs = isarun.run_activations(_run_pytest, base, args, supported)
+        combined["activation_rows"] = perfreport.activation_rows(runs, args.stat)
+    _print_and_save(base, combined, render_levels(combined))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,15 @@ def flops(cfg: Config, cell: str, mode: str) -> float:
     return 3.0 * total if mode == "train" else total
 
 
+def gemm_equivalent(cfg: Config, cell: str):
+    """The GEMMs with the FLOPs of one forward: one ``(T*B, I+H) x (I+H, G*H)`` product per
+    layer-direction, as ``[(M, K, N), ...]`` (2*M*K*N summed over them equals
+    ``flops(cfg, cell, "infer")``; training counts 3x)."""
+    G = num_gates(cell)
+    return [(cfg.T * cfg.B, cfg.layer_input(layer) + cfg.H, G * cfg.H)
+            for layer in range(cfg.layers) for _ in range(cfg.directions)]
+
+
 # --------------------------------------------------------------------------- data and weights
 
 def make_problem(cfg: Config, cell: str, seed: int = 0):
@@ -142,29 +151,36 @@ def _stack_backward(layer_backward, caches, dy):
 
 # --------------------------------------------------------------------------- pyrnn
 
+def pyrnn_network(cfg, cell, params):
+    """A ``pyrnn.LSTM/GRU/RNN`` (time-major, float32) holding ``params``: what a user runs."""
+    import pyrnn
+
+    cls = {"lstm": pyrnn.LSTM, "gru": pyrnn.GRU, "rnn_tanh": pyrnn.RNN}[cell]
+    net = cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidir, random_state=0)
+    state = {}
+    for layer, dirs in enumerate(params):
+        for d, p in enumerate(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+            for name, arr in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), p):
+                state[name + sfx] = arr
+    net.load_state_dict(state)
+    return net
+
+
 def _pyrnn_case(cfg, cell, mode, x, params):
-    from pyrnn import engine
-
-    kind = _ENGINE_CELL[cell]
-
-    def fwd(inp, p, reverse, training):
-        w_ih, w_hh, b_ih, b_hh = p
-        return engine.forward(inp, w_ih, w_hh, b_ih, b_hh, cell=kind, reverse=reverse,
-                              training=training)
-
+    """The network as a user runs it (like torch.nn.LSTM for torch): inference keeps its packed
+    weights across calls, small batches run layers/directions at once where the plan says so;
+    training is forward + backward of out.sum() down to dX, gradients accumulated."""
+    net = pyrnn_network(cfg, cell, params)
     if mode == "infer":
         def run():
-            out, _ = _stack_forward(lambda inp, p, rev: (fwd(inp, p, rev, False).y, None), params, x)
+            out, _ = net.forward(x, training=False)
             return out, None
         return run
 
-    def layer_forward(inp, p, reverse):
-        res = fwd(inp, p, reverse, True)
-        return res.y, res.workspace
-
     def run():
-        out, caches = _stack_forward(layer_forward, params, x)
-        dx = _stack_backward(lambda ws, dy: engine.backward(ws, dy=dy).dx, caches, np.ones_like(out))
+        out, _ = net.forward(x)
+        dx = net.backward(np.ones_like(out))
         return out, dx
     return run
 

@@ -1,33 +1,107 @@
-// bindings.cpp — the narrow boundary. Validates every array (dtype, contiguity, shape,
-// lengths) with a message that says what was expected, allocates the outputs, releases the
-// GIL for the whole kernel call. C++ exceptions become Python ValueError / TypeError /
-// MemoryError here and nowhere else.
+// bindings.cpp — the narrow boundary. Validates every argument of every function (type,
+// dtype, contiguity, alignment, shape, lengths, thread counts) with a message that says what
+// was expected, checks the memory a call needs before allocating it, allocates the outputs,
+// releases the GIL for the whole kernel call (which a Ctrl-C ends early, see interrupt.h).
+// C++ exceptions become Python ValueError / TypeError / MemoryError here and nowhere else.
 #include <omp.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine.h"
+#include "interrupt.h"
+#include "memory.h"
 
 namespace py = pybind11;
 using namespace pyrnn;
 
 namespace {
 
-int g_num_threads = 0;  // 0: not set yet -> omp_get_max_threads()
-
-int num_threads() { return g_num_threads > 0 ? g_num_threads : omp_get_max_threads(); }
-
 struct TypeErr : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct ValueErr : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+struct MemErr : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---- threads ------------------------------------------------------------------------------
+// The count a call uses, first that applies: the call's own (an estimator's n_threads, passed
+// in), pyrnn.set_num_threads, then omp_get_max_threads() read in the calling thread at call
+// time, which is what threadpoolctl.threadpool_limits sets (omp_set_num_threads on this
+// libgomp) and otherwise OMP_NUM_THREADS or the number of cores. Nothing here writes to the
+// OpenMP runtime's settings.
+std::atomic<int> g_num_threads{0};  // pyrnn.set_num_threads; 0: not set
+
+// The most threads a call may ask for: what the OpenMP runtime allows (OMP_THREAD_LIMIT),
+// and at most 8 per core (64 at least): far past any use, far below what makes the runtime
+// fail to start its threads.
+int max_threads() {
+  const int procs = std::max(1, omp_get_num_procs());
+  return std::max(1, std::min(omp_get_thread_limit(), std::max(64, 8 * procs)));
+}
+
+int checked_threads(long long n, const char* what) {
+  if (n < 1 || n > max_threads())
+    throw ValueErr(std::string(what) + " must be >= 1 and at most " + std::to_string(max_threads()) +
+                   " (8 per core, OMP_THREAD_LIMIT), got " + std::to_string(n));
+  return int(n);
+}
+
+// requested: 0 for "not given".
+int resolve_threads(long long requested) {
+  if (requested != 0) return checked_threads(requested, "n_threads");
+  const int set = g_num_threads.load();
+  if (set > 0) return set;
+  return std::max(1, std::min(omp_get_max_threads(), max_threads()));
+}
+
+unsigned long g_main_thread = 0;  // Python's main thread (signals are handled there only)
+
+// Runs one kernel call with the GIL released, stopping it early on Ctrl-C.
+template <typename Fn>
+void run_kernel(Fn&& kernel) {
+  InterruptWatch watch(g_main_thread);
+  {
+    py::gil_scoped_release release;
+    kernel(watch.stop_flag());
+  }
+  watch.raise_if_interrupted();
+}
+
+// ---- memory -------------------------------------------------------------------------------
+// Calls that allocate more than this ask first whether the machine has it (a /proc read).
+constexpr int64_t kCheckMemoryAbove = int64_t(64) << 20;
+
+void check_memory(int64_t nbytes, const std::string& what) {
+  if (nbytes < kCheckMemoryAbove) return;
+  const int64_t avail = available_memory();
+  if (nbytes > avail)
+    throw MemErr(what + " needs " + human_bytes(double(nbytes)) + " (" + std::to_string(nbytes) +
+                 " bytes) but only " + human_bytes(double(avail)) +
+                 " is available; lower batch_size, or train on shorter windows of the sequences "
+                 "(tbptt for RNNLanguageModel)");
+}
+
+// ---- the training workspace ------------------------------------------------------------------
+// What forward(training=True) returns: the buffer BPTT reads, consumed by exactly one backward.
+// The flag is exchanged before the kernel runs, so two threads cannot both use it.
+struct CoreWorkspace {
+  py::array buf;
+  std::atomic<bool> consumed{false};
 };
 
 std::string shape_str(const std::vector<int64_t>& s) {
@@ -65,17 +139,32 @@ DT dtype_of_x(const py::handle& x) {
   throw TypeErr("x must have dtype float32 or float64, got " + std::string(py::str(a.dtype())));
 }
 
+// Arrays made by a call (aligned copies), kept alive until it returns.
+using Keep = std::vector<py::array>;
+
+// An aligned copy of a C-contiguous array whose data is not aligned for T (numpy allows any
+// byte offset): the kernels read elements as T, and vectors of T, from T-aligned addresses.
+template <typename T>
+const T* aligned(const py::array& a, Keep& keep) {
+  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) == 0) return static_cast<const T*>(a.data());
+  py::array_t<T> copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+  std::memcpy(copy.mutable_data(), a.data(), sizeof(T) * size_t(a.size()));
+  keep.push_back(copy);
+  return copy.data();
+}
+
+std::string type_name(const py::handle& h) { return py::str(py::type::of(h).attr("__name__")); }
+
 // Checks one array argument: numpy, dtype, C-contiguous, exact shape. None allowed if optional.
 template <typename T>
 const T* checked(const py::handle& h, const char* name, const std::vector<int64_t>& shape,
-                 bool optional, bool writeable = false) {
+                 bool optional, Keep& keep) {
   if (h.is_none()) {
     if (optional) return nullptr;
     throw TypeErr(std::string(name) + " is required, got None");
   }
   if (!py::isinstance<py::array>(h))
-    throw TypeErr(std::string(name) + " must be a numpy array, got " +
-                  std::string(py::str(py::type::of(h).attr("__name__"))));
+    throw TypeErr(std::string(name) + " must be a numpy array, got " + type_name(h));
   py::array a = py::reinterpret_borrow<py::array>(h);
   if (!a.dtype().equal(py::dtype::of<T>()))
     throw TypeErr(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
@@ -87,11 +176,34 @@ const T* checked(const py::handle& h, const char* name, const std::vector<int64_
     throw ValueErr(std::string(name) + " must have shape " + shape_str(shape) + ", got " + shape_of(a));
   if (!(a.flags() & py::array::c_style))
     throw ValueErr(std::string(name) + " must be C-contiguous (use numpy.ascontiguousarray)");
-  if (writeable && !a.writeable()) throw ValueErr(std::string(name) + " must be writeable");
-  return static_cast<const T*>(a.data());
+  return aligned<T>(a, keep);
 }
 
-const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B) {
+// x as the kernels may read it: where a sequence's padding (steps at or past its length) holds
+// inf or NaN, a copy with those rows zeroed. The kernels never use padded rows' results, but
+// the weight gradient multiplies every row of x by its gate gradients (0 for padding), and
+// 0 * inf is NaN. Finite padding gives exact zeros there, so it is used as it is.
+template <typename T>
+const T* x_without_bad_padding(const T* x, const int64_t* lengths, const LayerShape& s, Keep& keep) {
+  if (!lengths) return x;
+  auto padded_rows = [&](auto&& row) {
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t t = lengths[b]; t < s.T; ++t) row(t * s.B + b);
+  };
+  bool bad = false;
+  padded_rows([&](int64_t r) {
+    for (int64_t i = 0; i < s.I && !bad; ++i) bad = !std::isfinite(x[r * s.I + i]);
+  });
+  if (!bad) return x;
+  py::array_t<T> copy({s.T, s.B, s.I});
+  T* c = copy.mutable_data();
+  std::memcpy(c, x, sizeof(T) * size_t(s.T * s.B * s.I));
+  padded_rows([&](int64_t r) { std::fill(c + r * s.I, c + (r + 1) * s.I, T(0)); });
+  keep.push_back(copy);
+  return c;
+}
+
+const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B, Keep& keep) {
   if (h.is_none()) return nullptr;
   if (!py::isinstance<py::array>(h)) throw TypeErr("lengths must be a numpy array of int64");
   py::array a = py::reinterpret_borrow<py::array>(h);
@@ -100,7 +212,7 @@ const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B) {
   if (a.ndim() != 1 || a.shape(0) != B)
     throw ValueErr("lengths must have shape (" + std::to_string(B) + ",) (one per sequence), got " + shape_of(a));
   if (!(a.flags() & py::array::c_style)) throw ValueErr("lengths must be C-contiguous");
-  const int64_t* p = static_cast<const int64_t*>(a.data());
+  const int64_t* p = aligned<int64_t>(a, keep);
   for (int64_t b = 0; b < B; ++b)
     if (p[b] < 1 || p[b] > T)
       throw ValueErr("lengths must be in [1, T=" + std::to_string(T) + "], got lengths[" +
@@ -115,7 +227,7 @@ LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::h
   LayerShape s{cell, reset_after, reverse, int64_t(xa.shape(0)), int64_t(xa.shape(1)), int64_t(xa.shape(2)), 0};
   if (s.T < 1 || s.B < 1 || s.I < 1)
     throw ValueErr("x must have shape (T, B, I) with T, B, I >= 1 (no empty sequences), got " + shape_of(xa));
-  if (!py::isinstance<py::array>(w_hh)) throw TypeErr("weight_hh must be a numpy array");
+  if (!py::isinstance<py::array>(w_hh)) throw TypeErr("weight_hh must be a numpy array, got " + type_name(w_hh));
   const py::array wh = py::reinterpret_borrow<py::array>(w_hh);
   const int64_t G = num_gates(cell);
   if (wh.ndim() != 2 || wh.shape(0) % G != 0 || wh.shape(0) == 0 || wh.shape(1) != wh.shape(0) / G)
@@ -142,10 +254,11 @@ template <typename T>
 py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::handle& w_hh,
                       const py::handle& b_ih, const py::handle& b_hh) {
   const int64_t GH = num_gates(s.cell) * s.H;
-  const T* wi = checked<T>(w_ih, "weight_ih", {GH, s.I}, false);
-  const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false);
-  const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true);
-  const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true);
+  Keep keep;
+  const T* wi = checked<T>(w_ih, "weight_ih", {GH, s.I}, false, keep);
+  const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false, keep);
+  const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true, keep);
+  const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true, keep);
   auto out = empty<T>({py::ssize_t(packed_size<T>(s))});
   T* dst = out.mutable_data();
   {
@@ -162,6 +275,7 @@ template <typename T>
 struct ForwardCall {
   ForwardArgs<T> a{};
   py::object y, h_n, c_n = py::none(), ws = py::none();
+  Keep keep;  // aligned or padding-masked copies the call reads
   py::tuple result() const { return py::make_tuple(y, h_n, c_n, ws); }
 };
 
@@ -169,23 +283,27 @@ template <typename T>
 ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                                const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
                                const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                               bool training, const T* x_prev = nullptr,
+                               bool training, int nthreads, const T* x_prev = nullptr,
                                const py::handle& packed = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   ForwardCall<T> call;
   ForwardArgs<T>& a = call.a;
+  Keep& keep = call.keep;
   a.s = s;
-  a.x = x_prev ? x_prev : checked<T>(x, "x", {T_, B, I}, false);
-  a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false);
-  a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false);
-  a.b_ih = checked<T>(b_ih, "bias_ih", {G * H}, true);
-  a.b_hh = checked<T>(b_hh, "bias_hh", {G * H}, true);
-  a.lengths = checked_lengths(lengths, T_, B);
-  a.h0 = checked<T>(h0, "h0", {B, H}, true);
+  a.lengths = checked_lengths(lengths, T_, B, keep);
+  a.x = x_prev ? x_prev
+               : x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
+  a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false, keep);
+  a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false, keep);
+  a.b_ih = checked<T>(b_ih, "bias_ih", {G * H}, true, keep);
+  a.b_hh = checked<T>(b_hh, "bias_hh", {G * H}, true, keep);
+  a.h0 = checked<T>(h0, "h0", {B, H}, true, keep);
   if (!lstm && !c0.is_none()) throw ValueErr("c0 is only for LSTM cells");
-  a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true) : nullptr;
-  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true);
+  a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true, keep) : nullptr;
+  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true, keep);
+  const int64_t ws_n = training ? workspace_layout(s).total : 0;
+  check_memory(int64_t(sizeof(T)) * (ws_n + T_ * B * H + 2 * B * H), "this forward call");
   auto y = empty<T>({T_, B, H});
   auto h_n = empty<T>({B, H});
   a.y = y.mutable_data();
@@ -198,11 +316,12 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
     call.c_n = c;
   }
   if (training) {
-    auto w = empty<T>({py::ssize_t(workspace_layout(s).total)});
-    a.ws = w.mutable_data();
-    call.ws = w;
+    auto w = std::make_unique<CoreWorkspace>();
+    w->buf = empty<T>({py::ssize_t(ws_n)});
+    a.ws = static_cast<T*>(w->buf.mutable_data());
+    call.ws = py::cast(std::move(w));
   }
-  a.nthreads = num_threads();
+  a.nthreads = nthreads;
   return call;
 }
 
@@ -210,15 +329,35 @@ template <typename T>
 py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                     const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
                     const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                    bool training, const py::handle& packed) {
-  ForwardCall<T> call =
-      prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nullptr, packed);
-  {
-    py::gil_scoped_release release;
+                    bool training, int nthreads, const py::handle& packed) {
+  ForwardCall<T> call = prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training,
+                                           nthreads, nullptr, packed);
+  run_kernel([&](const std::atomic<bool>* stop) {
+    call.a.stop = stop;
     if constexpr (std::is_same<T, float>::value) active_table().forward_f32(call.a);
     else active_table().forward_f64(call.a);
-  }
+  });
   return call.result();
+}
+
+// The workspace a training forward returned, checked (not yet taken: see claim()).
+CoreWorkspace& workspace_arg(const py::handle& h) {
+  if (!py::isinstance<CoreWorkspace>(h))
+    throw TypeErr("workspace must be the workspace a training forward returned, got " + type_name(h));
+  return h.cast<CoreWorkspace&>();
+}
+
+// Takes the workspaces of a call (or group) for backward, once every check has passed: each
+// consumed flag is exchanged before any kernel runs, so of two threads given the same
+// workspace exactly one gets it; when one is taken already, none is kept.
+void claim(const std::vector<CoreWorkspace*>& wss) {
+  for (size_t k = 0; k < wss.size(); ++k) {
+    if (wss[k]->consumed.exchange(true)) {
+      for (size_t j = 0; j < k; ++j) wss[j]->consumed.store(false);
+      throw ValueErr("this workspace was already used by backward (it is overwritten with gate "
+                     "gradients); run forward(training=True) again");
+    }
+  }
 }
 
 // One backward call, validated and with its outputs allocated (GIL held).
@@ -226,27 +365,35 @@ template <typename T>
 struct BackwardCall {
   BackwardArgs<T> a{};
   py::tuple out;
+  CoreWorkspace* ws = nullptr;
+  Keep keep;
 };
 
 template <typename T>
 BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                                  const py::handle& w_hh, const py::handle& lengths,
                                  const py::handle& ws, const py::handle& dy,
-                                 const py::handle& dh_n, const py::handle& dc_n, bool has_bias) {
+                                 const py::handle& dh_n, const py::handle& dc_n, bool has_bias,
+                                 int nthreads) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   BackwardCall<T> call;
   BackwardArgs<T>& a = call.a;
+  Keep& keep = call.keep;
   a.s = s;
-  a.x = checked<T>(x, "x", {T_, B, I}, false);
-  a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false);
-  a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false);
-  a.lengths = checked_lengths(lengths, T_, B);
-  a.ws = const_cast<T*>(checked<T>(ws, "workspace", {workspace_layout(s).total}, false, true));
-  a.dy = checked<T>(dy, "dy", {T_, B, H}, true);
-  a.dh_n = checked<T>(dh_n, "dh_n", {B, H}, true);
+  a.lengths = checked_lengths(lengths, T_, B, keep);
+  a.x = x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
+  a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false, keep);
+  a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false, keep);
+  a.dy = checked<T>(dy, "dy", {T_, B, H}, true, keep);
+  a.dh_n = checked<T>(dh_n, "dh_n", {B, H}, true, keep);
   if (!lstm && !dc_n.is_none()) throw ValueErr("dc_n is only for LSTM cells");
-  a.dc_n = lstm ? checked<T>(dc_n, "dc_n", {B, H}, true) : nullptr;
+  a.dc_n = lstm ? checked<T>(dc_n, "dc_n", {B, H}, true, keep) : nullptr;
+  CoreWorkspace& w = workspace_arg(ws);
+  if (!w.buf.dtype().equal(py::dtype::of<T>()) || w.buf.size() != workspace_layout(s).total)
+    throw ValueErr("workspace does not belong to this layer's shape and dtype (x, weights)");
+  call.ws = &w;
+  a.ws = static_cast<T*>(w.buf.mutable_data());
   auto dx = empty<T>({T_, B, I});
   auto dh0 = empty<T>({B, H});
   auto dw_ih = empty<T>({G * H, I});
@@ -274,7 +421,7 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
     db_ih = bi;
     db_hh = bh;
   }
-  a.nthreads = num_threads();
+  a.nthreads = nthreads;
   call.out = py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, norm_h, norm_c);
   return call;
 }
@@ -283,27 +430,31 @@ template <typename T>
 py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                      const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
                      const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
-                     bool has_bias) {
-  BackwardCall<T> call = prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias);
-  {
-    py::gil_scoped_release release;
+                     bool has_bias, int nthreads) {
+  BackwardCall<T> call =
+      prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nthreads);
+  claim({call.ws});
+  run_kernel([&](const std::atomic<bool>* stop) {
+    call.a.stop = stop;
     if constexpr (std::is_same<T, float>::value) active_table().backward_f32(call.a);
     else active_table().backward_f64(call.a);
-  }
+  });
   return call.out;
 }
 
 template <typename T>
-py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm) {
+py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm, int nt) {
+  if (!py::isinstance<py::array>(Bm)) throw TypeErr("B must be a numpy array, got " + type_name(Bm));
   const py::array a = py::reinterpret_borrow<py::array>(A), b = py::reinterpret_borrow<py::array>(Bm);
   if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0) || a.shape(0) < 1 || a.shape(1) < 1 || b.shape(1) < 1)
     throw ValueErr("gemm needs A (M, K) and B (K, N) with M, K, N >= 1, got " + shape_of(a) + " and " + shape_of(b));
   const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
-  const T* pa = checked<T>(A, "A", {M, K}, false);
-  const T* pb = checked<T>(Bm, "B", {K, N}, false);
+  Keep keep;
+  const T* pa = checked<T>(A, "A", {M, K}, false, keep);
+  const T* pb = checked<T>(Bm, "B", {K, N}, false, keep);
+  check_memory(int64_t(sizeof(T)) * (M * N + K * N), "this gemm call");
   auto c = empty<T>({M, N});
   T* pc = c.mutable_data();
-  const int nt = num_threads();
   {
     py::gil_scoped_release release;
     if constexpr (std::is_same<T, float>::value) active_table().gemm_f32(M, N, K, pa, pb, pc, nt);
@@ -316,7 +467,7 @@ py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm) {
 // Each call is the argument tuple of forward / backward. In a chained forward group, call k's
 // x may be None: it then reads call k-1's y (same T and B, I = that call's H).
 template <typename T>
-py::list forward_group_t(const py::list& calls, bool chained) {
+py::list forward_group_t(const py::list& calls, bool chained, int nt) {
   std::vector<ForwardCall<T>> prepared;
   prepared.reserve(calls.size());
   for (size_t k = 0; k < calls.size(); ++k) {
@@ -337,24 +488,23 @@ py::list forward_group_t(const py::list& calls, bool chained) {
       s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
     }
     prepared.push_back(prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                          c[12].cast<bool>(), x_prev,
+                                          c[12].cast<bool>(), nt, x_prev,
                                           c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
   }
   std::vector<ForwardArgs<T>> args;
   for (auto& p : prepared) args.push_back(p.a);
-  const int nt = num_threads();
-  {
-    py::gil_scoped_release release;
+  run_kernel([&](const std::atomic<bool>* stop) {
+    for (auto& a : args) a.stop = stop;
     if constexpr (std::is_same<T, float>::value) active_table().forward_group_f32(args.data(), int(args.size()), chained, nt);
     else active_table().forward_group_f64(args.data(), int(args.size()), chained, nt);
-  }
+  });
   py::list out;
   for (auto& p : prepared) out.append(p.result());
   return out;
 }
 
 template <typename T>
-py::list backward_group_t(const py::list& calls) {
+py::list backward_group_t(const py::list& calls, int nt) {
   std::vector<BackwardCall<T>> prepared;
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
@@ -364,19 +514,22 @@ py::list backward_group_t(const py::list& calls) {
       throw TypeErr("all calls of a group must share one dtype");
     const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
     for (auto& p : prepared)
-      if (p.a.ws == checked<T>(c[8], "workspace", {workspace_layout(s).total}, false, true))
-        throw ValueErr("a workspace appears twice in one backward group");
+      if (p.ws == &workspace_arg(c[8])) throw ValueErr("a workspace appears twice in one backward group");
     prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                           c[12].cast<bool>()));
+                                           c[12].cast<bool>(), nt));
   }
   std::vector<BackwardArgs<T>> args;
-  for (auto& p : prepared) args.push_back(p.a);
-  const int nt = num_threads();
-  {
-    py::gil_scoped_release release;
+  std::vector<CoreWorkspace*> wss;
+  for (auto& p : prepared) {
+    args.push_back(p.a);
+    wss.push_back(p.ws);
+  }
+  claim(wss);
+  run_kernel([&](const std::atomic<bool>* stop) {
+    for (auto& a : args) a.stop = stop;
     if constexpr (std::is_same<T, float>::value) active_table().backward_group_f32(args.data(), int(args.size()), nt);
     else active_table().backward_group_f64(args.data(), int(args.size()), nt);
-  }
+  });
   py::list out;
   for (auto& p : prepared) out.append(p.out);
   return out;
@@ -390,6 +543,144 @@ DT group_dtype(const py::list& calls) {
   return dtype_of_x(c[4]);
 }
 
+// ==== Conv1d bindings (issue 13) ==========================================================
+// conv1d_forward / conv1d_backward: validation of a 1-D convolution call (see Conv1dShape in
+// engine.h), kept in one block so that it merges apart from the recurrent bindings.
+
+int64_t conv_int(const py::handle& h, const char* name, int64_t lo) {
+  if (!py::isinstance<py::int_>(h) || py::isinstance<py::bool_>(h))
+    throw TypeErr(std::string(name) + " must be an int, got " +
+                  std::string(py::str(py::type::of(h).attr("__name__"))));
+  const int64_t v = h.cast<int64_t>();
+  if (v < lo) throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " + std::to_string(v));
+  return v;
+}
+
+Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const py::handle& stride,
+                            const py::handle& dilation, const py::handle& padding,
+                            const py::handle& pool, bool relu) {
+  const py::array xa = py::reinterpret_borrow<py::array>(x);
+  if (xa.ndim() != 3 || xa.shape(0) < 1 || xa.shape(1) < 1 || xa.shape(2) < 1)
+    throw ValueErr("x must have shape (T, B, C_in) with T, B, C_in >= 1, got " + shape_of(xa));
+  if (!py::isinstance<py::array>(weight)) throw TypeErr("weight must be a numpy array");
+  const py::array wa = py::reinterpret_borrow<py::array>(weight);
+  if (wa.ndim() != 3 || wa.shape(0) < 1 || wa.shape(2) < 1 || wa.shape(1) != xa.shape(2))
+    throw ValueErr("weight must have shape (C_out, C_in, K) with C_in = " + std::to_string(xa.shape(2)) +
+                   " (x's last axis) and C_out, K >= 1, got " + shape_of(wa));
+  Conv1dShape s{};
+  s.T = xa.shape(0);
+  s.B = xa.shape(1);
+  s.C_in = xa.shape(2);
+  s.C_out = wa.shape(0);
+  s.K = wa.shape(2);
+  s.stride = conv_int(stride, "stride", 1);
+  s.dilation = conv_int(dilation, "dilation", 1);
+  s.padding = conv_int(padding, "padding", 0);
+  s.pool = conv_int(pool, "pool", 1);
+  s.relu = relu;
+  if (s.out_len(s.T) < 1)
+    throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " + std::to_string(s.K) +
+                   ", dilation " + std::to_string(s.dilation) + ", padding " + std::to_string(s.padding) +
+                   " and pool " + std::to_string(s.pool) + " (no output step)");
+  return s;
+}
+
+const int64_t* conv_lengths(const py::handle& h, const Conv1dShape& s, Keep& keep) {
+  const int64_t* p = checked_lengths(h, s.T, s.B, keep);
+  if (p)
+    for (int64_t b = 0; b < s.B; ++b)
+      if (s.out_len(p[b]) < 1)
+        throw ValueErr("lengths[" + std::to_string(b) + "] = " + std::to_string(p[b]) +
+                       " is too short for the convolution (no output step)");
+  return p;
+}
+
+template <typename T>
+py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::handle& weight,
+                           const py::handle& bias, const py::handle& lengths, bool training) {
+  Keep keep;  // aligned copies of misaligned inputs, alive until the call returns
+  Conv1dForwardArgs<T> a{};
+  a.s = s;
+  a.x = checked<T>(x, "x", {s.T, s.B, s.C_in}, false, keep);
+  a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false, keep);
+  a.bias = checked<T>(bias, "bias", {s.C_out}, true, keep);
+  a.lengths = conv_lengths(lengths, s, keep);
+  auto y = empty<T>({s.out_len(s.T), s.B, s.C_out});
+  a.y = y.mutable_data();
+  py::object ws = py::none();
+  if (training) {
+    auto w = empty<T>({s.conv_len(s.T), s.B, s.C_out});
+    a.ws = w.mutable_data();
+    ws = w;
+  }
+  a.nthreads = resolve_threads(0);
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().conv1d_forward_f32(a);
+    else active_table().conv1d_forward_f64(a);
+  }
+  return py::make_tuple(y, ws);
+}
+
+template <typename T>
+py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py::handle& weight,
+                            const py::handle& lengths, const py::handle& ws, const py::handle& dy,
+                            bool has_bias) {
+  Keep keep;  // aligned copies of misaligned inputs, alive until the call returns
+  Conv1dBackwardArgs<T> a{};
+  a.s = s;
+  a.x = checked<T>(x, "x", {s.T, s.B, s.C_in}, false, keep);
+  a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false, keep);
+  a.lengths = conv_lengths(lengths, s, keep);
+  a.ws = checked<T>(ws, "workspace", {s.conv_len(s.T), s.B, s.C_out}, false, keep);
+  a.dy = checked<T>(dy, "dy", {s.out_len(s.T), s.B, s.C_out}, false, keep);
+  auto dx = empty<T>({s.T, s.B, s.C_in});
+  auto dw = empty<T>({s.C_out, s.C_in, s.K});
+  a.dx = dx.mutable_data();
+  a.dweight = dw.mutable_data();
+  py::object db = py::none();
+  if (has_bias) {
+    auto d = empty<T>({s.C_out});
+    a.dbias = d.mutable_data();
+    db = d;
+  }
+  a.nthreads = resolve_threads(0);
+  {
+    py::gil_scoped_release release;
+    if constexpr (std::is_same<T, float>::value) active_table().conv1d_backward_f32(a);
+    else active_table().conv1d_backward_f64(a);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+void def_conv1d(py::module_& m) {
+  m.def(
+      "conv1d_forward",
+      [](py::handle x, py::handle weight, py::handle bias, py::handle lengths, py::handle stride,
+         py::handle dilation, py::handle padding, py::handle pool, bool relu, bool training) {
+        const DT dt = dtype_of_x(x);
+        const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
+        return dt == DT::F32 ? conv1d_forward_t<float>(s, x, weight, bias, lengths, training)
+                             : conv1d_forward_t<double>(s, x, weight, bias, lengths, training);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("lengths"), py::arg("stride"),
+      py::arg("dilation"), py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("training"),
+      "Conv1d (+ReLU, +max pooling), time-major. Returns (y (T_out, B, C_out), workspace or None).");
+  m.def(
+      "conv1d_backward",
+      [](py::handle x, py::handle weight, py::handle lengths, py::handle stride, py::handle dilation,
+         py::handle padding, py::handle pool, bool relu, py::handle ws, py::handle dy, bool has_bias) {
+        const DT dt = dtype_of_x(x);
+        const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
+        return dt == DT::F32 ? conv1d_backward_t<float>(s, x, weight, lengths, ws, dy, has_bias)
+                             : conv1d_backward_t<double>(s, x, weight, lengths, ws, dy, has_bias);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("lengths"), py::arg("stride"), py::arg("dilation"),
+      py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("workspace"), py::arg("dy"),
+      py::arg("has_bias"), "Backward of conv1d_forward. Returns (dx, dweight, dbias or None).");
+}
+// ==== end of Conv1d bindings ==============================================================
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -401,8 +692,20 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const ValueErr& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const py::cast_error& e) {  // an argument of the wrong type inside a list/tuple
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const MemErr& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const ScratchAllocError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+
+  py::class_<CoreWorkspace>(m, "Workspace",
+                            "The buffer a training forward keeps for BPTT; consumed by one backward.")
+      .def_property_readonly("nbytes", [](const CoreWorkspace& w) { return w.buf.nbytes(); })
+      .def_property_readonly("consumed", [](const CoreWorkspace& w) { return w.consumed.load(); });
 
   if (const char* want = std::getenv("PYRNN_ISA")) {
     if (*want && !select_isa(want))
@@ -415,18 +718,22 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-         py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed) {
+         py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed,
+         long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
-        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed)
-                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, packed);
+        const int nt = resolve_threads(nthreads);
+        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed)
+                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
       py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
       py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("packed") = py::none(),
-      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, workspace or None). "
-      "packed: pack()'s output for these weights and biases (reused across calls), or None.");
+      py::arg("nthreads") = 0,
+      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, Workspace or None). "
+      "packed: pack()'s output for these weights and biases (reused across calls), or None. "
+      "nthreads: 0 for the default (see set_num_threads).");
 
   m.def(
       "pack",
@@ -451,44 +758,53 @@ PYBIND11_MODULE(_core, m) {
       "backward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle lengths, py::handle ws,
-         py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias) {
+         py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias, long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
-        return dt == DT::F32 ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias)
-                             : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias);
+        const int nt = resolve_threads(nthreads);
+        return dt == DT::F32 ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt)
+                             : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
       py::arg("weight_ih"), py::arg("weight_hh"), py::arg("lengths"), py::arg("workspace"), py::arg("dy"),
-      py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"),
+      py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"), py::arg("nthreads") = 0,
       "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, "
       "grad_norm_h, grad_norm_c).");
 
-  m.def("forward_group", [](const py::list& calls, bool chained) -> py::list {
-    return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained)
-                                          : forward_group_t<double>(calls, chained);
-  }, py::arg("calls"), py::arg("chained"),
+  m.def("forward_group", [](const py::list& calls, bool chained, long long nthreads) -> py::list {
+    const int nt = resolve_threads(nthreads);
+    return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained, nt)
+                                          : forward_group_t<double>(calls, chained, nt);
+  }, py::arg("calls"), py::arg("chained"), py::arg("nthreads") = 0,
      "Several forward calls (tuples of forward's arguments) at once, each on one thread: "
      "concurrently, or as a pipeline when chained (call k's x None = call k-1's y). "
      "Returns the list of their results, bitwise those of the calls one by one.");
-  m.def("backward_group", [](const py::list& calls) -> py::list {
-    return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls) : backward_group_t<double>(calls);
-  }, py::arg("calls"), "Several independent backward calls at once, each on one thread.");
+  m.def("backward_group", [](const py::list& calls, long long nthreads) -> py::list {
+    const int nt = resolve_threads(nthreads);
+    return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, nt) : backward_group_t<double>(calls, nt);
+  }, py::arg("calls"), py::arg("nthreads") = 0, "Several independent backward calls at once, each on one thread.");
 
-  m.def("gemm", [](py::handle A, py::handle B) -> py::object {
-    return dtype_of_x(A) == DT::F32 ? py::object(gemm_t<float>(A, B)) : py::object(gemm_t<double>(A, B));
-  }, py::arg("A"), py::arg("B"), "C = A @ B with pyrnn's own GEMM kernel (float32/float64, C-contiguous).");
+  m.def("gemm", [](py::handle A, py::handle B, long long nthreads) -> py::object {
+    const int nt = resolve_threads(nthreads);
+    return dtype_of_x(A) == DT::F32 ? py::object(gemm_t<float>(A, B, nt)) : py::object(gemm_t<double>(A, B, nt));
+  }, py::arg("A"), py::arg("B"), py::arg("nthreads") = 0,
+     "C = A @ B with pyrnn's own GEMM kernel (float32/float64, C-contiguous).");
 
-  m.def("activation", [](const std::string& name, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+  m.def("activation", [](const std::string& name, py::handle xh) {
     MathFn fn;
     if (name == "exp") fn = MathFn::EXP;
     else if (name == "sigmoid") fn = MathFn::SIGMOID;
     else if (name == "tanh") fn = MathFn::TANH;
     else throw ValueErr("activation must be 'exp', 'sigmoid' or 'tanh', got '" + name + "'");
-    py::array_t<float> y(x.request().shape);
-    const float* px = x.data();
+    using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+    const F32 xa = F32::ensure(xh);  // anything numpy converts to float32; null otherwise
+    if (!xa) throw TypeErr("x must be convertible to a float32 array, got " + type_name(xh));
+    Keep keep;
+    const float* px = aligned<float>(xa, keep);
+    py::array_t<float> y(std::vector<py::ssize_t>(xa.shape(), xa.shape() + xa.ndim()));
     float* py_ = y.mutable_data();
-    const int64_t n = x.size();
+    const int64_t n = xa.size();
     {
       py::gil_scoped_release release;
       active_table().math_f32(fn, px, py_, n);
@@ -496,17 +812,47 @@ PYBIND11_MODULE(_core, m) {
     return y;
   }, py::arg("name"), py::arg("x"), "The float32 SIMD activation the kernels use, elementwise.");
 
-  m.def("fma_peak_gflops", [](int nthreads) {
-    if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+  m.def("fma_peak_gflops", [](long long nthreads) {
+    const int nt = checked_threads(nthreads, "nthreads");
     py::gil_scoped_release release;
-    return active_table().fma_peak_gflops(nthreads);
+    return active_table().fma_peak_gflops(nt);
   }, py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
 
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw ValueErr("number of threads must be >= 1, got " + std::to_string(n));
-    g_num_threads = n;
-  }, py::arg("n"));
-  m.def("get_num_threads", []() { return num_threads(); });
+  def_conv1d(m);  // Conv1d bindings (issue 13)
+
+  m.def("set_num_threads", [](py::object n) {
+    if (n.is_none()) {
+      g_num_threads = 0;
+      return;
+    }
+    PyObject* index = PyBool_Check(n.ptr()) ? nullptr : PyNumber_Index(n.ptr());  // int-like
+    if (!index) {
+      PyErr_Clear();
+      throw TypeErr("number of threads must be an int or None, got " + type_name(n));
+    }
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    g_num_threads = checked_threads(overflow ? (overflow > 0 ? LLONG_MAX : LLONG_MIN) : v, "number of threads");
+  }, py::arg("n"), "Threads for every call that does not pass its own (None: back to the default).");
+  m.def("get_num_threads", [](long long requested) { return resolve_threads(requested); },
+        py::arg("requested") = 0, "The thread count a call passing `requested` (0: none) uses.");
+  m.def("max_threads", &max_threads, "The most threads a call may use.");
+
+  m.def("workspace_size", [](const std::string& cell, bool reset_after, int64_t T, int64_t B, int64_t I, int64_t H) {
+    if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I, H must be >= 1");
+    const LayerShape s{parse_cell(cell, "tanh"), reset_after, false, T, B, I, H};
+    // (G+2) * (T+1) * B * H bounds the layout's arithmetic: it must fit in int64
+    const long double bound = (long double)(num_gates(s.cell) + 2) * (T + 1.0L) * B * H;
+    if (bound > (long double)(int64_t(1) << 62)) throw ValueErr("T * B * H is too large");
+    return workspace_layout(s).total;
+  }, py::arg("cell"), py::arg("reset_after"), py::arg("T"), py::arg("B"), py::arg("I"), py::arg("H"),
+     "Elements of the training workspace of one layer-direction.");
+  m.def("available_memory", &available_memory,
+        "Bytes the machine can still give this process (MemAvailable, cgroup limit).");
+  m.def("check_memory", [](int64_t nbytes, const std::string& what) { check_memory(nbytes, what); },
+        py::arg("nbytes"), py::arg("what"),
+        "Raise MemoryError naming the size when nbytes (>= 64 MiB) exceeds available_memory().");
 
   m.def("config", []() {
     py::dict d;
@@ -526,7 +872,8 @@ PYBIND11_MODULE(_core, m) {
     d["compiler"] = "unknown";
 #endif
     d["openmp"] = _OPENMP;
-    d["num_threads"] = num_threads();
+    d["num_threads"] = resolve_threads(0);
+    d["max_threads"] = max_threads();
     d["omp_max_threads"] = omp_get_max_threads();
     d["cxx_flags"] = PYRNN_CXX_FLAGS;
     d["isa_flags"] = active_table().flags;
@@ -544,20 +891,33 @@ PYBIND11_MODULE(_core, m) {
     tun["row_split_bytes"] = tn.row_split_bytes;
     tun["l2_fit_bytes"] = tn.l2_fit_bytes;
     d["tuning"] = tun;
+    const LoadInfo l = load_info();
+    py::dict load;
+    load["busy_cores"] = l.busy_cores;
+    load["cpus"] = l.cpus;
+    load["source"] = l.source;
+    load["threads"] = threads_under_load(resolve_threads(0), l.busy_cores, l.cpus);
+    d["load"] = load;
     return d;
   });
 
   // ---- plans (plan.cpp): how a call of this shape would share its steps ----
   m.def("plan", [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B,
-                   int64_t I, int64_t H, int nthreads, int itemsize) {
+                   int64_t I, int64_t H, int nthreads, int itemsize, double busy_cores, int cpus) {
     if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
     if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
     if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
     const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
     const int64_t GH = num_gates(s.cell) * H;
     const Tuning tn = tuning(cache_info());
-    const ThreadPlan f = plan_threads(nthreads, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
-    const ThreadPlan b = plan_threads(nthreads, s, GH * H * itemsize, 0, tn);
+    if (busy_cores < 0 || cpus < 0) {  // not given: what the load probe sees now
+      const LoadInfo l = load_info();
+      if (busy_cores < 0) busy_cores = l.busy_cores;
+      if (cpus < 0) cpus = l.cpus;
+    }
+    const int n = threads_under_load(nthreads, busy_cores, cpus);
+    const ThreadPlan f = plan_threads(n, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
+    const ThreadPlan b = plan_threads(n, s, GH * H * itemsize, 0, tn);
     auto as_dict = [](const ThreadPlan& p) {
       py::dict d;
       d["threads"] = p.nthreads;
@@ -567,9 +927,12 @@ PYBIND11_MODULE(_core, m) {
     py::dict d;
     d["forward"] = as_dict(f);
     d["backward"] = as_dict(b);
-    d["group_layers"] = group_layers(nthreads, 2, s, GH * (I + H) * itemsize, tn);
+    d["group_layers"] = group_layers(n, 2, s, GH * (I + H) * itemsize, tn);
     return d;
   }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
-     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"),
-     "How a forward/backward call of this shape would share its steps among nthreads threads.");
+     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"), py::arg("busy_cores") = -1.0,
+     py::arg("cpus") = -1,
+     "How a forward/backward call of this shape would share its steps among at most nthreads "
+     "threads when other processes keep busy_cores of this process's cpus busy (negative: what "
+     "the load probe sees now).");
 }

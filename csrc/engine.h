@@ -3,7 +3,10 @@
 // Parameter layout is PyTorch's: weight_ih (G*H, I), weight_hh (G*H, H), bias_* (G*H);
 // gate order LSTM i,f,g,o; GRU r,z,n. Everything is time-major and C-contiguous.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <new>
+#include <string>
 
 namespace pyrnn {
 
@@ -59,6 +62,7 @@ struct ForwardArgs {
   T* c_n;                  // (B, H) out; LSTM only
   T* ws;                   // workspace_layout(s).total elements, or nullptr for inference
   int nthreads;
+  const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
   // Layer pipeline (forward_group, chained): steps [0, *x_ready) of x are readable; *y_done
   // is advanced past every chunk of steps this call has written. nullptr outside a pipeline.
   const int64_t* x_ready;
@@ -88,6 +92,15 @@ struct BackwardArgs {
   T* norm_h;               // (T) out: ||dL/dh_t|| over the active rows
   T* norm_c;               // (T) out: ||dL/dc_t||; LSTM only
   int nthreads;
+  const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
+};
+
+// A scratch allocation that failed, with its size (the bindings turn it into MemoryError).
+struct ScratchAllocError : std::bad_alloc {
+  explicit ScratchAllocError(size_t bytes)
+      : msg("pyrnn could not allocate " + std::to_string(bytes) + " bytes of kernel scratch memory") {}
+  const char* what() const noexcept override { return msg.c_str(); }
+  std::string msg;
 };
 
 // ---- plan.cpp: what the kernels derive from the machine (ISA-independent, no mutable state)
@@ -121,6 +134,58 @@ ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes
 // rather than one by one with every step shared among the threads.
 bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
                   const Tuning& tn);
+// ---- Conv1d (conv1d.h): a 1-D convolution over time, + optional ReLU and max pooling ------
+// Time-major like the recurrent kernels: x (T, B, C_in) -> y (T_out, B, C_out). PyTorch's
+// weight layout (C_out, C_in, K). Conv positions: T_conv = (T + 2*padding - dilation*(K-1)
+// - 1) / stride + 1; with pool > 1, max pooling of window = stride = pool (PyTorch's
+// MaxPool1d(pool), floor mode): T_out = T_conv / pool. With lengths, sequence b is its own
+// signal of lengths[b] steps (zero beyond, and zero padding on both sides), and its outputs
+// past its own output length out_len(lengths[b]) are zeros.
+struct Conv1dShape {
+  int64_t T, B, C_in, C_out, K, stride, dilation, padding, pool;
+  bool relu;
+  // Conv output length for an input of L steps (< 1: too short for the kernel).
+  int64_t conv_len(int64_t L) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
+  int64_t out_len(int64_t L) const { return conv_len(L) / pool; }
+};
+
+template <typename T>
+struct Conv1dForwardArgs {
+  Conv1dShape s;
+  const T* x;              // (T, B, C_in)
+  const T* weight;         // (C_out, C_in, K)
+  const T* bias;           // (C_out) or nullptr
+  const int64_t* lengths;  // (B), each with out_len(L) >= 1, or nullptr (all T)
+  T* y;                    // (T_out, B, C_out) out; zeros past each sequence's output length
+  T* ws;                   // (T_conv, B, C_out) out: conv (+ReLU) before pooling, for backward;
+                           // or nullptr for inference
+  int nthreads;
+};
+
+template <typename T>
+struct Conv1dBackwardArgs {
+  Conv1dShape s;
+  const T* x;              // (T, B, C_in) as given to forward
+  const T* weight;         // (C_out, C_in, K)
+  const int64_t* lengths;  // (B) or nullptr
+  const T* ws;             // (T_conv, B, C_out): the forward's ws
+  const T* dy;             // (T_out, B, C_out)
+  T* dx;                   // (T, B, C_in) out
+  T* dweight;              // (C_out, C_in, K) out
+  T* dbias;                // (C_out) out, or nullptr
+  int nthreads;
+};
+
+// ---- load.cpp: how many cores other processes leave free (sampled at most every 100 ms)
+struct LoadInfo {
+  double busy_cores;   // cores of the allowed CPUs that other processes kept busy
+  int cpus;            // CPUs this process may run on (0: unknown)
+  const char* source;  // "cpu time", "runnable", "off" (PYRNN_LOAD_PROBE=0) or "unavailable"
+};
+LoadInfo load_info();
+// The threads a call given `requested` uses: at most the free cores, at least 1 (pure).
+int threads_under_load(int requested, double busy_cores, int cpus);
+int usable_threads(int requested);  // threads_under_load with what load_info() saw
 
 enum class MathFn : int { EXP = 0, SIGMOID = 1, TANH = 2 };
 
@@ -156,6 +221,11 @@ struct KernelTable {
                    const float* b_hh, float* dst);
   void (*pack_f64)(const LayerShape& s, const double* w_ih, const double* w_hh, const double* b_ih,
                    const double* b_hh, double* dst);
+  // Conv1d (+ReLU, +max pooling), forward and backward (conv1d.h).
+  void (*conv1d_forward_f32)(const Conv1dForwardArgs<float>&);
+  void (*conv1d_forward_f64)(const Conv1dForwardArgs<double>&);
+  void (*conv1d_backward_f32)(const Conv1dBackwardArgs<float>&);
+  void (*conv1d_backward_f64)(const Conv1dBackwardArgs<double>&);
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).

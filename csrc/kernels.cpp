@@ -28,6 +28,7 @@
 #endif
 
 #include "engine.h"
+#include "futex.h"
 
 #ifndef PYRNN_ISA_FLAGS
 #define PYRNN_ISA_FLAGS ""  // set by CMakeLists.txt per ISA level
@@ -40,6 +41,7 @@ namespace PYRNN_ISA {
 #include "barrier.h"
 #include "gemm.h"
 #include "cells.h"
+#include "stop.h"
 
 // An aligned scratch buffer; no per-step allocation anywhere.
 template <typename T>
@@ -53,7 +55,7 @@ class Buffer {
 #else
     p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
 #endif
-    if (!p_) throw std::bad_alloc();
+    if (!p_) throw ScratchAllocError(bytes);
   }
 #if defined(_WIN32)
   ~Buffer() { _aligned_free(p_); }
@@ -177,7 +179,7 @@ static void forward(const ForwardArgs<T>& a) {
 
   const Tuning tn = tuning(cache_info());
   const ThreadPlan plan =
-      plan_threads(a.nthreads, s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
+      plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
@@ -187,11 +189,13 @@ static void forward(const ForwardArgs<T>& a) {
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
 
   Barrier bar;
+  StopPoll stop(a.stop);
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 #pragma omp single
     bar.reset(nt);  // (implicit barrier after single)
+    bool quit = false;
     // This thread's blocks of hidden units and its batch rows (one of the two is everything).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
@@ -203,7 +207,7 @@ static void forward(const ForwardArgs<T>& a) {
       }
       if (by_rows) bar.wait();
     }
-    for (int64_t s0 = 0; s0 < T_; s0 += chunk) {
+    for (int64_t s0 = 0; s0 < T_ && !quit; s0 += chunk) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
@@ -221,6 +225,7 @@ static void forward(const ForwardArgs<T>& a) {
                           int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
+        if ((quit = stop.poll(tid, step, !by_rows))) break;
         const int64_t t = s.reverse ? T_ - 1 - step : step;
         T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
         const T* hp;
@@ -295,6 +300,10 @@ static void forward(const ForwardArgs<T>& a) {
       }
       if (a.y_done) __atomic_store_n(a.y_done, t_lo + len, __ATOMIC_RELEASE);  // (one thread)
     }
+  }
+  if (stop.stopped()) {  // interrupted: the caller throws the outputs away
+    if (a.y_done) __atomic_store_n(a.y_done, INT64_MAX, __ATOMIC_RELEASE);  // free the next call of a chain
+    return;
   }
   const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
   std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
@@ -402,7 +411,7 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const Tuning tn = tuning(cache_info());
-  const ThreadPlan plan = plan_threads(a.nthreads, s, GH * H * int64_t(sizeof(T)), 0, tn);
+  const ThreadPlan plan = plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   constexpr int64_t kApack = GemmCfg<T>::MC * KC;
@@ -410,6 +419,7 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
   Barrier bar;
+  StopPoll stop(a.stop);
 #pragma omp parallel num_threads(nthreads)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -428,6 +438,7 @@ static void backward(const BackwardArgs<T>& a) {
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
     bar.wait();
     for (int64_t step = T_ - 1; step >= 0; --step) {
+      if (stop.poll(tid, T_ - 1 - step, !by_rows)) break;
       const int64_t t = s.reverse ? T_ - 1 - step : step;
       T* dg_t = gates + t * B * GH;
       const T* hp = states + in_slot(t) * B * H;
@@ -483,6 +494,7 @@ static void backward(const BackwardArgs<T>& a) {
       // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
     }
     bar.wait();
+    if (!stop.stopped()) {  // interrupted: skip the products after the loop (not indented)
     // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
     // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
     // differ between the two sides: reset_after has separate input/recurrent n gradients
@@ -514,7 +526,9 @@ static void backward(const BackwardArgs<T>& a) {
       gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true, nullptr, tid, nt, bar);
     }
     if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
+    }  // !stop.stopped()
   }
+  if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
   step_norms(part_h.get(), part_c.get(), T_, B * nq, a.norm_h, lstm ? a.norm_c : nullptr);
 }
 
@@ -527,7 +541,7 @@ static void backward(const BackwardArgs<T>& a) {
 template <typename T>
 static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
-  const int nt = max_(1, min_(n, nthreads));
+  const int nt = max_(1, min_(n, usable_threads(nthreads)));
   Buffer<int64_t> progress(chained ? n : 0);  // (no std::vector here: see simd.h on ODR)
   for (int k = 0; chained && k < n; ++k) progress.get()[k] = 0;
   for (int k = 0; k < n; ++k) {
@@ -550,12 +564,14 @@ template <typename T>
 static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
   if (n <= 0) return;
   for (int k = 0; k < n; ++k) calls[k].nthreads = 1;
-#pragma omp parallel num_threads(max_(1, min_(n, nthreads)))
+#pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
   {
     const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
     for (int64_t k = mine.begin; k < mine.end; ++k) backward<T>(calls[k]);
   }
 }
+
+#include "conv1d.h"
 
 // ---- entry points for the table -----------------------------------------------------------
 template <typename T>
@@ -630,6 +646,7 @@ const KernelTable& table() {
       math_entry,      fma_peak_entry,
       forward_group<float>, forward_group<double>, backward_group<float>, backward_group<double>,
       packed_size_entry<float>, packed_size_entry<double>, pack_entry<float>, pack_entry<double>,
+      conv1d_forward<float>, conv1d_forward<double>, conv1d_backward<float>, conv1d_backward<double>,
   };
   return t;
 }

@@ -8,7 +8,9 @@ Layers, from the bottom up:
   :mod:`functional` (softmax, sigmoid, dropout) and :mod:`parameters` (the flat-buffer
   protocol every trainable piece follows).
 - ``RNNClassifier``, ``RNNRegressor``, ``RNNTagger``, ``Seq2Seq``, ``RNNLanguageModel`` —
-  scikit-learn estimators (:mod:`pyrnn.estimators`, imported on first use).
+  scikit-learn estimators (:mod:`pyrnn.estimators`, imported on first use), with
+  :mod:`callbacks`, :mod:`preprocessing` (``SequenceScaler``), :mod:`conv` (``Conv1d``) and
+  ``RNNForecaster`` (:mod:`pyrnn.forecasting`: multi-step forecasts).
 """
 from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
@@ -24,11 +26,14 @@ def __getattr__(name):
     if name in _ESTIMATORS:
         from . import estimators
         return getattr(estimators, name)
+    if name == "RNNForecaster":
+        from .forecasting import RNNForecaster
+        return RNNForecaster
     raise AttributeError(f"module 'pyrnn' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_ESTIMATORS))
+    return sorted(set(globals()) | set(_ESTIMATORS) | {"RNNForecaster"})
 
 
 __version__ = engine.config()["version"]
@@ -36,4 +41,5 @@ __version__ = engine.config()["version"]
 __all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
            "RNN", "LSTM", "GRU", "init", "losses", "optim", "heads", "clip", "train",
            "functional", "parameters",
-           "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel"]
+           "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel",
+           "RNNForecaster"]

@@ -209,6 +209,19 @@ DEMOS = {
 }
 
 
+def _int_in(name, lo, hi):
+    """An argparse type: an int in [lo, hi], or a usage error that says so."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, got {value}")
+        return value
+    return parse
+
+
 BENCH_SHAPES = {"small-latency": (50, 1, 64, 128), "medium": (100, 64, 128, 256),
                 "large": (100, 64, 256, 512), "bidir": (200, 32, 64, 128)}
 
@@ -225,7 +238,8 @@ def _shape(text):
 
 def _show_plans(cell, shapes):
     n = engine.get_num_threads()
-    print(f"  plans ({cell}, float32, {n} thread{'s' if n > 1 else ''}):")
+    print(f"  plans ({cell}, float32, given {n} thread{'s' if n > 1 else ''}, under the load "
+          f"above):")
     for T, B, I, H in shapes:
         p = engine.plan(cell, T, B, I, H, num_threads=n)
         print(f"    T={T} B={B} I={I} H={H}: forward {p['forward']['split']} "
@@ -256,8 +270,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo = commands.add_parser("demo", help="train a model on a classic problem and show it")
     demo.add_argument("name", choices=list(DEMOS), help="which demo")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--threads", type=int, default=1,
+    demo.add_argument("--seed", type=_int_in("--seed", 0, 2**32 - 1), default=0,
+                      help="random seed, 0 to 2**32-1 (default 0)")
+    demo.add_argument("--threads", type=_int_in("--threads", 1, engine.max_threads()), default=1,
                       help="engine threads (default 1: the demo models are small, and extra "
                            "threads only pay off on idle cores)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -266,8 +281,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         engine.show_config()
         _show_plans(args.cell, args.shape or list(BENCH_SHAPES.values()))
         return 0
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
     start = time.perf_counter()
     DEMOS[args.name](args)
     print(f"(demo took {time.perf_counter() - start:.1f} s)")

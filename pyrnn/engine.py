@@ -16,10 +16,21 @@ name             shape           notes
 Arrays must be C-contiguous and all of one dtype, float32 (the working type) or float64
 (exact gradient checks). They are used without copies; anything else raises ``TypeError``
 (dtype) or ``ValueError`` (shape, contiguity, lengths) with a message that says what was
-expected. The GIL is released while the kernels run.
+expected. Arrays at an odd byte offset are copied to aligned memory first. The GIL is
+released while the kernels run; Ctrl-C stops a call made from the main thread between two
+time steps and raises ``KeyboardInterrupt``.
+
+Threads: each call uses, first that applies, the count of an enclosing :func:`using_threads`
+block (how the estimators' ``n_threads`` reaches the kernels), :func:`set_num_threads`, the
+OpenMP runtime's own setting as it is at call time in the calling thread (what
+``threadpoolctl.threadpool_limits`` changes; pyrnn's OpenMP runtime is one of the pools it
+lists), then ``OMP_NUM_THREADS`` or the number of cores. pyrnn never writes the OpenMP or
+BLAS settings itself. Counts above :func:`max_threads` raise ``ValueError``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -30,9 +41,10 @@ from . import _core
 
 __all__ = [
     "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult",
-    "Gradients", "Workspace", "num_gates", "check_lengths", "check_cell",
-    "set_num_threads", "get_num_threads", "show_config", "config", "gemm", "activation",
-    "fma_peak_gflops",
+    "Gradients", "Workspace", "num_gates", "check_lengths", "check_cell", "set_num_threads",
+    "get_num_threads", "using_threads", "max_threads", "show_config", "config", "gemm",
+    "activation", "fma_peak_gflops", "training_nbytes", "check_memory", "conv1d_forward",
+    "conv1d_backward",
 ]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -50,15 +62,20 @@ class Workspace:
     """What BPTT needs from a training forward (saved gates and states, one allocation).
 
     Opaque: pass it to :func:`backward`, once. Backward overwrites it with the gate gradients,
-    so a second call raises ``ValueError`` (run the forward again).
+    so a second call raises ``ValueError`` (run the forward again); the check is atomic, so of
+    two threads given the same workspace exactly one runs.
     """
 
-    __slots__ = ("_buf", "_args", "consumed")
+    __slots__ = ("_buf", "_args")
 
     def __init__(self, buf, args):
         self._buf = buf
         self._args = args
-        self.consumed = False
+
+    @property
+    def consumed(self) -> bool:
+        """True once a backward has taken this workspace."""
+        return self._buf.consumed
 
     @property
     def nbytes(self) -> int:
@@ -102,6 +119,37 @@ class Gradients:
     dbias_hh: Optional[np.ndarray]
     grad_norm_h: np.ndarray
     grad_norm_c: Optional[np.ndarray]
+
+
+_THREADS = contextvars.ContextVar("pyrnn_threads", default=0)  # 0: not set in this context
+
+
+def _thread_count(n, what):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{what} must be an int or None, got {type(n).__name__}")
+    if not 1 <= n <= max_threads():
+        raise ValueError(f"{what} must be >= 1 and at most {max_threads()} (8 per core, "
+                         f"OMP_THREAD_LIMIT), got {n}")
+    return int(n)
+
+
+@contextlib.contextmanager
+def using_threads(n_threads):
+    """Run the kernel calls of the block, in this thread (context) only, on ``n_threads``
+    threads; ``None`` leaves the count to the defaults. Nothing global changes, so blocks in
+    concurrent threads do not see each other.
+
+    >>> with using_threads(1):
+    ...     res = forward(x, w_ih, w_hh)          # doctest: +SKIP
+    """
+    if n_threads is None:
+        yield
+        return
+    token = _THREADS.set(_thread_count(n_threads, "n_threads"))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
 
 
 def check_lengths(lengths, T: int, B: int) -> Optional[np.ndarray]:
@@ -167,7 +215,7 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     call = _forward_call(x, weight_ih, weight_hh, bias_ih, bias_hh, cell=cell,
                          nonlinearity=nonlinearity, reset_after=reset_after, lengths=lengths,
                          h0=h0, c0=c0, reverse=reverse, training=training, packed=packed)
-    return _forward_result(call, _core.forward(*call))
+    return _forward_result(call, _core.forward(*call, _THREADS.get()))
 
 
 def _forward_call(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
@@ -225,7 +273,7 @@ def forward_group(calls, chained=False) -> list:
         T, B = np.shape(calls[0]["x"])[:2]
         calls = [dict(c, lengths=check_lengths(c.get("lengths"), T, B)) for c in calls]
     prepared = [_forward_call(**({"x": None} | c)) for c in calls]
-    outs = _core.forward_group(prepared, bool(chained))
+    outs = _core.forward_group(prepared, bool(chained), _THREADS.get())
     results, prev_y = [], None
     for call, out in zip(prepared, outs):
         results.append(_forward_result(call, out, x=prev_y if call[4] is None else None))
@@ -249,10 +297,7 @@ def backward_group(workspaces, dys, dh_ns=None, dc_ns=None) -> list:
         cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = ws._args
         calls.append((cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, ws._buf,
                       dy, dh_n, dc_n, has_bias))
-    outs = _core.backward_group(calls)
-    for ws in workspaces:
-        ws.consumed = True
-        ws._buf = None
+    outs = _core.backward_group(calls, _THREADS.get())
     return [Gradients(*o) for o in outs]
 
 
@@ -283,28 +328,49 @@ def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
     _check_workspace(workspace)
     cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = workspace._args
     out = _core.backward(cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths,
-                         workspace._buf, dy, dh_n, dc_n, has_bias)
-    workspace.consumed = True
-    workspace._buf = None
+                         workspace._buf, dy, dh_n, dc_n, has_bias, _THREADS.get())
     return Gradients(*out)
 
 
-def set_num_threads(n: int) -> None:
-    """Set the number of OpenMP threads the kernels use (default: ``OMP_NUM_THREADS`` or all
-    cores). Results are bitwise identical for any thread count."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"number of threads must be an int, got {type(n).__name__}")
-    _core.set_num_threads(int(n))
+def set_num_threads(n) -> None:
+    """Set the number of threads every kernel call uses unless a :func:`using_threads` block
+    (an estimator's ``n_threads``) says otherwise; ``None`` goes back to the default (the
+    OpenMP runtime's setting: ``threadpoolctl`` limits, ``OMP_NUM_THREADS``, all cores).
+    ``n`` must be between 1 and :func:`max_threads`. Results are bitwise identical for any
+    thread count."""
+    _core.set_num_threads(None if n is None else _thread_count(n, "number of threads"))
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use."""
-    return _core.get_num_threads()
+    """The number of threads a kernel call made here and now uses (see the module docstring)."""
+    return _core.get_num_threads(_THREADS.get())
+
+
+def max_threads() -> int:
+    """The most threads a call may use: 8 per core (at least 64), at most ``OMP_THREAD_LIMIT``."""
+    return _core.max_threads()
+
+
+def training_nbytes(cell, T, B, I, H, dtype=np.float32, reset_after=True) -> int:
+    """Bytes one layer-direction's training step holds at its peak: the workspace forward
+    keeps for BPTT ((G+2)·T·B·H values for LSTM, (G+1)·T·B·H for RNN, (G+2)·T·B·H for GRU;
+    G = :func:`num_gates`), its output y (T·B·H) and backward's dx (T·B·I)."""
+    ws = _core.workspace_size(cell, bool(reset_after), int(T), int(B), int(I), int(H))
+    return (ws + T * B * H + T * B * I) * np.dtype(dtype).itemsize
+
+
+def check_memory(nbytes, what) -> None:
+    """Raise ``MemoryError`` naming the size when ``nbytes`` (from 64 MiB up) is more than the
+    machine can give now (``MemAvailable``, or the cgroup limit's headroom), before anything
+    is allocated."""
+    _core.check_memory(int(nbytes), str(what))
 
 
 def config() -> dict:
     """Build and runtime configuration: version, compiler, OpenMP, ISA level in use and the
-    levels this CPU supports, vector width, threads, compile flags."""
+    levels this CPU supports, vector width, threads, compile flags, caches and tiles, and the
+    load other processes put on this process's CPUs (``"load"``: ``busy_cores``, ``cpus``,
+    ``source`` of the figure, and the ``threads`` a call given ``num_threads`` would use)."""
     return dict(_core.config())
 
 
@@ -314,7 +380,7 @@ def show_config() -> None:
     print(f"pyrnn {c['version']}")
     print(f"  compiler       : {c['compiler']}")
     print(f"  OpenMP         : {c['openmp']} (max threads {c['omp_max_threads']})")
-    print(f"  threads in use : {c['num_threads']}")
+    print(f"  threads in use : {c['num_threads']} (at most {c['max_threads']})")
     print(f"  ISA in use     : {c['isa']} ({c['vector_bits']}-bit vectors)"
           + (f", forced by PYRNN_ISA={os.environ['PYRNN_ISA']}" if os.environ.get("PYRNN_ISA") else ""))
     print(f"  ISA supported  : {', '.join(c['isa_supported'])} (best: {c['best_isa']})")
@@ -326,6 +392,11 @@ def show_config() -> None:
     print(f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
           f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
           f"of weights")
+    lo = c["load"]
+    seen = (f"{lo['busy_cores']:.2f} of {lo['cpus']} cores busy with other processes "
+            f"(from {lo['source']})" if lo["cpus"] else f"nothing measured ({lo['source']})")
+    print(f"  load           : {seen}: a call given {c['num_threads']} threads uses "
+          f"{lo['threads']}")
 
 
 def _kib(n: int) -> str:
@@ -333,21 +404,33 @@ def _kib(n: int) -> str:
 
 
 def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh",
-         num_threads: int | None = None, dtype=np.float32) -> dict:
+         num_threads: int | None = None, dtype=np.float32, busy_cores: float | None = None,
+         cpus: int | None = None) -> dict:
     """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
-    among ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels decide it
-    from this machine's caches: ``{"forward": {"threads", "split"}, "backward": {...},
-    "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or ``"hidden
-    units"``, and group_layers says whether independent layer-directions of this shape (two
-    directions, or a stack as a wavefront) run each on its own thread (:func:`forward_group`)."""
+    among at most ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels
+    decide it from this machine's caches and load: ``{"forward": {"threads", "split"},
+    "backward": {...}, "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or
+    ``"hidden units"``, and group_layers says whether independent layer-directions of this
+    shape (two directions, or a stack as a wavefront) run each on its own thread
+    (:func:`forward_group`).
+
+    A call uses no more threads than there are free cores: ``busy_cores`` is how many of the
+    ``cpus`` CPUs this process may use other processes keep busy (default: what the load
+    probe sees now, ``config()["load"]``; give both to plan for another situation)."""
     n = get_num_threads() if num_threads is None else int(num_threads)
+    busy = -1.0 if busy_cores is None else float(busy_cores)
+    ncpu = -1 if cpus is None else int(cpus)
+    if busy_cores is not None and not busy >= 0:
+        raise ValueError(f"busy_cores must be >= 0, got {busy_cores!r}")
+    if cpus is not None and ncpu < 1:
+        raise ValueError(f"cpus must be >= 1, got {cpus!r}")
     return dict(_core.plan(cell, nonlinearity, int(T), int(B), int(I), int(H), n,
-                           np.dtype(dtype).itemsize))
+                           np.dtype(dtype).itemsize, busy, ncpu))
 
 
 def gemm(a, b):
     """``a (M, K) @ b (K, N)`` with pyrnn's own GEMM micro-kernels (for benchmarks/tests)."""
-    return _core.gemm(a, b)
+    return _core.gemm(a, b, _THREADS.get())
 
 
 def activation(name: str, x):
@@ -358,3 +441,41 @@ def activation(name: str, x):
 def fma_peak_gflops(nthreads: int = 1) -> float:
     """Measured float32 FMA throughput of the active ISA level on ``nthreads`` threads."""
     return _core.fma_peak_gflops(nthreads)
+
+
+# ---- Conv1d (issue 13) ------------------------------------------------------------------
+
+def conv1d_forward(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=0,
+                   pool=1, relu=True, training=True):
+    """A 1-D convolution over time (+ ReLU, + max pooling), time-major.
+
+    x (T, B, C_in); weight (C_out, C_in, K) (PyTorch's layout); bias (C_out,) or None;
+    lengths (B,) ints or None. The conv has T_conv = (T + 2*padding - dilation*(K-1) - 1)
+    // stride + 1 steps; ``pool`` > 1 then takes the maximum over windows of ``pool`` steps
+    (stride ``pool``, like ``torch.nn.MaxPool1d(pool)``): T_out = T_conv // pool. With
+    lengths, each sequence is convolved as its own signal of lengths[b] steps, and its
+    outputs past its own output length are zeros.
+
+    Returns (y (T_out, B, C_out), workspace or None); pass the workspace to
+    :func:`conv1d_backward`.
+    """
+    x_shape = np.shape(x)
+    if lengths is not None and len(x_shape) == 3:
+        lengths = check_lengths(lengths, x_shape[0], x_shape[1])
+    y, ws = _core.conv1d_forward(x, weight, bias, lengths, stride, dilation, padding, pool,
+                                 bool(relu), bool(training))
+    if not training:
+        return y, None
+    args = (x, weight, lengths, stride, dilation, padding, pool, bool(relu), bias is not None)
+    return y, Workspace(ws, args)
+
+
+def conv1d_backward(workspace, dy):
+    """Backward of :func:`conv1d_forward`: dy (T_out, B, C_out) -> (dx (T, B, C_in),
+    dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed."""
+    if not isinstance(workspace, Workspace) or len(workspace._args) != 9:
+        raise TypeError("workspace must be the workspace of conv1d_forward(..., training=True), "
+                        f"got {type(workspace).__name__}")
+    x, weight, lengths, stride, dilation, padding, pool, relu, has_bias = workspace._args
+    return _core.conv1d_backward(x, weight, lengths, stride, dilation, padding, pool, relu,
+                                 workspace._buf, dy, has_bias)

@@ -50,6 +50,19 @@ def _as_mask(mask, shape, name="mask"):
     return m.astype(bool)
 
 
+def _item_weights(sample_weight, shape, dtype):
+    """Validate non-negative finite per-item weights of exactly ``shape`` (None: ones)."""
+    if sample_weight is None:
+        return np.ones(shape, dtype)
+    w = _as_float_array("sample_weight", sample_weight)
+    if w.shape != tuple(shape):
+        raise ValueError(f"sample_weight must have shape {tuple(shape)} (one weight per item), "
+                         f"got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    return w.astype(dtype)
+
+
 def _elementwise_mask(mask, shape):
     """A mask for an elementwise loss: shape `shape` or `shape[:-1]` (broadcast over the last axis)."""
     if mask is None:
@@ -66,7 +79,8 @@ def _elementwise_mask(mask, shape):
 
 
 def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
-                          class_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
+                          class_weight: Optional[ArrayLike] = None,
+                          sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
     """Softmax cross-entropy from raw scores, with its exact gradient.
 
     Parameters
@@ -81,11 +95,15 @@ def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayL
     class_weight : array (C,), optional
         Non-negative weight per class. As in ``torch.nn.CrossEntropyLoss(weight=...)``, the
         loss is then the weighted mean ``sum_i w[y_i] l_i / sum_i w[y_i]`` over unmasked i.
+    sample_weight : array (...), optional
+        Non-negative weight per item, the leading shape of ``logits``; multiplies the class
+        weight: the loss is ``sum_i s_i w[y_i] l_i / sum_i s_i w[y_i]``.
 
     Returns
     -------
     loss : float
-        Mean negative log-likelihood over the unmasked items (weighted mean with class_weight).
+        Mean negative log-likelihood over the unmasked items (weighted mean with
+        class_weight / sample_weight).
     dlogits : array (..., C)
         Gradient of ``loss`` with respect to ``logits``, same dtype.
     """
@@ -114,6 +132,7 @@ def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayL
         if np.any(cw < 0) or not np.all(np.isfinite(cw)):
             raise ValueError("class_weight must be finite and non-negative")
         weights = weights * cw.astype(logits.dtype)[labels]
+    weights = weights * _item_weights(sample_weight, lead, logits.dtype)
     total = float(np.sum(weights, dtype=np.float64))
     if total == 0.0:
         return 0.0, np.zeros_like(logits)
@@ -170,8 +189,8 @@ def binary_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLi
     return loss, dlogits
 
 
-def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
-        ) -> Tuple[float, np.ndarray]:
+def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
+        sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
     """Mean squared error with its exact gradient.
 
     Parameters
@@ -182,23 +201,37 @@ def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
         Targets.
     mask : bool or 0/1 array, shape of ``pred`` or ``pred.shape[:-1]``, optional
         Which items count; a leading-shape mask covers all K outputs of an item.
+    sample_weight : array ``pred.shape[:-1]``, optional
+        Non-negative weight per item (all K outputs of an item share it): the loss is then
+        ``sum_i s_i sum_k (pred - y)_ik**2 / (K sum_i s_i)`` over unmasked items.
 
     Returns
     -------
     loss : float
-        Mean of ``(pred - y)**2`` over unmasked elements (as ``torch.nn.MSELoss``).
+        Mean of ``(pred - y)**2`` over unmasked elements (as ``torch.nn.MSELoss``), weighted
+        with sample_weight.
     dpred : array, shape and dtype of ``pred``
-        Gradient ``2 (pred - y) / n`` on unmasked elements, 0 elsewhere.
+        Gradient of ``loss``: ``2 (pred - y) / n`` (unweighted) on unmasked elements, 0
+        elsewhere.
     """
     pred = _as_float_array("pred", pred)
     y = _as_float_array("y", y)
     if y.shape != pred.shape:
         raise ValueError(f"y must have the shape of pred {pred.shape}, got {y.shape}")
     m = _elementwise_mask(mask, pred.shape)
+    diff = np.where(m, pred - y.astype(pred.dtype), 0).astype(pred.dtype)
+    if sample_weight is not None:
+        if pred.ndim < 1:
+            raise ValueError("sample_weight needs pred of shape (..., K)")
+        w = _item_weights(sample_weight, pred.shape[:-1], np.float64)[..., None]
+        total = float(np.sum(np.where(m, w, 0)))
+        if total == 0.0:
+            return 0.0, np.zeros_like(pred)
+        loss = float(np.sum(w * diff.astype(np.float64) ** 2)) / total
+        return loss, (diff * (2.0 * w / total)).astype(pred.dtype)
     n = int(np.count_nonzero(m))
     if n == 0:
         return 0.0, np.zeros_like(pred)
-    diff = np.where(m, pred - y.astype(pred.dtype), 0).astype(pred.dtype)
     loss = float(np.sum(diff.astype(np.float64) ** 2)) / n
     dpred = diff * pred.dtype.type(2.0 / n)
     return loss, dpred

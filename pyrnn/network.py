@@ -228,12 +228,27 @@ class _RecurrentNetwork(Parameters):
             out = out.transpose(1, 0, 2)
         return out, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
+    def training_nbytes(self, T, B):
+        """Bytes a training forward and backward over (T, B) needs at its peak, all layers and
+        directions: about (G+3)·T·B·H values per layer-direction (G gates; see
+        ``engine.training_nbytes``), so memory grows linearly in T, B and H."""
+        return sum(engine.training_nbytes(self.cell, T, B, self._layer_input_size(layer),
+                                          self.hidden_size, self.dtype, self.reset_after)
+                   for layer in range(self.num_layers) for _ in range(self.num_directions))
+
+    def _check_training_memory(self, T, B):
+        need = self.training_nbytes(T, B)
+        engine.check_memory(need, f"training {self.cell.upper()} (T={T}, B={B}, "
+                                  f"H={self.hidden_size}, {self.num_layers} layer(s))")
+
     def _forward(self, x, lengths, h0, c0, training):
         """Time-major forward; fills self._cache when training."""
         self._cache = None
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         T, B, _ = x.shape
         lstm = self.cell == "lstm"
+        if training:
+            self._check_training_memory(T, B)
         h_n = np.empty((L * D, B, H), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
         layers = []  # per layer: (dropout mask or None, [workspace per direction])

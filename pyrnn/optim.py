@@ -24,7 +24,7 @@ from . import _packcache
 Pairs = Union[Iterable[Any], Any]
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-           "StepLR", "ExponentialLR", "ReduceLROnPlateau"]
+           "StepLR", "ExponentialLR", "ReduceLROnPlateau", "WarmupLR"]
 
 
 def _check_nonneg(name, value, upper=None):
@@ -397,3 +397,55 @@ class ReduceLROnPlateau(_Schedule):
                 self.optimizer.lr = new
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
+
+
+class WarmupLR(_Schedule):
+    """Linear warm-up over ``warmup_epochs``, then another schedule (or a constant lr).
+
+    During epoch e (1-based) of the warm-up, lr = base_lr * e / warmup_epochs; afterwards
+    ``after`` (a schedule built on the same optimizer, e.g. ``StepLR``) takes over, counting
+    its epochs from the end of the warm-up. Call ``step(metric)`` once per epoch, after it;
+    ``metric`` is passed on to ``after`` when it needs one (``ReduceLROnPlateau``).
+    The optimizer starts at base_lr / warmup_epochs as soon as this schedule is created.
+    """
+
+    def __init__(self, optimizer, warmup_epochs, after=None):
+        super().__init__(optimizer)
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) \
+                or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an int >= 0, got {warmup_epochs!r}")
+        if after is not None and not isinstance(after, _Schedule):
+            raise TypeError(f"after must be a pyrnn.optim schedule or None, got "
+                            f"{type(after).__name__}")
+        if after is not None and after.optimizer is not optimizer:
+            raise ValueError("after must schedule the same optimizer")
+        self.warmup_epochs = int(warmup_epochs)
+        self.after = after
+        if self.warmup_epochs:
+            optimizer.lr = self.base_lr / self.warmup_epochs
+
+    def step(self, metric=None):
+        """Advance one epoch: the next warm-up lr, or one step of ``after``."""
+        self.last_epoch += 1
+        if self.last_epoch < self.warmup_epochs:
+            self.optimizer.lr = self.base_lr * (self.last_epoch + 1) / self.warmup_epochs
+        elif self.last_epoch == self.warmup_epochs:
+            self.optimizer.lr = self.base_lr
+        elif isinstance(self.after, ReduceLROnPlateau):
+            self.after.step(metric)
+        elif self.after is not None:
+            self.after.step()
+
+    def state_dict(self):
+        """Everything but the optimizer, with the ``after`` schedule's state."""
+        state = super().state_dict()
+        state["after"] = None if self.after is None else self.after.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore what ``state_dict`` returned."""
+        state = dict(state_dict)
+        after = state.pop("after")
+        self.__dict__.update(state)
+        if after is not None:
+            self.after.load_state_dict(after)

@@ -19,3 +19,13 @@ def subprocess_env(**extra):
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
+
+
+def run_python(code, timeout=120, **env):
+    """Run ``code`` in a child interpreter (crash isolation: a segfault there is a failed
+    test here, not a dead test runner). Returns the CompletedProcess (text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], cwd=TESTS_DIR, env=subprocess_env(**env),
+                          capture_output=True, text=True, timeout=timeout)

@@ -75,3 +75,19 @@ def test_python_dash_m_pyrnn():
                             env=subprocess_env(), cwd=TESTS_DIR, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["demo", "classify", "--seed", "-1"],
+    ["demo", "classify", "--seed", "1099511627776"],
+    ["demo", "classify", "--seed", "x"],
+    ["demo", "classify", "--threads", "2147483648"],
+    ["demo", "classify", "--threads", "0"],
+    ["demo", "forecast", "--seed", "-5"],
+])
+def test_bad_seed_or_threads_is_a_usage_error(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(args + ["--quick", "--quiet"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and ("--seed must be" in err or "--threads must be" in err), err

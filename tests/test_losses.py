@@ -157,3 +157,56 @@ def test_bad_input_raises_clear_errors():
         losses.mse(np.array(["a"]), np.array(["b"]))
     with pytest.raises(ValueError, match="leading shape"):
         losses.mse(logits, logits, mask=np.ones(5, bool))
+
+
+# ---------------------------------------------------------------- sample weights
+
+
+def test_softmax_cross_entropy_sample_weight_finite_differences():
+    rng = np.random.default_rng(10)
+    logits, y, mask = make_case(rng)
+    sw = rng.uniform(0.0, 3.0, size=y.shape)
+    cw = rng.uniform(0.2, 2.0, size=4)
+    loss, d = losses.softmax_cross_entropy(logits, y, mask, cw, sample_weight=sw)
+    num = numerical_grad(lambda z: losses.softmax_cross_entropy(z, y, mask, cw, sw)[0], logits.copy())
+    np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
+    # the weighted mean, written out
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    w = mask * cw[y] * sw
+    expected = -np.sum(w * np.take_along_axis(logp, y[..., None], -1)[..., 0]) / w.sum()
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_integer_sample_weight_equals_repeating_items():
+    rng = np.random.default_rng(11)
+    logits, y, _ = make_case(rng, lead=(6,))
+    sw = np.array([1, 2, 0, 3, 1, 1])
+    loss, d = losses.softmax_cross_entropy(logits, y, sample_weight=sw)
+    rep = np.repeat(np.arange(6), sw)
+    loss_rep, _ = losses.softmax_cross_entropy(logits[rep], y[rep])
+    assert loss == pytest.approx(loss_rep, rel=1e-12)
+    p, t = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
+    assert losses.mse(p, t, sample_weight=sw)[0] == pytest.approx(losses.mse(p[rep], t[rep])[0], rel=1e-12)
+
+
+def test_mse_sample_weight_finite_differences():
+    rng = np.random.default_rng(12)
+    p, t = rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3))
+    mask = rng.random((4, 5)) < 0.8
+    sw = rng.uniform(0.0, 2.0, size=(4, 5))
+    loss, d = losses.mse(p, t, mask, sample_weight=sw)
+    num = numerical_grad(lambda z: losses.mse(z, t, mask, sw)[0], p.copy())
+    np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
+    assert losses.mse(p, t, mask, sample_weight=np.ones((4, 5)))[0] == pytest.approx(losses.mse(p, t, mask)[0])
+
+
+@pytest.mark.parametrize("sw,match", [
+    (np.ones(3), "sample_weight must have shape"),
+    (-np.ones((5, 3)), "non-negative"),
+    (np.full((5, 3), np.nan), "finite"),
+])
+def test_sample_weight_bad_input(sw, match):
+    logits, y, _ = make_case(np.random.default_rng(13))
+    with pytest.raises(ValueError, match=match):
+        losses.softmax_cross_entropy(logits, y, sample_weight=sw)

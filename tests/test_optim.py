@@ -206,3 +206,51 @@ def test_clip_grad_value_and_errors():
         clip.clip_grad_value(g, -1)
     with pytest.raises(TypeError, match="floating-point numpy array"):
         clip.clip_grad_norm([[1.0, 2.0]], 1.0)
+
+
+# ---------------------------------------------------------------- warm-up
+
+
+def _lone_optimizer(lr=0.1):
+    class Piece:
+        params = np.zeros(3)
+        grad = np.zeros(3)
+    return optim.SGD([Piece()], lr=lr)
+
+
+def test_warmup_then_step():
+    opt = _lone_optimizer(0.1)
+    sched = optim.WarmupLR(opt, 4, after=optim.StepLR(opt, step_size=2, gamma=0.5))
+    lrs = [opt.lr]
+    for _ in range(8):
+        sched.step()
+        lrs.append(opt.lr)
+    np.testing.assert_allclose(lrs, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025])
+
+
+def test_warmup_then_plateau_and_state_dict():
+    opt = _lone_optimizer(1.0)
+    after = optim.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    sched = optim.WarmupLR(opt, 2, after=after)
+    sched.step(5.0)
+    sched.step(5.0)
+    assert opt.lr == 1.0
+    sched.step(4.0)  # improvement: lr kept
+    sched.step(4.0)  # no improvement, patience 0: halved
+    assert opt.lr == 0.5
+    state = sched.state_dict()
+    opt2 = _lone_optimizer(1.0)
+    sched2 = optim.WarmupLR(opt2, 2, after=optim.ReduceLROnPlateau(opt2, factor=0.5, patience=0))
+    sched2.load_state_dict(state)
+    assert sched2.last_epoch == 4 and sched2.after.best == 4.0
+
+
+def test_warmup_bad_arguments():
+    opt = _lone_optimizer()
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        optim.WarmupLR(opt, -1)
+    with pytest.raises(ValueError, match="same optimizer"):
+        optim.WarmupLR(opt, 2, after=optim.StepLR(_lone_optimizer(), 1))
+    sched = optim.WarmupLR(opt, 0)  # no warm-up, constant
+    sched.step()
+    assert opt.lr == 0.1

@@ -13,8 +13,10 @@ flags=(-std=gnu++17 -O3 -fno-math-errno -fopenmp -Icsrc)
 echo "vectorizer: $(grep -c 'cells.h' "$out/vec-missed.txt" || true) missed notes in cells.h" \
      "(the epilogues are vector code by construction; see $out/vec-missed.txt)"
 "$CXX" "${flags[@]}" -c csrc/plan.cpp -o "$out/plan.o"
+"$CXX" "${flags[@]}" -c csrc/load.cpp -o "$out/load.o"
 "$CXX" "${flags[@]}" -c csrc/dispatch.cpp -o "$out/dispatch.o"
-"$CXX" "${flags[@]}" tools/aarch64_kernel_check.cpp "$out/kernels.o" "$out/plan.o" "$out/dispatch.o" \
+"$CXX" "${flags[@]}" tools/aarch64_kernel_check.cpp "$out/kernels.o" "$out/plan.o" "$out/load.o" \
+  "$out/dispatch.o" \
   -o "$out/kernel_check" -static
 echo "NEON fused multiply-adds in the kernels: $(aarch64-linux-gnu-objdump -d "$out/kernels.o" | grep -c 'fmla.*\.4s')"
 qemu-aarch64 "$out/kernel_check"

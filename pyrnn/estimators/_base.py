@@ -33,6 +33,8 @@ from ..clip import clip_grad_norm
 from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
 from ..heads import Embedding, Linear
+from ..callbacks import as_callbacks
+from ._control import LEAVE_START, EpochSnapshot, make_schedule, warn_if_not_learning
 from ._data import take_rows
 from ._progress import progress_bar
 from ._threads import threads
@@ -54,7 +56,8 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
-    kind is "int", "real", "bool", "options", "random_state", "dtype" or "analyzer";
+    kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer",
+    "class_weight" or "conv_layers";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -79,6 +82,11 @@ class Param:
             text = "None, an int >= 0 or a numpy RandomState"
         elif self.kind == "dtype":
             text = "'float32' or 'float64'"
+        elif self.kind == "class_weight":
+            text = "'balanced' or a dict label -> non-negative weight"
+        elif self.kind == "conv_layers":
+            text = "a list of (channels, kernel_size, stride) or (channels, kernel_size, " \
+                "stride, pool) tuples of positive ints"
         else:  # analyzer
             text = "'char', 'word' or a callable text -> list of str"
         return text + (" or None" if self.none else "")
@@ -99,6 +107,15 @@ class Param:
                                                                                np.float64)
         if self.kind == "analyzer":
             return value in ("char", "word") if isinstance(value, str) else callable(value)
+        if self.kind == "conv_layers":
+            return isinstance(value, (list, tuple)) and len(value) > 0 and all(
+                isinstance(layer, (list, tuple)) and len(layer) in (3, 4) and all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                    for v in layer) for layer in value)
+        if self.kind == "class_weight":
+            return value == "balanced" if isinstance(value, str) else (
+                isinstance(value, dict) and all(isinstance(w, numbers.Real) and w >= 0
+                                                for w in value.values()))
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):
@@ -134,6 +151,13 @@ COMMON_PARAMS = {
     "verbose": Param("int", 0),
     "dtype": Param("dtype"),
     "n_threads": Param("int", 1, none=True),
+    "lr_schedule": Param("options", options=("constant", "plateau", "step", "exponential")),
+    "warmup_epochs": Param("int", 0),
+}
+
+SEQUENCE_PARAMS = {  # RNNClassifier, RNNRegressor, RNNTagger
+    "layout": Param("options", options=("NTC", "NCT"), none=True),
+    "conv_layers": Param("conv_layers", none=True),
 }
 
 TEXT_PARAMS = {
@@ -202,11 +226,12 @@ class BaseRNN(BaseEstimator):
     _unit = "seq"  # what the progress bar counts
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
+                 dropout=0.0, optimizer="adam", learning_rate=0.003, batch_size=32,
+                 max_epochs=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=20, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1):
+                 embedding_dim=32, min_frequency=1, lr_schedule="plateau", warmup_epochs=5,
+                 layout=None, conv_layers=None):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration
@@ -298,26 +323,42 @@ class BaseRNN(BaseEstimator):
 
     # ------------------------------------------------------------ fit
 
-    def _fit(self, X, y, incremental, **kwargs):
+    def _fit(self, X, y, incremental, *, validation_data=None, callbacks=None, **kwargs):
         """The one fitting rule of ``fit`` (``incremental=False``) and ``partial_fit``.
 
         A new model is built on the first call (``partial_fit``) or on every ``fit`` unless
         ``warm_start`` continues a fitted one. ``fit`` runs up to ``max_epochs`` epochs with
         early stopping as configured; ``partial_fit`` runs one epoch, never holding data out.
+        ``validation_data=(X_val, y_val)`` is scored after every epoch (in place of the
+        ``validation_fraction`` held out by ``early_stopping``); ``callbacks`` see
+        :mod:`pyrnn.callbacks`.
         """
         self._validate_params()
+        callbacks = as_callbacks(callbacks)
         fitted = hasattr(self, "optimizer_")
         first = not fitted if incremental else not (self.warm_start and fitted)
         with threads(self.n_threads):
             data = self._prepare_data(X, y, first, **kwargs)
             self._start_training(first, incremental)
-            if incremental or not self.early_stopping:
+            if validation_data is not None:
+                train, valid = data, self._prepare_validation(validation_data)
+            elif incremental or not self.early_stopping:
                 train, valid = data, None
             else:
                 train, valid = self._hold_out(data, self._rng)
             n_epochs = 1 if incremental else self.max_epochs
-            self._run_epochs(train, valid, n_epochs, self._rng, incremental)
+            self._run_epochs(train, valid, n_epochs, self._rng, incremental, callbacks)
+        if not incremental:
+            warn_if_not_learning(self)
         return self
+
+    def _prepare_validation(self, validation_data):
+        """``(X_val, y_val)`` -> validation data checked against the fitted model."""
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val), got "
+                             f"{type(validation_data).__name__}")
+        X_val, y_val = validation_data
+        return self._prepare_data(X_val, y_val, False)
 
     def _hold_out(self, data, rng):
         """(train, validation) parts of ``data`` for early stopping: ``validation_fraction``
@@ -349,23 +390,28 @@ class BaseRNN(BaseEstimator):
             self._rng = check_random_state(self.random_state)
             self._build(self._rng)
             self._reset_training_state()
+            self.lr_scheduler_ = make_schedule(self, self.optimizer_)
         elif not incremental:
             self._no_improvement_count = 0
             self.best_loss_ = np.inf
             self._best_params = None
-            if self.early_stopping:
-                self.best_validation_score_ = -np.inf
-                self.validation_scores_ = self.validation_scores_ or []
+            self._first_loss = None
+            self.best_validation_score_ = None
+            self.optimizer_.lr = self.learning_rate
+            self.lr_scheduler_ = make_schedule(self, self.optimizer_)
 
     def _reset_training_state(self):
         self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
+        self.validation_scores_ = None  # lists once there is validation data
+        self.history_ = []
         self.best_loss_ = np.inf
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.best_validation_score_ = None
         self.gradient_norms_ = []
         self.n_iter_ = 0
+        self.interrupted_ = False
         self._no_improvement_count = 0
         self._best_params = None
+        self._first_loss = None
 
     # ------------------------------------------------------------ the epoch loop
 
@@ -383,16 +429,36 @@ class BaseRNN(BaseEstimator):
         """The network whose first layer's per-step gradient norms make ``gradient_norms_``."""
         return self.network_
 
-    def _run_epochs(self, train, valid, n_epochs, rng, incremental=False):
-        """Train for up to ``n_epochs`` epochs (stopping early as configured), then restore
-        the parameters of the best validation score when there was one."""
+    def _run_epochs(self, train, valid, n_epochs, rng, incremental=False, callbacks=()):
+        """Train for up to ``n_epochs`` epochs (stopping early as configured or by a
+        callback), then, in ``fit``, restore the parameters of the best epoch: best validation
+        score when there is validation data, else lowest training loss.
+
+        A KeyboardInterrupt (Ctrl-C) during an epoch ends training cleanly: the parameters
+        and optimizer state go back to the end of the last complete epoch, ``interrupted_``
+        is set and fit returns normally (the best-epoch rule above still applies)."""
+        self.interrupted_ = False
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
         for _ in range(n_epochs):
+            snapshot = EpochSnapshot(self._modules(), self.optimizer_)
             bar = progress_bar(self._epoch_size(train), f"epoch {self.n_iter_ + 1}",
                                self._unit, show=bool(self.verbose))
             start = time.perf_counter()
-            stats = self._train_epoch(train, rng, bar)
+            try:
+                stats = self._train_epoch(train, rng, bar)
+            except KeyboardInterrupt:
+                snapshot.restore()
+                bar.close()
+                self.interrupted_ = True
+                if self.verbose:
+                    print(f"{type(self).__name__}: interrupted; keeping the {self.n_iter_} "
+                          "complete epoch(s).")
+                break
             score = None if valid is None else self._validation_score(valid)
-            stop = self._end_epoch(stats, score)
+            stop = self._end_epoch(stats, score, time.perf_counter() - start)
+            stop = any([bool(cb.on_epoch_end(self, self.history_)) for cb in callbacks]) or stop
             summary = f"loss {stats.loss:.4f}"
             if score is not None:
                 summary += f", validation score {score:.4f}"
@@ -400,13 +466,15 @@ class BaseRNN(BaseEstimator):
             bar.close()
             if stop and not incremental:
                 if self.verbose:
-                    print(f"{type(self).__name__}: no improvement of more than tol={self.tol} "
-                          f"for {self.n_iter_no_change} epochs; stopping.")
+                    print(f"{type(self).__name__}: stopping after epoch {self.n_iter_}.")
                 break
-        if valid is not None and self._best_params is not None:
+        if not incremental and self._best_params is not None:
             for m, best in zip(self._modules(), self._best_params):
                 m.params[...] = best
                 _packcache.changed(m.params)
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self, self.history_)
 
     def _train_epoch(self, train, rng, bar):
         """One pass over the training data, a step per batch; returns its :class:`_EpochStats`."""
@@ -433,26 +501,42 @@ class BaseRNN(BaseEstimator):
         self.optimizer_.step()
         return loss, n_items
 
-    def _end_epoch(self, stats, score):
+    def _end_epoch(self, stats, score, seconds=0.0):
         """Record the epoch (``n_iter_``, ``loss_curve_``, ``gradient_norms_``,
-        ``validation_scores_``) and update early stopping. Returns True when training should
-        stop. This is where per-epoch callbacks plug in."""
+        ``validation_scores_``, ``history_``), step the learning-rate schedule and update the
+        stopping rule. Returns True when training should stop (callbacks run after this)."""
         self.n_iter_ += 1
         self.loss_curve_.append(stats.loss)
         self.gradient_norms_.append(stats.grad_norms)
         if score is not None:
-            self.validation_scores_.append(score)
+            self.validation_scores_ = (self.validation_scores_ or []) + [score]
+        self.history_.append({"epoch": self.n_iter_, "loss": stats.loss,
+                              "validation_score": score,
+                              "learning_rate": float(self.optimizer_.lr), "seconds": seconds})
+        self.lr_scheduler_.step(stats.loss if score is None else -score)
         return self._update_no_improvement(stats.loss, score)
 
     def _update_no_improvement(self, loss, score):
-        """Track the best loss / validation score; True when training should stop."""
+        """Track the best loss / validation score (and the parameters where it was reached);
+        True when training should stop: ``n_iter_no_change`` epochs without an improvement
+        of more than ``tol``, counted only once the loss has left its starting plateau (fallen
+        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        if self._first_loss is None:
+            self._first_loss = loss
         if score is not None:
-            improved = score > self.best_validation_score_ + self.tol
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = [m.params.copy() for m in self._modules()]
+            previous = -np.inf if self.best_validation_score_ is None else self.best_validation_score_
+            improved = score > previous + self.tol
+            best = score > previous
+            self.best_validation_score_ = max(previous, score)
         else:
             improved = loss < self.best_loss_ - self.tol
+            best = loss < self.best_loss_
+        if best and np.isfinite(loss):
+            self._best_params = [m.params.copy() for m in self._modules()]
         self.best_loss_ = min(self.best_loss_, loss)
-        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+        left_start = self.best_loss_ < self._first_loss * (1 - LEAVE_START)
+        if improved or not left_start:
+            self._no_improvement_count = 0
+        else:
+            self._no_improvement_count += 1
         return self._no_improvement_count >= self.n_iter_no_change

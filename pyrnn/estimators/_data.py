@@ -20,6 +20,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from ._pandas import sequences_from_pandas
+
 FLOAT_DTYPES = (np.float64, np.float32)
 UNKNOWN = 0  # token id of every token not in the vocabulary
 
@@ -237,6 +239,20 @@ def _array3d(X):
     return a
 
 
+def _oriented(a, layout):
+    """A 3-D array as (n, T, C) given the estimator's ``layout``; refuses an array whose
+    axis order is likely the other one when the layout was not given."""
+    if layout == "NCT":
+        return np.ascontiguousarray(a.transpose(0, 2, 1))
+    if layout is None and a.shape[2] > a.shape[1]:
+        raise ValueError(
+            f"X has shape {a.shape}: {a.shape[1]} time steps of {a.shape[2]} features, or "
+            f"{a.shape[1]} channels of {a.shape[2]} steps as sktime, aeon and tslearn write "
+            "them? Say which with layout='NTC' (n_samples, T, n_features) or layout='NCT' "
+            "(n_samples, n_channels, T).")
+    return a
+
+
 def _forget_input_attributes(est):
     for name in ("n_features_in_", "feature_names_in_", "vocabulary_"):
         if hasattr(est, name):
@@ -276,6 +292,7 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
     if fitted_kind == "tokens":
         raise ValueError(f"{type(est).__name__} was fitted on text (token sequences); X must "
                          "be a list of texts or token lists")
+    X = sequences_from_pandas(X) or X
     kind = _numeric_kind(X)
     if kind == "tabular":
         if reset or fitted_kind == "tabular":
@@ -293,7 +310,9 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
         lengths = np.full(len(a), a.shape[1], dtype=np.int64)
         n_features = 1
     elif kind == "array":
-        a = _array3d(X)
+        # layout is about 3-D arrays; a list holds sequences (L_i, n_features) whatever it is
+        layout = "NTC" if isinstance(X, (list, tuple)) else getattr(est, "layout", "NTC")
+        a = _oriented(_array3d(X), layout)
         values = a.astype(dtype)
         lengths = np.full(len(a), a.shape[1], dtype=np.int64)
         n_features = a.shape[2]

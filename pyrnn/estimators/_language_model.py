@@ -48,7 +48,10 @@ class RNNLanguageModel(BaseRNN):
         Parallel streams.
     max_epochs : int, default=20
     tbptt : int, default=64
-        Steps per chunk of truncated BPTT.
+        Steps per chunk of truncated BPTT. Memory: a training step keeps, per layer, about
+        (G+3)·T·B·H numbers (G = 1 for rnn, 3 for gru, 4 for lstm; T = tbptt, B = batch_size,
+        H = hidden_size), linear in each; more than the machine has free raises
+        ``MemoryError`` naming the size up front: lower ``batch_size`` or ``tbptt``.
     analyzer : {'char', 'word'} or callable, default='char'
         Character- or word-level model.
     embedding_dim : int, default=32
@@ -86,7 +89,8 @@ class RNNLanguageModel(BaseRNN):
                  clip_norm=5.0, tbptt=64, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, analyzer="char",
-                 embedding_dim=32, min_frequency=1):
+                 embedding_dim=32, min_frequency=1, lr_schedule="constant",
+                 warmup_epochs=0):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ data
@@ -238,6 +242,19 @@ class RNNLanguageModel(BaseRNN):
                 count += int(mask.sum())
         return -total / count
 
+    def score_samples(self, X):
+        """Log-probability (natural log) of each text: the sum over its tokens, and its end,
+        of log p(token | the tokens before it), the first predicted from the start-of-text
+        (as :meth:`score` counts them). ndarray (n_texts,); a texts's bits are
+        ``-score_samples / ln 2``."""
+        check_is_fitted(self)
+        out = []
+        with threads(self.n_threads):
+            for tokens in self._token_lists(X):
+                ids = np.concatenate([[EOS], self._ids(tokens), [EOS]])[None, :]
+                out.append(-self._bits(ids) * _LN2 * (ids.shape[1] - 1))
+        return np.array(out, dtype=np.float64)
+
     def perplexity(self, X):
         """Perplexity of the texts ``X``: 2 ** (bits per token), lower is better."""
         return float(2.0 ** -self.score(X))
@@ -317,4 +334,6 @@ class RNNLanguageModel(BaseRNN):
             logits = np.where(logits >= cut, logits, -np.inf)
         if temperature == 0:
             return int(np.argmax(logits))
-        return int(rng.choice(len(logits), p=softmax(logits / temperature)))
+        with np.errstate(over="ignore"):  # a tiny temperature: -inf, never inf - inf
+            z = (logits - logits.max()) / temperature
+        return int(rng.choice(len(logits), p=softmax(z)))

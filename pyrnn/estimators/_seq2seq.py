@@ -7,6 +7,8 @@ is also fed to the decoder at every step next to the embedding of the previous o
 Training uses teacher forcing (the decoder reads the true previous token); prediction decodes
 greedily or with beam search, up to a maximum output length.
 """
+import numbers
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -89,7 +91,8 @@ class Seq2Seq(BaseRNN):
                  n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
                  verbose=0, dtype="float32", n_threads=None, source="sequence",
                  analyzer="word", target_analyzer="char", embedding_dim=32, min_frequency=1,
-                 max_output_length=None, beam_width=1):
+                 max_output_length=None, beam_width=1, lr_schedule="constant",
+                 warmup_epochs=0):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ inputs and targets
@@ -228,7 +231,9 @@ class Seq2Seq(BaseRNN):
             count += n
         return -total / max(count, 1)
 
-    def _teacher_forced_loss(self, src, tgt):
+    def _teacher_forced(self, src, tgt):
+        """Inference with the targets fed in: (logits (T+1, B, V) float64, targets
+        (T+1, B) ending in EOS, mask (T+1, B) of the real steps)."""
         ids, tgt_len = tgt.time_major()
         T, B = ids.shape
         dec_len = tgt_len + 1
@@ -241,7 +246,11 @@ class Seq2Seq(BaseRNN):
         x = np.concatenate([self.target_embedding_.forward(inputs, False),
                             np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state, training=False)
-        loss, _ = softmax_cross_entropy(self._logits(out), targets, mask)
+        return self._logits(out), targets, mask
+
+    def _teacher_forced_loss(self, src, tgt):
+        logits, targets, mask = self._teacher_forced(src, tgt)
+        loss, _ = softmax_cross_entropy(logits, targets, mask)
         return loss, int(mask.sum())
 
     def fit(self, X, y):
@@ -297,8 +306,10 @@ class Seq2Seq(BaseRNN):
             out[:, t] = tokens
         return [out[b, :lengths[b]] for b in range(B)]
 
-    def _beam(self, s):
-        K, B, M = self.beam_width, s.shape[0], self.max_output_length_
+    def _beam(self, s, width=None, all_beams=False):
+        """Beam search; the best output per row, or with ``all_beams`` every beam as
+        (token ids, log-probability) pairs, best first."""
+        K, B, M = width or self.beam_width, s.shape[0], self.max_output_length_
         s_k = np.repeat(s, K, axis=0)  # row b*K + k
         _, state = self._initial_state(s_k, False)
         tokens = np.full(B * K, BOS, np.int64)
@@ -337,22 +348,76 @@ class Seq2Seq(BaseRNN):
             tokens = token.ravel()
             if done.all():
                 break
+        if all_beams:
+            order = np.argsort(-scores, axis=1, kind="stable")
+            return [[(seqs[b, k, :lengths[b, k]], float(scores[b, k])) for k in order[b]
+                     if np.isfinite(scores[b, k])] for b in range(B)]
         top = np.argmax(scores, axis=1)
         return [seqs[b, top[b], :lengths[b, top[b]]] for b in range(B)]
 
-    def _predict_tokens(self, X):
-        """Decoded output tokens for each source: a list of lists of tokens."""
+    def _source_summaries(self, X):
+        """The sources' summaries (B, S), chunk by chunk (inference)."""
         check_is_fitted(self)
-        results = []
         with threads(self.n_threads):
             src = self._check_X(X, reset=False)
             for start in range(0, len(src), _PREDICT_CHUNK):
                 idx = np.arange(start, min(start + _PREDICT_CHUNK, len(src)))
-                s = self._summary(take_rows(src, idx), False)
-                ids = self._greedy(s) if self.beam_width == 1 else self._beam(s)
-                results.extend([self._target_tokens_by_id[i] for i in seq.tolist()]
-                               for seq in ids)
+                yield self._summary(take_rows(src, idx), False)
+
+    def _predict_tokens(self, X):
+        """Decoded output tokens for each source: a list of lists of tokens."""
+        results = []
+        for s in self._source_summaries(X):
+            ids = self._greedy(s) if self.beam_width == 1 else self._beam(s)
+            results.extend([self._target_tokens_by_id[i] for i in seq.tolist()] for seq in ids)
         return results
+
+    def _as_output(self, tokens):
+        if self._target_form == "char":
+            return "".join(tokens)
+        if self._target_form == "word":
+            return " ".join(tokens)
+        return tokens
+
+    def predict_nbest(self, X, n=3):
+        """The ``n`` best outputs of beam search (width ``max(beam_width, n)``) for each
+        source, with their scores: a list (one per source) of up to n ``(output,
+        log_probability)`` pairs, best first. The log-probability (natural log) is the
+        model's probability of the output including its end, as :meth:`score_samples`."""
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        results = []
+        for s in self._source_summaries(X):
+            for beams in self._beam(s, width=max(self.beam_width, n), all_beams=True):
+                results.append([(self._as_output([self._target_tokens_by_id[i]
+                                                  for i in ids.tolist()]), score)
+                                for ids, score in beams[:n]])
+        return results
+
+    def score_samples(self, X, y):
+        """Log-probability (natural log) of each target sequence ``y[i]`` given its source
+        ``X[i]``, end included: ndarray (n,). Tokens the model never emits (unknown, start)
+        have probability 0 (-inf), as in decoding."""
+        check_is_fitted(self)
+        with threads(self.n_threads):
+            src = self._check_X(X, reset=False)
+            tgt = self._prepare_targets(y, len(src), False)
+            out = [self._target_log_probs(take_rows(src, idx), tgt.take(idx))
+                   for idx in np.array_split(np.arange(len(src)),
+                                             max(1, -(-len(src) // _PREDICT_CHUNK)))]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def predict_proba(self, X, y=None):
+        """Probability of each target sequence ``y[i]`` given its source: ``exp(score_samples)``,
+        ndarray (n,); without ``y``, of the decoded outputs ``predict(X)``."""
+        return np.exp(self.score_samples(X, self.predict(X) if y is None else y))
+
+    def _target_log_probs(self, src, tgt):
+        """Per-row log-probability (B,) of the targets under teacher forcing."""
+        logits, targets, mask = self._teacher_forced(src, tgt)
+        logits[..., [UNK, BOS]] = -np.inf
+        logp = np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]
+        return np.where(mask, logp, 0.0).sum(axis=0)
 
     def predict(self, X):
         """Decode an output sequence for each source.
@@ -362,12 +427,7 @@ class Seq2Seq(BaseRNN):
         list of n outputs, each a str (when the targets in ``fit`` were texts: tokens joined
         by '' for ``target_analyzer='char'``, else by ' ') or a list of tokens
         """
-        tokens = self._predict_tokens(X)
-        if self._target_form == "char":
-            return ["".join(t) for t in tokens]
-        if self._target_form == "word":
-            return [" ".join(t) for t in tokens]
-        return tokens
+        return [self._as_output(t) for t in self._predict_tokens(X)]
 
     def score(self, X, y):
         """Exact-match accuracy: the fraction of outputs equal to their target, token for token."""

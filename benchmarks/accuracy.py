@@ -1,0 +1,220 @@
+"""Default-settings accuracy and fit time: pyrnn's estimators against a plain PyTorch loop.
+
+What a new user gets: each data set (shipped inside an installable package, no download) is
+fitted by a pyrnn estimator at its DEFAULT settings (only ``random_state`` set) and by a
+plain PyTorch model of the same size and settings (same cell, hidden size, layers,
+direction, optimizer, learning rate, batch size, gradient clipping, and as many epochs as
+pyrnn ran), in the same run, on the same threads. Printed as one table (test accuracy, or
+R^2 for forecasting; fit time in seconds) and saved as JSON in benchmarks/results/.
+
+    python -m pip install ".[bench]"      # aeon, statsmodels, torch
+    python benchmarks/accuracy.py          # all data sets (~10 min on 2 cores)
+    python benchmarks/accuracy.py --datasets GunPoint,sunspots --threads 1
+
+Data sets: aeon's bundled UCR/UEA archives (GunPoint, ItalyPowerDemand, ArrowHead,
+BasicMotions: their own train/test splits), scikit-learn's digits read as 8 steps of 8
+pixels, and statsmodels' sunspots and CO2 series as one-step-ahead forecasting from windows
+(the first 80% of the series to train, the rest to test).
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# ---------------------------------------------------------------- data sets
+
+
+def _aeon(name):
+    def load():
+        from aeon.datasets import load_classification
+        Xtr, ytr = load_classification(name, split="train")
+        Xte, yte = load_classification(name, split="test")
+        # aeon writes (n, channels, T); the estimators read (n, T, channels)
+        return (np.ascontiguousarray(Xtr.transpose(0, 2, 1), np.float32), ytr,
+                np.ascontiguousarray(Xte.transpose(0, 2, 1), np.float32), yte)
+    return load
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).reshape(-1, 8, 8).astype(np.float32)  # 8 rows = 8 steps of 8 pixels
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    return Xtr, ytr, Xte, yte
+
+
+def windows(series, width):
+    """(X (n, width, 1), y (n,)) of a 1-D series: each window and the value after it."""
+    s = np.asarray(series, np.float64)
+    idx = np.arange(width)[None, :] + np.arange(len(s) - width)[:, None]
+    return s[idx][:, :, None].astype(np.float32), s[width:].astype(np.float32)
+
+
+def _forecast(series, width):
+    s = np.asarray(series, np.float64)
+    split = int(0.8 * len(s))
+    mean, std = s[:split].mean(), s[:split].std()  # scaled by the training part only
+    X, y = windows((s - mean) / std, width)
+    n_train = split - width
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def _sunspots():
+    import statsmodels.api as sm
+    return _forecast(sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].values, 20)
+
+
+def _co2():
+    import statsmodels.api as sm
+    co2 = sm.datasets.co2.load_pandas().data["co2"]
+    monthly = co2.resample("MS").mean().interpolate().values
+    return _forecast(np.diff(monthly), 24)  # month-to-month changes (the level trends)
+
+
+DATASETS = {
+    "GunPoint": ("classify", _aeon("GunPoint")),
+    "ItalyPowerDemand": ("classify", _aeon("ItalyPowerDemand")),
+    "ArrowHead": ("classify", _aeon("ArrowHead")),
+    "BasicMotions": ("classify", _aeon("BasicMotions")),
+    "digits": ("classify", _digits),
+    "sunspots": ("regress", _sunspots),
+    "co2": ("regress", _co2),
+}
+
+
+# ---------------------------------------------------------------- pyrnn at defaults
+
+
+def fit_pyrnn(kind, Xtr, ytr, Xte, yte):
+    from pyrnn import RNNClassifier, RNNRegressor
+    est = (RNNClassifier if kind == "classify" else RNNRegressor)(random_state=0)
+    t0 = time.perf_counter()
+    est.fit(Xtr, ytr)
+    seconds = time.perf_counter() - t0
+    return est, est.score(Xte, yte), seconds
+
+
+# ---------------------------------------------------------------- plain PyTorch
+
+
+def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
+    """The same model and settings as the fitted pyrnn estimator ``est``, in a plain loop."""
+    import torch
+    from sklearn.metrics import r2_score
+    torch.manual_seed(seed)
+    cells = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+    D = 2 if est.bidirectional else 1
+    if kind == "classify":
+        classes, y_idx = np.unique(ytr, return_inverse=True)
+        n_out, target = len(classes), torch.tensor(y_idx)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    else:
+        mean, std = ytr.mean(), ytr.std() or 1.0  # standardized, as RNNRegressor does
+        n_out, target = 1, torch.tensor((ytr - mean) / std, dtype=torch.float32)[:, None]
+        loss_fn = torch.nn.MSELoss()
+    rnn = cells[est.cell](Xtr.shape[2], est.hidden_size, num_layers=est.num_layers,
+                          bidirectional=est.bidirectional, batch_first=True)
+    head = torch.nn.Linear(D * est.hidden_size, n_out)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
+           "adagrad": torch.optim.Adagrad}[est.optimizer](params, lr=est.learning_rate)
+
+    def outputs(x):
+        _, state = rnn(x)
+        h = state[0] if isinstance(state, tuple) else state
+        return head(torch.cat(list(h[-D:]), dim=1))
+
+    X = torch.tensor(Xtr)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for _ in range(est.n_iter_):
+        for idx in torch.randperm(len(X), generator=gen).split(est.batch_size):
+            opt.zero_grad()
+            loss = loss_fn(outputs(X[idx]), target[idx])
+            loss.backward()
+            if est.clip_norm:
+                torch.nn.utils.clip_grad_norm_(params, est.clip_norm)
+            opt.step()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        out = outputs(torch.tensor(Xte)).numpy()
+    if kind == "classify":
+        score = float(np.mean(classes[out.argmax(1)] == yte))
+    else:
+        score = float(r2_score(yte, out[:, 0] * std + mean))
+    return score, seconds
+
+
+# ---------------------------------------------------------------- report
+
+
+def run(names, threads):
+    import torch
+    import pyrnn
+    pyrnn.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    rows = []
+    for name in names:
+        kind, load = DATASETS[name]
+        Xtr, ytr, Xte, yte = load()
+        est, score, seconds = fit_pyrnn(kind, Xtr, ytr, Xte, yte)
+        t_score, t_seconds = fit_torch(kind, est, Xtr, ytr, Xte, yte)
+        rows.append(dict(dataset=name, task=kind, n_train=len(Xtr), n_test=len(Xte),
+                         T=Xtr.shape[1], channels=Xtr.shape[2], epochs=est.n_iter_,
+                         pyrnn_score=score, pyrnn_seconds=seconds,
+                         torch_score=t_score, torch_seconds=t_seconds))
+        print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = ("| data set | task | n train/test | T x C | epochs | pyrnn score | torch score "
+          "| pyrnn fit s | torch fit s | speed-up |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def format_row(r):
+    metric = "acc" if r["task"] == "classify" else "R2"
+    return (f"| {r['dataset']} | {r['task']} ({metric}) | {r['n_train']}/{r['n_test']} "
+            f"| {r['T']} x {r['channels']} | {r['epochs']} | {r['pyrnn_score']:.3f} "
+            f"| {r['torch_score']:.3f} | {r['pyrnn_seconds']:.1f} | {r['torch_seconds']:.1f} "
+            f"| {r['torch_seconds'] / r['pyrnn_seconds']:.1f}x |")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS),
+                    help="comma-separated, from: " + ", ".join(DATASETS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="print the table of a saved result file and exit")
+    args = ap.parse_args(argv)
+    if args.json:
+        with open(args.json) as f:
+            rows = json.load(f)["rows"]
+        print(HEADER)
+        print("\n".join(format_row(r) for r in rows))
+        return 0
+    names = [n for n in args.datasets.split(",") if n]
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown:
+        ap.error(f"unknown data sets {unknown}; choose from {list(DATASETS)}")
+    print(HEADER)
+    rows = run(names, args.threads)
+    out_dir = os.path.join(HERE, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, time.strftime("%Y%m%d-%H%M%S") + "-accuracy.json")
+    with open(path, "w") as f:
+        json.dump(dict(rows=rows, threads=args.threads, python=sys.version,
+                       machine=platform.machine(), processor=platform.processor()), f, indent=1)
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Property-based fuzz cases over pyrnn's public entry points (no pytest here: run by
+fuzz_driver.py in child processes, so that a crash or a hang is counted, not fatal).
+
+Each entry point is a function ``case(data)`` that draws its inputs from a hypothesis
+``data`` object, calls pyrnn and returns the outcome:
+
+- ``"ok"``: it returned, and what it returned is right (checked against the float64 numpy
+  reference, numpy's matmul, repeat and thread-count invariance, or finiteness);
+- ``"error"``: a clean error: TypeError / ValueError / MemoryError with a message, where the
+  input was invalid;
+- ``"wrong"`` (raised as :class:`Wrong`): a wrong result, an error for valid input, no error
+  for invalid input, or any other exception.
+
+A crash (the child dies by a signal) and a hang are counted by the driver.
+"""
+import numpy as np
+from hypothesis import strategies as st
+
+import reference as ref
+from pyrnn import engine, losses, optim, clip, _core
+import pyrnn
+
+CLEAN = (TypeError, ValueError, MemoryError)
+CELLS = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}),
+         ("gru", {"reset_after": True}), ("gru", {"reset_after": False})]
+
+
+class Wrong(AssertionError):
+    """The case found a wrong result or an unclean error."""
+
+
+def expect_error(fn):
+    """Call fn, which was given invalid input: a clean error is right, anything else wrong."""
+    try:
+        fn()
+    except CLEAN as e:
+        if not str(e):
+            raise Wrong(f"{type(e).__name__} without a message")
+        return "error"
+    except Exception as e:  # noqa: BLE001 - any other exception type is the finding
+        raise Wrong(f"{type(e).__name__} instead of TypeError/ValueError: {e}") from e
+    raise Wrong("invalid input accepted")
+
+
+def close(got, want, dtype, what, scale=1.0):
+    """float32: relative to the float64 reference's magnitude; float64: tight."""
+    tol = (2e-3 if dtype == np.float32 else 1e-9) * scale
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        raise Wrong(f"{what}: shape {got.shape}, expected {want.shape}")
+    err = np.max(np.abs(got - want), initial=0.0) / (1.0 + np.max(np.abs(want), initial=0.0))
+    if not err <= tol:
+        raise Wrong(f"{what}: relative error {err:.3g} > {tol:.1g}")
+
+
+def misaligned(a):
+    """The same values in a C-contiguous array one byte off alignment."""
+    buf = np.zeros(a.nbytes + a.itemsize, np.uint8)
+    out = buf[1:1 + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+GARBAGE = st.sampled_from([None, 3, -1, 2.5, float("nan"), "x", [1, 2], {}, (), object(),
+                           np.float32(1), np.zeros((2, 2), np.int32), np.zeros(0, np.float32),
+                           np.zeros((2, 3, 4, 5), np.float64), np.zeros((1,), np.bool_)])
+
+
+def problem(data, small=12):
+    cell, kw = data.draw(st.sampled_from(CELLS), "cell")
+    T, B, I, H = (data.draw(st.integers(1, small), n) for n in "TBIH")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
+    arrays, opts = ref.random_problem(
+        cell, T, B, I, H, dtype=dtype, seed=data.draw(st.integers(0, 2**16), "seed"),
+        bias=data.draw(st.booleans(), "bias"), initial_state=data.draw(st.booleans(), "state"),
+        variable_length=data.draw(st.booleans(), "ragged"),
+        reverse=data.draw(st.booleans(), "reverse"), **kw)
+    if cell != "lstm":
+        arrays.pop("c0")
+    return arrays, opts, dtype
+
+
+# ---- engine.forward / engine.backward against the float64 numpy reference -------------------
+
+def engine_forward_backward(data):
+    arrays, opts, dtype = problem(data)
+    mutation = data.draw(st.sampled_from(["none", "none", "misaligned", "nan_padding", "dtype",
+                                          "shape", "fortran", "garbage", "lengths"]), "mutation")
+    slot = data.draw(st.sampled_from(sorted(k for k, v in arrays.items() if v is not None)), "slot")
+    T, B, _ = arrays["x"].shape
+    H = arrays["weight_hh"].shape[1]
+    if mutation in ("dtype", "shape", "fortran", "garbage", "lengths"):
+        bad = dict(arrays)
+        a = arrays[slot]
+        if mutation == "dtype":
+            bad[slot] = a.astype(np.float64 if dtype == np.float32 else np.float32) if slot != "x" \
+                else a.astype(np.int64)
+        elif mutation == "shape":
+            bad[slot] = np.zeros(a.shape[:-1] + (a.shape[-1] + 1,), a.dtype)
+        elif mutation == "fortran":
+            if a.ndim < 2 or min(a.shape) < 2:
+                bad[slot] = data.draw(GARBAGE, "garbage")
+            else:
+                bad[slot] = np.asfortranarray(a)
+        elif mutation == "garbage":
+            bad[slot] = data.draw(GARBAGE, "garbage")
+        else:
+            bad_len = data.draw(st.sampled_from([0, -1, T + 1, 2**40]), "bad_length")
+            lengths = np.full(B, T, np.int64)
+            lengths[data.draw(st.integers(0, B - 1), "row")] = bad_len
+            opts = dict(opts, lengths=lengths)
+        return expect_error(lambda: engine.forward(**bad, **opts))
+    dy = np.random.default_rng(T * B).standard_normal((T, B, H)).astype(dtype)
+    call = dict(arrays)
+    if mutation == "misaligned":
+        call = {k: (misaligned(v) if v is not None else v) for k, v in arrays.items()}
+    if mutation == "nan_padding" and opts["lengths"] is not None:
+        call["x"] = arrays["x"].copy()
+        for b, L in enumerate(opts["lengths"]):
+            call["x"][L:, b] = np.nan
+            arrays["x"][L:, b] = 0
+    f64 = {k: (None if v is None else v.astype(np.float64)) for k, v in arrays.items()}
+    want = ref.forward(**f64, **opts)
+    threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
+    with engine.using_threads(threads):
+        res = engine.forward(**call, **opts, training=True)
+        g = engine.backward(res.workspace, dy=dy)
+    close(res.y, want.y, dtype, "y")
+    close(res.h_n, want.h_n, dtype, "h_n")
+    gw = ref.backward(want.workspace, dy=dy.astype(np.float64))
+    for name in ("dx", "dh0", "dweight_ih", "dweight_hh", "dbias_ih", "grad_norm_h"):
+        if getattr(gw, name) is not None:
+            close(getattr(g, name), getattr(gw, name), dtype, name, scale=10)
+    return "ok"
+
+
+# ---- every _core function with arguments of any type --------------------------------------
+
+CORE_FUNCTIONS = ["forward", "forward", "backward", "backward", "gemm", "activation",
+                  "set_num_threads", "get_num_threads", "workspace_size", "check_memory",
+                  "max_threads", "config", "available_memory", "fma_peak_gflops"]
+ANY = st.one_of(GARBAGE, st.integers(-2**70, 2**70), st.booleans(), st.text(max_size=4),
+                st.sampled_from(["lstm", "gru", "rnn", "tanh", "relu", "exp", "sigmoid"]),
+                st.builds(lambda s, d: np.ones(s, d),
+                          st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple),
+                          st.sampled_from([np.float32, np.float64, np.int64, np.complex64])))
+
+
+def valid_core_call(name, data):
+    """A valid argument list for _core.name (to be broken in a few places), or []."""
+    if name in ("forward", "backward"):
+        arrays, opts, _ = problem(data, small=5)
+        a = dict(arrays, c0=arrays.get("c0"))
+        head = [opts["cell"], opts.get("nonlinearity", "tanh"), opts.get("reset_after", True),
+                opts["reverse"], a["x"], a["weight_ih"], a["weight_hh"]]
+        if name == "forward":
+            return head + [a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True, None, 0]
+        ws = _core.forward(*head, a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True)[3]
+        return head + [opts["lengths"], ws, None, None, None, a["bias_ih"] is not None, 0]
+    if name == "gemm":
+        return [np.ones((3, 2), np.float32), np.ones((2, 4), np.float32), 0]
+    if name == "activation":
+        return ["tanh", np.linspace(-2, 2, 7, dtype=np.float32)]
+    if name == "workspace_size":
+        return ["gru", False, 3, 2, 4, 5]
+    if name == "check_memory":
+        return [10, "a call"]
+    return []
+
+
+def core_any_arguments(data):
+    name = data.draw(st.sampled_from(CORE_FUNCTIONS), "function")
+    args = valid_core_call(name, data)
+    if args and data.draw(st.booleans(), "break_valid"):
+        for _ in range(data.draw(st.integers(1, 3), "n_broken")):
+            args[data.draw(st.integers(0, len(args) - 1), "position")] = data.draw(ANY, "value")
+        if data.draw(st.booleans(), "cut"):
+            args = args[:data.draw(st.integers(0, len(args)), "keep")]
+    elif not args or data.draw(st.booleans(), "random_args"):
+        args = data.draw(st.lists(ANY, max_size=15), "args")
+    if name == "fma_peak_gflops":  # a valid count would run a 1 s benchmark: keep it invalid
+        args = [-1 if isinstance(v, (bool, int, np.integer)) else v for v in args]
+    try:
+        getattr(_core, name)(*args)
+    except CLEAN:
+        return "error"
+    except Exception as e:  # noqa: BLE001
+        raise Wrong(f"_core.{name}: {type(e).__name__}: {e}") from e
+    finally:
+        _core.set_num_threads(None)
+    return "ok"
+
+
+# ---- engine.gemm against numpy -------------------------------------------------------------
+
+def engine_gemm(data):
+    M, K, N = (data.draw(st.integers(1, 70), n) for n in "MKN")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
+    rng = np.random.default_rng(M * K * N)
+    a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
+    layout = data.draw(st.sampled_from(["c", "misaligned", "fortran", "strided", "mismatch"]), "layout")
+    if layout == "fortran" and min(M, K) > 1:
+        return expect_error(lambda: engine.gemm(np.asfortranarray(a), b))
+    if layout == "strided" and N > 1:
+        return expect_error(lambda: engine.gemm(a, np.repeat(b, 2, axis=1)[:, ::2]))
+    if layout == "mismatch":
+        return expect_error(lambda: engine.gemm(a, np.ones((K + 1, N), dtype)))
+    pa, pb = (misaligned(a), misaligned(b)) if layout == "misaligned" else (a, b)
+    with engine.using_threads(data.draw(st.sampled_from([None, 1, 2]), "threads")):
+        got = engine.gemm(pa, pb)
+    close(got, a.astype(np.float64) @ b.astype(np.float64), dtype, "gemm", scale=max(1, K / 8))
+    return "ok"
+
+
+# ---- networks: stacked, bidirectional; determinism, thread invariance, padding ------------
+
+def network(data):
+    cell = data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell")
+    cls = {"rnn": pyrnn.RNN, "lstm": pyrnn.LSTM, "gru": pyrnn.GRU}[cell]
+    T, B, I, H = (data.draw(st.integers(1, 8), n) for n in "TBIH")
+    L = data.draw(st.integers(1, 3), "layers")
+    kw = dict(num_layers=L, bidirectional=data.draw(st.booleans(), "bidir"),
+              batch_first=data.draw(st.booleans(), "batch_first"),
+              merge_mode=data.draw(st.sampled_from(["concat", "sum"]), "merge"),
+              dtype=data.draw(st.sampled_from([np.float32, np.float64]), "dtype"), random_state=0)
+    net = cls(I, H, **kw)
+    rng = np.random.default_rng(T + B)
+    x = rng.standard_normal((B, T, I) if kw["batch_first"] else (T, B, I))
+    lengths = rng.integers(1, T + 1, B) if data.draw(st.booleans(), "ragged") else None
+    bad = data.draw(st.sampled_from(["none", "none", "none", "features", "lengths", "garbage"]), "bad")
+    if bad == "features":
+        return expect_error(lambda: net.forward(np.zeros(x.shape[:-1] + (I + 1,))))
+    if bad == "lengths":
+        return expect_error(lambda: net.forward(x, lengths=np.full(B, T + 1)))
+    if bad == "garbage":
+        return expect_error(lambda: net.forward(data.draw(GARBAGE, "garbage")))
+    outs = []
+    for threads in (1, 2, 1):
+        with engine.using_threads(threads):
+            out, _ = net.forward(x, lengths=lengths)
+            dout = np.ones_like(out)
+            net.zero_grad()
+            net.backward(dout)
+            outs.append((out.copy(), net.grad.copy()))
+    for out, grad in outs[1:]:
+        if not (np.array_equal(out, outs[0][0]) and np.array_equal(grad, outs[0][1])):
+            raise Wrong("results differ between runs or thread counts")
+    if not (np.isfinite(outs[0][0]).all() and np.isfinite(outs[0][1]).all()):
+        raise Wrong("non-finite output or gradient from finite input")
+    if lengths is not None:
+        tm = outs[0][0].transpose(1, 0, 2) if kw["batch_first"] else outs[0][0]
+        for b, n in enumerate(lengths):
+            if np.any(tm[n:, b] != 0):
+                raise Wrong("non-zero output past a sequence's length")
+    return "ok"
+
+
+# ---- losses, clipping and optimizers -------------------------------------------------------
+
+def losses_optimizers(data):
+    which = data.draw(st.sampled_from(["softmax", "binary", "mse", "clip", "optim"]), "which")
+    rng = np.random.default_rng(data.draw(st.integers(0, 999), "seed"))
+    shape = tuple(data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=3), "shape"))
+    # huge values only where the result stays representable (stable log-sum-exp)
+    scale = data.draw(st.sampled_from([1.0, 1e3] + ([1e30] if which in ("softmax", "binary") else [])), "scale")
+    a = (rng.standard_normal(shape) * scale).astype(data.draw(st.sampled_from([np.float32, np.float64]), "dtype"))
+    invalid = data.draw(st.sampled_from([False, False, True]), "invalid")
+    if which == "softmax":
+        C = shape[-1]
+        y = rng.integers(0, C, shape[:-1])
+        if invalid:
+            return expect_error(lambda: losses.softmax_cross_entropy(a, y + C))
+        out = losses.softmax_cross_entropy(a, y)
+    elif which == "binary":
+        y = (rng.random(shape) > 0.5).astype(a.dtype)
+        if invalid:
+            return expect_error(lambda: losses.binary_cross_entropy(a, y[..., :0] if shape[-1] > 0 else "x"))
+        out = losses.binary_cross_entropy(a, y)
+    elif which == "mse":
+        if invalid:
+            return expect_error(lambda: losses.mse(a, np.zeros(shape + (2,))))
+        out = losses.mse(a, np.zeros_like(a))
+    elif which == "clip":
+        if invalid:
+            return expect_error(lambda: clip.clip_grad_norm([a], data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "norm")))
+        clip.clip_grad_norm([a], 1.0)
+        if not np.linalg.norm(a.astype(np.float64)) <= 1.0 + 1e-3:
+            raise Wrong("clip_grad_norm left a norm above max_norm")
+        return "ok"
+    else:
+        cls = data.draw(st.sampled_from([optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad]), "opt")
+        p = np.zeros_like(a)
+        lr = data.draw(st.sampled_from([1e-3, 0.1]), "lr")
+        if invalid:
+            return expect_error(lambda: cls([(p, a)], lr=data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "badlr")))
+        opt = cls([(p, a)], lr=lr)
+        for _ in range(3):
+            opt.step()
+        out = p
+    parts = out if isinstance(out, tuple) else (out,)
+    for part in parts:
+        if not np.isfinite(np.asarray(part, np.float64)).all():
+            raise Wrong(f"{which}: non-finite result from finite input")
+    return "ok"
+
+
+# ---- estimators: fit, predict, score on small random data and parameters ---------------------
+
+def estimators(data):
+    kind = data.draw(st.sampled_from(["classifier", "regressor"]), "kind")
+    n = data.draw(st.integers(2, 10), "n")
+    F = data.draw(st.integers(1, 3), "features")
+    rng = np.random.default_rng(n * F)
+    ragged = data.draw(st.booleans(), "ragged")
+    X = [rng.standard_normal((int(rng.integers(1, 6)), F)) for _ in range(n)] if ragged \
+        else rng.standard_normal((n, int(rng.integers(1, 6)), F))
+    params = dict(hidden_size=data.draw(st.integers(1, 6), "H"), max_epochs=1, random_state=0,
+                  cell=data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell"),
+                  batch_size=data.draw(st.integers(1, 12), "batch"),
+                  n_threads=data.draw(st.sampled_from([None, 1, 2]), "threads"))
+    bad = data.draw(st.sampled_from([None, None, None, "hidden_size", "n_threads", "learning_rate",
+                                     "nan_X", "y_length"]), "bad")
+    if bad in ("hidden_size", "n_threads", "learning_rate"):
+        values = {"hidden_size": [0, -3, "x", 2.5], "n_threads": [0, -3, 10**9, "x"],
+                  "learning_rate": [0, -3.0, "x", float("nan")]}[bad]
+        params[bad] = data.draw(st.sampled_from(values), "bad_value")
+    if kind == "classifier":
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        est = pyrnn.RNNClassifier(**params)
+    else:
+        y = rng.standard_normal(n)
+        est = pyrnn.RNNRegressor(**params)
+    if bad == "nan_X":
+        X[0][0, 0] = np.nan
+    if bad == "y_length":
+        y = y[:-1]
+    if bad is not None:
+        return expect_error(lambda: est.fit(X, y))
+    est.fit(X, y)
+    pred = est.predict(X)
+    score = est.score(X, y)
+    if len(pred) != n or not np.isfinite(score):
+        raise Wrong(f"predict gave {len(pred)} results for {n} samples, score {score}")
+    return "ok"
+
+
+ENTRY_POINTS = {
+    "core_any_arguments": core_any_arguments,
+    "engine_forward_backward": engine_forward_backward,
+    "engine_gemm": engine_gemm,
+    "network": network,
+    "losses_optimizers": losses_optimizers,
+    "estimators": estimators,
+}

@@ -1,0 +1,125 @@
+"""RNNForecaster: windows and strategies on hand-computed cases, exogenous inputs, intervals,
+agreement with statsmodels' AutoReg for a linear regressor, the default RNN regressor."""
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from pyrnn.forecasting import RNNForecaster, make_windows
+
+
+def flatten(X):
+    return X.reshape(len(X), -1)
+
+
+def linear():
+    """A regressor over 3-D windows: ordinary least squares on the flattened window."""
+    return make_pipeline(FunctionTransformer(flatten), LinearRegression())
+
+
+def ar1_series(n=30):
+    y = np.zeros(n)
+    for t in range(1, n):
+        y[t] = 0.5 * y[t - 1] + 1.0
+    return y
+
+
+def test_make_windows_hand_computed():
+    y = np.arange(5.0)
+    X = 10 * np.arange(5.0)[:, None]
+    inputs, targets = make_windows(y, None, 2, 2, "direct")
+    np.testing.assert_array_equal(inputs[..., 0], [[0, 1], [1, 2]])
+    np.testing.assert_array_equal(targets, [[2, 3], [3, 4]])
+    inputs, targets = make_windows(y, X, 2, 2, "direct")  # step s carries X[s+1], X[s+2]
+    np.testing.assert_array_equal(inputs[0], [[0, 10, 20], [1, 20, 30]])
+    inputs, targets = make_windows(y, X, 2, 2, "recursive")  # one-step targets, X[s+1]
+    np.testing.assert_array_equal(inputs[:, :, 1], [[10, 20], [20, 30], [30, 40]])
+    np.testing.assert_array_equal(targets, [[2], [3], [4]])
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_ar1_forecast_by_hand(strategy):
+    y = ar1_series()
+    f = RNNForecaster(horizon=3, window=1, strategy=strategy, regressor=linear()).fit(y)
+    v = y[-1]
+    expected = [0.5 * v + 1, 0.25 * v + 1.5, 0.125 * v + 1.75]
+    np.testing.assert_allclose(f.predict(), expected, rtol=1e-10)
+    # from another history: the last value 4 -> 3, 2.5, 2.25
+    np.testing.assert_allclose(f.predict(y_history=[0.0, 4.0]), [3, 2.5, 2.25], rtol=1e-10)
+    lo, hi = f.predict_interval(coverage=0.8)  # exact fit: zero residuals, zero width
+    np.testing.assert_allclose(lo, expected, atol=1e-8)
+    np.testing.assert_allclose(hi, expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_exogenous_known_in_the_future(strategy):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(40)
+    y = 2.0 * x
+    f = RNNForecaster(horizon=2, window=1, strategy=strategy, regressor=linear())
+    f.fit(y, x[:, None])
+    future = np.array([[0.3], [-1.2]])
+    np.testing.assert_allclose(f.predict(future), [0.6, -2.4], atol=1e-10)
+    with pytest.raises(ValueError, match=r"X_future of shape \(2, 1\)"):
+        f.predict()
+
+
+def test_recursive_equals_statsmodels_autoreg():
+    sm = pytest.importorskip("statsmodels.api")
+    from statsmodels.tsa.ar_model import AutoReg
+    y = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].values[:250]
+    lags, h = 9, 12
+    ar = AutoReg(y, lags=lags, trend="c").fit()
+    expected = ar.predict(start=len(y), end=len(y) + h - 1)
+    f = RNNForecaster(horizon=h, window=lags, strategy="recursive", regressor=linear()).fit(y)
+    np.testing.assert_allclose(f.predict(), expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_intervals_cover_a_noisy_ar1(strategy):
+    rng = np.random.default_rng(1)
+    n = 3000
+    y = np.zeros(n + 5)
+    for t in range(1, n + 5):
+        y[t] = 0.7 * y[t - 1] + rng.standard_normal()
+    f = RNNForecaster(horizon=5, window=2, strategy=strategy, regressor=linear(), n_paths=2000,
+                      random_state=0).fit(y[:n])
+    lo, hi = f.predict_interval(coverage=0.9)
+    point = f.predict()
+    assert np.all(lo < point) and np.all(point < hi)
+    # the 90% half-width of the k-step AR(1) error: 1.645 * sqrt(sum 0.49**j, j < k)
+    sd = np.sqrt(np.cumsum(0.49 ** np.arange(5)))
+    np.testing.assert_allclose((hi - lo) / 2, 1.645 * sd, rtol=0.12)
+
+
+def test_default_rnn_regressor():
+    y = np.sin(np.arange(120) / 4.0)
+    from pyrnn import RNNRegressor
+    f = RNNForecaster(horizon=4, window=12,
+                      regressor=RNNRegressor(hidden_size=8, max_epochs=3, random_state=0))
+    f.fit(y)
+    assert f.predict().shape == (4,)
+    assert f.residuals_.shape == (120 - 12 - 4 + 1, 4)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(horizon=0), "horizon must be an int >= 1"),
+    (dict(strategy="multi"), "strategy must be"),
+    (dict(window=200), "need at least"),
+])
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RNNForecaster(regressor=linear(), **kwargs).fit(np.arange(50.0))
+
+
+def test_bad_series():
+    with pytest.raises(ValueError, match="one series"):
+        RNNForecaster(regressor=linear()).fit(np.zeros((40, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        RNNForecaster(regressor=linear()).fit(np.r_[np.arange(40.0), np.nan])
+    f = RNNForecaster(window=3, regressor=linear()).fit(np.arange(40.0))
+    with pytest.raises(ValueError, match="without exogenous"):
+        f.predict(np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="coverage"):
+        f.predict_interval(coverage=1.5)
