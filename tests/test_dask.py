@@ -98,8 +98,8 @@ def test_predict_blocks_dataframe_and_bag(client, data, fitted):
 def test_predict_blocks_rejects(fitted, data):
     with pytest.raises(TypeError, match="dask.array, dask.dataframe or dask.bag"):
         predict_blocks(fitted, data[0])
-    with pytest.raises(TypeError, match="no method 'transform'"):
-        predict_blocks(fitted, da.from_array(data[0]), "transform")
+    with pytest.raises(TypeError, match="no method 'no_such_method'"):
+        predict_blocks(fitted, da.from_array(data[0]), "no_such_method")
 
 
 # ---------------------------------------------------------------- data-parallel training
