@@ -205,9 +205,10 @@ def rnn_rows(times, peaks):
 def onnxruntime_rows(times):
     """Inference rows: ONNX Runtime running pyrnn's ONNX export next to pyrnn and torch."""
     rows = []
-    for (kind, name, cell, mode, threads, impl), (t_ort, _) in sorted(times.items()):
-        if kind != "rnn" or impl != "onnxruntime":
-            continue
+    for key, (t_ort, _) in sorted(times.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        if len(key) != 6 or key[0] != "rnn" or key[5] != "onnxruntime":
+            continue  # (the wavefront, step and fit suites key their rows otherwise)
+        _, name, cell, mode, threads, _ = key
         t = {i: (times.get(("rnn", name, cell, mode, threads, i)) or (None,))[0]
              for i in ("pyrnn", "torch")}
         rows.append(dict(config=name, cell=cell, threads=threads, ort_ms=t_ort * 1e3,

@@ -10,8 +10,10 @@
 // 144 ms); (100, 64, 128, 256): yield 1683 ms, futex 1571 ms (1 thread 1508 ms). The spin
 // phase is unchanged, so a balanced step (waits well inside it) never reaches the futex.
 // Generation-counting, acquire/release: everything written before wait() by any thread is
-// visible to every thread after it. No std templates (this header is compiled once per ISA
-// level inside its namespace).
+// visible to every thread after it. Standard atomics (<atomic> and <thread> are included by
+// kernels.cpp before the ISA namespace opens; their member functions are inlined at -O3, so
+// no ISA-specific copy of them is shared between ISA levels); the futex sleeps on the
+// generation's int (std::atomic<int> is an int: checked below).
 // The futex calls are futex.h's (included by kernels.cpp before the ISA namespace).
 #pragma once
 
@@ -20,22 +22,22 @@ class Barrier {
   // Called by one thread (under `omp single`) before first use.
   void reset(int n) {
     n_ = n;
-    count_ = 0;
-    gen_ = 0;
-    sleepers_ = 0;
+    count_.store(0, std::memory_order_relaxed);
+    gen_.store(0, std::memory_order_relaxed);
+    sleepers_.store(0, std::memory_order_relaxed);
   }
   void wait() {
     if (n_ <= 1) return;
-    const int gen = __atomic_load_n(&gen_, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&count_, 1, __ATOMIC_ACQ_REL) == n_) {
-      __atomic_store_n(&count_, 0, __ATOMIC_RELAXED);
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      count_.store(0, std::memory_order_relaxed);
       // seq_cst store then load, against the sleeper's increment then futex check: either
       // the sleeper sees the new generation, or this thread sees the sleeper.
-      __atomic_store_n(&gen_, gen + 1, __ATOMIC_SEQ_CST);
-      if (__atomic_load_n(&sleepers_, __ATOMIC_SEQ_CST) > 0) futex_wake_all(&gen_);
+      gen_.store(gen + 1, std::memory_order_seq_cst);
+      if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(gen_word());
       return;
     }
-    for (int spin = 0; __atomic_load_n(&gen_, __ATOMIC_ACQUIRE) == gen; ++spin) {
+    for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin) {
       if (spin < kSpins) relax();
       else park(gen);
     }
@@ -44,35 +46,39 @@ class Barrier {
  private:
   static constexpr int kSpins = 2000;  // ~50-200 us of pause, then sleep
   static inline void relax() {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
   }
   void park(int gen) {
-    __atomic_add_fetch(&sleepers_, 1, __ATOMIC_SEQ_CST);
-    futex_wait(&gen_, gen);  // returns at once if gen_ has moved on; the caller re-checks
-    __atomic_sub_fetch(&sleepers_, 1, __ATOMIC_SEQ_CST);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    futex_wait(gen_word(), gen);  // returns at once if gen_ has moved on; the caller re-checks
+    sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   }
+  static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_always_lock_free,
+                "the futex waits on the generation's int");
+  int* gen_word() { return reinterpret_cast<int*>(&gen_); }
   int n_ = 1;
-  alignas(64) int count_ = 0;
-  alignas(64) int gen_ = 0;
-  alignas(64) int sleepers_ = 0;
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<int> gen_{0};
+  alignas(64) std::atomic<int> sleepers_{0};
 };
 
 // Waits until *counter >= target (a pipeline's producer publishes with a release store):
-// spins briefly, then yields the core like Barrier::wait.
+// spins briefly, then yields the core. (The counters are plain int64_t in kernels.cpp, read
+// and written with the __atomic builtins, which GCC, Clang and clang-cl all provide.)
 static inline void wait_at_least(const int64_t* counter, int64_t target) {
   for (int spin = 0; __atomic_load_n(counter, __ATOMIC_ACQUIRE) < target; ++spin) {
     if (spin < 2000) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
       __builtin_ia32_pause();
 #elif defined(__aarch64__)
       __asm__ __volatile__("yield");
 #endif
     } else {
-      sched_yield();
+      std::this_thread::yield();
     }
   }
 }

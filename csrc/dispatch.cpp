@@ -4,19 +4,48 @@
 
 #include "engine.h"
 
+#if defined(_MSC_VER) && !defined(__GNUC__)
+#include <intrin.h>
+#endif
+
 namespace pyrnn {
+
+#if defined(_MSC_VER) && !defined(__GNUC__)
+// clang-cl / MSVC: no __builtin_cpu_supports without compiler-rt, so ask CPUID directly.
+// A feature counts only if the OS saves its registers too (XGETBV: YMM for AVX2, and
+// opmask + ZMM for AVX-512).
+static bool cpuid_supports(const char* name) {
+  int r1[4], r7[4];
+  __cpuidex(r1, 1, 0);
+  __cpuidex(r7, 7, 0);
+  const bool osxsave = (r1[2] >> 27) & 1;
+  const unsigned long long xcr0 = osxsave ? _xgetbv(0) : 0;
+  const bool ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xe6) == 0xe6;
+  const auto bit = [](int reg, int b) { return ((reg >> b) & 1) != 0; };
+  if (std::strcmp(name, "fma") == 0) return ymm && bit(r1[2], 12);
+  if (std::strcmp(name, "avx2") == 0) return ymm && bit(r7[1], 5);
+  if (std::strcmp(name, "avx512f") == 0) return zmm && bit(r7[1], 16);
+  if (std::strcmp(name, "avx512dq") == 0) return zmm && bit(r7[1], 17);
+  if (std::strcmp(name, "avx512bw") == 0) return zmm && bit(r7[1], 30);
+  if (std::strcmp(name, "avx512vl") == 0) return zmm && bit(r7[1], 31);
+  return false;
+}
+#define PYRNN_CPU_SUPPORTS(feature) cpuid_supports(feature)
+#else
+#define PYRNN_CPU_SUPPORTS(feature) __builtin_cpu_supports(feature)  // needs a literal
+#endif
 
 bool isa_supported(const char* name) {
   if (std::strcmp(name, "baseline") == 0) return true;
 #if defined(PYRNN_HAVE_AVX2)
   if (std::strcmp(name, "avx2") == 0)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return PYRNN_CPU_SUPPORTS("avx2") && PYRNN_CPU_SUPPORTS("fma");
 #endif
 #if defined(PYRNN_HAVE_AVX512)
   if (std::strcmp(name, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return PYRNN_CPU_SUPPORTS("avx512f") && PYRNN_CPU_SUPPORTS("avx512dq") &&
+           PYRNN_CPU_SUPPORTS("avx512vl") && PYRNN_CPU_SUPPORTS("avx512bw") &&
+           PYRNN_CPU_SUPPORTS("avx2") && PYRNN_CPU_SUPPORTS("fma");
 #endif
   return false;
 }

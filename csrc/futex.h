@@ -3,7 +3,7 @@
 // the core once per call and waking is a no-op (the waiter polls). Included outside the
 // per-ISA namespaces: nothing here depends on the ISA level.
 #pragma once
-#include <sched.h>
+#include <thread>
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -20,7 +20,7 @@ inline void futex_wait(int* addr, int expected) {
   syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
 #else
   (void)addr, (void)expected;
-  sched_yield();
+  std::this_thread::yield();
 #endif
 }
 

@@ -226,15 +226,12 @@ static void pack_transposed_panel(const T* W, int64_t ldw, int64_t rows, int64_t
 #if defined(__AVX2__) || defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {  // float32 (the float64 path keeps the plain loop)
     typedef T V8 __attribute__((vector_size(32)));
+    // Interleave the low (or high) halves of a and b. Written lane by lane, the one form GCC,
+    // Clang and clang-cl all accept; each compiles it to the same unpck/insert/perm2f128
+    // instructions as their shuffle builtins (checked on GCC 12 and Clang 14 at -O3).
     auto zip = [](V8 a, V8 b, bool high) -> V8 {
-#if defined(__clang__)
-      return high ? __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
-                  : __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-#else
-      typedef int32_t I8 __attribute__((vector_size(32)));
-      return high ? __builtin_shuffle(a, b, I8{4, 12, 5, 13, 6, 14, 7, 15})
-                  : __builtin_shuffle(a, b, I8{0, 8, 1, 9, 2, 10, 3, 11});
-#endif
+      const int o = high ? 4 : 0;
+      return V8{a[o], b[o], a[o + 1], b[o + 1], a[o + 2], b[o + 2], a[o + 3], b[o + 3]};
     };
     static_assert(NR % 8 == 0, "panels are whole 8-column blocks");
     for (; k0 + 8 <= K; k0 += 8)

@@ -15,12 +15,17 @@
 //           all T*B rows (GRU's n rows, which differ between the two sides, separately).
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <type_traits>
+#if defined(_WIN32)
+#include <malloc.h>  // _aligned_malloc: the Windows C runtime has no std::aligned_alloc
+#endif
 
 #include "engine.h"
 #include "futex.h"
@@ -45,10 +50,18 @@ class Buffer {
   explicit Buffer(int64_t n) {
     if (n <= 0) return;
     const size_t bytes = (size_t(n) * sizeof(T) + 63) / 64 * 64;
+#if defined(_WIN32)
+    p_ = static_cast<T*>(_aligned_malloc(bytes, 64));
+#else
     p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+#endif
     if (!p_) throw ScratchAllocError(bytes);
   }
+#if defined(_WIN32)
+  ~Buffer() { _aligned_free(p_); }
+#else
   ~Buffer() { std::free(p_); }
+#endif
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   T* get() const { return p_; }

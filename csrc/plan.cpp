@@ -2,9 +2,12 @@
 // tile sizes and thresholds that follow from them, and how a call's threads share its steps.
 // ISA-independent (compiled once, without per-level flags) and free of mutable state: the
 // cache sizes are read once, the rest are pure functions of them and of the shape.
-#include <unistd.h>
+#if !defined(_WIN32)
+#include <unistd.h>  // sysconf (Windows has neither; the defaults below apply there)
+#endif
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
