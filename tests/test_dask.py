@@ -16,6 +16,7 @@ da = pytest.importorskip("dask.array")
 db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
+FutureCancelledError = distributed.client.FutureCancelledError
 pdask = pytest.importorskip("pyrnn.dask")  # needs the two above
 final_state_loss, global_batches = pdask.final_state_loss, pdask.global_batches
 match_worker_threads, predict_blocks = pdask.match_worker_threads, pdask.predict_blocks
@@ -121,6 +122,9 @@ def single_process_curve(X, y, lengths, batches):
     return np.array(curve), np.concatenate([net.params, head.params])
 
 
+@pytest.mark.xfail(strict=False, raises=FutureCancelledError,
+                   reason="intermittent: distributed cancels a step's _combine task 'for reason: "
+                          "lost dependencies' (under investigation); any other failure fails")
 def test_data_parallel_training_matches_single_process(client, data):
     X, y, lengths = data
     X_dask = da.from_array(X, chunks=(30, T, F))  # 4 partitions over 2 workers
