@@ -16,6 +16,7 @@ BasicMotions: their own train/test splits), scikit-learn's digits read as 8 step
 pixels, and statsmodels' sunspots and CO2 series as one-step-ahead forecasting from windows
 (the first 80% of the series to train, the rest to test).
 """
+
 import argparse
 import json
 import os
@@ -34,17 +35,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _aeon(name):
     def load():
         from aeon.datasets import load_classification
+
         Xtr, ytr = load_classification(name, split="train")
         Xte, yte = load_classification(name, split="test")
         # aeon writes (n, channels, T); the estimators read (n, T, channels)
-        return (np.ascontiguousarray(Xtr.transpose(0, 2, 1), np.float32), ytr,
-                np.ascontiguousarray(Xte.transpose(0, 2, 1), np.float32), yte)
+        return (
+            np.ascontiguousarray(Xtr.transpose(0, 2, 1), np.float32),
+            ytr,
+            np.ascontiguousarray(Xte.transpose(0, 2, 1), np.float32),
+            yte,
+        )
+
     return load
 
 
 def _digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).reshape(-1, 8, 8).astype(np.float32)  # 8 rows = 8 steps of 8 pixels
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
@@ -69,11 +77,13 @@ def _forecast(series, width):
 
 def _sunspots():
     import statsmodels.api as sm
+
     return _forecast(sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].values, 20)
 
 
 def _co2():
     import statsmodels.api as sm
+
     co2 = sm.datasets.co2.load_pandas().data["co2"]
     monthly = co2.resample("MS").mean().interpolate().values
     return _forecast(np.diff(monthly), 24)  # month-to-month changes (the level trends)
@@ -95,6 +105,7 @@ DATASETS = {
 
 def fit_pyrnn(kind, Xtr, ytr, Xte, yte):
     from pyrnn import RNNClassifier, RNNRegressor
+
     est = (RNNClassifier if kind == "classify" else RNNRegressor)(random_state=0)
     t0 = time.perf_counter()
     est.fit(Xtr, ytr)
@@ -109,6 +120,7 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
     """The same model and settings as the fitted pyrnn estimator ``est``, in a plain loop."""
     import torch
     from sklearn.metrics import r2_score
+
     torch.manual_seed(seed)
     cells = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
     D = 2 if est.bidirectional else 1
@@ -120,12 +132,21 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
         mean, std = ytr.mean(), ytr.std() or 1.0  # standardized, as RNNRegressor does
         n_out, target = 1, torch.tensor((ytr - mean) / std, dtype=torch.float32)[:, None]
         loss_fn = torch.nn.MSELoss()
-    rnn = cells[est.cell](Xtr.shape[2], est.hidden_size, num_layers=est.num_layers,
-                          bidirectional=est.bidirectional, batch_first=True)
+    rnn = cells[est.cell](
+        Xtr.shape[2],
+        est.hidden_size,
+        num_layers=est.num_layers,
+        bidirectional=est.bidirectional,
+        batch_first=True,
+    )
     head = torch.nn.Linear(D * est.hidden_size, n_out)
     params = list(rnn.parameters()) + list(head.parameters())
-    opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
-           "adagrad": torch.optim.Adagrad}[est.optimizer](params, lr=est.learning_rate)
+    opt = {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+        "adagrad": torch.optim.Adagrad,
+    }[est.optimizer](params, lr=est.learning_rate)
 
     def outputs(x):
         _, state = rnn(x)
@@ -159,6 +180,7 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
 def run(names, threads):
     import torch
     import pyrnn
+
     pyrnn.set_num_threads(threads)
     torch.set_num_threads(threads)
     rows = []
@@ -167,30 +189,48 @@ def run(names, threads):
         Xtr, ytr, Xte, yte = load()
         est, score, seconds = fit_pyrnn(kind, Xtr, ytr, Xte, yte)
         t_score, t_seconds = fit_torch(kind, est, Xtr, ytr, Xte, yte)
-        rows.append(dict(dataset=name, task=kind, n_train=len(Xtr), n_test=len(Xte),
-                         T=Xtr.shape[1], channels=Xtr.shape[2], epochs=est.n_iter_,
-                         pyrnn_score=score, pyrnn_seconds=seconds,
-                         torch_score=t_score, torch_seconds=t_seconds))
+        rows.append(
+            dict(
+                dataset=name,
+                task=kind,
+                n_train=len(Xtr),
+                n_test=len(Xte),
+                T=Xtr.shape[1],
+                channels=Xtr.shape[2],
+                epochs=est.n_iter_,
+                pyrnn_score=score,
+                pyrnn_seconds=seconds,
+                torch_score=t_score,
+                torch_seconds=t_seconds,
+            )
+        )
         print(format_row(rows[-1]), flush=True)
     return rows
 
 
-HEADER = ("| data set | task | n train/test | T x C | epochs | pyrnn score | torch score "
-          "| pyrnn fit s | torch fit s | speed-up |\n|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| data set | task | n train/test | T x C | epochs | pyrnn score | torch score "
+    "| pyrnn fit s | torch fit s | speed-up |\n|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def format_row(r):
     metric = "acc" if r["task"] == "classify" else "R2"
-    return (f"| {r['dataset']} | {r['task']} ({metric}) | {r['n_train']}/{r['n_test']} "
-            f"| {r['T']} x {r['channels']} | {r['epochs']} | {r['pyrnn_score']:.3f} "
-            f"| {r['torch_score']:.3f} | {r['pyrnn_seconds']:.1f} | {r['torch_seconds']:.1f} "
-            f"| {r['torch_seconds'] / r['pyrnn_seconds']:.1f}x |")
+    return (
+        f"| {r['dataset']} | {r['task']} ({metric}) | {r['n_train']}/{r['n_test']} "
+        f"| {r['T']} x {r['channels']} | {r['epochs']} | {r['pyrnn_score']:.3f} "
+        f"| {r['torch_score']:.3f} | {r['pyrnn_seconds']:.1f} | {r['torch_seconds']:.1f} "
+        f"| {r['torch_seconds'] / r['pyrnn_seconds']:.1f}x |"
+    )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--datasets", default=",".join(DATASETS),
-                    help="comma-separated, from: " + ", ".join(DATASETS))
+    ap.add_argument(
+        "--datasets",
+        default=",".join(DATASETS),
+        help="comma-separated, from: " + ", ".join(DATASETS),
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="print the table of a saved result file and exit")
     args = ap.parse_args(argv)
@@ -210,8 +250,17 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, time.strftime("%Y%m%d-%H%M%S") + "-accuracy.json")
     with open(path, "w") as f:
-        json.dump(dict(rows=rows, threads=args.threads, python=sys.version,
-                       machine=platform.machine(), processor=platform.processor()), f, indent=1)
+        json.dump(
+            dict(
+                rows=rows,
+                threads=args.threads,
+                python=sys.version,
+                machine=platform.machine(),
+                processor=platform.processor(),
+            ),
+            f,
+            indent=1,
+        )
     print(f"saved {path}")
     return 0
 

@@ -6,6 +6,7 @@ Options (see benchmarks/README.md):
   --bench-threads 1,2      thread counts to run (default 1,2)
   --bench-numpy-train-all  also time the numpy training loop on the large configuration
 """
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,21 @@ import rnnbench  # noqa: E402  (pytest puts this folder, no __init__.py, first o
 
 def pytest_addoption(parser):
     group = parser.getgroup("pyrnn benchmarks")
-    group.addoption("--bench-quick", action="store_true",
-                    help="short runs (0.3 s of timed rounds per benchmark, at least 3 rounds)")
-    group.addoption("--bench-threads", default="1,2",
-                    help="comma-separated thread counts to benchmark (default 1,2)")
-    group.addoption("--bench-numpy-train-all", action="store_true",
-                    help="also time numpy's training loop on the large configuration (slow)")
+    group.addoption(
+        "--bench-quick",
+        action="store_true",
+        help="short runs (0.3 s of timed rounds per benchmark, at least 3 rounds)",
+    )
+    group.addoption(
+        "--bench-threads",
+        default="1,2",
+        help="comma-separated thread counts to benchmark (default 1,2)",
+    )
+    group.addoption(
+        "--bench-numpy-train-all",
+        action="store_true",
+        help="also time numpy's training loop on the large configuration (slow)",
+    )
 
 
 def _threads(config):
@@ -114,6 +124,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["numpy_blas"] = rnnbench.blas_info()
     try:
         import torch
+
         machine_info["torch"] = torch.__version__
     except ImportError:
         machine_info["torch"] = None

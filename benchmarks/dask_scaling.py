@@ -7,6 +7,7 @@ share. Needs the dask extra. One run takes about a minute on 2 free cores:
 
     python benchmarks/dask_scaling.py [--hidden 128] [--batch 256] [--steps 8]
 """
+
 import argparse
 import time
 
@@ -54,30 +55,49 @@ def main():
     n = args.batch * args.steps
     # Generated block by block where it will live (no data shipped in the graph).
     X_dask = da.random.default_rng(0).standard_normal(
-        (n, args.T, args.features), chunks=(args.batch // 2, args.T, args.features),
-        dtype=np.float32)
+        (n, args.T, args.features),
+        chunks=(args.batch // 2, args.T, args.features),
+        dtype=np.float32,
+    )
     X = X_dask.compute(scheduler="sync")
     y = np.random.default_rng(1).integers(0, 10, n)
     batches = global_batches(n, args.batch, 1, shuffle=False)
     step_flops = 3 * 2 * args.T * args.batch * 4 * args.hidden * (args.features + args.hidden)
     n_params = 4 * args.hidden * (args.features + args.hidden + 2) + 10 * (args.hidden + 1)
-    print(f"LSTM I={args.features} H={args.hidden} T={args.T}, global batch {args.batch}: "
-          f"{step_flops / 1e9:.1f} GFLOP and {4 * n_params / 1e6:.2f} MB of parameters per "
-          f"step; {args.steps} steps")
+    print(
+        f"LSTM I={args.features} H={args.hidden} T={args.T}, global batch {args.batch}: "
+        f"{step_flops / 1e9:.1f} GFLOP and {4 * n_params / 1e6:.2f} MB of parameters per "
+        f"step; {args.steps} steps"
+    )
     single = single_process(args, X, y, batches)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         match_worker_threads(client)
         net, head, opt = build(args)
-        train_data_parallel(client, net, head, opt, X_dask[:args.batch], y[:args.batch],
-                            batch_size=args.batch, shuffle=False)  # warm-up: imports, data
+        train_data_parallel(
+            client,
+            net,
+            head,
+            opt,
+            X_dask[: args.batch],
+            y[: args.batch],
+            batch_size=args.batch,
+            shuffle=False,
+        )  # warm-up: imports, data
         net, head, opt = build(args)
-        result = train_data_parallel(client, net, head, opt, X_dask, y, batch_size=args.batch,
-                                     shuffle=False)
+        result = train_data_parallel(
+            client, net, head, opt, X_dask, y, batch_size=args.batch, shuffle=False
+        )
     t1, t2 = np.median(single), np.median(result.step_seconds)
     print(f"1 process x 1 thread : {t1 * 1e3:8.1f} ms/step (median)")
-    print(f"2 workers x 1 thread : {t2 * 1e3:8.1f} ms/step (median), slowest shard "
-          f"{np.median(result.shard_seconds) * 1e3:.1f} ms")
+    print(
+        f"2 workers x 1 thread : {t2 * 1e3:8.1f} ms/step (median), slowest shard "
+        f"{np.median(result.shard_seconds) * 1e3:.1f} ms"
+    )
     print(f"speed-up {t1 / t2:.2f}x; communication share {result.communication_share:.1%}")
 
 

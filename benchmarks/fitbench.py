@@ -12,6 +12,7 @@ Tasks (``TASKS``): ``digits`` is ``pyrnn.datasets.load_digits_sequences`` (1797 
 T = 8 rows of 8 pixels, 10 classes); ``long`` is generated here: 256 univariate series of
 T = 150 steps, noisy sines whose class is the frequency (2 classes).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,11 +55,21 @@ def pyrnn_fit(task, bidirectional):
     X, y = load_task(task)
 
     def run():
-        est = RNNClassifier(cell="lstm", hidden_size=HIDDEN, bidirectional=bidirectional,
-                            learning_rate=LR, batch_size=BATCH, clip_norm=CLIP,
-                            max_epochs=TASKS[task].epochs, early_stopping=False, verbose=0,
-                            n_threads=1, random_state=0)
+        est = RNNClassifier(
+            cell="lstm",
+            hidden_size=HIDDEN,
+            bidirectional=bidirectional,
+            learning_rate=LR,
+            batch_size=BATCH,
+            clip_norm=CLIP,
+            max_epochs=TASKS[task].epochs,
+            early_stopping=False,
+            verbose=0,
+            n_threads=1,
+            random_state=0,
+        )
         return est.fit(X, y).loss_curve_
+
     return run
 
 
@@ -84,7 +95,7 @@ def torch_fit(task, bidirectional):
             order = torch.from_numpy(rng.permutation(len(X)))
             total = 0.0
             for start in range(0, len(X), BATCH):
-                idx = order[start:start + BATCH]
+                idx = order[start : start + BATCH]
                 _, (h_n, _) = rnn(Xt[idx])
                 loss = loss_fn(head(torch.cat(list(h_n[-D:]), dim=1)), yt[idx])
                 opt.zero_grad(set_to_none=True)
@@ -94,4 +105,5 @@ def torch_fit(task, bidirectional):
                 total += loss.item() * len(idx)
             curve.append(total / len(X))
         return curve
+
     return run

@@ -9,6 +9,7 @@ coverage of the 90% intervals, and the fit time.
     python -m pip install ".[bench]"
     python benchmarks/forecast.py                 # ~2 min on 2 cores
 """
+
 import argparse
 import sys
 import time
@@ -18,11 +19,13 @@ import numpy as np
 
 def sunspots():
     import statsmodels.api as sm
+
     return sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].values.astype(float), 11
 
 
 def elnino():
     import statsmodels.api as sm
+
     d = sm.datasets.elnino.load_pandas().data
     return d.drop(columns="YEAR").values.reshape(-1).astype(float), 12
 
@@ -39,6 +42,7 @@ def evaluate(name, horizon, threads):
     from statsmodels.tsa.ar_model import AutoReg
     from statsmodels.tsa.arima.model import ARIMA
     from pyrnn.forecasting import RNNForecaster
+
     pyrnn.set_num_threads(threads)
     y, season = SERIES[name]()
     split = int(0.8 * len(y))
@@ -50,7 +54,7 @@ def evaluate(name, horizon, threads):
     def score(forecast_fn, interval_fn=None):
         errs, covered = [], []
         for t in origins_of(len(z), split, horizon):
-            truth = z[t:t + horizon]
+            truth = z[t : t + horizon]
             errs.append(forecast_fn(z[:t]) - truth)
             if interval_fn is not None:
                 lo, hi = interval_fn(z[:t])
@@ -64,8 +68,10 @@ def evaluate(name, horizon, threads):
         t0 = time.perf_counter()
         f.fit(z[:split])
         fit_s = time.perf_counter() - t0
-        rmse, cover = score(lambda h, f=f: f.predict(y_history=h),
-                            lambda h, f=f: f.predict_interval(y_history=h, coverage=0.9))
+        rmse, cover = score(
+            lambda h, f=f: f.predict(y_history=h),
+            lambda h, f=f: f.predict_interval(y_history=h, coverage=0.9),
+        )
         rows.append((f"RNNForecaster ({strategy})", rmse, cover, fit_s))
 
     t0 = time.perf_counter()
@@ -75,6 +81,7 @@ def evaluate(name, horizon, threads):
     def ar_forecast(h):
         r = ar.apply(h)
         return r.predict(start=len(h), end=len(h) + horizon - 1)
+
     rows.append((f"AutoReg({lags})", *score(ar_forecast), fit_s))
 
     t0 = time.perf_counter()
@@ -89,6 +96,7 @@ def evaluate(name, horizon, threads):
     def arima_interval(h):
         ci = arima.apply(h).get_forecast(horizon).conf_int(alpha=0.1)
         return ci[:, 0], ci[:, 1]
+
     rows.append((f"ARIMA{order}x{seasonal}", *score(arima_forecast, arima_interval), fit_s))
     return rows
 
@@ -103,8 +111,10 @@ def main(argv=None):
     for name in args.series.split(","):
         for method, rmse, cover, fit_s in evaluate(name, args.horizon, args.threads):
             cov = "-" if np.isnan(cover) else f"{cover:.2f}"
-            print(f"| {name} (h={args.horizon}) | {method} | {rmse:.3f} | {cov} | {fit_s:.1f} |",
-                  flush=True)
+            print(
+                f"| {name} (h={args.horizon}) | {method} | {rmse:.3f} | {cov} | {fit_s:.1f} |",
+                flush=True,
+            )
     return 0
 
 

@@ -5,6 +5,7 @@ a machine with AVX-512, PyTorch is capped to AVX2 as well (``TORCH_AVX2_CAP``: A
 oneDNN and MKL), so both sides run the same instruction set; at ``baseline`` PyTorch is left
 alone (it has no equivalent level). numpy's OpenBLAS is never capped here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,11 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TORCH_AVX2_CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-                  "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+TORCH_AVX2_CAP = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 
 
 def supported_levels():
@@ -81,8 +85,14 @@ def run_levels(argv, levels, supported, base, child_env):
         env = level_env(level, supported)
         out = f"{base}-{level}"
         print(f"=== ISA level {level}: {' '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
-        cmd = [sys.executable, os.path.join(HERE, "report.py"), *without_isa(argv),
-               "--no-activations", "--out", out]
+        cmd = [
+            sys.executable,
+            os.path.join(HERE, "report.py"),
+            *without_isa(argv),
+            "--no-activations",
+            "--out",
+            out,
+        ]
         rc = subprocess.call(cmd, env={**child_env, **env})
         if rc != 0:
             raise SystemExit(f"the run at ISA level {level} failed (exit {rc}): {' '.join(cmd)}")
@@ -97,6 +107,10 @@ def run_activations(run_pytest, base, args, supported):
     for level in supported:
         print(f"Running test_activations.py at ISA level {level}", flush=True)
         with environ({"PYRNN_ISA": level}):
-            runs[level] = run_pytest(["test_activations.py"], f"{base}-activations-{level}.json",
-                                     args, log_path=f"{base}-activations-{level}.log")
+            runs[level] = run_pytest(
+                ["test_activations.py"],
+                f"{base}-activations-{level}.json",
+                args,
+                log_path=f"{base}-activations-{level}.log",
+            )
     return runs

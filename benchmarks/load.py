@@ -12,6 +12,7 @@ process may use, unless --threads) and one thread run interleaved (default, 1, d
 default / 1-thread. Targets: with the busy process, default <= 1.25x one thread; idle, the
 default at least as fast as one thread on `medium` (two free cores beat one there).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ def import_pyrnn():
         sys.path.insert(0, root)
     import pyrnn
     import pyrnn.datasets
+
     return pyrnn
 
 
@@ -58,8 +60,10 @@ def fit_workload(pyrnn, epochs):
     X = X.astype(np.float32)
 
     def run(n):
-        pyrnn.RNNClassifier(hidden_size=64, max_epochs=epochs, random_state=0,
-                            n_threads=n).fit(X, y)
+        pyrnn.RNNClassifier(hidden_size=64, max_epochs=epochs, random_state=0, n_threads=n).fit(
+            X, y
+        )
+
     return run
 
 
@@ -82,6 +86,7 @@ def engine_workload(pyrnn, shape):
                 engine.backward(out.workspace, dy=dy)
         finally:
             engine.set_num_threads(before)
+
     return run, calls
 
 
@@ -106,21 +111,29 @@ def run_condition(pyrnn, label, workloads, n_default, repeats):
         rows.append((name, a / b))
         print(f"  {name:42s} {a * 1e3:9.1f}ms {b * 1e3:8.1f}ms {a / b:6.2f}")
     lo = pyrnn.engine.config()["load"]
-    print(f"  at the end the load probe saw {lo['busy_cores']:.2f} of {lo['cpus']} cores busy "
-          f"with other processes ({lo['source']}): a call given {n_default} threads used "
-          f"{lo['threads']}")
+    print(
+        f"  at the end the load probe saw {lo['busy_cores']:.2f} of {lo['cpus']} cores busy "
+        f"with other processes ({lo['source']}): a call given {n_default} threads used "
+        f"{lo['threads']}"
+    )
     return rows, lo
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["idle", "busy"], help="run one condition only")
-    p.add_argument("--threads", type=int, help="the default thread count (default: the CPUs "
-                   "this process may use)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="the default thread count (default: the CPUs this process may use)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs per workload and count")
     p.add_argument("--epochs", type=int, default=1, help="epochs of the estimator fit")
-    p.add_argument("--no-probe", action="store_true",
-                   help="switch the load probe off (PYRNN_LOAD_PROBE=0): the count as given")
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="switch the load probe off (PYRNN_LOAD_PROBE=0): the count as given",
+    )
     args = p.parse_args(argv)
     if args.no_probe:
         os.environ["PYRNN_LOAD_PROBE"] = "0"
@@ -133,27 +146,37 @@ def main(argv=None):
     for name, shape in SHAPES.items():
         run, calls = engine_workload(pyrnn, shape)
         workloads.append((f"LSTM train {name} {shape} x{calls}", run))
-    print(f"pyrnn {pyrnn.__version__} from {os.path.dirname(pyrnn.__file__)}, "
-          f"{len(os.sched_getaffinity(0))} CPUs, load probe "
-          f"{'off' if args.no_probe else 'on'}; median of {args.repeats}, interleaved")
+    print(
+        f"pyrnn {pyrnn.__version__} from {os.path.dirname(pyrnn.__file__)}, "
+        f"{len(os.sched_getaffinity(0))} CPUs, load probe "
+        f"{'off' if args.no_probe else 'on'}; median of {args.repeats}, interleaved"
+    )
     ok = True
     if args.only in (None, "idle"):
-        rows, lo = run_condition(pyrnn, "idle (no busy process of ours)", workloads, n_default,
-                                 args.repeats)
+        rows, lo = run_condition(
+            pyrnn, "idle (no busy process of ours)", workloads, n_default, args.repeats
+        )
         medium = dict(rows)[workloads[-1][0]]
-        print(f"  medium: {n_default} threads {'beat' if medium < 1 else 'do NOT beat'} one "
-              f"thread (ratio {medium:.2f})"
-              + (f"; but other jobs kept cores busy, so the default ran on {lo['threads']} "
-                 f"(the ratio is noise): the machine was not idle" if lo["threads"] < n_default
-                 else ""))
+        print(
+            f"  medium: {n_default} threads {'beat' if medium < 1 else 'do NOT beat'} one "
+            f"thread (ratio {medium:.2f})"
+            + (
+                f"; but other jobs kept cores busy, so the default ran on {lo['threads']} "
+                f"(the ratio is noise): the machine was not idle"
+                if lo["threads"] < n_default
+                else ""
+            )
+        )
     if args.only in (None, "busy"):
         with busy_process() as cpu:
-            rows, _ = run_condition(pyrnn, f"busy process pinned to CPU {cpu}", workloads,
-                                    n_default, args.repeats)
+            rows, _ = run_condition(
+                pyrnn, f"busy process pinned to CPU {cpu}", workloads, n_default, args.repeats
+            )
         worst = max(r for _, r in rows)
         ok = worst <= BUSY_TARGET
-        print(f"  worst ratio {worst:.2f}: {'meets' if ok else 'MISSES'} the target "
-              f"<= {BUSY_TARGET}")
+        print(
+            f"  worst ratio {worst:.2f}: {'meets' if ok else 'MISSES'} the target <= {BUSY_TARGET}"
+        )
     return 0 if ok else 1
 
 

@@ -16,6 +16,7 @@ once at the end of a one-layer one-direction step (for two layer-directions it s
 overstates the minimum, as the last layer's workspace can be freed before the first's
 backward ends).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,10 +75,20 @@ def _pyrnn_step(cfg, cell, x, params):
         H = dy.shape[2] // len(layer_ws)
         dx = None
         for d, ws in enumerate(layer_ws):
-            dy_d = dy if len(layer_ws) == 1 else np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
+            dy_d = dy if len(layer_ws) == 1 else np.ascontiguousarray(dy[:, :, d * H : (d + 1) * H])
             g = engine.backward(ws, dy=dy_d)
-            kept += [dy_d, g.dx, g.dh0, g.dc0, g.dweight_ih, g.dweight_hh, g.dbias_ih,
-                     g.dbias_hh, g.grad_norm_h, g.grad_norm_c]
+            kept += [
+                dy_d,
+                g.dx,
+                g.dh0,
+                g.dc0,
+                g.dweight_ih,
+                g.dweight_hh,
+                g.dbias_ih,
+                g.dbias_hh,
+                g.grad_norm_h,
+                g.grad_norm_c,
+            ]
             dx = g.dx if dx is None else dx + g.dx
         if len(layer_ws) > 1:
             kept.append(dx)
@@ -91,10 +102,11 @@ def probe(config_name, cell, impl, threads):
     cfg = rnnbench.CONFIGS[config_name]
     limiter = rnnbench.set_threads(threads)
     tiny = rnnbench.Config("tiny", 4, 2, 3, 5, cfg.layers, cfg.bidir)
-    rnnbench.make_case(impl, tiny, cell, "train")()            # warm-up: pools, lazy init
+    rnnbench.make_case(impl, tiny, cell, "train")()  # warm-up: pools, lazy init
 
     x, params = rnnbench.make_problem(cfg, cell)
     if impl == "pyrnn":
+
         def step():
             return _pyrnn_step(cfg, cell, x, params)
     else:
@@ -102,6 +114,7 @@ def probe(config_name, cell, impl, threads):
 
         def step():
             return list(fn()), None
+
     gc.collect()
     reset = _reset_peak()
     rss0 = _status_kib("VmRSS")
@@ -109,13 +122,22 @@ def probe(config_name, cell, impl, threads):
     kept, ws_bytes = step()
     hwm = _status_kib("VmHWM")
     limiter.restore_original_limits()
-    out = dict(config=config_name, cell=cell, impl=impl, threads=threads,
-               peak_reset=reset, rss_before_mib=rss0 / 1024,
-               peak_mib=(hwm - (rss0 if reset else hwm0)) / 1024)
+    out = dict(
+        config=config_name,
+        cell=cell,
+        impl=impl,
+        threads=threads,
+        peak_reset=reset,
+        rss_before_mib=rss0 / 1024,
+        peak_mib=(hwm - (rss0 if reset else hwm0)) / 1024,
+    )
     if impl == "pyrnn":
         arrays = _nbytes(*kept)
-        out.update(workspace_mib=ws_bytes / 2**20, arrays_mib=arrays / 2**20,
-                   required_mib=(ws_bytes + arrays) / 2**20)
+        out.update(
+            workspace_mib=ws_bytes / 2**20,
+            arrays_mib=arrays / 2**20,
+            required_mib=(ws_bytes + arrays) / 2**20,
+        )
     return out
 
 

@@ -19,6 +19,7 @@ the same network with the same weights:
 ``(out, dx)`` (``dx`` is None for inference), so the same callables are timed and checked
 against each other (``test_rnn.py::test_implementations_agree``).
 """
+
 from __future__ import annotations
 
 import os
@@ -89,11 +90,15 @@ def gemm_equivalent(cfg: Config, cell: str):
     layer-direction, as ``[(M, K, N), ...]`` (2*M*K*N summed over them equals
     ``flops(cfg, cell, "infer")``; training counts 3x)."""
     G = num_gates(cell)
-    return [(cfg.T * cfg.B, cfg.layer_input(layer) + cfg.H, G * cfg.H)
-            for layer in range(cfg.layers) for _ in range(cfg.directions)]
+    return [
+        (cfg.T * cfg.B, cfg.layer_input(layer) + cfg.H, G * cfg.H)
+        for layer in range(cfg.layers)
+        for _ in range(cfg.directions)
+    ]
 
 
 # --------------------------------------------------------------------------- data and weights
+
 
 def make_problem(cfg: Config, cell: str, seed: int = 0):
     """Input ``x (T, B, I)`` and weights ``params[layer][direction] = (w_ih, w_hh, b_ih, b_hh)``.
@@ -110,15 +115,18 @@ def make_problem(cfg: Config, cell: str, seed: int = 0):
         I = cfg.layer_input(layer)
         dirs = []
         for _ in range(cfg.directions):
-            dirs.append(tuple(
-                np.ascontiguousarray(rng.uniform(-k, k, shape).astype(np.float32))
-                for shape in ((G * H, I), (G * H, H), (G * H,), (G * H,))
-            ))
+            dirs.append(
+                tuple(
+                    np.ascontiguousarray(rng.uniform(-k, k, shape).astype(np.float32))
+                    for shape in ((G * H, I), (G * H, H), (G * H,), (G * H,))
+                )
+            )
         params.append(dirs)
     return x, params
 
 
 # --------------------------------------------------------------------------- network plumbing
+
 
 def _stack_forward(layer_forward, params, x):
     """Run every layer-direction; returns the network output and the per-layer caches."""
@@ -142,7 +150,7 @@ def _stack_backward(layer_backward, caches, dy):
         H = dy.shape[2] // ndir
         dx = None
         for d, cache in enumerate(layer_caches):
-            dy_d = dy if ndir == 1 else np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
+            dy_d = dy if ndir == 1 else np.ascontiguousarray(dy[:, :, d * H : (d + 1) * H])
             g = layer_backward(cache, dy_d)
             dx = g if dx is None else dx + g
         dy = dx
@@ -150,6 +158,7 @@ def _stack_backward(layer_backward, caches, dy):
 
 
 # --------------------------------------------------------------------------- pyrnn
+
 
 def pyrnn_network(cfg, cell, params):
     """A ``pyrnn.LSTM/GRU/RNN`` (time-major, float32) holding ``params``: what a user runs."""
@@ -173,19 +182,23 @@ def _pyrnn_case(cfg, cell, mode, x, params):
     training is forward + backward of out.sum() down to dX, gradients accumulated."""
     net = pyrnn_network(cfg, cell, params)
     if mode == "infer":
+
         def run():
             out, _ = net.forward(x, training=False)
             return out, None
+
         return run
 
     def run():
         out, _ = net.forward(x)
         dx = net.backward(np.ones_like(out))
         return out, dx
+
     return run
 
 
 # --------------------------------------------------------------------------- torch
+
 
 def torch_module(cfg, cell, params):
     """A ``torch.nn.LSTM/GRU/RNN`` (time-major, float32) holding ``params``."""
@@ -197,8 +210,15 @@ def torch_module(cfg, cell, params):
         cls, kw = torch.nn.GRU, {}
     else:
         cls, kw = torch.nn.RNN, {"nonlinearity": "tanh"}
-    m = cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidir, batch_first=False,
-            dtype=torch.float32, **kw)
+    m = cls(
+        cfg.I,
+        cfg.H,
+        num_layers=cfg.layers,
+        bidirectional=cfg.bidir,
+        batch_first=False,
+        dtype=torch.float32,
+        **kw,
+    )
     with torch.no_grad():
         for layer, dirs in enumerate(params):
             for d, p in enumerate(dirs):
@@ -214,10 +234,12 @@ def _torch_case(cfg, cell, mode, x, params):
     m = torch_module(cfg, cell, params)
     xt = torch.from_numpy(x)
     if mode == "infer":
+
         def run():
             with torch.no_grad():
                 out, _ = m(xt)
             return out, None
+
         return run
 
     xg = xt.clone().requires_grad_(True)
@@ -228,10 +250,12 @@ def _torch_case(cfg, cell, mode, x, params):
         out, _ = m(xg)
         out.sum().backward()
         return out.detach(), xg.grad
+
     return run
 
 
 # --------------------------------------------------------------------------- numpy loop
+
 
 def _sigmoid(v):
     return 0.5 * np.tanh(0.5 * v) + 0.5
@@ -255,8 +279,8 @@ def numpy_layer_forward(cell, x, p, reverse, training):
         c = np.zeros((B, H), np.float32)
         for t in steps:
             g = xp[t] + h @ w_hh_t
-            i, f = _sigmoid(g[:, :H]), _sigmoid(g[:, H:2 * H])
-            gg, o = np.tanh(g[:, 2 * H:3 * H]), _sigmoid(g[:, 3 * H:])
+            i, f = _sigmoid(g[:, :H]), _sigmoid(g[:, H : 2 * H])
+            gg, o = np.tanh(g[:, 2 * H : 3 * H]), _sigmoid(g[:, 3 * H :])
             c_prev = c
             c = f * c + i * gg
             tc = np.tanh(c)
@@ -270,13 +294,13 @@ def numpy_layer_forward(cell, x, p, reverse, training):
             gh = h @ w_hh_t + b_hh
             gi = xp[t]
             r = _sigmoid(gi[:, :H] + gh[:, :H])
-            z = _sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
-            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            z = _sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
             h_prev = h
             h = (1.0 - z) * n + z * h
             y[t] = h
             if training:
-                saved.append((t, h_prev, r, z, n, gh[:, 2 * H:]))
+                saved.append((t, h_prev, r, z, n, gh[:, 2 * H :]))
     else:
         for t in steps:
             h_prev = h
@@ -294,7 +318,7 @@ def numpy_layer_backward(cache, dy):
     T, B, I = x.shape
     H = w_hh.shape[1]
     G = w_hh.shape[0] // H
-    dgi = np.empty((T, B, G * H), np.float32)      # gradient w.r.t. the input projection
+    dgi = np.empty((T, B, G * H), np.float32)  # gradient w.r.t. the input projection
     dgh = dgi if cell != "gru" else np.empty((T, B, G * H), np.float32)
     hprev = np.empty((T, B, H), np.float32)
     dh = np.zeros((B, H), np.float32)
@@ -305,9 +329,9 @@ def numpy_layer_backward(cache, dy):
             dc = dc + dh * o * (1.0 - tc * tc)
             d = dgi[t]
             d[:, :H] = dc * gg * i * (1.0 - i)
-            d[:, H:2 * H] = dc * c_prev * f * (1.0 - f)
-            d[:, 2 * H:3 * H] = dc * i * (1.0 - gg * gg)
-            d[:, 3 * H:] = dh * tc * o * (1.0 - o)
+            d[:, H : 2 * H] = dc * c_prev * f * (1.0 - f)
+            d[:, 2 * H : 3 * H] = dc * i * (1.0 - gg * gg)
+            d[:, 3 * H :] = dh * tc * o * (1.0 - o)
             dc = dc * f
             dh = d @ w_hh
             hprev[t] = h_prev
@@ -319,10 +343,10 @@ def numpy_layer_backward(cache, dy):
             dz = dh * (h_prev - n) * z * (1.0 - z)
             di, dhh = dgi[t], dgh[t]
             di[:, :H] = dr
-            di[:, H:2 * H] = dz
-            di[:, 2 * H:] = dn
-            dhh[:, :2 * H] = di[:, :2 * H]
-            dhh[:, 2 * H:] = dn * r
+            di[:, H : 2 * H] = dz
+            di[:, 2 * H :] = dn
+            dhh[:, : 2 * H] = di[:, : 2 * H]
+            dhh[:, 2 * H :] = dn * r
             dh = dh * z + dhh @ w_hh
             hprev[t] = h_prev
     else:
@@ -334,8 +358,12 @@ def numpy_layer_backward(cache, dy):
             hprev[t] = h_prev
     dgi2 = dgi.reshape(T * B, G * H)
     dgh2 = dgh.reshape(T * B, G * H)
-    grads = (dgi2.T @ x.reshape(T * B, I), dgh2.T @ hprev.reshape(T * B, H),
-             dgi2.sum(axis=0), dgh2.sum(axis=0))
+    grads = (
+        dgi2.T @ x.reshape(T * B, I),
+        dgh2.T @ hprev.reshape(T * B, H),
+        dgi2.sum(axis=0),
+        dgh2.sum(axis=0),
+    )
     del grads
     return (dgi2 @ w_ih).reshape(T, B, I)
 
@@ -348,19 +376,23 @@ def _numpy_case(cfg, cell, mode, x, params):
         return numpy_layer_forward(kind, inp, p, reverse, training)
 
     if not training:
+
         def run():
             out, _ = _stack_forward(layer_forward, params, x)
             return out, None
+
         return run
 
     def run():
         out, caches = _stack_forward(layer_forward, params, x)
         dx = _stack_backward(numpy_layer_backward, caches, np.ones_like(out))
         return out, dx
+
     return run
 
 
 # --------------------------------------------------------------------------- ONNX Runtime
+
 
 def _onnxruntime_case(cfg, cell, mode, x, params):
     """pyrnn's ONNX export of the same network run by ONNX Runtime's CPU provider, with as
@@ -375,16 +407,24 @@ def _onnxruntime_case(cfg, cell, mode, x, params):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = engine.get_num_threads()
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(to_onnx(pyrnn_network(cfg, cell, params)).SerializeToString(),
-                                opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        to_onnx(pyrnn_network(cfg, cell, params)).SerializeToString(),
+        opts,
+        providers=["CPUExecutionProvider"],
+    )
 
     def run():
         return sess.run(["y"], {"x": x})[0], None
+
     return run
 
 
-_BUILDERS = {"pyrnn": _pyrnn_case, "torch": _torch_case, "numpy": _numpy_case,
-             "onnxruntime": _onnxruntime_case}
+_BUILDERS = {
+    "pyrnn": _pyrnn_case,
+    "torch": _torch_case,
+    "numpy": _numpy_case,
+    "onnxruntime": _onnxruntime_case,
+}
 
 
 def make_case(impl, cfg, cell, mode, x=None, params=None):
@@ -399,6 +439,7 @@ def make_case(impl, cfg, cell, mode, x=None, params=None):
 
 
 # --------------------------------------------------------------------------- threads
+
 
 def set_threads(n: int):
     """Give pyrnn, torch (if installed) and numpy's BLAS ``n`` threads each.
@@ -426,8 +467,12 @@ def blas_info():
     from threadpoolctl import threadpool_info
 
     libs = [
-        {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
-        for lib in threadpool_info() if lib.get("user_api") == "blas"
+        {
+            k: lib.get(k)
+            for k in ("internal_api", "version", "architecture", "num_threads", "filepath")
+        }
+        for lib in threadpool_info()
+        if lib.get("user_api") == "blas"
     ]
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     return {"libraries": libs, "env": env}

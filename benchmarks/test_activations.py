@@ -6,6 +6,7 @@ level the CPU supports) against ``np.exp``, ``np.tanh`` and ``1 / (1 + np.exp(-x
 same array. The array is large (2^20 float32) so the call's fixed overhead is negligible: the
 time per element is the time of one call divided by N. One thread (both sides are serial).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,9 @@ def test_activation(benchmark, run_timed, name, impl):
     x = _input()
     fn = (lambda: engine.activation(name, x)) if impl == "pyrnn" else (lambda: _NUMPY[name](x))
     benchmark.group = f"activation/{name}"
-    benchmark.extra_info.update(kind="activation", name=name, impl=impl, n=N,
-                                isa=engine.config()["isa"])
+    benchmark.extra_info.update(
+        kind="activation", name=name, impl=impl, n=N, isa=engine.config()["isa"]
+    )
     y = run_timed(benchmark, fn)
     benchmark.extra_info["ns_per_element"] = benchmark.stats.stats.min / N * 1e9
     ref = _NUMPY[name](x.astype(np.float64))

@@ -15,6 +15,7 @@ numpy runs with the environment as it is; ``report.py`` runs the numpy half agai
 subprocess with ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` unset (they can pin OpenBLAS to a
 slower kernel), and each benchmark records the kernel it saw.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,14 +37,17 @@ EQUIVALENT_CONFIGS = ("medium", "large")
 
 def _operands(M, K, N, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((M, K), dtype=np.float32),
-            rng.standard_normal((K, N), dtype=np.float32))
+    return (
+        rng.standard_normal((M, K), dtype=np.float32),
+        rng.standard_normal((K, N), dtype=np.float32),
+    )
 
 
 def _matmul(impl):
     """``f(a, b) -> a @ b`` as a numpy array, by ``impl``."""
     if impl == "pyrnn":
         from pyrnn import engine
+
         return engine.gemm
     if impl == "numpy":
         return np.matmul
@@ -73,8 +77,17 @@ def test_gemm(benchmark, run_timed, shape_name, threads, impl):
     mm = _matmul(impl)
     benchmark.group = f"gemm/{shape_name}/{threads}t"
     flop = 2.0 * M * K * N
-    benchmark.extra_info.update(kind="gemm", impl=impl, shape=shape_name, M=M, K=K, N=N,
-                                what=what, threads=threads, flops=flop)
+    benchmark.extra_info.update(
+        kind="gemm",
+        impl=impl,
+        shape=shape_name,
+        M=M,
+        K=K,
+        N=N,
+        what=what,
+        threads=threads,
+        flops=flop,
+    )
     if impl == "numpy":
         benchmark.extra_info["numpy_blas"] = rnnbench.blas_info()
     c = run_timed(benchmark, lambda: mm(a, b))
@@ -93,9 +106,15 @@ def test_gemm_rnn_equivalent(benchmark, run_timed, config_name, cell, threads, i
     mm = _matmul(impl)
     benchmark.group = f"gemm-equivalent/{config_name}/{cell}/{threads}t"
     flop = sum(2.0 * M * K * N for M, K, N in shapes)
-    benchmark.extra_info.update(kind="gemm_equiv", impl=impl, config=config_name, cell=cell,
-                                threads=threads, flops=flop,
-                                shapes=["x".join(map(str, s)) for s in shapes])
+    benchmark.extra_info.update(
+        kind="gemm_equiv",
+        impl=impl,
+        config=config_name,
+        cell=cell,
+        threads=threads,
+        flops=flop,
+        shapes=["x".join(map(str, s)) for s in shapes],
+    )
     if impl == "numpy":
         benchmark.extra_info["numpy_blas"] = rnnbench.blas_info()
     out = run_timed(benchmark, lambda: [mm(a, b) for a, b in operands])

@@ -5,6 +5,7 @@ sequence, feeding the state back (pyrnn's packed weights stay cached across the 
 runs under ``torch.no_grad()``); report.py divides by ``STEPS`` for the time per step and prints
 torch / pyrnn against the 3x target.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +25,7 @@ def _pyrnn_stream(cell, xs):
         for x_t in xs:
             out, state = net.step(x_t, state)
         return out
+
     return run
 
 
@@ -38,6 +40,7 @@ def _torch_stream(cell, xs):
             for x_t in xt:
                 out, state = m(x_t, state)
         return out[0].numpy()
+
     return run
 
 
@@ -48,7 +51,8 @@ def test_step(benchmark, run_timed, cell, threads, impl):
     xs = np.random.default_rng(0).standard_normal((STEPS, 1, I), dtype=np.float32)
     fn = (_pyrnn_stream if impl == "pyrnn" else _torch_stream)(cell, xs)
     benchmark.group = f"step/{cell}/{threads}t"
-    benchmark.extra_info.update(kind="step", cell=cell, impl=impl, threads=threads, B=1, I=I,
-                                H=H, steps=STEPS)
+    benchmark.extra_info.update(
+        kind="step", cell=cell, impl=impl, threads=threads, B=1, I=I, H=H, steps=STEPS
+    )
     out = run_timed(benchmark, fn)
     assert out.shape == (1, H)

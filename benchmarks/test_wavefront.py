@@ -9,6 +9,7 @@ runs its layer-directions through ``engine.forward_group``/``backward_group`` wh
 layer-direction, each using both threads. report.py prints layered time / grouped time
 against the 1.6x target. Each benchmark records whether the plan grouped at all.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,10 @@ import rnnbench
 
 T, I, H = 100, 64, 128
 BATCHES = (1, 8)
-NETS = {"2layer": dict(num_layers=2, bidirectional=False),
-        "bidir": dict(num_layers=1, bidirectional=True)}
+NETS = {
+    "2layer": dict(num_layers=2, bidirectional=False),
+    "bidir": dict(num_layers=1, bidirectional=True),
+}
 CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN"}
 VARIANTS = ("grouped", "layered")
 
@@ -45,6 +48,7 @@ def make_step(net, mode, B):
         out, _ = net.forward(x, training=True)
         net.backward(dout)
         return out
+
     return run
 
 
@@ -57,9 +61,19 @@ def make_step(net, mode, B):
 def test_wavefront(benchmark, run_timed, net_name, cell, B, mode, threads, variant):
     net = make_network(net_name, cell, variant)
     benchmark.group = f"wavefront/{net_name}/{cell}/B{B}/{mode}/{threads}t"
-    benchmark.extra_info.update(kind="wavefront", net=net_name, cell=cell, B=B, mode=mode,
-                                threads=threads, variant=variant, T=T, I=I, H=H,
-                                grouped=bool(net._group_layers(T, B)))
+    benchmark.extra_info.update(
+        kind="wavefront",
+        net=net_name,
+        cell=cell,
+        B=B,
+        mode=mode,
+        threads=threads,
+        variant=variant,
+        T=T,
+        I=I,
+        H=H,
+        grouped=bool(net._group_layers(T, B)),
+    )
     out = run_timed(benchmark, make_step(net, mode, B))
     assert out.shape == (T, B, net.output_size)
 

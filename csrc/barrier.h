@@ -1,7 +1,7 @@
 // barrier.h — the barrier between the steps of a parallel time loop.
 // Spins briefly (a balanced step waits microseconds), then sleeps on a futex until the last
-// thread arrives (futex.h; elsewhere than Linux it yields the core in a loop). When the machine is busy
-// and the partner thread has been descheduled, spinning would hold the very core it needs to
+// thread arrives (futex.h; elsewhere than Linux it yields the core in a loop). When the machine is
+// busy and the partner thread has been descheduled, spinning would hold the very core it needs to
 // finish its share; sleeping leaves the core idle, so the scheduler can move the partner
 // onto it at once (a thread that only yields stays runnable and keeps its core). Measured
 // on a 2-core Zen 3 VM shared with other jobs, a pinned busy loop beside, 2 threads forced
@@ -38,8 +38,10 @@ class Barrier {
       return;
     }
     for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin) {
-      if (spin < kSpins) relax();
-      else park(gen);
+      if (spin < kSpins)
+        relax();
+      else
+        park(gen);
     }
   }
 

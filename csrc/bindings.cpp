@@ -56,8 +56,9 @@ int max_threads() {
 
 int checked_threads(long long n, const char* what) {
   if (n < 1 || n > max_threads())
-    throw ValueErr(std::string(what) + " must be >= 1 and at most " + std::to_string(max_threads()) +
-                   " (8 per core, OMP_THREAD_LIMIT), got " + std::to_string(n));
+    throw ValueErr(std::string(what) + " must be >= 1 and at most " +
+                   std::to_string(max_threads()) + " (8 per core, OMP_THREAD_LIMIT), got " +
+                   std::to_string(n));
   return int(n);
 }
 
@@ -146,14 +147,17 @@ using Keep = std::vector<py::array>;
 // byte offset): the kernels read elements as T, and vectors of T, from T-aligned addresses.
 template <typename T>
 const T* aligned(const py::array& a, Keep& keep) {
-  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) == 0) return static_cast<const T*>(a.data());
+  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) == 0)
+    return static_cast<const T*>(a.data());
   py::array_t<T> copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
   std::memcpy(copy.mutable_data(), a.data(), sizeof(T) * size_t(a.size()));
   keep.push_back(copy);
   return copy.data();
 }
 
-std::string type_name(const py::handle& h) { return py::str(py::type::of(h).attr("__name__")); }
+std::string type_name(const py::handle& h) {
+  return py::str(py::type::of(h).attr("__name__"));
+}
 
 // Checks one array argument: numpy, dtype, C-contiguous, exact shape. None allowed if optional.
 template <typename T>
@@ -167,13 +171,15 @@ const T* checked(const py::handle& h, const char* name, const std::vector<int64_
     throw TypeErr(std::string(name) + " must be a numpy array, got " + type_name(h));
   py::array a = py::reinterpret_borrow<py::array>(h);
   if (!a.dtype().equal(py::dtype::of<T>()))
-    throw TypeErr(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
-                  " like x, got " + std::string(py::str(a.dtype())));
+    throw TypeErr(std::string(name) + " must have dtype " +
+                  std::string(py::str(py::dtype::of<T>())) + " like x, got " +
+                  std::string(py::str(a.dtype())));
   const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
                         std::equal(shape.begin(), shape.end(), a.shape(),
                                    [](int64_t e, py::ssize_t g) { return e == int64_t(g); });
   if (!shape_ok)
-    throw ValueErr(std::string(name) + " must have shape " + shape_str(shape) + ", got " + shape_of(a));
+    throw ValueErr(std::string(name) + " must have shape " + shape_str(shape) + ", got " +
+                   shape_of(a));
   if (!(a.flags() & py::array::c_style))
     throw ValueErr(std::string(name) + " must be C-contiguous (use numpy.ascontiguousarray)");
   return aligned<T>(a, keep);
@@ -184,7 +190,8 @@ const T* checked(const py::handle& h, const char* name, const std::vector<int64_
 // the weight gradient multiplies every row of x by its gate gradients (0 for padding), and
 // 0 * inf is NaN. Finite padding gives exact zeros there, so it is used as it is.
 template <typename T>
-const T* x_without_bad_padding(const T* x, const int64_t* lengths, const LayerShape& s, Keep& keep) {
+const T* x_without_bad_padding(const T* x, const int64_t* lengths, const LayerShape& s,
+                               Keep& keep) {
   if (!lengths) return x;
   auto padded_rows = [&](auto&& row) {
     for (int64_t b = 0; b < s.B; ++b)
@@ -210,7 +217,8 @@ const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B, Keep& 
   if (!a.dtype().equal(py::dtype::of<int64_t>()))
     throw TypeErr("lengths must have dtype int64, got " + std::string(py::str(a.dtype())));
   if (a.ndim() != 1 || a.shape(0) != B)
-    throw ValueErr("lengths must have shape (" + std::to_string(B) + ",) (one per sequence), got " + shape_of(a));
+    throw ValueErr("lengths must have shape (" + std::to_string(B) + ",) (one per sequence), got " +
+                   shape_of(a));
   if (!(a.flags() & py::array::c_style)) throw ValueErr("lengths must be C-contiguous");
   const int64_t* p = aligned<int64_t>(a, keep);
   for (int64_t b = 0; b < B; ++b)
@@ -224,10 +232,14 @@ LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::h
                       const py::handle& w_ih, const py::handle& w_hh) {
   const py::array xa = py::reinterpret_borrow<py::array>(x);
   if (xa.ndim() != 3) throw ValueErr("x must have shape (T, B, I), got " + shape_of(xa));
-  LayerShape s{cell, reset_after, reverse, int64_t(xa.shape(0)), int64_t(xa.shape(1)), int64_t(xa.shape(2)), 0};
+  LayerShape s{
+      cell, reset_after, reverse, int64_t(xa.shape(0)), int64_t(xa.shape(1)), int64_t(xa.shape(2)),
+      0};
   if (s.T < 1 || s.B < 1 || s.I < 1)
-    throw ValueErr("x must have shape (T, B, I) with T, B, I >= 1 (no empty sequences), got " + shape_of(xa));
-  if (!py::isinstance<py::array>(w_hh)) throw TypeErr("weight_hh must be a numpy array, got " + type_name(w_hh));
+    throw ValueErr("x must have shape (T, B, I) with T, B, I >= 1 (no empty sequences), got " +
+                   shape_of(xa));
+  if (!py::isinstance<py::array>(w_hh))
+    throw TypeErr("weight_hh must be a numpy array, got " + type_name(w_hh));
   const py::array wh = py::reinterpret_borrow<py::array>(w_hh);
   const int64_t G = num_gates(cell);
   if (wh.ndim() != 2 || wh.shape(0) % G != 0 || wh.shape(0) == 0 || wh.shape(1) != wh.shape(0) / G)
@@ -245,8 +257,10 @@ py::array_t<T> empty(std::vector<py::ssize_t> shape) {
 
 template <typename T>
 int64_t packed_size(const LayerShape& s) {
-  if constexpr (std::is_same<T, float>::value) return active_table().packed_size_f32(s);
-  else return active_table().packed_size_f64(s);
+  if constexpr (std::is_same<T, float>::value)
+    return active_table().packed_size_f32(s);
+  else
+    return active_table().packed_size_f64(s);
 }
 
 // The forward's packed weights for one layer-direction (ForwardArgs::packed).
@@ -263,8 +277,10 @@ py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::han
   T* dst = out.mutable_data();
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().pack_f32(s, wi, wh, bi, bh, dst);
-    else active_table().pack_f64(s, wi, wh, bi, bh, dst);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().pack_f32(s, wi, wh, bi, bh, dst);
+    else
+      active_table().pack_f64(s, wi, wh, bi, bh, dst);
   }
   return out;
 }
@@ -281,9 +297,10 @@ struct ForwardCall {
 
 template <typename T>
 ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
-                               const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
-                               const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                               bool training, int nthreads, const T* x_prev = nullptr,
+                               const py::handle& w_hh, const py::handle& b_ih,
+                               const py::handle& b_hh, const py::handle& lengths,
+                               const py::handle& h0, const py::handle& c0, bool training,
+                               int nthreads, const T* x_prev = nullptr,
                                const py::handle& packed = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
@@ -293,7 +310,8 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   a.s = s;
   a.lengths = checked_lengths(lengths, T_, B, keep);
   a.x = x_prev ? x_prev
-               : x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
+               : x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s,
+                                       keep);
   a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false, keep);
   a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false, keep);
   a.b_ih = checked<T>(b_ih, "bias_ih", {G * H}, true, keep);
@@ -334,8 +352,10 @@ py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& 
                                            nthreads, nullptr, packed);
   run_kernel([&](const std::atomic<bool>* stop) {
     call.a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().forward_f32(call.a);
-    else active_table().forward_f64(call.a);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().forward_f32(call.a);
+    else
+      active_table().forward_f64(call.a);
   });
   return call.result();
 }
@@ -343,7 +363,8 @@ py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& 
 // The workspace a training forward returned, checked (not yet taken: see claim()).
 CoreWorkspace& workspace_arg(const py::handle& h) {
   if (!py::isinstance<CoreWorkspace>(h))
-    throw TypeErr("workspace must be the workspace a training forward returned, got " + type_name(h));
+    throw TypeErr("workspace must be the workspace a training forward returned, got " +
+                  type_name(h));
   return h.cast<CoreWorkspace&>();
 }
 
@@ -354,8 +375,9 @@ void claim(const std::vector<CoreWorkspace*>& wss) {
   for (size_t k = 0; k < wss.size(); ++k) {
     if (wss[k]->consumed.exchange(true)) {
       for (size_t j = 0; j < k; ++j) wss[j]->consumed.store(false);
-      throw ValueErr("this workspace was already used by backward (it is overwritten with gate "
-                     "gradients); run forward(training=True) again");
+      throw ValueErr(
+          "this workspace was already used by backward (it is overwritten with gate "
+          "gradients); run forward(training=True) again");
     }
   }
 }
@@ -372,9 +394,8 @@ struct BackwardCall {
 template <typename T>
 BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                                  const py::handle& w_hh, const py::handle& lengths,
-                                 const py::handle& ws, const py::handle& dy,
-                                 const py::handle& dh_n, const py::handle& dc_n, bool has_bias,
-                                 int nthreads) {
+                                 const py::handle& ws, const py::handle& dy, const py::handle& dh_n,
+                                 const py::handle& dc_n, bool has_bias, int nthreads) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   BackwardCall<T> call;
@@ -436,18 +457,24 @@ py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle&
   claim({call.ws});
   run_kernel([&](const std::atomic<bool>* stop) {
     call.a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().backward_f32(call.a);
-    else active_table().backward_f64(call.a);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().backward_f32(call.a);
+    else
+      active_table().backward_f64(call.a);
   });
   return call.out;
 }
 
 template <typename T>
 py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm, int nt) {
-  if (!py::isinstance<py::array>(Bm)) throw TypeErr("B must be a numpy array, got " + type_name(Bm));
-  const py::array a = py::reinterpret_borrow<py::array>(A), b = py::reinterpret_borrow<py::array>(Bm);
-  if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0) || a.shape(0) < 1 || a.shape(1) < 1 || b.shape(1) < 1)
-    throw ValueErr("gemm needs A (M, K) and B (K, N) with M, K, N >= 1, got " + shape_of(a) + " and " + shape_of(b));
+  if (!py::isinstance<py::array>(Bm))
+    throw TypeErr("B must be a numpy array, got " + type_name(Bm));
+  const py::array a = py::reinterpret_borrow<py::array>(A),
+                  b = py::reinterpret_borrow<py::array>(Bm);
+  if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0) || a.shape(0) < 1 ||
+      a.shape(1) < 1 || b.shape(1) < 1)
+    throw ValueErr("gemm needs A (M, K) and B (K, N) with M, K, N >= 1, got " + shape_of(a) +
+                   " and " + shape_of(b));
   const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
   Keep keep;
   const T* pa = checked<T>(A, "A", {M, K}, false, keep);
@@ -457,8 +484,10 @@ py::array_t<T> gemm_t(const py::handle& A, const py::handle& Bm, int nt) {
   T* pc = c.mutable_data();
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().gemm_f32(M, N, K, pa, pb, pc, nt);
-    else active_table().gemm_f64(M, N, K, pa, pb, pc, nt);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().gemm_f32(M, N, K, pa, pb, pc, nt);
+    else
+      active_table().gemm_f64(M, N, K, pa, pb, pc, nt);
   }
   return c;
 }
@@ -477,26 +506,29 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
     const T* x_prev = nullptr;
     LayerShape s{};
     if (c[4].is_none()) {
-      if (!chained || k == 0) throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
+      if (!chained || k == 0)
+        throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
       const LayerShape& p = prepared.back().a.s;
       x_prev = prepared.back().a.y;
-      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(),
-                     py::array_t<T>({p.T, p.B, p.H}), c[5], c[6]);  // (shape only)
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), py::array_t<T>({p.T, p.B, p.H}),
+                     c[5], c[6]);  // (shape only)
     } else {
       if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
         throw TypeErr("all calls of a group must share one dtype");
       s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
     }
-    prepared.push_back(prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                          c[12].cast<bool>(), nt, x_prev,
-                                          c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
+    prepared.push_back(
+        prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(),
+                           nt, x_prev, c.size() > 13 ? py::handle(c[13]) : py::handle(py::none())));
   }
   std::vector<ForwardArgs<T>> args;
   for (auto& p : prepared) args.push_back(p.a);
   run_kernel([&](const std::atomic<bool>* stop) {
     for (auto& a : args) a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().forward_group_f32(args.data(), int(args.size()), chained, nt);
-    else active_table().forward_group_f64(args.data(), int(args.size()), chained, nt);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().forward_group_f32(args.data(), int(args.size()), chained, nt);
+    else
+      active_table().forward_group_f64(args.data(), int(args.size()), chained, nt);
   });
   py::list out;
   for (auto& p : prepared) out.append(p.result());
@@ -514,7 +546,8 @@ py::list backward_group_t(const py::list& calls, int nt) {
       throw TypeErr("all calls of a group must share one dtype");
     const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
     for (auto& p : prepared)
-      if (p.ws == &workspace_arg(c[8])) throw ValueErr("a workspace appears twice in one backward group");
+      if (p.ws == &workspace_arg(c[8]))
+        throw ValueErr("a workspace appears twice in one backward group");
     prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
                                            c[12].cast<bool>(), nt));
   }
@@ -527,8 +560,10 @@ py::list backward_group_t(const py::list& calls, int nt) {
   claim(wss);
   run_kernel([&](const std::atomic<bool>* stop) {
     for (auto& a : args) a.stop = stop;
-    if constexpr (std::is_same<T, float>::value) active_table().backward_group_f32(args.data(), int(args.size()), nt);
-    else active_table().backward_group_f64(args.data(), int(args.size()), nt);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().backward_group_f32(args.data(), int(args.size()), nt);
+    else
+      active_table().backward_group_f64(args.data(), int(args.size()), nt);
   });
   py::list out;
   for (auto& p : prepared) out.append(p.out);
@@ -552,7 +587,9 @@ int64_t conv_int(const py::handle& h, const char* name, int64_t lo) {
     throw TypeErr(std::string(name) + " must be an int, got " +
                   std::string(py::str(py::type::of(h).attr("__name__"))));
   const int64_t v = h.cast<int64_t>();
-  if (v < lo) throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " + std::to_string(v));
+  if (v < lo)
+    throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " +
+                   std::to_string(v));
   return v;
 }
 
@@ -565,8 +602,9 @@ Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const
   if (!py::isinstance<py::array>(weight)) throw TypeErr("weight must be a numpy array");
   const py::array wa = py::reinterpret_borrow<py::array>(weight);
   if (wa.ndim() != 3 || wa.shape(0) < 1 || wa.shape(2) < 1 || wa.shape(1) != xa.shape(2))
-    throw ValueErr("weight must have shape (C_out, C_in, K) with C_in = " + std::to_string(xa.shape(2)) +
-                   " (x's last axis) and C_out, K >= 1, got " + shape_of(wa));
+    throw ValueErr(
+        "weight must have shape (C_out, C_in, K) with C_in = " + std::to_string(xa.shape(2)) +
+        " (x's last axis) and C_out, K >= 1, got " + shape_of(wa));
   Conv1dShape s{};
   s.T = xa.shape(0);
   s.B = xa.shape(1);
@@ -579,9 +617,10 @@ Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const
   s.pool = conv_int(pool, "pool", 1);
   s.relu = relu;
   if (s.out_len(s.T) < 1)
-    throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " + std::to_string(s.K) +
-                   ", dilation " + std::to_string(s.dilation) + ", padding " + std::to_string(s.padding) +
-                   " and pool " + std::to_string(s.pool) + " (no output step)");
+    throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " +
+                   std::to_string(s.K) + ", dilation " + std::to_string(s.dilation) + ", padding " +
+                   std::to_string(s.padding) + " and pool " + std::to_string(s.pool) +
+                   " (no output step)");
   return s;
 }
 
@@ -616,8 +655,10 @@ py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::
   a.nthreads = resolve_threads(0);
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().conv1d_forward_f32(a);
-    else active_table().conv1d_forward_f64(a);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().conv1d_forward_f32(a);
+    else
+      active_table().conv1d_forward_f64(a);
   }
   return py::make_tuple(y, ws);
 }
@@ -647,8 +688,10 @@ py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py:
   a.nthreads = resolve_threads(0);
   {
     py::gil_scoped_release release;
-    if constexpr (std::is_same<T, float>::value) active_table().conv1d_backward_f32(a);
-    else active_table().conv1d_backward_f64(a);
+    if constexpr (std::is_same<T, float>::value)
+      active_table().conv1d_backward_f32(a);
+    else
+      active_table().conv1d_backward_f64(a);
   }
   return py::make_tuple(dx, dw, db);
 }
@@ -664,12 +707,15 @@ void def_conv1d(py::module_& m) {
                              : conv1d_forward_t<double>(s, x, weight, bias, lengths, training);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("lengths"), py::arg("stride"),
-      py::arg("dilation"), py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("training"),
-      "Conv1d (+ReLU, +max pooling), time-major. Returns (y (T_out, B, C_out), workspace or None).");
+      py::arg("dilation"), py::arg("padding"), py::arg("pool"), py::arg("relu"),
+      py::arg("training"),
+      "Conv1d (+ReLU, +max pooling), time-major. Returns (y (T_out, B, C_out), workspace or "
+      "None).");
   m.def(
       "conv1d_backward",
-      [](py::handle x, py::handle weight, py::handle lengths, py::handle stride, py::handle dilation,
-         py::handle padding, py::handle pool, bool relu, py::handle ws, py::handle dy, bool has_bias) {
+      [](py::handle x, py::handle weight, py::handle lengths, py::handle stride,
+         py::handle dilation, py::handle padding, py::handle pool, bool relu, py::handle ws,
+         py::handle dy, bool has_bias) {
         const DT dt = dtype_of_x(x);
         const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
         return dt == DT::F32 ? conv1d_backward_t<float>(s, x, weight, lengths, ws, dy, has_bias)
@@ -684,7 +730,8 @@ void def_conv1d(py::module_& m) {
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "pyrnn's C++ kernels: one recurrent layer-direction, forward and BPTT (use pyrnn.engine)";
+  m.doc() =
+      "pyrnn's C++ kernels: one recurrent layer-direction, forward and BPTT (use pyrnn.engine)";
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -700,10 +747,11 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
-  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  g_main_thread =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
 
-  py::class_<CoreWorkspace>(m, "Workspace",
-                            "The buffer a training forward keeps for BPTT; consumed by one backward.")
+  py::class_<CoreWorkspace>(
+      m, "Workspace", "The buffer a training forward keeps for BPTT; consumed by one backward.")
       .def_property_readonly("nbytes", [](const CoreWorkspace& w) { return w.buf.nbytes(); })
       .def_property_readonly("consumed", [](const CoreWorkspace& w) { return w.consumed.load(); });
 
@@ -724,26 +772,30 @@ PYBIND11_MODULE(_core, m) {
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
         const int nt = resolve_threads(nthreads);
-        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed)
-                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training, nt, packed);
+        return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0,
+                                                training, nt, packed)
+                             : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0,
+                                                 training, nt, packed);
       },
-      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
-      py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
-      py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"), py::arg("packed") = py::none(),
-      py::arg("nthreads") = 0,
-      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, Workspace or None). "
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"),
+      py::arg("x"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"),
+      py::arg("bias_hh"), py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"),
+      py::arg("packed") = py::none(), py::arg("nthreads") = 0,
+      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, Workspace "
+      "or None). "
       "packed: pack()'s output for these weights and biases (reused across calls), or None. "
       "nthreads: 0 for the default (see set_num_threads).");
 
   m.def(
       "pack",
-      [](const std::string& cell, const std::string& nonlinearity, bool reset_after, py::handle w_ih,
-         py::handle w_hh, py::handle b_ih, py::handle b_hh) -> py::object {
+      [](const std::string& cell, const std::string& nonlinearity, bool reset_after,
+         py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh) -> py::object {
         const CellKind kind = parse_cell(cell, nonlinearity);
         if (!py::isinstance<py::array>(w_ih) || py::reinterpret_borrow<py::array>(w_ih).ndim() != 2)
           throw TypeErr("weight_ih must be a 2-D numpy array (G*H, I)");
         const py::array wi = py::reinterpret_borrow<py::array>(w_ih);
-        const py::array_t<float> x_shape({py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
+        const py::array_t<float> x_shape(
+            {py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
         LayerShape s = shape_from(kind, reset_after, false, x_shape, w_ih, w_hh);
         return dtype_of_x(w_ih) == DT::F32 ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
                                            : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
@@ -763,96 +815,132 @@ PYBIND11_MODULE(_core, m) {
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
         const int nt = resolve_threads(nthreads);
-        return dt == DT::F32 ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt)
-                             : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt);
+        return dt == DT::F32
+                   ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt)
+                   : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias,
+                                        nt);
       },
-      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"), py::arg("x"),
-      py::arg("weight_ih"), py::arg("weight_hh"), py::arg("lengths"), py::arg("workspace"), py::arg("dy"),
-      py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"), py::arg("nthreads") = 0,
-      "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh, "
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"),
+      py::arg("x"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("lengths"),
+      py::arg("workspace"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"),
+      py::arg("nthreads") = 0,
+      "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, "
+      "dbias_hh, "
       "grad_norm_h, grad_norm_c).");
 
-  m.def("forward_group", [](const py::list& calls, bool chained, long long nthreads) -> py::list {
-    const int nt = resolve_threads(nthreads);
-    return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained, nt)
-                                          : forward_group_t<double>(calls, chained, nt);
-  }, py::arg("calls"), py::arg("chained"), py::arg("nthreads") = 0,
-     "Several forward calls (tuples of forward's arguments) at once, each on one thread: "
-     "concurrently, or as a pipeline when chained (call k's x None = call k-1's y). "
-     "Returns the list of their results, bitwise those of the calls one by one.");
-  m.def("backward_group", [](const py::list& calls, long long nthreads) -> py::list {
-    const int nt = resolve_threads(nthreads);
-    return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, nt) : backward_group_t<double>(calls, nt);
-  }, py::arg("calls"), py::arg("nthreads") = 0, "Several independent backward calls at once, each on one thread.");
+  m.def(
+      "forward_group",
+      [](const py::list& calls, bool chained, long long nthreads) -> py::list {
+        const int nt = resolve_threads(nthreads);
+        return group_dtype(calls) == DT::F32 ? forward_group_t<float>(calls, chained, nt)
+                                             : forward_group_t<double>(calls, chained, nt);
+      },
+      py::arg("calls"), py::arg("chained"), py::arg("nthreads") = 0,
+      "Several forward calls (tuples of forward's arguments) at once, each on one thread: "
+      "concurrently, or as a pipeline when chained (call k's x None = call k-1's y). "
+      "Returns the list of their results, bitwise those of the calls one by one.");
+  m.def(
+      "backward_group",
+      [](const py::list& calls, long long nthreads) -> py::list {
+        const int nt = resolve_threads(nthreads);
+        return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, nt)
+                                             : backward_group_t<double>(calls, nt);
+      },
+      py::arg("calls"), py::arg("nthreads") = 0,
+      "Several independent backward calls at once, each on one thread.");
 
-  m.def("gemm", [](py::handle A, py::handle B, long long nthreads) -> py::object {
-    const int nt = resolve_threads(nthreads);
-    return dtype_of_x(A) == DT::F32 ? py::object(gemm_t<float>(A, B, nt)) : py::object(gemm_t<double>(A, B, nt));
-  }, py::arg("A"), py::arg("B"), py::arg("nthreads") = 0,
-     "C = A @ B with pyrnn's own GEMM kernel (float32/float64, C-contiguous).");
+  m.def(
+      "gemm",
+      [](py::handle A, py::handle B, long long nthreads) -> py::object {
+        const int nt = resolve_threads(nthreads);
+        return dtype_of_x(A) == DT::F32 ? py::object(gemm_t<float>(A, B, nt))
+                                        : py::object(gemm_t<double>(A, B, nt));
+      },
+      py::arg("A"), py::arg("B"), py::arg("nthreads") = 0,
+      "C = A @ B with pyrnn's own GEMM kernel (float32/float64, C-contiguous).");
 
-  m.def("activation", [](const std::string& name, py::handle xh) {
-    MathFn fn;
-    if (name == "exp") fn = MathFn::EXP;
-    else if (name == "sigmoid") fn = MathFn::SIGMOID;
-    else if (name == "tanh") fn = MathFn::TANH;
-    else throw ValueErr("activation must be 'exp', 'sigmoid' or 'tanh', got '" + name + "'");
-    using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
-    const F32 xa = F32::ensure(xh);  // anything numpy converts to float32; null otherwise
-    if (!xa) throw TypeErr("x must be convertible to a float32 array, got " + type_name(xh));
-    Keep keep;
-    const float* px = aligned<float>(xa, keep);
-    py::array_t<float> y(std::vector<py::ssize_t>(xa.shape(), xa.shape() + xa.ndim()));
-    float* py_ = y.mutable_data();
-    const int64_t n = xa.size();
-    {
-      py::gil_scoped_release release;
-      active_table().math_f32(fn, px, py_, n);
-    }
-    return y;
-  }, py::arg("name"), py::arg("x"), "The float32 SIMD activation the kernels use, elementwise.");
+  m.def(
+      "activation",
+      [](const std::string& name, py::handle xh) {
+        MathFn fn;
+        if (name == "exp")
+          fn = MathFn::EXP;
+        else if (name == "sigmoid")
+          fn = MathFn::SIGMOID;
+        else if (name == "tanh")
+          fn = MathFn::TANH;
+        else
+          throw ValueErr("activation must be 'exp', 'sigmoid' or 'tanh', got '" + name + "'");
+        using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+        const F32 xa = F32::ensure(xh);  // anything numpy converts to float32; null otherwise
+        if (!xa) throw TypeErr("x must be convertible to a float32 array, got " + type_name(xh));
+        Keep keep;
+        const float* px = aligned<float>(xa, keep);
+        py::array_t<float> y(std::vector<py::ssize_t>(xa.shape(), xa.shape() + xa.ndim()));
+        float* py_ = y.mutable_data();
+        const int64_t n = xa.size();
+        {
+          py::gil_scoped_release release;
+          active_table().math_f32(fn, px, py_, n);
+        }
+        return y;
+      },
+      py::arg("name"), py::arg("x"), "The float32 SIMD activation the kernels use, elementwise.");
 
-  m.def("fma_peak_gflops", [](long long nthreads) {
-    const int nt = checked_threads(nthreads, "nthreads");
-    py::gil_scoped_release release;
-    return active_table().fma_peak_gflops(nt);
-  }, py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
+  m.def(
+      "fma_peak_gflops",
+      [](long long nthreads) {
+        const int nt = checked_threads(nthreads, "nthreads");
+        py::gil_scoped_release release;
+        return active_table().fma_peak_gflops(nt);
+      },
+      py::arg("nthreads"), "Measured float32 FMA throughput (GFLOP/s) of the active ISA level.");
 
   def_conv1d(m);  // Conv1d bindings (issue 13)
 
-  m.def("set_num_threads", [](py::object n) {
-    if (n.is_none()) {
-      g_num_threads = 0;
-      return;
-    }
-    PyObject* index = PyBool_Check(n.ptr()) ? nullptr : PyNumber_Index(n.ptr());  // int-like
-    if (!index) {
-      PyErr_Clear();
-      throw TypeErr("number of threads must be an int or None, got " + type_name(n));
-    }
-    int overflow = 0;
-    const long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
-    Py_DECREF(index);
-    g_num_threads = checked_threads(overflow ? (overflow > 0 ? LLONG_MAX : LLONG_MIN) : v, "number of threads");
-  }, py::arg("n"), "Threads for every call that does not pass its own (None: back to the default).");
-  m.def("get_num_threads", [](long long requested) { return resolve_threads(requested); },
-        py::arg("requested") = 0, "The thread count a call passing `requested` (0: none) uses.");
+  m.def(
+      "set_num_threads",
+      [](py::object n) {
+        if (n.is_none()) {
+          g_num_threads = 0;
+          return;
+        }
+        PyObject* index = PyBool_Check(n.ptr()) ? nullptr : PyNumber_Index(n.ptr());  // int-like
+        if (!index) {
+          PyErr_Clear();
+          throw TypeErr("number of threads must be an int or None, got " + type_name(n));
+        }
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+        Py_DECREF(index);
+        g_num_threads = checked_threads(overflow ? (overflow > 0 ? LLONG_MAX : LLONG_MIN) : v,
+                                        "number of threads");
+      },
+      py::arg("n"),
+      "Threads for every call that does not pass its own (None: back to the default).");
+  m.def(
+      "get_num_threads", [](long long requested) { return resolve_threads(requested); },
+      py::arg("requested") = 0, "The thread count a call passing `requested` (0: none) uses.");
   m.def("max_threads", &max_threads, "The most threads a call may use.");
 
-  m.def("workspace_size", [](const std::string& cell, bool reset_after, int64_t T, int64_t B, int64_t I, int64_t H) {
-    if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I, H must be >= 1");
-    const LayerShape s{parse_cell(cell, "tanh"), reset_after, false, T, B, I, H};
-    // (G+2) * (T+1) * B * H bounds the layout's arithmetic: it must fit in int64
-    const long double bound = (long double)(num_gates(s.cell) + 2) * (T + 1.0L) * B * H;
-    if (bound > (long double)(int64_t(1) << 62)) throw ValueErr("T * B * H is too large");
-    return workspace_layout(s).total;
-  }, py::arg("cell"), py::arg("reset_after"), py::arg("T"), py::arg("B"), py::arg("I"), py::arg("H"),
-     "Elements of the training workspace of one layer-direction.");
+  m.def(
+      "workspace_size",
+      [](const std::string& cell, bool reset_after, int64_t T, int64_t B, int64_t I, int64_t H) {
+        if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I, H must be >= 1");
+        const LayerShape s{parse_cell(cell, "tanh"), reset_after, false, T, B, I, H};
+        // (G+2) * (T+1) * B * H bounds the layout's arithmetic: it must fit in int64
+        const long double bound = (long double)(num_gates(s.cell) + 2) * (T + 1.0L) * B * H;
+        if (bound > (long double)(int64_t(1) << 62)) throw ValueErr("T * B * H is too large");
+        return workspace_layout(s).total;
+      },
+      py::arg("cell"), py::arg("reset_after"), py::arg("T"), py::arg("B"), py::arg("I"),
+      py::arg("H"), "Elements of the training workspace of one layer-direction.");
   m.def("available_memory", &available_memory,
         "Bytes the machine can still give this process (MemAvailable, cgroup limit).");
-  m.def("check_memory", [](int64_t nbytes, const std::string& what) { check_memory(nbytes, what); },
-        py::arg("nbytes"), py::arg("what"),
-        "Raise MemoryError naming the size when nbytes (>= 64 MiB) exceeds available_memory().");
+  m.def(
+      "check_memory", [](int64_t nbytes, const std::string& what) { check_memory(nbytes, what); },
+      py::arg("nbytes"), py::arg("what"),
+      "Raise MemoryError naming the size when nbytes (>= 64 MiB) exceeds available_memory().");
 
   m.def("config", []() {
     py::dict d;
@@ -902,37 +990,40 @@ PYBIND11_MODULE(_core, m) {
   });
 
   // ---- plans (plan.cpp): how a call of this shape would share its steps ----
-  m.def("plan", [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B,
-                   int64_t I, int64_t H, int nthreads, int itemsize, double busy_cores, int cpus) {
-    if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
-    if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
-    if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
-    const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
-    const int64_t GH = num_gates(s.cell) * H;
-    const Tuning tn = tuning(cache_info());
-    if (busy_cores < 0 || cpus < 0) {  // not given: what the load probe sees now
-      const LoadInfo l = load_info();
-      if (busy_cores < 0) busy_cores = l.busy_cores;
-      if (cpus < 0) cpus = l.cpus;
-    }
-    const int n = threads_under_load(nthreads, busy_cores, cpus);
-    const ThreadPlan f = plan_threads(n, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
-    const ThreadPlan b = plan_threads(n, s, GH * H * itemsize, 0, tn);
-    auto as_dict = [](const ThreadPlan& p) {
-      py::dict d;
-      d["threads"] = p.nthreads;
-      d["split"] = p.nthreads == 1 ? "serial" : (p.by_rows ? "batch rows" : "hidden units");
-      return d;
-    };
-    py::dict d;
-    d["forward"] = as_dict(f);
-    d["backward"] = as_dict(b);
-    d["group_layers"] = group_layers(n, 2, s, GH * (I + H) * itemsize, tn);
-    return d;
-  }, py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
-     py::arg("H"), py::arg("nthreads"), py::arg("itemsize"), py::arg("busy_cores") = -1.0,
-     py::arg("cpus") = -1,
-     "How a forward/backward call of this shape would share its steps among at most nthreads "
-     "threads when other processes keep busy_cores of this process's cpus busy (negative: what "
-     "the load probe sees now).");
+  m.def(
+      "plan",
+      [](const std::string& cell, const std::string& nonlinearity, int64_t T, int64_t B, int64_t I,
+         int64_t H, int nthreads, int itemsize, double busy_cores, int cpus) {
+        if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
+        if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
+        if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+        const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
+        const int64_t GH = num_gates(s.cell) * H;
+        const Tuning tn = tuning(cache_info());
+        if (busy_cores < 0 || cpus < 0) {  // not given: what the load probe sees now
+          const LoadInfo l = load_info();
+          if (busy_cores < 0) busy_cores = l.busy_cores;
+          if (cpus < 0) cpus = l.cpus;
+        }
+        const int n = threads_under_load(nthreads, busy_cores, cpus);
+        const ThreadPlan f = plan_threads(n, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
+        const ThreadPlan b = plan_threads(n, s, GH * H * itemsize, 0, tn);
+        auto as_dict = [](const ThreadPlan& p) {
+          py::dict d;
+          d["threads"] = p.nthreads;
+          d["split"] = p.nthreads == 1 ? "serial" : (p.by_rows ? "batch rows" : "hidden units");
+          return d;
+        };
+        py::dict d;
+        d["forward"] = as_dict(f);
+        d["backward"] = as_dict(b);
+        d["group_layers"] = group_layers(n, 2, s, GH * (I + H) * itemsize, tn);
+        return d;
+      },
+      py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),
+      py::arg("H"), py::arg("nthreads"), py::arg("itemsize"), py::arg("busy_cores") = -1.0,
+      py::arg("cpus") = -1,
+      "How a forward/backward call of this shape would share its steps among at most nthreads "
+      "threads when other processes keep busy_cores of this process's cpus busy (negative: what "
+      "the load probe sees now).");
 }

@@ -29,7 +29,8 @@ static PYRNN_INLINE void rnn_forward(int64_t j0, int64_t j1, const T* xg, const 
 }
 
 template <typename T, bool RELU>
-static PYRNN_INLINE double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy, T* dh) {
+static PYRNN_INLINE double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* h, const T* dy,
+                                        T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
   typename L::Acc nsq{};
@@ -46,7 +47,7 @@ static PYRNN_INLINE double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* 
 // ---- LSTM: i, f, o = sigmoid, g = tanh; c = f c_prev + i g; h = o tanh(c) ----------------
 template <typename T>
 static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
-                                const T* gh, const T* cp, T* c, T* h, T* y) {
+                                      const T* gh, const T* cp, T* c, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -71,8 +72,8 @@ static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t
 // dL/dh_t and dL/dc_t for this row and block to nsq_h, nsq_c.
 template <typename T>
 static PYRNN_INLINE void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg, const T* cp,
-                                 const T* c, const T* dy, T* dh, T* dc, double& nsq_h,
-                                 double& nsq_c) {
+                                       const T* c, const T* dy, T* dh, T* dc, double& nsq_h,
+                                       double& nsq_c) {
   using L = Lanes<T>;
   using V = typename L::V;
   typename L::Acc sh{}, sc{};
@@ -99,8 +100,8 @@ static PYRNN_INLINE void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg,
 // h = (1 - z) n + z h_prev. extra (H) keeps hn = W_hn h_prev + b_hn.
 template <typename T>
 static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
-                                  const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
-                                  T* y) {
+                                        const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
+                                        T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -123,7 +124,7 @@ static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64
 // input-side n gradient into extra (the r and z slots are shared by both sides).
 template <typename T>
 static PYRNN_INLINE double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T* xg, T* extra,
-                                     const T* hp, const T* dy, T* dh) {
+                                           const T* hp, const T* dy, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
   typename L::Acc nsq{};
@@ -147,7 +148,7 @@ static PYRNN_INLINE double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T*
 // written, n and h from the product rh W_hn^T.
 template <typename T>
 static PYRNN_INLINE void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
-                                     const T* gh, const T* hp, T* rh) {
+                                           const T* gh, const T* hp, T* rh) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -162,7 +163,7 @@ static PYRNN_INLINE void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, in
 
 template <typename T>
 static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
-                                    const T* hp, T* h, T* y) {
+                                          const T* hp, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -178,7 +179,7 @@ static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* 
 // Phase 1: z and n gradients (n's is shared by both sides).
 template <typename T>
 static PYRNN_INLINE double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H, T* xg, const T* hp,
-                                        const T* dy, T* dh) {
+                                              const T* dy, T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
   typename L::Acc nsq{};
@@ -195,8 +196,8 @@ static PYRNN_INLINE double gru_rb_backward_zn(int64_t j0, int64_t j1, int64_t H,
 
 // Phase 2: from drh = dL/d(r h_prev) (the caller's dn W_hn product), the r gradient.
 template <typename T>
-static PYRNN_INLINE void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp,
-                                     const T* drh, T* dh) {
+static PYRNN_INLINE void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const T* hp, const T* drh,
+                                           T* dh) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
@@ -231,15 +232,23 @@ struct CellOps {
   int64_t shared_rows() const { return kind == CellKind::GRU ? 2 * H : gates() * H; }
 
   // One row's block [j0, j1) of a step: gh is the tile row (gate g at gh + g * gs).
-  void forward(int64_t j0, int64_t j1, int64_t gs, T* xg, const T* gh, const T* b_hn,
-               const T* hp, const T* cp, T* cn, T* hn, T* y, T* ex) const {
+  void forward(int64_t j0, int64_t j1, int64_t gs, T* xg, const T* gh, const T* b_hn, const T* hp,
+               const T* cp, T* cn, T* hn, T* y, T* ex) const {
     switch (kind) {
-      case CellKind::RNN_TANH: rnn_forward<T, false>(j0, j1, xg, gh, hn, y); break;
-      case CellKind::RNN_RELU: rnn_forward<T, true>(j0, j1, xg, gh, hn, y); break;
-      case CellKind::LSTM: lstm_forward<T>(j0, j1, H, gs, xg, gh, cp, cn, hn, y); break;
+      case CellKind::RNN_TANH:
+        rnn_forward<T, false>(j0, j1, xg, gh, hn, y);
+        break;
+      case CellKind::RNN_RELU:
+        rnn_forward<T, true>(j0, j1, xg, gh, hn, y);
+        break;
+      case CellKind::LSTM:
+        lstm_forward<T>(j0, j1, H, gs, xg, gh, cp, cn, hn, y);
+        break;
       case CellKind::GRU:
-        if (reset_after) gru_ra_forward<T>(j0, j1, H, gs, xg, gh, b_hn, hp, ex, hn, y);
-        else gru_rb_forward_rz<T>(j0, j1, H, gs, xg, gh, hp, ex);
+        if (reset_after)
+          gru_ra_forward<T>(j0, j1, H, gs, xg, gh, b_hn, hp, ex, hn, y);
+        else
+          gru_rb_forward_rz<T>(j0, j1, H, gs, xg, gh, hp, ex);
         break;
     }
   }
@@ -260,15 +269,23 @@ struct CellOps {
 
   // Gate gradients of one row's block from the saved step (in place over xg); dh (and dc) in:
   // dL/dh_t from later steps, out: the direct part of dL/dh_{t-1}. Adds squared norms.
-  void backward(int64_t j0, int64_t j1, T* xg, const T* hp, const T* ho, const T* cp,
-                const T* c, const T* dy, T* dh, T* dc, T* ex, double& nh, double& nc) const {
+  void backward(int64_t j0, int64_t j1, T* xg, const T* hp, const T* ho, const T* cp, const T* c,
+                const T* dy, T* dh, T* dc, T* ex, double& nh, double& nc) const {
     switch (kind) {
-      case CellKind::RNN_TANH: nh += rnn_backward<T, false>(j0, j1, xg, ho, dy, dh); break;
-      case CellKind::RNN_RELU: nh += rnn_backward<T, true>(j0, j1, xg, ho, dy, dh); break;
-      case CellKind::LSTM: lstm_backward<T>(j0, j1, H, xg, cp, c, dy, dh, dc, nh, nc); break;
+      case CellKind::RNN_TANH:
+        nh += rnn_backward<T, false>(j0, j1, xg, ho, dy, dh);
+        break;
+      case CellKind::RNN_RELU:
+        nh += rnn_backward<T, true>(j0, j1, xg, ho, dy, dh);
+        break;
+      case CellKind::LSTM:
+        lstm_backward<T>(j0, j1, H, xg, cp, c, dy, dh, dc, nh, nc);
+        break;
       case CellKind::GRU:
-        if (reset_after) nh += gru_ra_backward<T>(j0, j1, H, xg, ex, hp, dy, dh);
-        else nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp, dy, dh);
+        if (reset_after)
+          nh += gru_ra_backward<T>(j0, j1, H, xg, ex, hp, dy, dh);
+        else
+          nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp, dy, dh);
         break;
     }
   }

@@ -140,7 +140,8 @@ static void conv1d_forward(const Conv1dForwardArgs<T>& a) {
       const Range pr2 = split(s.out_len(s.T) * B, tid, nt);
       conv_pool_rows<T>(s, a.lengths, Z, a.y, pr2.begin, pr2.end);
     } else if (Z != a.y) {
-      std::memcpy(a.y + rows.begin * N, Z + rows.begin * N, sizeof(T) * (rows.end - rows.begin) * N);
+      std::memcpy(a.y + rows.begin * N, Z + rows.begin * N,
+                  sizeof(T) * (rows.end - rows.begin) * N);
     }
   }
 }

@@ -98,7 +98,8 @@ struct BackwardArgs {
 // A scratch allocation that failed, with its size (the bindings turn it into MemoryError).
 struct ScratchAllocError : std::bad_alloc {
   explicit ScratchAllocError(size_t bytes)
-      : msg("pyrnn could not allocate " + std::to_string(bytes) + " bytes of kernel scratch memory") {}
+      : msg("pyrnn could not allocate " + std::to_string(bytes) +
+            " bytes of kernel scratch memory") {}
   const char* what() const noexcept override { return msg.c_str(); }
   std::string msg;
 };
@@ -145,7 +146,9 @@ struct Conv1dShape {
   int64_t T, B, C_in, C_out, K, stride, dilation, padding, pool;
   bool relu;
   // Conv output length for an input of L steps (< 1: too short for the kernel).
-  int64_t conv_len(int64_t L) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
+  int64_t conv_len(int64_t L) const {
+    return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1;
+  }
   int64_t out_len(int64_t L) const { return conv_len(L) / pool; }
 };
 
@@ -199,8 +202,10 @@ struct KernelTable {
   void (*backward_f32)(const BackwardArgs<float>&);
   void (*backward_f64)(const BackwardArgs<double>&);
   // C (M, N) = A (M, K) @ B (K, N), all row-major: the GEMM the kernels use, for benchmarks.
-  void (*gemm_f32)(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C, int nthreads);
-  void (*gemm_f64)(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, int nthreads);
+  void (*gemm_f32)(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
+                   int nthreads);
+  void (*gemm_f64)(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
+                   int nthreads);
   // The vectorized activations the kernels use (float32), for accuracy tests.
   void (*math_f32)(MathFn fn, const float* x, float* y, int64_t n);
   // Measured FMA throughput of this ISA level, GFLOP/s over nthreads threads.
@@ -229,9 +234,15 @@ struct KernelTable {
 };
 
 // Per-ISA tables (defined in kernels.cpp, compiled once per level).
-namespace baseline { const KernelTable& table(); }
-namespace avx2 { const KernelTable& table(); }
-namespace avx512 { const KernelTable& table(); }
+namespace baseline {
+const KernelTable& table();
+}
+namespace avx2 {
+const KernelTable& table();
+}
+namespace avx512 {
+const KernelTable& table();
+}
 
 // dispatch.cpp
 const KernelTable& active_table();

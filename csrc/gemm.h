@@ -42,7 +42,9 @@ struct GemmCfg {
   static constexpr int NR = NV * VL;               // micro-tile columns
   static constexpr int MR = PYRNN_GEMM_MR;         // micro-tile rows
   static constexpr int64_t KC =                    // k-block of the big GEMMs
-      PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) < 512 ? PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) : 512;
+      PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) < 512
+          ? PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T)))
+          : 512;
   static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
 };
@@ -119,23 +121,24 @@ static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_
 // One micro-tile of r <= MR rows, r known only at run time.
 template <typename T>
 static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
-                              const T* Bp, T* C, int64_t ldc, int ncols, int init,
-                              const T* bias) {
+                              const T* Bp, T* C, int64_t ldc, int ncols, int init, const T* bias) {
   constexpr int MR = GemmCfg<T>::MR;
   static_assert(MR <= 14, "micro-tiles are instantiated up to 14 rows");
-#define PYRNN_MICRO(R)                                                                      \
-  case R:                                                                                   \
-    if (ncols == GemmCfg<T>::NR)                                                            \
-      micro_kernel<T, (R <= MR ? R : 1), true>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
-    else                                                                                    \
+#define PYRNN_MICRO(R)                                                                             \
+  case R:                                                                                          \
+    if (ncols == GemmCfg<T>::NR)                                                                   \
+      micro_kernel<T, (R <= MR ? R : 1), true>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias);  \
+    else                                                                                           \
       micro_kernel<T, (R <= MR ? R : 1), false>(kc, A, a_rs, a_cs, Bp, C, ldc, ncols, init, bias); \
     break;
+  // clang-format off
   switch (r) {
     PYRNN_MICRO(1) PYRNN_MICRO(2) PYRNN_MICRO(3) PYRNN_MICRO(4) PYRNN_MICRO(5)
     PYRNN_MICRO(6) PYRNN_MICRO(7) PYRNN_MICRO(8) PYRNN_MICRO(9) PYRNN_MICRO(10)
     PYRNN_MICRO(11) PYRNN_MICRO(12) PYRNN_MICRO(13) PYRNN_MICRO(14)
     default: break;
   }
+  // clang-format on
 #undef PYRNN_MICRO
 }
 
@@ -143,8 +146,7 @@ static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, i
 // h or dG) is small and hot in cache.
 template <typename T>
 static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
-                              const T* Bp, T* C, int64_t ldc, int ncols, int init,
-                              const T* bias) {
+                              const T* Bp, T* C, int64_t ldc, int ncols, int init, const T* bias) {
   constexpr int MR = GemmCfg<T>::MR;
   for (int64_t i = 0; i < m; i += MR)
     micro_rows<T>(min_<int64_t>(MR, m - i), kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc,
@@ -176,8 +178,14 @@ struct RowsCat {
   int64_t nq;
   T operator()(int64_t k, int64_t n) const { return n < np ? p[k * np + n] : q[k * nq + n - np]; }
   const T* run(int64_t n, int64_t len, int64_t& ld) const {
-    if (n + len <= np) { ld = np; return p + n; }
-    if (n >= np) { ld = nq; return q + n - np; }
+    if (n + len <= np) {
+      ld = np;
+      return p + n;
+    }
+    if (n >= np) {
+      ld = nq;
+      return q + n - np;
+    }
     ld = 0;
     return nullptr;
   }
@@ -190,8 +198,8 @@ struct IsRowsCat<RowsCat<T>> : std::true_type {};
 // Pack rows [k0, k0+kc) of B (given by get(k, n)) for panels [p0, p1) into dst, which holds
 // panels of kc x NR (dst + p * kc * NR). Columns past N are zero.
 template <typename T, typename GetB>
-static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int64_t p0,
-                        int64_t p1, T* dst) {
+static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int64_t p0, int64_t p1,
+                        T* dst) {
   constexpr int NR = GemmCfg<T>::NR;
   for (int64_t p = p0; p < p1; ++p) {
     T* d = dst + p * kc * NR;
@@ -199,7 +207,8 @@ static void pack_panels(const GetB& get, int64_t N, int64_t k0, int64_t kc, int6
     if constexpr (IsRowsCat<GetB>::value) {  // a panel within X or within H: copy row runs
       int64_t ld;                            // (the select in get() keeps GCC from vectorizing)
       if (const T* src = c0 + NR <= N ? get.run(c0, NR, ld) : nullptr) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + (k0 + k) * ld, sizeof(T) * NR);
+        for (int64_t k = 0; k < kc; ++k)
+          std::memcpy(d + k * NR, src + (k0 + k) * ld, sizeof(T) * NR);
         continue;
       }
     }
@@ -238,8 +247,10 @@ static void pack_transposed_panel(const T* W, int64_t ldw, int64_t rows, int64_t
       for (int64_t n0 = 0; n0 < NR; n0 += 8) {
         V8 r[8];
         for (int i = 0; i < 8; ++i) {
-          if (n0 + i < rows) std::memcpy(&r[i], W + (n0 + i) * ldw + k0, sizeof(V8));
-          else r[i] = V8{};
+          if (n0 + i < rows)
+            std::memcpy(&r[i], W + (n0 + i) * ldw + k0, sizeof(V8));
+          else
+            r[i] = V8{};
         }
         for (int round = 0; round < 3; ++round) {  // rows i and i+4 -> rows 2i, 2i+1
           V8 t[8];
@@ -310,10 +321,10 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
 }
 
 // C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
-// function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed over the full K (`packed`, panels
-// of K x NR), or through get(k, n), packed one k-block at a time into `slab` (shared,
-// num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this thread's
-// buffer of MC * KC elements. accumulate: C += A B; else C = A B (+ bias[n] if given).
+// function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed
+// over the full K (`packed`, panels of K x NR), or through get(k, n), packed one k-block at a time
+// into `slab` (shared, num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this
+// thread's buffer of MC * KC elements. accumulate: C += A B; else C = A B (+ bias[n] if given).
 template <typename T, typename GetB>
 static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
                      const T* packed, const GetB& get, T* slab, T* apack, T* C, int64_t ldc,
@@ -322,7 +333,8 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
   const int64_t np = num_panels<T>(N);
   const int64_t ntiles = (np + NCP - 1) / NCP;
-  const int64_t ncp = (np + ntiles - 1) / ntiles;  // panels per column tile, balanced (6 = 3+3, not 4+2)
+  const int64_t ncp =
+      (np + ntiles - 1) / ntiles;  // panels per column tile, balanced (6 = 3+3, not 4+2)
   // Row tiles of equal size (<= MC rows, a multiple of MR); when there are few tiles their
   // count is a multiple of the thread count, so that small GEMMs (the input projection of a
   // 128-row chunk, say) are shared evenly instead of one thread taking 96 rows and the other
@@ -363,10 +375,12 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     // k-blocks outermost (6% faster on the large configuration's dX).
     if (K * np * NR * int64_t(sizeof(T)) <= tuning(cache_info()).l2_fit_bytes) {
       for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt)
-        for (int64_t k0 = 0; k0 < K; k0 += KC) run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);
+        for (int64_t k0 = 0; k0 < K; k0 += KC)
+          run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);
     } else {
       for (int64_t k0 = 0; k0 < K; k0 += KC)
-        for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt) run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);
+        for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt)
+          run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);
     }
     return;
   }

@@ -24,7 +24,7 @@ class InterruptWatch {
   explicit InterruptWatch(unsigned long main_thread_id) {
 #if !defined(_WIN32)
     if (PyThread_get_thread_ident() != main_thread_id || !python_default_handler()) return;
-    struct sigaction ours {};
+    struct sigaction ours{};
     ours.sa_sigaction = &InterruptWatch::on_sigint;
     ours.sa_flags = SA_SIGINFO;
     sigemptyset(&ours.sa_mask);
@@ -56,7 +56,7 @@ class InterruptWatch {
   }
 #if !defined(_WIN32)
   static struct sigaction& prev() {
-    static struct sigaction p {};
+    static struct sigaction p{};
     return p;
   }
   static void on_sigint(int sig, siginfo_t* info, void* ctx) {

@@ -108,8 +108,8 @@ static void fold_biases(const LayerShape& s, const T* b_ih, const T* b_hh, T* bi
 
 // Panels (g, q) of W_ih^T and W_hh^T into dst (laid out by packed_layout).
 template <typename T>
-static void pack_panel_pair(const LayerShape& s, const T* w_ih, const T* w_hh, int64_t g,
-                            int64_t q, T* dst, const PackedLayout& l) {
+static void pack_panel_pair(const LayerShape& s, const T* w_ih, const T* w_hh, int64_t g, int64_t q,
+                            T* dst, const PackedLayout& l) {
   constexpr int NR = GemmCfg<T>::NR;
   const int64_t H = s.H, I = s.I, nq = (H + NR - 1) / NR, p = g * nq + q;
   const int64_t nrows = min_<int64_t>(NR, H - q * NR);
@@ -119,7 +119,9 @@ static void pack_panel_pair(const LayerShape& s, const T* w_ih, const T* w_hh, i
 
 // All of it, for a caller that keeps it across forward calls on unchanged weights.
 template <typename T>
-static int64_t packed_size_entry(const LayerShape& s) { return packed_layout<T>(s).total; }
+static int64_t packed_size_entry(const LayerShape& s) {
+  return packed_layout<T>(s).total;
+}
 template <typename T>
 static void pack_entry(const LayerShape& s, const T* w_ih, const T* w_hh, const T* b_ih,
                        const T* b_hh, T* dst) {
@@ -147,7 +149,8 @@ static void forward(const ForwardArgs<T>& a) {
   const PackedLayout pl = packed_layout<T>(s);
   Buffer<T> own_pack(a.packed ? 0 : pl.total);
   const T* const pk = a.packed ? a.packed : own_pack.get();
-  if (!a.packed) fold_biases<T>(s, a.b_ih, a.b_hh, own_pack.get() + pl.bias, own_pack.get() + pl.b_hn);
+  if (!a.packed)
+    fold_biases<T>(s, a.b_ih, a.b_hh, own_pack.get() + pl.bias, own_pack.get() + pl.b_hn);
   const T* const wih_p = pk + pl.wih;
   const T* const whh_p = pk + pl.whh;
   const T* const bias = pk + pl.bias;
@@ -168,24 +171,30 @@ static void forward(const ForwardArgs<T>& a) {
   auto out_slot = [&](int64_t t) { return s.reverse ? t : t + 1; };
   {
     T* h_init = training ? states + in_slot(s.reverse ? T_ - 1 : 0) * B * H : hbuf.get();
-    if (a.h0) std::memcpy(h_init, a.h0, sizeof(T) * B * H);
-    else std::memset(h_init, 0, sizeof(T) * B * H);
+    if (a.h0)
+      std::memcpy(h_init, a.h0, sizeof(T) * B * H);
+    else
+      std::memset(h_init, 0, sizeof(T) * B * H);
     if (cell.has_c()) {
       T* c_init = training ? cells + in_slot(s.reverse ? T_ - 1 : 0) * B * H : cbuf.get();
-      if (a.c0) std::memcpy(c_init, a.c0, sizeof(T) * B * H);
-      else std::memset(c_init, 0, sizeof(T) * B * H);
+      if (a.c0)
+        std::memcpy(c_init, a.c0, sizeof(T) * B * H);
+      else
+        std::memset(c_init, 0, sizeof(T) * B * H);
     }
   }
 
   const Tuning tn = tuning(cache_info());
   const ThreadPlan plan =
-      plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)), GH * H * int64_t(sizeof(T)), tn);
+      plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)),
+                   GH * H * int64_t(sizeof(T)), tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   // Rows per group: the group's output tile (RG x G*NR) stays in L1 beside the weight slice.
   constexpr int MR = GemmCfg<T>::MR;
   const int64_t KCS = step_slice<T>(tn);
-  const int64_t RG = max_<int64_t>(MR, tn.step_tile_bytes / (G * NR * int64_t(sizeof(T))) / MR * MR);
+  const int64_t RG =
+      max_<int64_t>(MR, tn.step_tile_bytes / (G * NR * int64_t(sizeof(T))) / MR * MR);
   Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
 
   Barrier bar;
@@ -236,7 +245,10 @@ static void forward(const ForwardArgs<T>& a) {
         if (training) {
           hp = states + in_slot(t) * B * H;
           hn = states + out_slot(t) * B * H;
-          if (cells) { cp = cells + in_slot(t) * B * H; cn = cells + out_slot(t) * B * H; }
+          if (cells) {
+            cp = cells + in_slot(t) * B * H;
+            cn = cells + out_slot(t) * B * H;
+          }
           if (extra) ex = extra + t * B * H;
         } else {
           hp = hbuf.get() + (step % 2) * B * H;
@@ -247,10 +259,10 @@ static void forward(const ForwardArgs<T>& a) {
         T* y_t = a.y + t * B * H;
         // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
         // for all gates of those units lands in this thread's tile, k-blocked in slices of a
-        // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon) that every
-        // row tile reuses from cache; the epilogue then consumes the tile while it is hot.
+        // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon) that
+        // every row tile reuses from cache; the epilogue then consumes the tile while it is hot.
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
-                     // rather than miss by miss inside the micro-kernel's broadcasts
+                                 // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
             __builtin_prefetch(hp + e, 0, 2);
         T* tb = tiles.get() + tid * RG * G * NR;
@@ -287,8 +299,8 @@ static void forward(const ForwardArgs<T>& a) {
               const int64_t m = min_<int64_t>(RG, rows.end - b0);
               for (int64_t k0 = 0; k0 < H; k0 += KCS)
                 panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
-                              whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
-                              k0 == 0 ? 0 : 1, nullptr);
+                              whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR, k0 == 0 ? 0 : 1,
+                              nullptr);
               for (int64_t b = b0; b < b0 + m; ++b)
                 if (active(a.lengths, b, t))
                   cell.forward_phase2(j0, j1, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
@@ -302,10 +314,12 @@ static void forward(const ForwardArgs<T>& a) {
     }
   }
   if (stop.stopped()) {  // interrupted: the caller throws the outputs away
-    if (a.y_done) __atomic_store_n(a.y_done, INT64_MAX, __ATOMIC_RELEASE);  // free the next call of a chain
+    if (a.y_done)
+      __atomic_store_n(a.y_done, INT64_MAX, __ATOMIC_RELEASE);  // free the next call of a chain
     return;
   }
-  const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
+  const T* h_last =
+      training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
   std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
   if (cell.has_c()) {
     const T* c_last = training ? cells + (s.reverse ? 0 : T_) * B * H : cbuf.get();
@@ -393,11 +407,15 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
-  if (a.dh_n) std::memcpy(dh, a.dh_n, sizeof(T) * B * H);
-  else std::memset(dh, 0, sizeof(T) * B * H);
+  if (a.dh_n)
+    std::memcpy(dh, a.dh_n, sizeof(T) * B * H);
+  else
+    std::memset(dh, 0, sizeof(T) * B * H);
   if (lstm) {
-    if (a.dc_n) std::memcpy(dc, a.dc_n, sizeof(T) * B * H);
-    else std::memset(dc, 0, sizeof(T) * B * H);
+    if (a.dc_n)
+      std::memcpy(dc, a.dc_n, sizeof(T) * B * H);
+    else
+      std::memset(dc, 0, sizeof(T) * B * H);
   }
   const T* w_hh = a.w_hh;
   const T* w_ih = a.w_ih;
@@ -406,12 +424,13 @@ static void backward(const BackwardArgs<T>& a) {
   auto get_whh = [w_hh, H](int64_t k, int64_t n) { return w_hh[k * H + n]; };
   auto get_x = [x, I](int64_t k, int64_t n) { return x[k * I + n]; };
   auto get_hprev = [hprev, H](int64_t k, int64_t n) { return hprev[k * H + n]; };
-  const RowsCat<T> get_xh{x, I, hprev, H};                 // [X | H_prev]
-  const RowsCat<T> get_xrh{x, I, extra, H};                // [X | r * H_prev] (GRU reset before)
+  const RowsCat<T> get_xh{x, I, hprev, H};  // [X | H_prev]
+  const RowsCat<T> get_xrh{x, I, extra, H};  // [X | r * H_prev] (GRU reset before)
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const Tuning tn = tuning(cache_info());
-  const ThreadPlan plan = plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
+  const ThreadPlan plan =
+      plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
   constexpr int64_t kApack = GemmCfg<T>::MC * KC;
@@ -472,12 +491,13 @@ static void backward(const BackwardArgs<T>& a) {
         for (int64_t q = own.begin; q < own.end; ++q) {
           // drh = dn W_hn (K = H rows 2H..3H of the packed W_hh)
           panel_rows<T>(nr, H, dg_t + rows.begin * GH + 2 * H, GH, 1,
-                        whh_p.get() + q * GH * NR + 2 * H * NR, drh.get() + rows.begin * Hp + q * NR,
-                        Hp, NR, 0, nullptr);
+                        whh_p.get() + q * GH * NR + 2 * H * NR,
+                        drh.get() + rows.begin * Hp + q * NR, Hp, NR, 0, nullptr);
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
           for (int64_t b = rows.begin; b < rows.end; ++b)
             if (active(a.lengths, b, t))
-              cell.backward_phase2(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp, dh + b * H);
+              cell.backward_phase2(j0, j1, dg_t + b * GH, hp + b * H, drh.get() + b * Hp,
+                                   dh + b * H);
         }
       }
       if (gru_rb && !by_rows) bar.wait();
@@ -495,37 +515,41 @@ static void backward(const BackwardArgs<T>& a) {
     }
     bar.wait();
     if (!stop.stopped()) {  // interrupted: skip the products after the loop (not indented)
-    // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
-    // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
-    // differ between the two sides: reset_after has separate input/recurrent n gradients
-    // (extra / gates), reset-before multiplies r*h_prev (extra) instead of h_prev.
-    const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
-    const int64_t nx_ld = gru_ra ? H : GH;
-    const int64_t M_rz = cell.shared_rows();
-    const int64_t M_cat = gru_ra ? M_rz : GH;
-    gemm_par<T>(M_rz, I + H, TB, gates, 1, GH, nullptr, get_xh, slab.get(), ap, dw_cat.get(), I + H,
-                false, nullptr, tid, nt, bar);
-    if (gru_rb)
-      gemm_par<T>(H, I + H, TB, gates + 2 * H, 1, GH, nullptr, get_xrh, slab.get(), ap,
-                  dw_cat.get() + 2 * H * (I + H), I + H, false, nullptr, tid, nt, bar);
-    if (gru_ra) {
-      gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I, false, nullptr, tid, nt, bar);
-      gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_hprev, slab.get(), ap, a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt, bar);
-    }
-    {
-      const Range rr = split(M_cat, tid, nt);
-      for (int64_t r = rr.begin; r < rr.end; ++r) {
-        std::memcpy(a.dw_ih + r * I, dw_cat.get() + r * (I + H), sizeof(T) * I);
-        std::memcpy(a.dw_hh + r * H, dw_cat.get() + r * (I + H) + I, sizeof(T) * H);
+      // Weight gradients: [dW_ih | dW_hh] = dG^T [X | H_prev], one GEMM over all T*B rows
+      // (dG is read and packed once for both), into dw_cat (M, I+H), then split. GRU's n rows
+      // differ between the two sides: reset_after has separate input/recurrent n gradients
+      // (extra / gates), reset-before multiplies r*h_prev (extra) instead of h_prev.
+      const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
+      const int64_t nx_ld = gru_ra ? H : GH;
+      const int64_t M_rz = cell.shared_rows();
+      const int64_t M_cat = gru_ra ? M_rz : GH;
+      gemm_par<T>(M_rz, I + H, TB, gates, 1, GH, nullptr, get_xh, slab.get(), ap, dw_cat.get(),
+                  I + H, false, nullptr, tid, nt, bar);
+      if (gru_rb)
+        gemm_par<T>(H, I + H, TB, gates + 2 * H, 1, GH, nullptr, get_xrh, slab.get(), ap,
+                    dw_cat.get() + 2 * H * (I + H), I + H, false, nullptr, tid, nt, bar);
+      if (gru_ra) {
+        gemm_par<T>(H, I, TB, nx, 1, nx_ld, nullptr, get_x, slab.get(), ap, a.dw_ih + 2 * H * I, I,
+                    false, nullptr, tid, nt, bar);
+        gemm_par<T>(H, H, TB, gates + 2 * H, 1, GH, nullptr, get_hprev, slab.get(), ap,
+                    a.dw_hh + 2 * H * H, H, false, nullptr, tid, nt, bar);
       }
-    }
-    // dX (T*B, I) = dGx W_ih
-    gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false, nullptr, tid, nt, bar);
-    if (n_apart) {
-      bar.wait();  // (the packed path has no barrier of its own)
-      gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true, nullptr, tid, nt, bar);
-    }
-    if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
+      {
+        const Range rr = split(M_cat, tid, nt);
+        for (int64_t r = rr.begin; r < rr.end; ++r) {
+          std::memcpy(a.dw_ih + r * I, dw_cat.get() + r * (I + H), sizeof(T) * I);
+          std::memcpy(a.dw_hh + r * H, dw_cat.get() + r * (I + H) + I, sizeof(T) * H);
+        }
+      }
+      // dX (T*B, I) = dGx W_ih
+      gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false,
+                  nullptr, tid, nt, bar);
+      if (n_apart) {
+        bar.wait();  // (the packed path has no barrier of its own)
+        gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true,
+                    nullptr, tid, nt, bar);
+      }
+      if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
     }  // !stop.stopped()
   }
   if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
@@ -549,7 +573,8 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
     if (!chained) continue;
     const int64_t T_ = calls[k].s.T;
     // small chunks keep the pipeline full: ~T/16 steps (>= 128 rows stays the default)
-    calls[k].chunk_steps = max_<int64_t>(1, min_<int64_t>((T_ + 15) / 16, max_<int64_t>(1, 128 / calls[k].s.B)));
+    calls[k].chunk_steps =
+        max_<int64_t>(1, min_<int64_t>((T_ + 15) / 16, max_<int64_t>(1, 128 / calls[k].s.B)));
     calls[k].x_ready = k > 0 ? progress.get() + k - 1 : nullptr;
     calls[k].y_done = progress.get() + k;
   }
@@ -575,7 +600,8 @@ static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
 
 // ---- entry points for the table -----------------------------------------------------------
 template <typename T>
-static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C, int nthreads) {
+static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
+                       int nthreads) {
   constexpr int NR = GemmCfg<T>::NR;
   Buffer<T> bp(num_panels<T>(N) * K * NR);
   auto get = [B, N](int64_t k, int64_t n) { return B[k * N + n]; };
@@ -591,7 +617,8 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
     const Range pr = split(num_panels<T>(N), tid, nt);
     pack_panels<T>(get, N, 0, K, pr.begin, pr.end, bp.get());
     bar.wait();
-    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, apack.get() + tid * kApack, C, N, false, nullptr, tid, nt, bar);
+    gemm_par<T>(M, N, K, A, K, 1, bp.get(), get, nullptr, apack.get() + tid * kApack, C, N, false,
+                nullptr, tid, nt, bar);
   }
 }
 
@@ -605,9 +632,15 @@ static void math_loop(const float* x, float* y, int64_t n) {
 
 static void math_entry(MathFn fn, const float* x, float* y, int64_t n) {
   switch (fn) {
-    case MathFn::EXP: math_loop<MathFn::EXP>(x, y, n); break;
-    case MathFn::SIGMOID: math_loop<MathFn::SIGMOID>(x, y, n); break;
-    case MathFn::TANH: math_loop<MathFn::TANH>(x, y, n); break;
+    case MathFn::EXP:
+      math_loop<MathFn::EXP>(x, y, n);
+      break;
+    case MathFn::SIGMOID:
+      math_loop<MathFn::SIGMOID>(x, y, n);
+      break;
+    case MathFn::TANH:
+      math_loop<MathFn::TANH>(x, y, n);
+      break;
   }
 }
 
@@ -632,7 +665,8 @@ static double fma_peak_entry(int nthreads) {
       for (int i = 0; i < CH; ++i) sink += acc[i][0];
     }
     const double dt = omp_get_wtime() - t0;
-    const double flops = 2.0 * (iters / CH) * CH * Vec<float>::width * (nthreads < 1 ? 1 : nthreads);
+    const double flops =
+        2.0 * (iters / CH) * CH * Vec<float>::width * (nthreads < 1 ? 1 : nthreads);
     if (sink == 12345.f) best += 0;  // use sink
     best = max_(best, flops / dt / 1e9);
   }
@@ -641,12 +675,29 @@ static double fma_peak_entry(int nthreads) {
 
 const KernelTable& table() {
   static const KernelTable t = {
-      PYRNN_ISA_NAME,  PYRNN_ISA_FLAGS, kVecBytes * 8,           forward<float>,        forward<double>,
-      backward<float>, backward<double>,        gemm_entry<float>,     gemm_entry<double>,
-      math_entry,      fma_peak_entry,
-      forward_group<float>, forward_group<double>, backward_group<float>, backward_group<double>,
-      packed_size_entry<float>, packed_size_entry<double>, pack_entry<float>, pack_entry<double>,
-      conv1d_forward<float>, conv1d_forward<double>, conv1d_backward<float>, conv1d_backward<double>,
+      PYRNN_ISA_NAME,
+      PYRNN_ISA_FLAGS,
+      kVecBytes * 8,
+      forward<float>,
+      forward<double>,
+      backward<float>,
+      backward<double>,
+      gemm_entry<float>,
+      gemm_entry<double>,
+      math_entry,
+      fma_peak_entry,
+      forward_group<float>,
+      forward_group<double>,
+      backward_group<float>,
+      backward_group<double>,
+      packed_size_entry<float>,
+      packed_size_entry<double>,
+      pack_entry<float>,
+      pack_entry<double>,
+      conv1d_forward<float>,
+      conv1d_forward<double>,
+      conv1d_backward<float>,
+      conv1d_backward<double>,
   };
   return t;
 }

@@ -89,8 +89,8 @@ bool read_busy_ticks(const cpu_set_t& allowed, int64_t& ticks) {
   while (std::fgets(line, sizeof line, f) && std::strncmp(line, "cpu", 3) == 0) {
     int cpu = -1;
     long long u = 0, n = 0, sy = 0, idle = 0, iow = 0, irq = 0, sirq = 0, steal = 0;
-    if (std::sscanf(line, "cpu%d %lld %lld %lld %lld %lld %lld %lld %lld", &cpu, &u, &n, &sy,
-                    &idle, &iow, &irq, &sirq, &steal) < 8)
+    if (std::sscanf(line, "cpu%d %lld %lld %lld %lld %lld %lld %lld %lld", &cpu, &u, &n, &sy, &idle,
+                    &iow, &irq, &sirq, &steal) < 8)
       continue;  // the aggregate "cpu " line, or a malformed one
     if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) continue;
     ticks += u + n + sy + irq + sirq + steal;
@@ -161,7 +161,8 @@ class Probe {
 #if defined(__linux__)
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return publish(now, 0, 0, "unavailable");
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+      return publish(now, 0, 0, "unavailable");
     const int cpus = CPU_COUNT(&allowed);
     int64_t ticks = 0;
     const int64_t own = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
@@ -203,7 +204,9 @@ Probe& probe() {
 
 }  // namespace
 
-LoadInfo load_info() { return probe().get(); }
+LoadInfo load_info() {
+  return probe().get();
+}
 
 int usable_threads(int requested) {
   if (requested <= 1) return 1;

@@ -49,9 +49,12 @@ bool from_sysfs(CacheInfo& c) {
     const std::string level = read_line(dir + "level"), type = read_line(dir + "type");
     const int64_t size = parse_size(read_line(dir + "size").c_str());
     if (level.empty() || size <= 0) continue;
-    if (level == "1" && (type == "Data" || type == "Unified")) c.l1d = size, any = true;
-    else if (level == "2" && type != "Instruction") c.l2 = size, any = true;
-    else if (level == "3" && type != "Instruction") c.l3 = size, any = true;
+    if (level == "1" && (type == "Data" || type == "Unified"))
+      c.l1d = size, any = true;
+    else if (level == "2" && type != "Instruction")
+      c.l2 = size, any = true;
+    else if (level == "3" && type != "Instruction")
+      c.l3 = size, any = true;
   }
   return any;
 }
@@ -74,8 +77,10 @@ bool from_sysconf(CacheInfo& c) {
 
 CacheInfo detect() {
   CacheInfo c{};
-  if (from_sysfs(c)) c.source = "sysfs";
-  else if (from_sysconf(c)) c.source = "sysconf";
+  if (from_sysfs(c))
+    c.source = "sysfs";
+  else if (from_sysconf(c))
+    c.source = "sysconf";
   // What was not found: a small, common machine (a guess is safe: every size below only moves
   // a threshold, never the arithmetic).
   if (c.l1d <= 0) c.l1d = 32 << 10, c.source = c.source ? c.source : "default";

@@ -42,22 +42,38 @@ static inline void storeu(T* p, vec_t<T> v) {
 }
 
 template <typename T>
-static inline T min_(T a, T b) { return b < a ? b : a; }
+static inline T min_(T a, T b) {
+  return b < a ? b : a;
+}
 template <typename T>
-static inline T max_(T a, T b) { return a < b ? b : a; }
+static inline T max_(T a, T b) {
+  return a < b ? b : a;
+}
 
 // ---- float32 vectors ----------------------------------------------------------------------
 using vf = vec_t<float>;
 using vi = vec_t<int32_t>;  // also the type of a float comparison's mask (all ones / zeros)
 constexpr int kLanesF = Vec<float>::width;
 
-static PYRNN_INLINE vf splat(float x) { return vf{} + x; }
-static PYRNN_INLINE vi as_int(vf x) { return __builtin_bit_cast(vi, x); }
-static PYRNN_INLINE vf as_float(vi x) { return __builtin_bit_cast(vf, x); }
+static PYRNN_INLINE vf splat(float x) {
+  return vf{} + x;
+}
+static PYRNN_INLINE vi as_int(vf x) {
+  return __builtin_bit_cast(vi, x);
+}
+static PYRNN_INLINE vf as_float(vi x) {
+  return __builtin_bit_cast(vf, x);
+}
 // m ? a : b per lane, m a comparison mask.
-static PYRNN_INLINE vf select(vi m, vf a, vf b) { return as_float((m & as_int(a)) | (~m & as_int(b))); }
-static PYRNN_INLINE double select(bool m, double a, double b) { return m ? a : b; }
-static PYRNN_INLINE vf vabs(vf x) { return as_float(as_int(x) & 0x7fffffff); }
+static PYRNN_INLINE vf select(vi m, vf a, vf b) {
+  return as_float((m & as_int(a)) | (~m & as_int(b)));
+}
+static PYRNN_INLINE double select(bool m, double a, double b) {
+  return m ? a : b;
+}
+static PYRNN_INLINE vf vabs(vf x) {
+  return as_float(as_int(x) & 0x7fffffff);
+}
 static PYRNN_INLINE vf with_sign_of(vf mag, vf s) {  // |mag| with the sign bit of s
   return as_float((as_int(mag) & 0x7fffffff) | (as_int(s) & int32_t(0x80000000u)));
 }
@@ -90,7 +106,9 @@ static PYRNN_INLINE vf vexp(vf x) {
 
 // vsigmoid = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
 // sigmoid(-inf) = 0, sigmoid(+inf) = 1.
-static PYRNN_INLINE vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+static PYRNN_INLINE vf vsigmoid(vf x) {
+  return 1.0f / (1.0f + vexp(-x));
+}
 
 // vtanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond; max error 2 ulp;
 // tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN.

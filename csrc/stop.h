@@ -18,7 +18,8 @@ class StopPoll {
     bool stop;
     if (shared) {
       stop = k > 0 && latch_[(k - 1) & 1].load(std::memory_order_relaxed);
-      if (tid == 0) latch_[k & 1].store(flag_->load(std::memory_order_relaxed), std::memory_order_relaxed);
+      if (tid == 0)
+        latch_[k & 1].store(flag_->load(std::memory_order_relaxed), std::memory_order_relaxed);
     } else {
       stop = flag_->load(std::memory_order_relaxed);
     }

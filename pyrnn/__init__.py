@@ -12,6 +12,7 @@ Layers, from the bottom up:
   :mod:`callbacks`, :mod:`preprocessing` (``SequenceScaler``), :mod:`conv` (``Conv1d``) and
   ``RNNForecaster`` (:mod:`pyrnn.forecasting`: multi-step forecasts).
 """
+
 from . import engine
 from .engine import get_num_threads, set_num_threads, show_config
 from .network import RNN, LSTM, GRU
@@ -26,9 +27,11 @@ def __getattr__(name):
     # that the engine and the networks import fast.
     if name in _ESTIMATORS:
         from . import estimators
+
         return getattr(estimators, name)
     if name == "RNNForecaster":
         from .forecasting import RNNForecaster
+
         return RNNForecaster
     raise AttributeError(f"module 'pyrnn' has no attribute {name!r}")
 
@@ -39,8 +42,29 @@ def __dir__():
 
 __version__ = engine.config()["version"]
 
-__all__ = ["engine", "get_num_threads", "set_num_threads", "show_config", "__version__",
-           "RNN", "LSTM", "GRU", "save", "load", "init", "losses", "optim", "heads", "clip",
-           "train", "functional", "parameters",
-           "RNNClassifier", "RNNRegressor", "RNNTagger", "Seq2Seq", "RNNLanguageModel",
-           "RNNForecaster"]
+__all__ = [
+    "engine",
+    "get_num_threads",
+    "set_num_threads",
+    "show_config",
+    "__version__",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "save",
+    "load",
+    "init",
+    "losses",
+    "optim",
+    "heads",
+    "clip",
+    "train",
+    "functional",
+    "parameters",
+    "RNNClassifier",
+    "RNNRegressor",
+    "RNNTagger",
+    "Seq2Seq",
+    "RNNLanguageModel",
+    "RNNForecaster",
+]

@@ -1,4 +1,5 @@
 """``python -m pyrnn``: the same as the ``pyrnn`` command."""
+
 import sys
 
 from .cli import main

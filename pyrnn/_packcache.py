@@ -8,6 +8,7 @@ restoring their best parameters; ``load_state_dict`` tells its own network. Netw
 their flat buffer with :func:`watch` (a weak reference: nothing is kept alive by it). A user
 who writes into ``net.params`` or one of its views by hand calls ``net.weights_changed()``.
 """
+
 from __future__ import annotations
 
 import weakref

@@ -21,6 +21,7 @@ accepted as an ``on_epoch_end``.
 Built in: :class:`ModelCheckpoint` (write the best model so far to a file) and
 :class:`EarlyStopping` (stop when a monitored value stops improving).
 """
+
 import math
 import os
 import pickle
@@ -63,9 +64,11 @@ def as_callbacks(callbacks):
         elif callable(cb):
             out.append(_FunctionCallback(cb))
         else:
-            raise TypeError(f"callbacks[{i}] must have an on_epoch_end(estimator, history) "
-                            f"method or be a function (estimator, history), got "
-                            f"{type(cb).__name__}")
+            raise TypeError(
+                f"callbacks[{i}] must have an on_epoch_end(estimator, history) "
+                f"method or be a function (estimator, history), got "
+                f"{type(cb).__name__}"
+            )
     return out
 
 
@@ -97,8 +100,10 @@ class _Monitor(Callback):
             return False
         value = history[-1].get(self.monitor, KeyError)
         if value is KeyError:
-            raise KeyError(f"{type(self).__name__}: history has no {self.monitor!r}; keys are "
-                           f"{sorted(history[-1])}")
+            raise KeyError(
+                f"{type(self).__name__}: history has no {self.monitor!r}; keys are "
+                f"{sorted(history[-1])}"
+            )
         if value is None or not math.isfinite(value):
             return False
         sign = 1 if self.mode == "max" else -1

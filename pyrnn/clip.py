@@ -1,4 +1,5 @@
 """Gradient clipping, in place, on flat gradient buffers (or any list of arrays)."""
+
 from __future__ import annotations
 
 from typing import Iterable, Union
@@ -17,8 +18,10 @@ def _grad_list(grads):
     grads = list(grads)
     for i, g in enumerate(grads):
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            raise TypeError(f"grads[{i}] must be a floating-point numpy array, got "
-                            f"{type(g).__name__}{'' if not hasattr(g, 'dtype') else ' ' + str(g.dtype)}")
+            raise TypeError(
+                f"grads[{i}] must be a floating-point numpy array, got "
+                f"{type(g).__name__}{'' if not hasattr(g, 'dtype') else ' ' + str(g.dtype)}"
+            )
         if not g.flags.writeable:
             raise ValueError(f"grads[{i}] is read-only; clipping works in place")
     return grads
@@ -47,9 +50,19 @@ def clip_grad_norm(grads: Grads, max_norm: float) -> float:
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0, got {max_norm}")
     grads = _grad_list(grads)
-    norm = float(np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64, copy=False),
-                                          g.ravel().astype(np.float64, copy=False)))
-                             for g in grads)))
+    norm = float(
+        np.sqrt(
+            sum(
+                float(
+                    np.dot(
+                        g.ravel().astype(np.float64, copy=False),
+                        g.ravel().astype(np.float64, copy=False),
+                    )
+                )
+                for g in grads
+            )
+        )
+    )
     if not np.isfinite(norm):
         return norm
     coef = max_norm / (norm + 1e-6)

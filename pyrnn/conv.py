@@ -13,6 +13,7 @@ in PyTorch's layout and order (``weight (C_out, C_in, K)``, ``bias (C_out,)``, a
 Shapes: x (T, B, C_in) time-major, or (B, T, C_in) with ``batch_first``; lengths (B,) or
 None; y (T_out, B, C_out) (batch_first: (B, T_out, C_out)), T_out = ``output_length(T)``.
 """
+
 import numpy as np
 
 from . import engine
@@ -55,9 +56,22 @@ class Conv1d(Parameters):
     _transient = ("_ws",)
     _derived = Parameters._derived + ("weight", "dweight", "bias", "dbias")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, *, dilation=1,
-                 padding=0, pool=1, relu=True, bias=True, batch_first=False,
-                 dtype=np.float32, random_state=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        *,
+        dilation=1,
+        padding=0,
+        pool=1,
+        relu=True,
+        bias=True,
+        batch_first=False,
+        dtype=np.float32,
+        random_state=None,
+    ):
         self.in_channels = _int_at_least("in_channels", in_channels, 1)
         self.out_channels = _int_at_least("out_channels", out_channels, 1)
         self.kernel_size = _int_at_least("kernel_size", kernel_size, 1)
@@ -70,8 +84,7 @@ class Conv1d(Parameters):
         self.batch_first = bool(batch_first)
         self._allocate(dtype)
         bound = 1.0 / np.sqrt(self.in_channels * self.kernel_size)
-        self.params[...] = as_generator(random_state).uniform(-bound, bound,
-                                                               size=self.params.size)
+        self.params[...] = as_generator(random_state).uniform(-bound, bound, size=self.params.size)
         self._ws = None
 
     def _layout(self):
@@ -113,15 +126,24 @@ class Conv1d(Parameters):
             raise TypeError(f"x must be an array of real numbers, got dtype {x.dtype}")
         if x.ndim != 3 or x.shape[2] != self.in_channels:
             order = "(B, T, C_in)" if self.batch_first else "(T, B, C_in)"
-            raise ValueError(f"x must have shape {order} with C_in = {self.in_channels}, "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"x must have shape {order} with C_in = {self.in_channels}, got {x.shape}"
+            )
         if self.batch_first:
             x = x.transpose(1, 0, 2)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         y, ws = engine.conv1d_forward(
-            x, self.weight, self.bias, lengths=lengths, stride=self.stride,
-            dilation=self.dilation, padding=self.padding, pool=self.pool, relu=self.relu,
-            training=training)
+            x,
+            self.weight,
+            self.bias,
+            lengths=lengths,
+            stride=self.stride,
+            dilation=self.dilation,
+            padding=self.padding,
+            pool=self.pool,
+            relu=self.relu,
+            training=training,
+        )
         self._ws = ws
         out_lengths = None if lengths is None else self.output_length(np.asarray(lengths))
         return (y.transpose(1, 0, 2) if self.batch_first else y), out_lengths

@@ -159,8 +159,11 @@ def make_puzzle_moves(n_samples=1000, min_moves=5, max_moves=15, size=4, random_
         moves, tiles = [], []
         for _ in range(rng.randint(min_moves, max_moves + 1)):
             # the tile moving "up" sits below the blank, and so on
-            legal = [m for m in names
-                     if 0 <= row - PUZZLE_MOVES[m][0] < size and 0 <= col - PUZZLE_MOVES[m][1] < size]
+            legal = [
+                m
+                for m in names
+                if 0 <= row - PUZZLE_MOVES[m][0] < size and 0 <= col - PUZZLE_MOVES[m][1] < size
+            ]
             move = legal[rng.randint(len(legal))]
             tile_row, tile_col = row - PUZZLE_MOVES[move][0], col - PUZZLE_MOVES[move][1]
             moves.append(move)
@@ -175,8 +178,10 @@ def make_puzzle_moves(n_samples=1000, min_moves=5, max_moves=15, size=4, random_
 
 # ---------------------------------------------------------------- translation
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -233,15 +238,18 @@ def make_number_words(n_samples=2000, max_value=9999, random_state=None):
     if max_value >= 1_000_000:
         raise ValueError(f"max_value must be < 1000000, got {max_value}")
     if n_samples > max_value + 1:
-        raise ValueError(f"n_samples ({n_samples}) cannot exceed the {max_value + 1} distinct "
-                         f"numbers 0..{max_value}")
+        raise ValueError(
+            f"n_samples ({n_samples}) cannot exceed the {max_value + 1} distinct "
+            f"numbers 0..{max_value}"
+        )
     rng = check_random_state(random_state)
     numbers = rng.choice(max_value + 1, size=n_samples, replace=False)
     return [number_to_words(int(v)) for v in numbers], [str(int(v)) for v in numbers]
 
 
-_MONTHS = ("january february march april may june july august september october november "
-           "december").split()
+_MONTHS = (
+    "january february march april may june july august september october november december"
+).split()
 _DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 _DATE_FORMATS = (
     lambda d: f"{_MONTHS[d.month - 1]} {d.day}, {d.year}",
@@ -281,18 +289,38 @@ def make_dates(n_samples=2000, random_state=None):
 
 #: Standard-library modules whose docstrings make up :func:`load_python_text`'s default text.
 #: Chosen for long, prose-like docstrings and for being present in every Python >= 3.9.
-PYTHON_TEXT_MODULES = ("this", "heapq", "bisect", "textwrap", "statistics", "fractions",
-                       "shelve", "cmd", "sched", "copy", "timeit", "fileinput", "argparse",
-                       "configparser", "socketserver", "difflib", "string", "random")
+PYTHON_TEXT_MODULES = (
+    "this",
+    "heapq",
+    "bisect",
+    "textwrap",
+    "statistics",
+    "fractions",
+    "shelve",
+    "cmd",
+    "sched",
+    "copy",
+    "timeit",
+    "fileinput",
+    "argparse",
+    "configparser",
+    "socketserver",
+    "difflib",
+    "string",
+    "random",
+)
 
 
 def _zen_of_python(path):
     """The Zen of Python, decoded from the source of the ``this`` module without importing it."""
     tree = ast.parse(_read(path))
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and getattr(node.targets[0], "id", None) == "s"
-                and isinstance(node.value, ast.Constant)):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and getattr(node.targets[0], "id", None) == "s"
+            and isinstance(node.value, ast.Constant)
+        ):
             return codecs.decode(node.value.value, "rot13")
     raise ValueError(f"could not find the Zen of Python in {path}")
 
@@ -305,8 +333,11 @@ def _read(path):
 def _docstrings(path):
     """All docstrings (module, classes, functions) of a source file, in source order."""
     tree = ast.parse(_read(path))
-    nodes = [tree] + [node for node in ast.walk(tree)
-                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    nodes = [tree] + [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
     nodes.sort(key=lambda node: getattr(node, "lineno", 0))
     texts = [ast.get_docstring(node) for node in nodes]
     return [text for text in texts if text]
@@ -345,7 +376,7 @@ def load_python_text(modules=PYTHON_TEXT_MODULES, max_chars=None):
             parts.extend(_docstrings(spec.origin))
     text = "\n\n".join(parts) + "\n"
     if max_chars is not None:
-        text = text[:_check_positive_int(max_chars, "max_chars")]
+        text = text[: _check_positive_int(max_chars, "max_chars")]
     return text
 
 
@@ -379,7 +410,11 @@ def make_price_series(n_steps=3000, random_state=None):
     new_amplitude = rng.randint(len(amplitudes), size=n_steps)
     phi = np.empty(n_steps)
     amplitude = np.empty(n_steps)
-    phase, p, a = rng.uniform(0.0, 2.0 * np.pi), periods[new_period[0]], amplitudes[new_amplitude[0]]
+    phase, p, a = (
+        rng.uniform(0.0, 2.0 * np.pi),
+        periods[new_period[0]],
+        amplitudes[new_amplitude[0]],
+    )
     for t in range(n_steps):
         if switch_period[t]:
             p = periods[new_period[t]]
@@ -419,11 +454,13 @@ def make_forecasting_windows(prices, window=40, horizon=5):
     horizon = _check_positive_int(horizon, "horizon")
     n = len(prices) - window - horizon
     if n < 1:
-        raise ValueError(f"a series of {len(prices)} prices is too short for window={window} "
-                         f"and horizon={horizon}")
+        raise ValueError(
+            f"a series of {len(prices)} prices is too short for window={window} "
+            f"and horizon={horizon}"
+        )
     logp = np.log(prices)
     returns = 100.0 * np.diff(logp)  # returns[s] is the return from s to s + 1
     ends = np.arange(window, window + n)  # t, the last price of each window
-    X = np.stack([returns[t - window:t] for t in ends])[:, :, None]
+    X = np.stack([returns[t - window : t] for t in ends])[:, :, None]
     y = 100.0 * (logp[ends + horizon] - logp[ends])
     return X, y

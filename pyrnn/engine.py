@@ -27,6 +27,7 @@ OpenMP runtime's own setting as it is at call time in the calling thread (what
 lists), then ``OMP_NUM_THREADS`` or the number of cores. pyrnn never writes the OpenMP or
 BLAS settings itself. Counts above :func:`max_threads` raise ``ValueError``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,10 +41,30 @@ import numpy as np
 from . import _core
 
 __all__ = [
-    "forward", "backward", "forward_group", "backward_group", "pack", "plan", "ForwardResult",
-    "Gradients", "Workspace", "num_gates", "check_lengths", "check_cell", "set_num_threads",
-    "get_num_threads", "using_threads", "max_threads", "show_config", "config", "gemm",
-    "activation", "fma_peak_gflops", "training_nbytes", "check_memory", "conv1d_forward",
+    "forward",
+    "backward",
+    "forward_group",
+    "backward_group",
+    "pack",
+    "plan",
+    "ForwardResult",
+    "Gradients",
+    "Workspace",
+    "num_gates",
+    "check_lengths",
+    "check_cell",
+    "set_num_threads",
+    "get_num_threads",
+    "using_threads",
+    "max_threads",
+    "show_config",
+    "config",
+    "gemm",
+    "activation",
+    "fma_peak_gflops",
+    "training_nbytes",
+    "check_memory",
+    "conv1d_forward",
     "conv1d_backward",
 ]
 
@@ -128,8 +149,10 @@ def _thread_count(n, what):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"{what} must be an int or None, got {type(n).__name__}")
     if not 1 <= n <= max_threads():
-        raise ValueError(f"{what} must be >= 1 and at most {max_threads()} (8 per core, "
-                         f"OMP_THREAD_LIMIT), got {n}")
+        raise ValueError(
+            f"{what} must be >= 1 and at most {max_threads()} (8 per core, "
+            f"OMP_THREAD_LIMIT), got {n}"
+        )
     return int(n)
 
 
@@ -179,7 +202,9 @@ def check_cell(cell: str, nonlinearity: str = "tanh") -> None:
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if cell != "rnn" and nonlinearity != "tanh":
-        raise ValueError(f"nonlinearity applies to cell='rnn' only, got {nonlinearity!r} for {cell!r}")
+        raise ValueError(
+            f"nonlinearity applies to cell='rnn' only, got {nonlinearity!r} for {cell!r}"
+        )
 
 
 def _check_bias_pair(bias_ih, bias_hh):
@@ -187,9 +212,23 @@ def _check_bias_pair(bias_ih, bias_hh):
         raise ValueError("bias_ih and bias_hh must both be given or both be None")
 
 
-def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
-            nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-            reverse=False, training=True, packed=None) -> ForwardResult:
+def forward(
+    x,
+    weight_ih,
+    weight_hh,
+    bias_ih=None,
+    bias_hh=None,
+    *,
+    cell="lstm",
+    nonlinearity="tanh",
+    reset_after=True,
+    lengths=None,
+    h0=None,
+    c0=None,
+    reverse=False,
+    training=True,
+    packed=None,
+) -> ForwardResult:
     """Run one recurrent layer over a batch of sequences.
 
     Parameters
@@ -212,26 +251,75 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     -------
     ForwardResult with y (T, B, H), h_n (B, H), c_n (B, H) or None, workspace.
     """
-    call = _forward_call(x, weight_ih, weight_hh, bias_ih, bias_hh, cell=cell,
-                         nonlinearity=nonlinearity, reset_after=reset_after, lengths=lengths,
-                         h0=h0, c0=c0, reverse=reverse, training=training, packed=packed)
+    call = _forward_call(
+        x,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        cell=cell,
+        nonlinearity=nonlinearity,
+        reset_after=reset_after,
+        lengths=lengths,
+        h0=h0,
+        c0=c0,
+        reverse=reverse,
+        training=training,
+        packed=packed,
+    )
     return _forward_result(call, _core.forward(*call, _THREADS.get()))
 
 
-def _forward_call(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
-                  nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-                  reverse=False, training=True, packed=None) -> tuple:
+def _forward_call(
+    x,
+    weight_ih,
+    weight_hh,
+    bias_ih=None,
+    bias_hh=None,
+    *,
+    cell="lstm",
+    nonlinearity="tanh",
+    reset_after=True,
+    lengths=None,
+    h0=None,
+    c0=None,
+    reverse=False,
+    training=True,
+    packed=None,
+) -> tuple:
     """forward's arguments, checked, as the tuple ``_core.forward`` takes."""
     check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
     if lengths is not None and np.ndim(x) == 3:  # (a wrong x is reported by the bindings)
         lengths = check_lengths(lengths, *np.shape(x)[:2])
-    return (cell, nonlinearity, bool(reset_after), bool(reverse), x, weight_ih, weight_hh,
-            bias_ih, bias_hh, lengths, h0, c0, bool(training), packed)
+    return (
+        cell,
+        nonlinearity,
+        bool(reset_after),
+        bool(reverse),
+        x,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        lengths,
+        h0,
+        c0,
+        bool(training),
+        packed,
+    )
 
 
-def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
-         nonlinearity="tanh", reset_after=True) -> np.ndarray:
+def pack(
+    weight_ih,
+    weight_hh,
+    bias_ih=None,
+    bias_hh=None,
+    *,
+    cell="lstm",
+    nonlinearity="tanh",
+    reset_after=True,
+) -> np.ndarray:
     """The kernels' packed form of one layer-direction's weights and biases.
 
     Pass it as :func:`forward`'s ``packed`` to skip packing on every call while the weights do
@@ -242,18 +330,40 @@ def pack(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
     """
     check_cell(cell, nonlinearity)
     _check_bias_pair(bias_ih, bias_hh)
-    return _core.pack(cell, nonlinearity, bool(reset_after), weight_ih, weight_hh, bias_ih,
-                      bias_hh)
+    return _core.pack(cell, nonlinearity, bool(reset_after), weight_ih, weight_hh, bias_ih, bias_hh)
 
 
 def _forward_result(call, out, x=None) -> ForwardResult:
-    cell, nonlinearity, reset_after, reverse, x_call, w_ih, w_hh, b_ih, _, lengths, _, _, \
-        training, _ = call
+    (
+        cell,
+        nonlinearity,
+        reset_after,
+        reverse,
+        x_call,
+        w_ih,
+        w_hh,
+        b_ih,
+        _,
+        lengths,
+        _,
+        _,
+        training,
+        _,
+    ) = call
     y, h_n, c_n, ws = out
     workspace = None
     if training:
-        args = (cell, nonlinearity, reset_after, reverse, x_call if x is None else x, w_ih,
-                w_hh, lengths, b_ih is not None)
+        args = (
+            cell,
+            nonlinearity,
+            reset_after,
+            reverse,
+            x_call if x is None else x,
+            w_ih,
+            w_hh,
+            lengths,
+            b_ih is not None,
+        )
         workspace = Workspace(ws, args)
     return ForwardResult(y, h_n, c_n, workspace)
 
@@ -295,19 +405,38 @@ def backward_group(workspaces, dys, dh_ns=None, dc_ns=None) -> list:
     for ws, dy, dh_n, dc_n in zip(workspaces, dys, dh_ns, dc_ns):
         _check_workspace(ws)
         cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = ws._args
-        calls.append((cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, ws._buf,
-                      dy, dh_n, dc_n, has_bias))
+        calls.append(
+            (
+                cell,
+                nonlinearity,
+                reset_after,
+                reverse,
+                x,
+                w_ih,
+                w_hh,
+                lengths,
+                ws._buf,
+                dy,
+                dh_n,
+                dc_n,
+                has_bias,
+            )
+        )
     outs = _core.backward_group(calls, _THREADS.get())
     return [Gradients(*o) for o in outs]
 
 
 def _check_workspace(workspace):
     if not isinstance(workspace, Workspace):
-        raise TypeError("workspace must be the .workspace of forward(..., training=True), "
-                        f"got {type(workspace).__name__}")
+        raise TypeError(
+            "workspace must be the .workspace of forward(..., training=True), "
+            f"got {type(workspace).__name__}"
+        )
     if workspace.consumed:
-        raise ValueError("this workspace was already used by backward (it is overwritten with "
-                         "gate gradients); run forward(training=True) again")
+        raise ValueError(
+            "this workspace was already used by backward (it is overwritten with "
+            "gate gradients); run forward(training=True) again"
+        )
 
 
 def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
@@ -327,8 +456,22 @@ def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
     """
     _check_workspace(workspace)
     cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = workspace._args
-    out = _core.backward(cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths,
-                         workspace._buf, dy, dh_n, dc_n, has_bias, _THREADS.get())
+    out = _core.backward(
+        cell,
+        nonlinearity,
+        reset_after,
+        reverse,
+        x,
+        w_ih,
+        w_hh,
+        lengths,
+        workspace._buf,
+        dy,
+        dh_n,
+        dc_n,
+        has_bias,
+        _THREADS.get(),
+    )
     return Gradients(*out)
 
 
@@ -381,31 +524,56 @@ def show_config() -> None:
     print(f"  compiler       : {c['compiler']}")
     print(f"  OpenMP         : {c['openmp']} (max threads {c['omp_max_threads']})")
     print(f"  threads in use : {c['num_threads']} (at most {c['max_threads']})")
-    print(f"  ISA in use     : {c['isa']} ({c['vector_bits']}-bit vectors)"
-          + (f", forced by PYRNN_ISA={os.environ['PYRNN_ISA']}" if os.environ.get("PYRNN_ISA") else ""))
+    print(
+        f"  ISA in use     : {c['isa']} ({c['vector_bits']}-bit vectors)"
+        + (
+            f", forced by PYRNN_ISA={os.environ['PYRNN_ISA']}"
+            if os.environ.get("PYRNN_ISA")
+            else ""
+        )
+    )
     print(f"  ISA supported  : {', '.join(c['isa_supported'])} (best: {c['best_isa']})")
     print(f"  C++ flags      : {c['cxx_flags'].strip()}")
     print(f"  kernel flags   : {c['isa_flags'].strip() or '(baseline: none)'}")
     ca, tu = c["caches"], c["tuning"]
-    print(f"  caches         : L1d {_kib(ca['l1d'])}, L2 {_kib(ca['l2'])} per core, "
-          f"L3 {_kib(ca['l3'])} (from {ca['source']})")
-    print(f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
-          f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
-          f"of weights")
+    print(
+        f"  caches         : L1d {_kib(ca['l1d'])}, L2 {_kib(ca['l2'])} per core, "
+        f"L3 {_kib(ca['l3'])} (from {ca['source']})"
+    )
+    print(
+        f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
+        f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
+        f"of weights"
+    )
     lo = c["load"]
-    seen = (f"{lo['busy_cores']:.2f} of {lo['cpus']} cores busy with other processes "
-            f"(from {lo['source']})" if lo["cpus"] else f"nothing measured ({lo['source']})")
-    print(f"  load           : {seen}: a call given {c['num_threads']} threads uses "
-          f"{lo['threads']}")
+    seen = (
+        f"{lo['busy_cores']:.2f} of {lo['cpus']} cores busy with other processes "
+        f"(from {lo['source']})"
+        if lo["cpus"]
+        else f"nothing measured ({lo['source']})"
+    )
+    print(
+        f"  load           : {seen}: a call given {c['num_threads']} threads uses {lo['threads']}"
+    )
 
 
 def _kib(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
 
 
-def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh",
-         num_threads: int | None = None, dtype=np.float32, busy_cores: float | None = None,
-         cpus: int | None = None) -> dict:
+def plan(
+    cell: str,
+    T: int,
+    B: int,
+    I: int,
+    H: int,
+    *,
+    nonlinearity: str = "tanh",
+    num_threads: int | None = None,
+    dtype=np.float32,
+    busy_cores: float | None = None,
+    cpus: int | None = None,
+) -> dict:
     """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
     among at most ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels
     decide it from this machine's caches and load: ``{"forward": {"threads", "split"},
@@ -424,8 +592,20 @@ def plan(cell: str, T: int, B: int, I: int, H: int, *, nonlinearity: str = "tanh
         raise ValueError(f"busy_cores must be >= 0, got {busy_cores!r}")
     if cpus is not None and ncpu < 1:
         raise ValueError(f"cpus must be >= 1, got {cpus!r}")
-    return dict(_core.plan(cell, nonlinearity, int(T), int(B), int(I), int(H), n,
-                           np.dtype(dtype).itemsize, busy, ncpu))
+    return dict(
+        _core.plan(
+            cell,
+            nonlinearity,
+            int(T),
+            int(B),
+            int(I),
+            int(H),
+            n,
+            np.dtype(dtype).itemsize,
+            busy,
+            ncpu,
+        )
+    )
 
 
 def gemm(a, b):
@@ -445,8 +625,20 @@ def fma_peak_gflops(nthreads: int = 1) -> float:
 
 # ---- Conv1d (issue 13) ------------------------------------------------------------------
 
-def conv1d_forward(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=0,
-                   pool=1, relu=True, training=True):
+
+def conv1d_forward(
+    x,
+    weight,
+    bias=None,
+    *,
+    lengths=None,
+    stride=1,
+    dilation=1,
+    padding=0,
+    pool=1,
+    relu=True,
+    training=True,
+):
     """A 1-D convolution over time (+ ReLU, + max pooling), time-major.
 
     x (T, B, C_in); weight (C_out, C_in, K) (PyTorch's layout); bias (C_out,) or None;
@@ -462,8 +654,9 @@ def conv1d_forward(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, 
     x_shape = np.shape(x)
     if lengths is not None and len(x_shape) == 3:
         lengths = check_lengths(lengths, x_shape[0], x_shape[1])
-    y, ws = _core.conv1d_forward(x, weight, bias, lengths, stride, dilation, padding, pool,
-                                 bool(relu), bool(training))
+    y, ws = _core.conv1d_forward(
+        x, weight, bias, lengths, stride, dilation, padding, pool, bool(relu), bool(training)
+    )
     if not training:
         return y, None
     args = (x, weight, lengths, stride, dilation, padding, pool, bool(relu), bias is not None)
@@ -474,8 +667,11 @@ def conv1d_backward(workspace, dy):
     """Backward of :func:`conv1d_forward`: dy (T_out, B, C_out) -> (dx (T, B, C_in),
     dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed."""
     if not isinstance(workspace, Workspace) or len(workspace._args) != 9:
-        raise TypeError("workspace must be the workspace of conv1d_forward(..., training=True), "
-                        f"got {type(workspace).__name__}")
+        raise TypeError(
+            "workspace must be the workspace of conv1d_forward(..., training=True), "
+            f"got {type(workspace).__name__}"
+        )
     x, weight, lengths, stride, dilation, padding, pool, relu, has_bias = workspace._args
-    return _core.conv1d_backward(x, weight, lengths, stride, dilation, padding, pool, relu,
-                                 workspace._buf, dy, has_bias)
+    return _core.conv1d_backward(
+        x, weight, lengths, stride, dilation, padding, pool, relu, workspace._buf, dy, has_bias
+    )

@@ -18,6 +18,7 @@ reads sequences (an :class:`~pyrnn.RNNRegressor` by default) on them:
 
 Shapes: ``y`` (n_steps,), ``X`` (n_steps, n_exog); ``predict`` returns (horizon,).
 """
+
 import numbers
 
 import numpy as np
@@ -91,8 +92,15 @@ class RNNForecaster(BaseEstimator):
     n_exog_ : int, exogenous features per step (0 without X).
     """
 
-    def __init__(self, horizon=1, window=24, strategy="direct", regressor=None, n_paths=500,
-                 random_state=None):
+    def __init__(
+        self,
+        horizon=1,
+        window=24,
+        strategy="direct",
+        regressor=None,
+        n_paths=500,
+        random_state=None,
+    ):
         self.horizon = horizon
         self.window = window
         self.strategy = strategy
@@ -107,8 +115,9 @@ class RNNForecaster(BaseEstimator):
         _positive_int("window", self.window)
         _positive_int("n_paths", self.n_paths)
         if self.strategy not in ("direct", "recursive"):
-            raise ValueError(f"RNNForecaster: strategy must be 'direct' or 'recursive', got "
-                             f"{self.strategy!r}")
+            raise ValueError(
+                f"RNNForecaster: strategy must be 'direct' or 'recursive', got {self.strategy!r}"
+            )
 
     @staticmethod
     def _series(y, name="y"):
@@ -124,12 +133,15 @@ class RNNForecaster(BaseEstimator):
     def _exog(self, X, n, name, required):
         if X is None:
             if required:
-                raise ValueError(f"RNNForecaster was fitted with exogenous features X; pass "
-                                 f"{name} of shape ({n}, {self.n_exog_})")
+                raise ValueError(
+                    f"RNNForecaster was fitted with exogenous features X; pass "
+                    f"{name} of shape ({n}, {self.n_exog_})"
+                )
             return None
         if not required:
-            raise ValueError(f"RNNForecaster was fitted without exogenous features; {name} "
-                             "must be None")
+            raise ValueError(
+                f"RNNForecaster was fitted without exogenous features; {name} must be None"
+            )
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X[:, None]
@@ -154,11 +166,14 @@ class RNNForecaster(BaseEstimator):
         X = self._exog(X, len(y), "X", self.n_exog_ > 0)
         need = self.window + (self.horizon if self.strategy == "direct" else 1)
         if len(y) < need:
-            raise ValueError(f"y has {len(y)} steps; window={self.window}, horizon="
-                             f"{self.horizon} and strategy={self.strategy!r} need at least {need}")
+            raise ValueError(
+                f"y has {len(y)} steps; window={self.window}, horizon="
+                f"{self.horizon} and strategy={self.strategy!r} need at least {need}"
+            )
         inputs, targets = make_windows(y, X, self.window, self.horizon, self.strategy)
         if self.regressor is None:
             from .estimators import RNNRegressor
+
             self.regressor_ = RNNRegressor(random_state=self.random_state)
         else:
             self.regressor_ = clone(self.regressor)
@@ -177,8 +192,11 @@ class RNNForecaster(BaseEstimator):
             raise ValueError(f"y_history needs at least window={self.window} steps, got {len(y)}")
         X = None
         if self.n_exog_:
-            past = self.X_ if X_history is None and y_history is None else \
-                self._exog(X_history, len(y), "X_history", True)
+            past = (
+                self.X_
+                if X_history is None and y_history is None
+                else self._exog(X_history, len(y), "X_history", True)
+            )
             future = self._exog(X_future, self.horizon, "X_future", True)
             X = np.concatenate([past, future])
         else:
@@ -186,12 +204,14 @@ class RNNForecaster(BaseEstimator):
         return y, X
 
     def _one(self, inputs):
-        return np.asarray(self.regressor_.predict(inputs), dtype=np.float64).reshape(len(inputs), -1)
+        return np.asarray(self.regressor_.predict(inputs), dtype=np.float64).reshape(
+            len(inputs), -1
+        )
 
     def _recursive_paths(self, y, X, noise):
         """Forecast paths (P, horizon) fed back one step at a time; noise (P, horizon) added."""
         P = noise.shape[0]
-        ys = np.tile(y[-self.window:], (P, 1))  # (P, window + steps so far)
+        ys = np.tile(y[-self.window :], (P, 1))  # (P, window + steps so far)
         n0 = len(y) - self.window  # index in X of ys[:, 0]
         for j in range(self.horizon):
             steps = np.arange(j, j + self.window)
@@ -200,7 +220,7 @@ class RNNForecaster(BaseEstimator):
                 parts.append(np.broadcast_to(X[n0 + steps + 1], (P, self.window, self.n_exog_)))
             nxt = self._one(np.concatenate(parts, axis=2))[:, 0] + noise[:, j]
             ys = np.concatenate([ys, nxt[:, None]], axis=1)
-        return ys[:, self.window:]
+        return ys[:, self.window :]
 
     def predict(self, X_future=None, *, y_history=None, X_history=None):
         """Forecasts of the ``horizon`` steps after the history.

@@ -3,6 +3,7 @@
 One stable implementation of each, used by the losses, the heads, the networks and the
 estimators (prediction, beam search, sampling), so they all round the same way.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -61,8 +62,9 @@ def sigmoid(logits: ArrayLike) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def dropout_mask(shape: Tuple[int, ...], p: float, dtype: DTypeLike,
-                 random_state: RandomStateLike) -> Optional[np.ndarray]:
+def dropout_mask(
+    shape: Tuple[int, ...], p: float, dtype: DTypeLike, random_state: RandomStateLike
+) -> Optional[np.ndarray]:
     """Inverted-dropout mask of ``shape``: 0 with probability ``p``, else ``1 / (1 - p)``.
 
     ``random_state`` is a ``numpy.random.Generator`` (or anything ``init.as_generator`` takes:

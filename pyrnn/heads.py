@@ -7,6 +7,7 @@ protocol of :mod:`pyrnn.parameters`: one flat buffer ``params`` with named views
 ``grad`` with the same layout, so optimizers and clipping treat every piece the same way.
 ``softmax`` and ``sigmoid`` (from :mod:`pyrnn.functional`) turn scores into probabilities.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -44,15 +45,21 @@ class Linear(Parameters):
     _transient = ("_x",)
     _derived = Parameters._derived + ("weight", "dweight", "bias", "dbias")
 
-    def __init__(self, in_features: int, out_features: int, dtype: DTypeLike = np.float32,
-                 random_state: RandomStateLike = None, *, bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+        *,
+        bias: bool = True,
+    ):
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         self.has_bias = bool(bias)
         self._allocate(dtype)
         bound = 1.0 / np.sqrt(self.in_features)
-        self.params[...] = as_generator(random_state).uniform(-bound, bound,
-                                                               size=self.params.size)
+        self.params[...] = as_generator(random_state).uniform(-bound, bound, size=self.params.size)
         self._x = None
 
     def _layout(self):
@@ -64,8 +71,9 @@ class Linear(Parameters):
         self.weight, self.dweight = self._param_views["weight"], self._grad_views["weight"]
         self.bias, self.dbias = self._param_views.get("bias"), self._grad_views.get("bias")
 
-    def forward(self, x: ArrayLike, training: bool = True,
-                dtype: Optional[DTypeLike] = None) -> np.ndarray:
+    def forward(
+        self, x: ArrayLike, training: bool = True, dtype: Optional[DTypeLike] = None
+    ) -> np.ndarray:
         """x (..., in_features) -> y (..., out_features). Keeps x for backward when training.
 
         ``dtype`` computes in another precision without touching the parameters, e.g.
@@ -125,8 +133,13 @@ class Embedding(Parameters):
     _transient = ("_ids",)
     _derived = Parameters._derived + ("weight", "dweight")
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: DTypeLike = np.float32,
-                 random_state: RandomStateLike = None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+    ):
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self._allocate(dtype)
@@ -147,8 +160,10 @@ class Embedding(Parameters):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
-            raise ValueError(f"ids must be in [0, {self.num_embeddings}), got min {ids.min()} "
-                             f"and max {ids.max()}")
+            raise ValueError(
+                f"ids must be in [0, {self.num_embeddings}), got min {ids.min()} "
+                f"and max {ids.max()}"
+            )
         self._ids = ids if training else None
         return self.weight[ids]
 

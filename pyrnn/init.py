@@ -11,6 +11,7 @@ Typical recipes::
     init.xavier_uniform(net, rs); init.orthogonal(net, rs); init.forget_bias(net, 1.0)  # LSTM
     init.identity(net)                                                                  # IRNN
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,8 +22,15 @@ import numpy as np
 # What every ``random_state`` argument takes.
 RandomStateLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
 
-__all__ = ["RandomStateLike", "as_generator", "uniform_default", "xavier_uniform", "orthogonal",
-           "identity", "forget_bias"]
+__all__ = [
+    "RandomStateLike",
+    "as_generator",
+    "uniform_default",
+    "xavier_uniform",
+    "orthogonal",
+    "identity",
+    "forget_bias",
+]
 
 
 def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
@@ -39,18 +47,22 @@ def as_generator(random_state: RandomStateLike = None) -> np.random.Generator:
         if random_state is not None and random_state < 0:
             raise ValueError(f"random_state must be a non-negative int, got {random_state}")
         return np.random.default_rng(random_state)
-    raise TypeError("random_state must be None, an int, a numpy Generator or RandomState, "
-                    f"got {type(random_state).__name__}")
+    raise TypeError(
+        "random_state must be None, an int, a numpy Generator or RandomState, "
+        f"got {type(random_state).__name__}"
+    )
 
 
 def _changes_weights(init):
     """Tell the network afterwards that its weights changed (it drops its packed weights)."""
+
     @functools.wraps(init)
     def wrapper(net, *args, **kwargs):
         out = init(net, *args, **kwargs)
         if hasattr(net, "weights_changed"):
             net.weights_changed()
         return out
+
     return wrapper
 
 
@@ -59,8 +71,10 @@ def _recurrent_params(net):
     items = list(net.named_parameters().items())
     for name, _ in items:
         if not name.startswith(("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l")):
-            raise ValueError(f"unexpected parameter name {name!r}: expected a recurrent "
-                             "network with PyTorch parameter names")
+            raise ValueError(
+                f"unexpected parameter name {name!r}: expected a recurrent "
+                "network with PyTorch parameter names"
+            )
     return items
 
 
@@ -123,7 +137,7 @@ def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> 
             continue
         G, H = _gates_and_hidden(name, view, net)
         for g in range(G):
-            view[g * H:(g + 1) * H] = gain * _random_orthogonal(rng, H)
+            view[g * H : (g + 1) * H] = gain * _random_orthogonal(rng, H)
 
 
 @_changes_weights
@@ -149,9 +163,10 @@ def forget_bias(net, value: float = 1.0) -> None:
             continue
         G, H = _gates_and_hidden(name, view, net)
         if G != 4:
-            raise ValueError("forget_bias applies to LSTM networks (4 gates), "
-                             f"but {name} has {G} gate(s)")
-        view[H:2 * H] = value if name.startswith("bias_ih") else 0
+            raise ValueError(
+                f"forget_bias applies to LSTM networks (4 gates), but {name} has {G} gate(s)"
+            )
+        view[H : 2 * H] = value if name.startswith("bias_ih") else 0
         found = True
     if not found:
         raise ValueError("forget_bias needs a network with biases")

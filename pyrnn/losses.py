@@ -10,6 +10,7 @@ Leading dimensions are free, so one function serves per-sequence targets
 contribute neither to the loss nor to the gradient. When every item is masked out the
 loss is 0.0 and the gradient is zero (never NaN).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -56,8 +57,9 @@ def _item_weights(sample_weight, shape, dtype):
         return np.ones(shape, dtype)
     w = _as_float_array("sample_weight", sample_weight)
     if w.shape != tuple(shape):
-        raise ValueError(f"sample_weight must have shape {tuple(shape)} (one weight per item), "
-                         f"got {w.shape}")
+        raise ValueError(
+            f"sample_weight must have shape {tuple(shape)} (one weight per item), got {w.shape}"
+        )
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative")
     return w.astype(dtype)
@@ -74,13 +76,18 @@ def _elementwise_mask(mask, shape):
     if m_shape != tuple(shape):
         raise ValueError(
             f"mask must have the input's shape {tuple(shape)} or its leading shape "
-            f"{tuple(shape[:-1])}, got {m_shape}")
+            f"{tuple(shape[:-1])}, got {m_shape}"
+        )
     return _as_mask(mask, shape)
 
 
-def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
-                          class_weight: Optional[ArrayLike] = None,
-                          sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    y: ArrayLike,
+    mask: Optional[ArrayLike] = None,
+    class_weight: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+) -> Tuple[float, np.ndarray]:
     """Softmax cross-entropy from raw scores, with its exact gradient.
 
     Parameters
@@ -120,8 +127,10 @@ def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayL
     m = _as_mask(mask, lead)
     bad = m & ((y < 0) | (y >= C))
     if np.any(bad):
-        raise ValueError(f"y holds class indices outside [0, {C}) at unmasked positions: "
-                         f"{np.unique(y[bad])[:10].tolist()}")
+        raise ValueError(
+            f"y holds class indices outside [0, {C}) at unmasked positions: "
+            f"{np.unique(y[bad])[:10].tolist()}"
+        )
     labels = np.where(m, y, 0).astype(np.intp)
 
     weights = m.astype(logits.dtype)
@@ -142,15 +151,20 @@ def softmax_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayL
     counted = weights > 0
     loss = -float(np.sum(np.where(counted, weights * log_probs_y, 0), dtype=np.float64)) / total
 
-    np.put_along_axis(dlogits, labels[..., None],
-                      np.take_along_axis(dlogits, labels[..., None], axis=-1) - 1, axis=-1)
+    np.put_along_axis(
+        dlogits,
+        labels[..., None],
+        np.take_along_axis(dlogits, labels[..., None], axis=-1) - 1,
+        axis=-1,
+    )
     scale = (weights / logits.dtype.type(total))[..., None]
     dlogits = np.where(counted[..., None], dlogits * scale, 0).astype(logits.dtype)
     return loss, dlogits
 
 
-def binary_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
-                         ) -> Tuple[float, np.ndarray]:
+def binary_cross_entropy(
+    logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None
+) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy from raw scores (sigmoid inside), with its exact gradient.
 
     Parameters
@@ -189,8 +203,12 @@ def binary_cross_entropy(logits: ArrayLike, y: ArrayLike, mask: Optional[ArrayLi
     return loss, dlogits
 
 
-def mse(pred: ArrayLike, y: ArrayLike, mask: Optional[ArrayLike] = None,
-        sample_weight: Optional[ArrayLike] = None) -> Tuple[float, np.ndarray]:
+def mse(
+    pred: ArrayLike,
+    y: ArrayLike,
+    mask: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+) -> Tuple[float, np.ndarray]:
     """Mean squared error with its exact gradient.
 
     Parameters

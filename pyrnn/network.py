@@ -14,6 +14,7 @@ Shapes (D = 2 if bidirectional else 1, L = num_layers, H = hidden_size):
             zeros past each sequence's length
     state   h (L*D, B, H) for RNN/GRU; a tuple (h, c) for LSTM; index l*D + d (PyTorch's)
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple, Union
@@ -39,8 +40,21 @@ class _RecurrentNetwork(Parameters):
     _transient = ("_cache", "_packed")  # workspaces and packed weights are not pickled
     _derived = Parameters._derived + ("_weights", "_dweights")
 
-    def __init__(self, input_size, hidden_size, num_layers, bidirectional, batch_first,
-                 dropout, dtype, random_state, merge_mode, bias, nonlinearity, reset_after):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers,
+        bidirectional,
+        batch_first,
+        dropout,
+        dtype,
+        random_state,
+        merge_mode,
+        bias,
+        nonlinearity,
+        reset_after,
+    ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -83,15 +97,20 @@ class _RecurrentNetwork(Parameters):
 
     def _suffixes(self):
         """PyTorch's name suffix of each layer-direction, in order l*D + d."""
-        return [f"_l{layer}" + ("_reverse" if d == 1 else "")
-                for layer in range(self.num_layers) for d in range(self.num_directions)]
+        return [
+            f"_l{layer}" + ("_reverse" if d == 1 else "")
+            for layer in range(self.num_layers)
+            for d in range(self.num_directions)
+        ]
 
     def _layout(self):
         """[(name, shape)] in PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh."""
         GH = engine.num_gates(self.cell) * self.hidden_size
         out = []
         for idx, sfx in enumerate(self._suffixes()):
-            out.append(("weight_ih" + sfx, (GH, self._layer_input_size(idx // self.num_directions))))
+            out.append(
+                ("weight_ih" + sfx, (GH, self._layer_input_size(idx // self.num_directions)))
+            )
             out.append(("weight_hh" + sfx, (GH, self.hidden_size)))
             if self.bias:
                 out.append(("bias_ih" + sfx, (GH,)))
@@ -125,8 +144,15 @@ class _RecurrentNetwork(Parameters):
         if hit is not None and hit[0] == version:
             return hit[1]
         w_ih, w_hh, b_ih, b_hh = self._weights[idx]
-        packed = engine.pack(w_ih, w_hh, b_ih, b_hh, cell=self.cell,
-                             nonlinearity=self.nonlinearity, reset_after=self.reset_after)
+        packed = engine.pack(
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            cell=self.cell,
+            nonlinearity=self.nonlinearity,
+            reset_after=self.reset_after,
+        )
         if self._weights_version == version:  # not changed meanwhile (another thread)
             self._packed[idx] = (version, packed)
         return packed
@@ -134,7 +160,7 @@ class _RecurrentNetwork(Parameters):
     def __getstate__(self):
         state = super().__getstate__()
         for k in ("grad_norms", "cell_grad_norms"):  # (layer, direction) keys: as pairs, so
-            state[k] = list(state[k].items())        # that JSON-based formats (skops) work
+            state[k] = list(state[k].items())  # that JSON-based formats (skops) work
         return state
 
     def __setstate__(self, state):
@@ -145,11 +171,19 @@ class _RecurrentNetwork(Parameters):
         _packcache.watch(self.params, self)
 
     def __repr__(self):
-        extra = "".join(f", {k}={v!r}" for k, v, default in (
-            ("num_layers", self.num_layers, 1), ("bidirectional", self.bidirectional, False),
-            ("batch_first", self.batch_first, False), ("dropout", self.dropout, 0.0),
-            ("merge_mode", self.merge_mode, "concat"), ("bias", self.bias, True),
-            ("dtype", self.dtype.name, "float32")) if v != default)
+        extra = "".join(
+            f", {k}={v!r}"
+            for k, v, default in (
+                ("num_layers", self.num_layers, 1),
+                ("bidirectional", self.bidirectional, False),
+                ("batch_first", self.batch_first, False),
+                ("dropout", self.dropout, 0.0),
+                ("merge_mode", self.merge_mode, "concat"),
+                ("bias", self.bias, True),
+                ("dtype", self.dtype.name, "float32"),
+            )
+            if v != default
+        )
         if self.cell == "rnn":
             extra += f", nonlinearity={self.nonlinearity!r}"
         if self.cell == "gru" and not self.reset_after:
@@ -171,8 +205,10 @@ class _RecurrentNetwork(Parameters):
         if self.batch_first:
             x = x.transpose(1, 0, 2)
         if x.shape[0] < 1 or x.shape[1] < 1:
-            raise ValueError(f"{name} must have at least one timestep and one sequence, "
-                             f"got shape {x.shape} (time-major)")
+            raise ValueError(
+                f"{name} must have at least one timestep and one sequence, "
+                f"got shape {x.shape} (time-major)"
+            )
         return np.ascontiguousarray(x, dtype=self.dtype)
 
     def _check_state_array(self, a, name, B):
@@ -181,8 +217,9 @@ class _RecurrentNetwork(Parameters):
         a = np.asarray(a)
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if a.shape != shape:
-            raise ValueError(f"{name} must have shape (num_layers*num_directions, B, H) = "
-                             f"{shape}, got {a.shape}")
+            raise ValueError(
+                f"{name} must have shape (num_layers*num_directions, B, H) = {shape}, got {a.shape}"
+            )
         if a.dtype.kind not in "fiu":
             raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
         return np.ascontiguousarray(a, dtype=self.dtype)
@@ -193,19 +230,29 @@ class _RecurrentNetwork(Parameters):
             return None, None
         if self.cell == "lstm":
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise ValueError(f"an LSTM {name} is a tuple (h, c) of arrays "
-                                 f"(num_layers*num_directions, B, H)")
-            return (self._check_state_array(state[0], name + "[0] (h)", B),
-                    self._check_state_array(state[1], name + "[1] (c)", B))
+                raise ValueError(
+                    f"an LSTM {name} is a tuple (h, c) of arrays (num_layers*num_directions, B, H)"
+                )
+            return (
+                self._check_state_array(state[0], name + "[0] (h)", B),
+                self._check_state_array(state[1], name + "[1] (c)", B),
+            )
         if isinstance(state, (tuple, list)):
-            raise ValueError(f"{name} of a {type(self).__name__} is one array "
-                             "(num_layers*num_directions, B, H), not a tuple")
+            raise ValueError(
+                f"{name} of a {type(self).__name__} is one array "
+                "(num_layers*num_directions, B, H), not a tuple"
+            )
         return self._check_state_array(state, name, B), None
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x: ArrayLike, lengths: Optional[ArrayLike] = None,
-                state: Optional[State] = None, training: bool = True) -> Tuple[np.ndarray, State]:
+    def forward(
+        self,
+        x: ArrayLike,
+        lengths: Optional[ArrayLike] = None,
+        state: Optional[State] = None,
+        training: bool = True,
+    ) -> Tuple[np.ndarray, State]:
         """Run the network over whole sequences.
 
         Parameters
@@ -239,14 +286,27 @@ class _RecurrentNetwork(Parameters):
         """Bytes a training forward and backward over (T, B) needs at its peak, all layers and
         directions: about (G+3)·T·B·H values per layer-direction (G gates; see
         ``engine.training_nbytes``), so memory grows linearly in T, B and H."""
-        return sum(engine.training_nbytes(self.cell, T, B, self._layer_input_size(layer),
-                                          self.hidden_size, self.dtype, self.reset_after)
-                   for layer in range(self.num_layers) for _ in range(self.num_directions))
+        return sum(
+            engine.training_nbytes(
+                self.cell,
+                T,
+                B,
+                self._layer_input_size(layer),
+                self.hidden_size,
+                self.dtype,
+                self.reset_after,
+            )
+            for layer in range(self.num_layers)
+            for _ in range(self.num_directions)
+        )
 
     def _check_training_memory(self, T, B):
         need = self.training_nbytes(T, B)
-        engine.check_memory(need, f"training {self.cell.upper()} (T={T}, B={B}, "
-                                  f"H={self.hidden_size}, {self.num_layers} layer(s))")
+        engine.check_memory(
+            need,
+            f"training {self.cell.upper()} (T={T}, B={B}, "
+            f"H={self.hidden_size}, {self.num_layers} layer(s))",
+        )
 
     def _forward(self, x, lengths, h0, c0, training):
         """Time-major forward; fills self._cache when training."""
@@ -279,8 +339,9 @@ class _RecurrentNetwork(Parameters):
                 mask = dropout_mask(layer_in.shape, self.dropout, self.dtype, self._rng)
             if mask is not None:
                 layer_in = layer_in * mask
-            calls = [self._call(layer * D + d, layer_in, lengths, h0, c0, training)
-                     for d in range(D)]
+            calls = [
+                self._call(layer * D + d, layer_in, lengths, h0, c0, training) for d in range(D)
+            ]
             if grouped and D == 2:  # the two directions at once, one thread each
                 results = engine.forward_group(calls)
             else:
@@ -304,18 +365,35 @@ class _RecurrentNetwork(Parameters):
         engine.forward_group): when their steps are too small to share across cores."""
         if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
             return False
-        return engine.plan(self.cell, T, B, self.input_size, self.hidden_size,
-                           nonlinearity=self.nonlinearity, dtype=self.dtype)["group_layers"]
+        return engine.plan(
+            self.cell,
+            T,
+            B,
+            self.input_size,
+            self.hidden_size,
+            nonlinearity=self.nonlinearity,
+            dtype=self.dtype,
+        )["group_layers"]
 
     def _call(self, idx, layer_in, lengths, h0, c0, training):
         """engine.forward's arguments for layer-direction idx (= layer * D + direction)."""
         w_ih, w_hh, b_ih, b_hh = self._weights[idx]
-        return dict(x=layer_in, weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh,
-                    cell=self.cell, nonlinearity=self.nonlinearity,
-                    reset_after=self.reset_after, lengths=lengths,
-                    h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
-                    reverse=(idx % self.num_directions == 1), training=training,
-                    packed=None if training else self._packed_weights(idx))
+        return dict(
+            x=layer_in,
+            weight_ih=w_ih,
+            weight_hh=w_hh,
+            bias_ih=b_ih,
+            bias_hh=b_hh,
+            cell=self.cell,
+            nonlinearity=self.nonlinearity,
+            reset_after=self.reset_after,
+            lengths=lengths,
+            h0=None if h0 is None else h0[idx],
+            c0=None if c0 is None else c0[idx],
+            reverse=(idx % self.num_directions == 1),
+            training=training,
+            packed=None if training else self._packed_weights(idx),
+        )
 
     def _keep_final(self, idx, res, h_n, c_n):
         h_n[idx] = res.h_n
@@ -345,15 +423,19 @@ class _RecurrentNetwork(Parameters):
         forward in time, 1 reverse).
         """
         if self._cache is None:
-            raise ValueError("backward needs a preceding forward(..., training=True), and "
-                             "each forward allows one backward: run forward again")
+            raise ValueError(
+                "backward needs a preceding forward(..., training=True), and "
+                "each forward allows one backward: run forward again"
+            )
         T, B = self._cache["shape"]
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         if dout is not None:
             dout = self._time_major(dout, "dout", self.output_size)
             if dout.shape[:2] != (T, B):
-                raise ValueError(f"dout must have the shape of forward's output; got "
-                                 f"{dout.shape} time-major, expected {(T, B, self.output_size)}")
+                raise ValueError(
+                    f"dout must have the shape of forward's output; got "
+                    f"{dout.shape} time-major, expected {(T, B, self.output_size)}"
+                )
         dh_n, dc_n = self._split_state(dstate, B, "dstate")
         layers, grouped = self._cache["layers"], self._cache["grouped"]
         self._cache = None
@@ -369,7 +451,7 @@ class _RecurrentNetwork(Parameters):
             for d in range(D):
                 dy = d_layer_out
                 if dy is not None and D == 2 and self.merge_mode == "concat":
-                    dy = np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H])
+                    dy = np.ascontiguousarray(dy[:, :, d * H : (d + 1) * H])
                 dys.append(dy)
             idxs = [layer * D + d for d in range(D)]
             dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
@@ -377,12 +459,15 @@ class _RecurrentNetwork(Parameters):
             if grouped and D == 2:  # the two directions at once, one thread each
                 grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns)
             else:
-                grads = [engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
-                         for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)]
+                grads = [
+                    engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
+                    for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)
+                ]
             for d, g in enumerate(grads):
                 idx = layer * D + d
-                for acc, part in zip(self._dweights[idx], (g.dweight_ih, g.dweight_hh,
-                                                           g.dbias_ih, g.dbias_hh)):
+                for acc, part in zip(
+                    self._dweights[idx], (g.dweight_ih, g.dweight_hh, g.dbias_ih, g.dbias_hh)
+                ):
                     if acc is not None:
                         acc += part
                 dx = g.dx if dx is None else dx + g.dx
@@ -401,8 +486,9 @@ class _RecurrentNetwork(Parameters):
 
     # ------------------------------------------------------------------ streaming
 
-    def step(self, x_t: ArrayLike, state: Optional[State] = None,
-             reset: Optional[ArrayLike] = None) -> Tuple[np.ndarray, State]:
+    def step(
+        self, x_t: ArrayLike, state: Optional[State] = None, reset: Optional[ArrayLike] = None
+    ) -> Tuple[np.ndarray, State]:
         """Advance one timestep (online inference); equals the full-sequence forward.
 
         Parameters
@@ -418,8 +504,10 @@ class _RecurrentNetwork(Parameters):
         state : the new state (h (L, B, H), or (h, c) for LSTM)
         """
         if self.bidirectional:
-            raise ValueError("step() streams forward in time, but a bidirectional network "
-                             "needs the whole sequence: use forward()")
+            raise ValueError(
+                "step() streams forward in time, but a bidirectional network "
+                "needs the whole sequence: use forward()"
+            )
         x_t = np.asarray(x_t)
         if x_t.ndim != 2 or x_t.shape[1] != self.input_size:
             raise ValueError(f"x_t must have shape (B, {self.input_size}), got {x_t.shape}")
@@ -430,8 +518,9 @@ class _RecurrentNetwork(Parameters):
         if reset is not None:
             reset = np.asarray(reset)
             if reset.shape != (B,) or reset.dtype.kind not in "biu":
-                raise ValueError(f"reset must be a bool array of shape ({B},), "
-                                 f"got {reset.dtype} {reset.shape}")
+                raise ValueError(
+                    f"reset must be a bool array of shape ({B},), got {reset.dtype} {reset.shape}"
+                )
             keep = (reset == 0)[None, :, None]
             h = None if h is None else np.where(keep, h, 0).astype(self.dtype)
             c = None if c is None else np.where(keep, c, 0).astype(self.dtype)
@@ -451,12 +540,35 @@ class RNN(_RecurrentNetwork):
 
     cell = "rnn"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
-                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
-                 merge_mode: str = "concat", *, nonlinearity: str = "tanh", bias: bool = True):
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
-                         dropout, dtype, random_state, merge_mode, bias, nonlinearity, True)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+        merge_mode: str = "concat",
+        *,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            batch_first,
+            dropout,
+            dtype,
+            random_state,
+            merge_mode,
+            bias,
+            nonlinearity,
+            True,
+        )
 
 
 class LSTM(_RecurrentNetwork):
@@ -467,12 +579,34 @@ class LSTM(_RecurrentNetwork):
 
     cell = "lstm"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
-                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
-                 merge_mode: str = "concat", *, bias: bool = True):
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
-                         dropout, dtype, random_state, merge_mode, bias, "tanh", True)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+        merge_mode: str = "concat",
+        *,
+        bias: bool = True,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            batch_first,
+            dropout,
+            dtype,
+            random_state,
+            merge_mode,
+            bias,
+            "tanh",
+            True,
+        )
 
 
 class GRU(_RecurrentNetwork):
@@ -483,9 +617,32 @@ class GRU(_RecurrentNetwork):
 
     cell = "gru"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
-                 dtype: DTypeLike = np.float32, random_state: RandomStateLike = None,
-                 merge_mode: str = "concat", *, reset_after: bool = True, bias: bool = True):
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, batch_first,
-                         dropout, dtype, random_state, merge_mode, bias, "tanh", reset_after)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+        merge_mode: str = "concat",
+        *,
+        reset_after: bool = True,
+        bias: bool = True,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            batch_first,
+            dropout,
+            dtype,
+            random_state,
+            merge_mode,
+            bias,
+            "tanh",
+            reset_after,
+        )

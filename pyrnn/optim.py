@@ -10,6 +10,7 @@ arithmetic as ``torch.optim`` (checked update for update in tests/test_optim.py)
 
 The learning rate is the attribute ``opt.lr``; schedules change it.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,18 @@ from . import _packcache
 # (networks, heads), or one such object.
 Pairs = Union[Iterable[Any], Any]
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-           "StepLR", "ExponentialLR", "ReduceLROnPlateau", "WarmupLR"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "StepLR",
+    "ExponentialLR",
+    "ReduceLROnPlateau",
+    "WarmupLR",
+]
 
 
 def _check_nonneg(name, value, upper=None):
@@ -49,8 +60,7 @@ class Optimizer:
         self.lr = _check_nonneg("lr", lr)
         self.pairs = self._check_pairs(pairs)
         self.step_count = 0
-        self.state = [{name: np.zeros_like(p) for name in self._state_names}
-                      for p, _ in self.pairs]
+        self.state = [{name: np.zeros_like(p) for name in self._state_names} for p, _ in self.pairs]
 
     @staticmethod
     def _check_pairs(pairs):
@@ -64,13 +74,17 @@ class Optimizer:
                 try:
                     p, g = item
                 except (TypeError, ValueError):
-                    raise TypeError(f"item {i} must be a (params, grad) pair of arrays or an "
-                                    "object with .params and .grad") from None
+                    raise TypeError(
+                        f"item {i} must be a (params, grad) pair of arrays or an "
+                        "object with .params and .grad"
+                    ) from None
             if not isinstance(p, np.ndarray) or not isinstance(g, np.ndarray):
                 raise TypeError(f"item {i}: params and grad must be numpy arrays")
             if p.dtype.kind != "f" or g.dtype != p.dtype:
-                raise TypeError(f"item {i}: params and grad must be float arrays of the same "
-                                f"dtype, got {p.dtype} and {g.dtype}")
+                raise TypeError(
+                    f"item {i}: params and grad must be float arrays of the same "
+                    f"dtype, got {p.dtype} and {g.dtype}"
+                )
             if p.shape != g.shape:
                 raise ValueError(f"item {i}: params {p.shape} and grad {g.shape} differ in shape")
             if not p.flags.writeable:
@@ -97,35 +111,51 @@ class Optimizer:
 
     def state_dict(self) -> Dict[str, Any]:
         """Hyper-parameters, step count and copies of the per-pair buffers."""
-        return {"hyper": self._hyper(), "step_count": self.step_count,
-                "state": [{k: v.copy() for k, v in s.items()} for s in self.state]}
+        return {
+            "hyper": self._hyper(),
+            "step_count": self.step_count,
+            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+        }
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (same parameter shapes required)."""
         try:
-            hyper, step_count, states = (state_dict["hyper"], state_dict["step_count"],
-                                         state_dict["state"])
+            hyper, step_count, states = (
+                state_dict["hyper"],
+                state_dict["step_count"],
+                state_dict["state"],
+            )
         except (KeyError, TypeError):
-            raise ValueError("not an optimizer state_dict: expected keys "
-                             "'hyper', 'step_count', 'state'") from None
+            raise ValueError(
+                "not an optimizer state_dict: expected keys 'hyper', 'step_count', 'state'"
+            ) from None
         if set(hyper) != set(self._hyper()):
-            raise ValueError(f"hyper-parameters {sorted(hyper)} do not match "
-                             f"{type(self).__name__}'s {sorted(self._hyper())}")
+            raise ValueError(
+                f"hyper-parameters {sorted(hyper)} do not match "
+                f"{type(self).__name__}'s {sorted(self._hyper())}"
+            )
         if len(states) != len(self.pairs):
-            raise ValueError(f"state_dict has state for {len(states)} parameter buffers, "
-                             f"the optimizer has {len(self.pairs)}")
+            raise ValueError(
+                f"state_dict has state for {len(states)} parameter buffers, "
+                f"the optimizer has {len(self.pairs)}"
+            )
         for i, (s, (p, _)) in enumerate(zip(states, self.pairs)):
             if set(s) != set(self._state_names):
-                raise ValueError(f"buffer {i}: state names {sorted(s)} do not match "
-                                 f"{sorted(self._state_names)}")
+                raise ValueError(
+                    f"buffer {i}: state names {sorted(s)} do not match {sorted(self._state_names)}"
+                )
             for k, v in s.items():
                 if np.shape(v) != p.shape:
-                    raise ValueError(f"buffer {i}, {k}: expected shape {p.shape}, got {np.shape(v)}")
+                    raise ValueError(
+                        f"buffer {i}, {k}: expected shape {p.shape}, got {np.shape(v)}"
+                    )
         for k, v in hyper.items():
             setattr(self, k, v)
         self.step_count = int(step_count)
-        self.state = [{k: np.array(v, dtype=p.dtype) for k, v in s.items()}
-                      for s, (p, _) in zip(states, self.pairs)]
+        self.state = [
+            {k: np.array(v, dtype=p.dtype) for k, v in s.items()}
+            for s, (p, _) in zip(states, self.pairs)
+        ]
 
 
 class SGD(Optimizer):
@@ -139,8 +169,15 @@ class SGD(Optimizer):
     _defaults = ("momentum", "dampening", "nesterov", "weight_decay")
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, pairs: Pairs, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        pairs: Pairs,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
         self.momentum = _check_nonneg("momentum", momentum)
         self.dampening = _check_nonneg("dampening", dampening)
         self.nesterov = bool(nesterov)
@@ -174,8 +211,15 @@ class Adam(Optimizer):
     _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, pairs: Pairs, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+    def __init__(
+        self,
+        pairs: Pairs,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ):
         b1, b2 = betas
         self.betas = (_check_nonneg("betas[0]", b1, 1.0), _check_nonneg("betas[1]", b2, 1.0))
         self.eps = _check_nonneg("eps", eps)
@@ -198,8 +242,8 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        bias_correction1 = 1 - b1 ** self.step_count
-        bias_correction2_sqrt = math.sqrt(1 - b2 ** self.step_count)
+        bias_correction1 = 1 - b1**self.step_count
+        bias_correction2_sqrt = math.sqrt(1 - b2**self.step_count)
         denom = np.sqrt(v) / t(bias_correction2_sqrt) + t(self.eps)
         p -= t(self.lr / bias_correction1) * (m / denom)
 
@@ -210,8 +254,15 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, pairs: Pairs, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+    def __init__(
+        self,
+        pairs: Pairs,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
         super().__init__(pairs, lr, betas, eps, weight_decay, amsgrad)
 
 
@@ -223,8 +274,16 @@ class RMSprop(Optimizer):
     _defaults = ("alpha", "eps", "weight_decay", "momentum", "centered")
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, pairs: Pairs, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+    def __init__(
+        self,
+        pairs: Pairs,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
         self.alpha = _check_nonneg("alpha", alpha)
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
@@ -262,13 +321,20 @@ class Adagrad(Optimizer):
     _defaults = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
     _state_names = ("sum",)
 
-    def __init__(self, pairs: Pairs, lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10):
+    def __init__(
+        self,
+        pairs: Pairs,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ):
         self.lr_decay = _check_nonneg("lr_decay", lr_decay)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
-        self.initial_accumulator_value = _check_nonneg("initial_accumulator_value",
-                                                       initial_accumulator_value)
+        self.initial_accumulator_value = _check_nonneg(
+            "initial_accumulator_value", initial_accumulator_value
+        )
         self.eps = _check_nonneg("eps", eps)
         super().__init__(pairs, lr)
         for s in self.state:
@@ -285,6 +351,7 @@ class Adagrad(Optimizer):
 
 
 # ----------------------------------------------------------------------------- schedules
+
 
 class _Schedule:
     """Base: remembers the optimizer's initial lr; ``step()`` once per epoch."""
@@ -335,7 +402,7 @@ class ExponentialLR(_Schedule):
     def step(self) -> None:
         """Advance one epoch and set the optimizer's lr."""
         self.last_epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** self.last_epoch
+        self.optimizer.lr = self.base_lr * self.gamma**self.last_epoch
 
 
 class ReduceLROnPlateau(_Schedule):
@@ -348,9 +415,18 @@ class ReduceLROnPlateau(_Schedule):
     changes smaller than ``eps`` are skipped.
     """
 
-    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
-                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
-                 cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ):
         super().__init__(optimizer)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -371,11 +447,17 @@ class ReduceLROnPlateau(_Schedule):
 
     def _is_better(self, current):
         if self.mode == "min":
-            bar = self.best * (1 - self.threshold) if self.threshold_mode == "rel" \
+            bar = (
+                self.best * (1 - self.threshold)
+                if self.threshold_mode == "rel"
                 else self.best - self.threshold
+            )
             return current < bar
-        bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" \
+        bar = (
+            self.best * (1 + self.threshold)
+            if self.threshold_mode == "rel"
             else self.best + self.threshold
+        )
         return current > bar
 
     def step(self, metric: float) -> None:
@@ -411,12 +493,16 @@ class WarmupLR(_Schedule):
 
     def __init__(self, optimizer, warmup_epochs, after=None):
         super().__init__(optimizer)
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) \
-                or warmup_epochs < 0:
+        if (
+            isinstance(warmup_epochs, bool)
+            or not isinstance(warmup_epochs, (int, np.integer))
+            or warmup_epochs < 0
+        ):
             raise ValueError(f"warmup_epochs must be an int >= 0, got {warmup_epochs!r}")
         if after is not None and not isinstance(after, _Schedule):
-            raise TypeError(f"after must be a pyrnn.optim schedule or None, got "
-                            f"{type(after).__name__}")
+            raise TypeError(
+                f"after must be a pyrnn.optim schedule or None, got {type(after).__name__}"
+            )
         if after is not None and after.optimizer is not optimizer:
             raise ValueError("after must schedule the same optimizer")
         self.warmup_epochs = int(warmup_epochs)

@@ -9,6 +9,7 @@ A subclass says what it holds with ``_layout()`` (``[(name, shape)]`` in buffer 
 ``_allocate(dtype)`` in its constructor, and lists in ``_transient`` the attributes that only
 live between a forward and its backward (dropped when pickling).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Tuple
@@ -65,8 +66,8 @@ class Parameters:
         offset = 0
         for name, shape in self._layout():
             n = int(np.prod(shape))
-            self._param_views[name] = self.params[offset:offset + n].reshape(shape)
-            self._grad_views[name] = self.grad[offset:offset + n].reshape(shape)
+            self._param_views[name] = self.params[offset : offset + n].reshape(shape)
+            self._grad_views[name] = self.grad[offset : offset + n].reshape(shape)
             offset += n
 
     def named_parameters(self) -> Dict[str, np.ndarray]:
@@ -92,13 +93,16 @@ class Parameters:
         everything matches."""
         views = self._param_views
         if not hasattr(state_dict, "keys"):
-            raise TypeError("state_dict must be a mapping name -> array, got "
-                            f"{type(state_dict).__name__}")
+            raise TypeError(
+                f"state_dict must be a mapping name -> array, got {type(state_dict).__name__}"
+            )
         unknown = sorted(set(state_dict) - set(views))
         missing = [k for k in views if k not in state_dict]
         if unknown or missing:
-            raise ValueError(f"state_dict does not match: unknown names {unknown}, missing "
-                             f"names {missing}; expected {list(views)}")
+            raise ValueError(
+                f"state_dict does not match: unknown names {unknown}, missing "
+                f"names {missing}; expected {list(views)}"
+            )
         arrays = {}
         for name, view in views.items():
             a = np.asarray(state_dict[name])

@@ -3,6 +3,7 @@
 Needs matplotlib, an optional dependency (``pip install matplotlib``, or the ``plot`` extra of
 this package). Each function draws on ``ax`` (a new figure's axes by default) and returns it.
 """
+
 import numpy as np
 
 __all__ = ["plot_loss_curve", "plot_gradient_norms"]
@@ -12,9 +13,11 @@ def _axes(ax):
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError("pyrnn.plotting needs matplotlib, which is not installed: "
-                          "pip install matplotlib (or the 'plot' extra: "
-                          "pip install 'pyrnn-cpu[plot]')") from exc
+        raise ImportError(
+            "pyrnn.plotting needs matplotlib, which is not installed: "
+            "pip install matplotlib (or the 'plot' extra: "
+            "pip install 'pyrnn-cpu[plot]')"
+        ) from exc
     if ax is None:
         _, ax = plt.subplots()
     return ax
@@ -49,8 +52,13 @@ def plot_loss_curve(estimator, ax=None):
     scores = getattr(estimator, "validation_scores_", None)
     if scores:
         right = ax.twinx()
-        right.plot(np.arange(1, len(scores) + 1), scores, marker="s", color="tab:orange",
-                   label="validation score")
+        right.plot(
+            np.arange(1, len(scores) + 1),
+            scores,
+            marker="s",
+            color="tab:orange",
+            label="validation score",
+        )
         right.set_ylabel("validation score")
         ax.right_ax = right
     return ax

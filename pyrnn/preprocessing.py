@@ -8,6 +8,7 @@ kind of input it was given, and fits in a ``Pipeline`` in front of them::
 
     make_pipeline(SequenceScaler(), RNNClassifier())
 """
+
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -75,8 +76,10 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         kind = _numeric_kind(X)
         fitted = None if reset else self.input_kind_
         if fitted is not None and (kind == "tabular") != (fitted == "tabular"):
-            raise ValueError(f"SequenceScaler was fitted on {fitted} input, got {kind} input "
-                             "(a 2-D array is univariate sequences, one per row)")
+            raise ValueError(
+                f"SequenceScaler was fitted on {fitted} input, got {kind} input "
+                "(a 2-D array is univariate sequences, one per row)"
+            )
         if kind == "tabular":
             a = validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
             channels = 1
@@ -89,8 +92,9 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             view = a.transpose(0, 2, 1) if nct else a
             steps = view.reshape(-1, channels)
             shape = view.shape
-            rebuild = lambda s: (s.reshape(shape).transpose(0, 2, 1) if nct  # noqa: E731
-                                 else s.reshape(shape))
+            rebuild = lambda s: (  # noqa: E731
+                s.reshape(shape).transpose(0, 2, 1) if nct else s.reshape(shape)
+            )
         else:
             dtype = np.result_type(*[np.asarray(x).dtype for x in X], np.float32)
             dtype = dtype if dtype in FLOAT_DTYPES else np.float64
@@ -99,8 +103,9 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             steps = np.concatenate([v[:L] for v, L in zip(values, lengths)])
             bounds = np.cumsum(lengths)[:-1]
             flat = [np.ndim(x) == 1 for x in X]
-            rebuild = lambda s: [p[:, 0] if f else p  # noqa: E731
-                                 for p, f in zip(np.split(s, bounds), flat)]
+            rebuild = lambda s: [  # noqa: E731
+                p[:, 0] if f else p for p, f in zip(np.split(s, bounds), flat)
+            ]
         if reset:
             self.input_kind_ = kind
             if kind != "tabular":
@@ -108,8 +113,10 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
         elif channels != self.n_channels_:
-            raise ValueError(f"X has {channels} channels, but SequenceScaler is expecting "
-                             f"{self.n_channels_} channels as input.")
+            raise ValueError(
+                f"X has {channels} channels, but SequenceScaler is expecting "
+                f"{self.n_channels_} channels as input."
+            )
         return steps, rebuild
 
     # ------------------------------------------------------------------ API

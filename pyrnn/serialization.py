@@ -32,6 +32,7 @@ every structure, size, dtype and parameter shape is checked first, so a damaged 
 file raises ``ValueError`` saying what is wrong. Objects whose state holds anything else (a
 callable ``analyzer``, say) cannot be saved: ``save`` raises TypeError naming it.
 """
+
 import hashlib
 import json
 import math
@@ -44,12 +45,28 @@ from . import _safetensors
 FORMAT = "pyrnn"
 FORMAT_VERSION = 1
 _MAX_DEPTH = 64
-_SIMPLE_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                  "uint64", "float16", "float32", "float64"}
+_SIMPLE_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+}
 _TYPES = {"float32": np.float32, "float64": np.float64}
-_BIT_GENERATORS = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM,
-                   "MT19937": np.random.MT19937, "Philox": np.random.Philox,
-                   "SFC64": np.random.SFC64}
+_BIT_GENERATORS = {
+    "PCG64": np.random.PCG64,
+    "PCG64DXSM": np.random.PCG64DXSM,
+    "MT19937": np.random.MT19937,
+    "Philox": np.random.Philox,
+    "SFC64": np.random.SFC64,
+}
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
@@ -96,6 +113,7 @@ def _class_table():
     import pyrnn.estimators as estimators
 
     from . import heads, network, optim
+
     table = {}
     for name in ("RNN", "LSTM", "GRU"):
         table[name] = (getattr(network, name), _network_size, None)
@@ -104,13 +122,17 @@ def _class_table():
     for name in optim.__all__:  # optimizers and learning-rate schedules
         cls = getattr(optim, name)
         if isinstance(cls, type) and cls is not optim.Optimizer:
-            table[name] = (cls, None, _check_optimizer if issubclass(cls, optim.Optimizer)
-                           else None)
+            table[name] = (
+                cls,
+                None,
+                _check_optimizer if issubclass(cls, optim.Optimizer) else None,
+            )
     for name in estimators.__all__:
         table[name] = (getattr(estimators, name), None, None)
     from .conv import Conv1d
     from .forecasting import RNNForecaster
     from .preprocessing import SequenceScaler
+
     table["Conv1d"] = (Conv1d, None, _check_layout)
     table["RNNForecaster"] = (RNNForecaster, None, None)
     table["SequenceScaler"] = (SequenceScaler, None, None)
@@ -121,8 +143,9 @@ def _check_layout(obj):
     """A restored module's flat buffers hold exactly what its named layout needs."""
     size = sum(math.prod(shape) for _, shape in obj._layout())
     if obj.params.ndim != 1 or obj.params.size != size or obj.grad.shape != obj.params.shape:
-        raise ValueError(f"{type(obj).__name__}.params has {obj.params.size} values; its "
-                         f"layout needs {size}")
+        raise ValueError(
+            f"{type(obj).__name__}.params has {obj.params.size} values; its layout needs {size}"
+        )
 
 
 def _check_params(name, state, size):
@@ -130,12 +153,13 @@ def _check_params(name, state, size):
     p = state.get("params")
     for attr in ("params", "grad"):
         a = state.get(attr)
-        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32,
-                                                                               np.float64):
+        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32, np.float64):
             raise ValueError(f"{name}.{attr} must be a 1-D float32/float64 array")
         if a.size != size or a.dtype != p.dtype or state.get("dtype", p.dtype) != p.dtype:
-            raise ValueError(f"{name}.{attr} has {a.size} {a.dtype} values; its "
-                             f"hyper-parameters call for {size} {state.get('dtype')!r:.20}")
+            raise ValueError(
+                f"{name}.{attr} has {a.size} {a.dtype} values; its "
+                f"hyper-parameters call for {size} {state.get('dtype')!r:.20}"
+            )
 
 
 # ---------------------------------------------------------------- encoding
@@ -165,15 +189,20 @@ class _Encoder:
         if type(value) is list:
             return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
         if type(value) is tuple:
-            return {"$": "tuple", "items": [self.encode(v, f"{path}[{i}]")
-                                            for i, v in enumerate(value)]}
+            return {
+                "$": "tuple",
+                "items": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)],
+            }
         if type(value) is dict:
-            return {"$": "dict", "items": [[self.encode(k, f"{path} key"),
-                                            self.encode(v, f"{path}[{k!r}]")]
-                                           for k, v in value.items()]}
+            return {
+                "$": "dict",
+                "items": [
+                    [self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")]
+                    for k, v in value.items()
+                ],
+            }
         if isinstance(value, np.generic) and value.dtype.name in _SIMPLE_DTYPES:
-            return {"$": "scalar", "dtype": value.dtype.name,
-                    "v": self.encode(value.item(), path)}
+            return {"$": "scalar", "dtype": value.dtype.name, "v": self.encode(value.item(), path)}
         if isinstance(value, np.dtype) and value.name in _SIMPLE_DTYPES:
             return {"$": "dtype", "name": value.name}
         if isinstance(value, type) and value in _TYPES.values():
@@ -184,19 +213,31 @@ class _Encoder:
         if isinstance(value, np.ndarray):
             return self._array(value, new_id, path)
         if type(value) is np.random.RandomState:
-            return {"$": "random_state", "id": new_id,
-                    "state": self.encode(value.get_state(legacy=True), path)}
+            return {
+                "$": "random_state",
+                "id": new_id,
+                "state": self.encode(value.get_state(legacy=True), path),
+            }
         if type(value) is np.random.Generator:
-            return {"$": "generator", "id": new_id,
-                    "state": self.encode(value.bit_generator.state, path)}
+            return {
+                "$": "generator",
+                "id": new_id,
+                "state": self.encode(value.bit_generator.state, path),
+            }
         cls_name = self.classes.get(type(value))
         if cls_name is None:
-            raise TypeError(f"pyrnn.save stores data only; {path} is a "
-                            f"{type(value).__module__}.{type(value).__qualname__} "
-                            f"({value!r:.60}), which it cannot store (use pickle or skops)")
+            raise TypeError(
+                f"pyrnn.save stores data only; {path} is a "
+                f"{type(value).__module__}.{type(value).__qualname__} "
+                f"({value!r:.60}), which it cannot store (use pickle or skops)"
+            )
         state = value.__getstate__()
-        return {"$": "object", "id": new_id, "class": cls_name,
-                "state": self.encode(state, f"{path}.{cls_name}")}
+        return {
+            "$": "object",
+            "id": new_id,
+            "class": cls_name,
+            "state": self.encode(state, f"{path}.{cls_name}"),
+        }
 
     def _array(self, a, new_id, path):
         if a.dtype.name in _SIMPLE_DTYPES:
@@ -204,8 +245,13 @@ class _Encoder:
             self.tensors[key] = np.ascontiguousarray(a)
             return {"$": "array", "id": new_id, "tensor": key}
         if a.dtype.kind in "UO":
-            return {"$": "array", "id": new_id, "dtype": a.dtype.str, "shape": list(a.shape),
-                    "items": [self.encode(v, f"{path} item") for v in a.ravel().tolist()]}
+            return {
+                "$": "array",
+                "id": new_id,
+                "dtype": a.dtype.str,
+                "shape": list(a.shape),
+                "items": [self.encode(v, f"{path} item") for v in a.ravel().tolist()],
+            }
         raise TypeError(f"pyrnn.save cannot store {path}: an array of dtype {a.dtype}")
 
 
@@ -313,18 +359,24 @@ class _Decoder:
             return self._register(node, self.tensors[node["tensor"]])
         _expect(node, ("$", "id", "dtype", "shape", "items"))
         shape, items = node["shape"], node["items"]
-        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
-                and isinstance(items, list)):
+        if not (
+            isinstance(shape, list)
+            and all(type(d) is int and d >= 0 for d in shape)
+            and isinstance(items, list)
+        ):
             _fail("an array needs a shape of ints >= 0 and a list of items")
         if math.prod(shape) != len(items):
             _fail(f"array shape {shape} does not hold {len(items)} items")
         dtype = node["dtype"]
-        if not (isinstance(dtype, str) and (dtype == "|O" or (dtype[:2] == "<U"
-                                                                and dtype[2:].isdigit()))):
+        if not (
+            isinstance(dtype, str)
+            and (dtype == "|O" or (dtype[:2] == "<U" and dtype[2:].isdigit()))
+        ):
             _fail(f"array dtype {dtype!r:.40}")
         values = [self.decode(v, depth) for v in items]
-        if dtype != "|O" and not all(isinstance(v, str) and len(v) <= int(dtype[2:])
-                                     for v in values):
+        if dtype != "|O" and not all(
+            isinstance(v, str) and len(v) <= int(dtype[2:]) for v in values
+        ):
             _fail(f"items of a {dtype} array must be short enough strings")
         a = np.empty(len(values), dtype=dtype)
         a[:] = values if dtype != "|O" else _object_items(values)
@@ -357,8 +409,10 @@ class _Decoder:
         _expect(node, ("$", "id", "class", "state"))
         entry = self.table.get(node["class"]) if isinstance(node["class"], str) else None
         if entry is None:
-            _fail(f"class {node['class']!r:.60} is not one pyrnn can load (allowed: "
-                  f"{', '.join(sorted(self.table))})")
+            _fail(
+                f"class {node['class']!r:.60} is not one pyrnn can load (allowed: "
+                f"{', '.join(sorted(self.table))})"
+            )
         cls, before, after = entry
         obj = self._register(node, cls.__new__(cls))
         state = self.decode(node["state"], depth)
@@ -380,8 +434,19 @@ class _Decoder:
         return obj
 
 
-_TAGS = {"float", "tuple", "dict", "scalar", "dtype", "type", "ref", "array", "random_state",
-         "generator", "object"}
+_TAGS = {
+    "float",
+    "tuple",
+    "dict",
+    "scalar",
+    "dtype",
+    "type",
+    "ref",
+    "array",
+    "random_state",
+    "generator",
+    "object",
+}
 
 
 def _object_items(values):
@@ -405,13 +470,17 @@ def save(obj, path):
     """
     table = _class_table()
     if type(obj) not in {entry[0] for entry in table.values()}:
-        raise TypeError(f"pyrnn.save takes a pyrnn network or estimator, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(f"pyrnn.save takes a pyrnn network or estimator, got {type(obj).__name__}")
     from . import __version__
+
     enc = _Encoder(table)
     root = enc.encode(obj, "obj")
-    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pyrnn_version": __version__,
-           "root": root}
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "pyrnn_version": __version__,
+        "root": root,
+    }
     doc["sha256"] = _digest(doc, enc.tensors)
     data = _safetensors.dumps(enc.tensors, {"pyrnn": json.dumps(doc, allow_nan=False)})
     with open(os.fspath(path), "wb") as f:
@@ -449,8 +518,9 @@ def _digest(doc, tensors):
     """SHA-256 over the JSON document but its "sha256" (canonical form) and the tensors'
     names, dtypes, shapes and bytes, in name order: damage to either is caught first."""
     rest = {k: v for k, v in doc.items() if k != "sha256"}
-    h = hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":"),
-                                  allow_nan=False).encode())
+    h = hashlib.sha256(
+        json.dumps(rest, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    )
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
@@ -471,7 +541,9 @@ def _document(metadata):
     if type(version) is not int or version < 1:
         _fail(f"bad format_version {version!r:.40}")
     if version > FORMAT_VERSION:
-        raise ValueError(f"the model file has format version {version}, written by a newer "
-                         f"pyrnn ({doc.get('pyrnn_version')!r:.40}); this pyrnn reads up to "
-                         f"version {FORMAT_VERSION}: upgrade pyrnn")
+        raise ValueError(
+            f"the model file has format version {version}, written by a newer "
+            f"pyrnn ({doc.get('pyrnn_version')!r:.40}); this pyrnn reads up to "
+            f"version {FORMAT_VERSION}: upgrade pyrnn"
+        )
     return doc

@@ -4,6 +4,7 @@ Truncated BPTT (Williams & Peng, 1990) trains on sequences too long to backpropa
 at once: the sequence is cut into chunks of ``k`` steps; each chunk runs forward from the
 state the previous chunk ended in, but gradients stop at the chunk boundary.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence, Tuple
@@ -17,8 +18,9 @@ from .engine import check_lengths
 __all__ = ["pad_sequences", "sequence_mask", "tbptt_forward_backward"]
 
 
-def pad_sequences(sequences: Sequence[ArrayLike], dtype: DTypeLike = np.float32,
-                  batch_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+def pad_sequences(
+    sequences: Sequence[ArrayLike], dtype: DTypeLike = np.float32, batch_first: bool = False
+) -> Tuple[np.ndarray, np.ndarray]:
     """Stack sequences of different lengths into one zero-padded array.
 
     Parameters
@@ -41,12 +43,13 @@ def pad_sequences(sequences: Sequence[ArrayLike], dtype: DTypeLike = np.float32,
         if s.ndim != 2 or s.shape[0] < 1:
             raise ValueError(f"sequence {i} must be a 2-D array (T_b >= 1, F), got shape {s.shape}")
         if s.shape[1] != seqs[0].shape[1]:
-            raise ValueError(f"sequence {i} has {s.shape[1]} features, sequence 0 has "
-                             f"{seqs[0].shape[1]}")
+            raise ValueError(
+                f"sequence {i} has {s.shape[1]} features, sequence 0 has {seqs[0].shape[1]}"
+            )
     lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
     x = np.zeros((int(lengths.max()), len(seqs), seqs[0].shape[1]), dtype)
     for b, s in enumerate(seqs):
-        x[:len(s), b] = s
+        x[: len(s), b] = s
     return (x.transpose(1, 0, 2).copy() if batch_first else x), lengths
 
 
@@ -71,10 +74,19 @@ def _set_rows(new, old, rows):
     new[:, rows] = 0 if old is None else old[:, rows]
 
 
-def tbptt_forward_backward(net, x: ArrayLike, y: ArrayLike,
-                           loss_fn: Callable[..., Tuple[float, np.ndarray]], k: int, *,
-                           head=None, lengths: Optional[ArrayLike] = None, state=None,
-                           optimizer=None, clip_norm: Optional[float] = None):
+def tbptt_forward_backward(
+    net,
+    x: ArrayLike,
+    y: ArrayLike,
+    loss_fn: Callable[..., Tuple[float, np.ndarray]],
+    k: int,
+    *,
+    head=None,
+    lengths: Optional[ArrayLike] = None,
+    state=None,
+    optimizer=None,
+    clip_norm: Optional[float] = None,
+):
     """Truncated BPTT over a long batch of sequences, in chunks of ``k`` steps.
 
     Each chunk runs ``net.forward`` from the state the previous chunk ended in (the state is
@@ -110,8 +122,10 @@ def tbptt_forward_backward(net, x: ArrayLike, y: ArrayLike,
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if clip_norm is not None and optimizer is None:
-        raise ValueError("clip_norm needs an optimizer (without one, clip the accumulated "
-                         "gradients yourself before stepping)")
+        raise ValueError(
+            "clip_norm needs an optimizer (without one, clip the accumulated "
+            "gradients yourself before stepping)"
+        )
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x must be 3-D, got shape {x.shape}")
@@ -119,8 +133,9 @@ def tbptt_forward_backward(net, x: ArrayLike, y: ArrayLike,
     T, B = (x.shape[1], x.shape[0]) if bf else (x.shape[0], x.shape[1])
     y = np.asarray(y)
     if y.shape[:2] != x.shape[:2]:
-        raise ValueError(f"y must have the leading shape of x {x.shape[:2]} (per-step targets), "
-                         f"got {y.shape}")
+        raise ValueError(
+            f"y must have the leading shape of x {x.shape[:2]} (per-step targets), got {y.shape}"
+        )
     full = np.full(B, T, dtype=np.int64)
     lengths = full if lengths is None else check_lengths(lengths, T, B)
     mask = sequence_mask(lengths, T, batch_first=bf)

@@ -1,4 +1,5 @@
 """Shared pytest fixtures (keep this file small)."""
+
 import os
 
 import pytest

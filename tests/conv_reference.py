@@ -6,6 +6,7 @@ bias (C_out,) or None. Each sequence b is its own signal of lengths[b] steps wit
 padding on both sides; its outputs past its own output length are zeros. Pooling takes the
 maximum over windows of ``pool`` steps with stride ``pool`` (floor mode).
 """
+
 import numpy as np
 
 
@@ -14,8 +15,9 @@ def conv_length(L, K, stride, dilation, padding):
     return (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
 
 
-def conv1d(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=0, pool=1,
-           relu=True):
+def conv1d(
+    x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=0, pool=1, relu=True
+):
     """y (T_out, B, C_out) for x (T, B, C_in)."""
     T, B, _ = x.shape
     C_out, _, K = weight.shape
@@ -36,5 +38,5 @@ def conv1d(x, weight, bias=None, *, lengths=None, stride=1, dilation=1, padding=
     for b in range(B):
         Lp = conv_length(lengths[b], K, stride, dilation, padding) // pool
         for t in range(Lp):
-            y[t, b] = z[t * pool:(t + 1) * pool, b].max(axis=0)
+            y[t, b] = z[t * pool : (t + 1) * pool, b].max(axis=0)
     return y

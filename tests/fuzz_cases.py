@@ -13,6 +13,7 @@ Each entry point is a function ``case(data)`` that draws its inputs from a hypot
 
 A crash (the child dies by a signal) and a hang are counted by the driver.
 """
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -21,8 +22,13 @@ from pyrnn import engine, losses, optim, clip, _core
 import pyrnn
 
 CLEAN = (TypeError, ValueError, MemoryError)
-CELLS = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}),
-         ("gru", {"reset_after": True}), ("gru", {"reset_after": False})]
+CELLS = [
+    ("rnn", {"nonlinearity": "tanh"}),
+    ("rnn", {"nonlinearity": "relu"}),
+    ("lstm", {}),
+    ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}),
+]
 
 
 class Wrong(AssertionError):
@@ -56,14 +62,30 @@ def close(got, want, dtype, what, scale=1.0):
 def misaligned(a):
     """The same values in a C-contiguous array one byte off alignment."""
     buf = np.zeros(a.nbytes + a.itemsize, np.uint8)
-    out = buf[1:1 + a.nbytes].view(a.dtype).reshape(a.shape)
+    out = buf[1 : 1 + a.nbytes].view(a.dtype).reshape(a.shape)
     out[...] = a
     return out
 
 
-GARBAGE = st.sampled_from([None, 3, -1, 2.5, float("nan"), "x", [1, 2], {}, (), object(),
-                           np.float32(1), np.zeros((2, 2), np.int32), np.zeros(0, np.float32),
-                           np.zeros((2, 3, 4, 5), np.float64), np.zeros((1,), np.bool_)])
+GARBAGE = st.sampled_from(
+    [
+        None,
+        3,
+        -1,
+        2.5,
+        float("nan"),
+        "x",
+        [1, 2],
+        {},
+        (),
+        object(),
+        np.float32(1),
+        np.zeros((2, 2), np.int32),
+        np.zeros(0, np.float32),
+        np.zeros((2, 3, 4, 5), np.float64),
+        np.zeros((1,), np.bool_),
+    ]
+)
 
 
 def problem(data, small=12):
@@ -71,10 +93,19 @@ def problem(data, small=12):
     T, B, I, H = (data.draw(st.integers(1, small), n) for n in "TBIH")
     dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
     arrays, opts = ref.random_problem(
-        cell, T, B, I, H, dtype=dtype, seed=data.draw(st.integers(0, 2**16), "seed"),
-        bias=data.draw(st.booleans(), "bias"), initial_state=data.draw(st.booleans(), "state"),
+        cell,
+        T,
+        B,
+        I,
+        H,
+        dtype=dtype,
+        seed=data.draw(st.integers(0, 2**16), "seed"),
+        bias=data.draw(st.booleans(), "bias"),
+        initial_state=data.draw(st.booleans(), "state"),
         variable_length=data.draw(st.booleans(), "ragged"),
-        reverse=data.draw(st.booleans(), "reverse"), **kw)
+        reverse=data.draw(st.booleans(), "reverse"),
+        **kw,
+    )
     if cell != "lstm":
         arrays.pop("c0")
     return arrays, opts, dtype
@@ -82,10 +113,25 @@ def problem(data, small=12):
 
 # ---- engine.forward / engine.backward against the float64 numpy reference -------------------
 
+
 def engine_forward_backward(data):
     arrays, opts, dtype = problem(data)
-    mutation = data.draw(st.sampled_from(["none", "none", "misaligned", "nan_padding", "dtype",
-                                          "shape", "fortran", "garbage", "lengths"]), "mutation")
+    mutation = data.draw(
+        st.sampled_from(
+            [
+                "none",
+                "none",
+                "misaligned",
+                "nan_padding",
+                "dtype",
+                "shape",
+                "fortran",
+                "garbage",
+                "lengths",
+            ]
+        ),
+        "mutation",
+    )
     slot = data.draw(st.sampled_from(sorted(k for k, v in arrays.items() if v is not None)), "slot")
     T, B, _ = arrays["x"].shape
     H = arrays["weight_hh"].shape[1]
@@ -93,8 +139,11 @@ def engine_forward_backward(data):
         bad = dict(arrays)
         a = arrays[slot]
         if mutation == "dtype":
-            bad[slot] = a.astype(np.float64 if dtype == np.float32 else np.float32) if slot != "x" \
+            bad[slot] = (
+                a.astype(np.float64 if dtype == np.float32 else np.float32)
+                if slot != "x"
                 else a.astype(np.int64)
+            )
         elif mutation == "shape":
             bad[slot] = np.zeros(a.shape[:-1] + (a.shape[-1] + 1,), a.dtype)
         elif mutation == "fortran":
@@ -136,14 +185,34 @@ def engine_forward_backward(data):
 
 # ---- every _core function with arguments of any type --------------------------------------
 
-CORE_FUNCTIONS = ["forward", "forward", "backward", "backward", "gemm", "activation",
-                  "set_num_threads", "get_num_threads", "workspace_size", "check_memory",
-                  "max_threads", "config", "available_memory", "fma_peak_gflops"]
-ANY = st.one_of(GARBAGE, st.integers(-2**70, 2**70), st.booleans(), st.text(max_size=4),
-                st.sampled_from(["lstm", "gru", "rnn", "tanh", "relu", "exp", "sigmoid"]),
-                st.builds(lambda s, d: np.ones(s, d),
-                          st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple),
-                          st.sampled_from([np.float32, np.float64, np.int64, np.complex64])))
+CORE_FUNCTIONS = [
+    "forward",
+    "forward",
+    "backward",
+    "backward",
+    "gemm",
+    "activation",
+    "set_num_threads",
+    "get_num_threads",
+    "workspace_size",
+    "check_memory",
+    "max_threads",
+    "config",
+    "available_memory",
+    "fma_peak_gflops",
+]
+ANY = st.one_of(
+    GARBAGE,
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.text(max_size=4),
+    st.sampled_from(["lstm", "gru", "rnn", "tanh", "relu", "exp", "sigmoid"]),
+    st.builds(
+        lambda s, d: np.ones(s, d),
+        st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple),
+        st.sampled_from([np.float32, np.float64, np.int64, np.complex64]),
+    ),
+)
 
 
 def valid_core_call(name, data):
@@ -151,11 +220,29 @@ def valid_core_call(name, data):
     if name in ("forward", "backward"):
         arrays, opts, _ = problem(data, small=5)
         a = dict(arrays, c0=arrays.get("c0"))
-        head = [opts["cell"], opts.get("nonlinearity", "tanh"), opts.get("reset_after", True),
-                opts["reverse"], a["x"], a["weight_ih"], a["weight_hh"]]
+        head = [
+            opts["cell"],
+            opts.get("nonlinearity", "tanh"),
+            opts.get("reset_after", True),
+            opts["reverse"],
+            a["x"],
+            a["weight_ih"],
+            a["weight_hh"],
+        ]
         if name == "forward":
-            return head + [a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True, None, 0]
-        ws = _core.forward(*head, a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True)[3]
+            return head + [
+                a["bias_ih"],
+                a["bias_hh"],
+                opts["lengths"],
+                a["h0"],
+                a["c0"],
+                True,
+                None,
+                0,
+            ]
+        ws = _core.forward(
+            *head, a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True
+        )[3]
         return head + [opts["lengths"], ws, None, None, None, a["bias_ih"] is not None, 0]
     if name == "gemm":
         return [np.ones((3, 2), np.float32), np.ones((2, 4), np.float32), 0]
@@ -175,7 +262,7 @@ def core_any_arguments(data):
         for _ in range(data.draw(st.integers(1, 3), "n_broken")):
             args[data.draw(st.integers(0, len(args) - 1), "position")] = data.draw(ANY, "value")
         if data.draw(st.booleans(), "cut"):
-            args = args[:data.draw(st.integers(0, len(args)), "keep")]
+            args = args[: data.draw(st.integers(0, len(args)), "keep")]
     elif not args or data.draw(st.booleans(), "random_args"):
         args = data.draw(st.lists(ANY, max_size=15), "args")
     if name == "fma_peak_gflops":  # a valid count would run a 1 s benchmark: keep it invalid
@@ -193,12 +280,15 @@ def core_any_arguments(data):
 
 # ---- engine.gemm against numpy -------------------------------------------------------------
 
+
 def engine_gemm(data):
     M, K, N = (data.draw(st.integers(1, 70), n) for n in "MKN")
     dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
     rng = np.random.default_rng(M * K * N)
     a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
-    layout = data.draw(st.sampled_from(["c", "misaligned", "fortran", "strided", "mismatch"]), "layout")
+    layout = data.draw(
+        st.sampled_from(["c", "misaligned", "fortran", "strided", "mismatch"]), "layout"
+    )
     if layout == "fortran" and min(M, K) > 1:
         return expect_error(lambda: engine.gemm(np.asfortranarray(a), b))
     if layout == "strided" and N > 1:
@@ -214,20 +304,27 @@ def engine_gemm(data):
 
 # ---- networks: stacked, bidirectional; determinism, thread invariance, padding ------------
 
+
 def network(data):
     cell = data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell")
     cls = {"rnn": pyrnn.RNN, "lstm": pyrnn.LSTM, "gru": pyrnn.GRU}[cell]
     T, B, I, H = (data.draw(st.integers(1, 8), n) for n in "TBIH")
     L = data.draw(st.integers(1, 3), "layers")
-    kw = dict(num_layers=L, bidirectional=data.draw(st.booleans(), "bidir"),
-              batch_first=data.draw(st.booleans(), "batch_first"),
-              merge_mode=data.draw(st.sampled_from(["concat", "sum"]), "merge"),
-              dtype=data.draw(st.sampled_from([np.float32, np.float64]), "dtype"), random_state=0)
+    kw = dict(
+        num_layers=L,
+        bidirectional=data.draw(st.booleans(), "bidir"),
+        batch_first=data.draw(st.booleans(), "batch_first"),
+        merge_mode=data.draw(st.sampled_from(["concat", "sum"]), "merge"),
+        dtype=data.draw(st.sampled_from([np.float32, np.float64]), "dtype"),
+        random_state=0,
+    )
     net = cls(I, H, **kw)
     rng = np.random.default_rng(T + B)
     x = rng.standard_normal((B, T, I) if kw["batch_first"] else (T, B, I))
     lengths = rng.integers(1, T + 1, B) if data.draw(st.booleans(), "ragged") else None
-    bad = data.draw(st.sampled_from(["none", "none", "none", "features", "lengths", "garbage"]), "bad")
+    bad = data.draw(
+        st.sampled_from(["none", "none", "none", "features", "lengths", "garbage"]), "bad"
+    )
     if bad == "features":
         return expect_error(lambda: net.forward(np.zeros(x.shape[:-1] + (I + 1,))))
     if bad == "lengths":
@@ -257,13 +354,18 @@ def network(data):
 
 # ---- losses, clipping and optimizers -------------------------------------------------------
 
+
 def losses_optimizers(data):
     which = data.draw(st.sampled_from(["softmax", "binary", "mse", "clip", "optim"]), "which")
     rng = np.random.default_rng(data.draw(st.integers(0, 999), "seed"))
     shape = tuple(data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=3), "shape"))
     # huge values only where the result stays representable (stable log-sum-exp)
-    scale = data.draw(st.sampled_from([1.0, 1e3] + ([1e30] if which in ("softmax", "binary") else [])), "scale")
-    a = (rng.standard_normal(shape) * scale).astype(data.draw(st.sampled_from([np.float32, np.float64]), "dtype"))
+    scale = data.draw(
+        st.sampled_from([1.0, 1e3] + ([1e30] if which in ("softmax", "binary") else [])), "scale"
+    )
+    a = (rng.standard_normal(shape) * scale).astype(
+        data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
+    )
     invalid = data.draw(st.sampled_from([False, False, True]), "invalid")
     if which == "softmax":
         C = shape[-1]
@@ -274,7 +376,9 @@ def losses_optimizers(data):
     elif which == "binary":
         y = (rng.random(shape) > 0.5).astype(a.dtype)
         if invalid:
-            return expect_error(lambda: losses.binary_cross_entropy(a, y[..., :0] if shape[-1] > 0 else "x"))
+            return expect_error(
+                lambda: losses.binary_cross_entropy(a, y[..., :0] if shape[-1] > 0 else "x")
+            )
         out = losses.binary_cross_entropy(a, y)
     elif which == "mse":
         if invalid:
@@ -282,17 +386,28 @@ def losses_optimizers(data):
         out = losses.mse(a, np.zeros_like(a))
     elif which == "clip":
         if invalid:
-            return expect_error(lambda: clip.clip_grad_norm([a], data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "norm")))
+            return expect_error(
+                lambda: clip.clip_grad_norm(
+                    [a], data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "norm")
+                )
+            )
         clip.clip_grad_norm([a], 1.0)
         if not np.linalg.norm(a.astype(np.float64)) <= 1.0 + 1e-3:
             raise Wrong("clip_grad_norm left a norm above max_norm")
         return "ok"
     else:
-        cls = data.draw(st.sampled_from([optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad]), "opt")
+        cls = data.draw(
+            st.sampled_from([optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad]),
+            "opt",
+        )
         p = np.zeros_like(a)
         lr = data.draw(st.sampled_from([1e-3, 0.1]), "lr")
         if invalid:
-            return expect_error(lambda: cls([(p, a)], lr=data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "badlr")))
+            return expect_error(
+                lambda: cls(
+                    [(p, a)], lr=data.draw(st.sampled_from([-1.0, float("nan"), "x"]), "badlr")
+                )
+            )
         opt = cls([(p, a)], lr=lr)
         for _ in range(3):
             opt.step()
@@ -306,23 +421,38 @@ def losses_optimizers(data):
 
 # ---- estimators: fit, predict, score on small random data and parameters ---------------------
 
+
 def estimators(data):
     kind = data.draw(st.sampled_from(["classifier", "regressor"]), "kind")
     n = data.draw(st.integers(2, 10), "n")
     F = data.draw(st.integers(1, 3), "features")
     rng = np.random.default_rng(n * F)
     ragged = data.draw(st.booleans(), "ragged")
-    X = [rng.standard_normal((int(rng.integers(1, 6)), F)) for _ in range(n)] if ragged \
+    X = (
+        [rng.standard_normal((int(rng.integers(1, 6)), F)) for _ in range(n)]
+        if ragged
         else rng.standard_normal((n, int(rng.integers(1, 6)), F))
-    params = dict(hidden_size=data.draw(st.integers(1, 6), "H"), max_epochs=1, random_state=0,
-                  cell=data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell"),
-                  batch_size=data.draw(st.integers(1, 12), "batch"),
-                  n_threads=data.draw(st.sampled_from([None, 1, 2]), "threads"))
-    bad = data.draw(st.sampled_from([None, None, None, "hidden_size", "n_threads", "learning_rate",
-                                     "nan_X", "y_length"]), "bad")
+    )
+    params = dict(
+        hidden_size=data.draw(st.integers(1, 6), "H"),
+        max_epochs=1,
+        random_state=0,
+        cell=data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell"),
+        batch_size=data.draw(st.integers(1, 12), "batch"),
+        n_threads=data.draw(st.sampled_from([None, 1, 2]), "threads"),
+    )
+    bad = data.draw(
+        st.sampled_from(
+            [None, None, None, "hidden_size", "n_threads", "learning_rate", "nan_X", "y_length"]
+        ),
+        "bad",
+    )
     if bad in ("hidden_size", "n_threads", "learning_rate"):
-        values = {"hidden_size": [0, -3, "x", 2.5], "n_threads": [0, -3, 10**9, "x"],
-                  "learning_rate": [0, -3.0, "x", float("nan")]}[bad]
+        values = {
+            "hidden_size": [0, -3, "x", 2.5],
+            "n_threads": [0, -3, 10**9, "x"],
+            "learning_rate": [0, -3.0, "x", float("nan")],
+        }[bad]
         params[bad] = data.draw(st.sampled_from(values), "bad_value")
     if kind == "classifier":
         y = rng.integers(0, 2, n)

@@ -11,6 +11,7 @@ A campaign from the command line (the figures of issue 11's closing note):
 The test suite runs a few cases per entry point (tests/test_fuzz.py); the environment
 variable PYRNN_FUZZ_EXAMPLES=N runs N per entry point there instead.
 """
+
 import argparse
 import json
 import os
@@ -24,8 +25,14 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 HANG_SECONDS = 120
 OUTCOMES = ("ok", "error", "wrong", "crash", "hang")
 # Share of a --total campaign per entry point (about equal time each: estimators are slow).
-WEIGHTS = {"core_any_arguments": 30, "engine_forward_backward": 22, "engine_gemm": 15,
-           "network": 13, "losses_optimizers": 15, "estimators": 5}
+WEIGHTS = {
+    "core_any_arguments": 30,
+    "engine_forward_backward": 22,
+    "engine_gemm": 15,
+    "network": 13,
+    "losses_optimizers": 15,
+    "estimators": 5,
+}
 
 
 def child_main(entry, n, seed, log_path):
@@ -40,8 +47,13 @@ def child_main(entry, n, seed, log_path):
     log = open(log_path, "a", buffering=1)
 
     @with_seed(seed)
-    @settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.data())
     def run(data):
         log.write("start\n")
@@ -69,9 +81,20 @@ def run_entry(entry, n, seed=0, hang_seconds=HANG_SECONDS, env=None):
             open(log_path, "w").close()
             with open(err_path, "w") as err:
                 proc = subprocess.Popen(
-                    [sys.executable, os.path.abspath(__file__), "--child", entry,
-                     str(n - sum(counts.values())), str(seed * 1000 + attempt), log_path],
-                    cwd=TESTS_DIR, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--child",
+                        entry,
+                        str(n - sum(counts.values())),
+                        str(seed * 1000 + attempt),
+                        log_path,
+                    ],
+                    cwd=TESTS_DIR,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
                 hung = _watch(proc, log_path, hang_seconds)
             with open(log_path) as f:
                 lines = f.read().splitlines()
@@ -113,7 +136,9 @@ def _watch(proc, log_path, hang_seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", nargs=4, metavar=("ENTRY", "N", "SEED", "LOG"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("ENTRY", "N", "SEED", "LOG"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--entry", action="append", help="entry point (default: all)")
     parser.add_argument("--examples", type=int, help="cases per entry point")
     parser.add_argument("--total", type=int, help="cases in all, split by WEIGHTS")
@@ -134,15 +159,21 @@ def main(argv=None):
     else:
         plan = {e: args.examples or 100 for e in entries}
     table, all_findings = {}, {}
-    print(f"{'entry point':26s} {'cases':>6s} " + " ".join(f"{o:>6s}" for o in OUTCOMES) + "  seconds")
+    print(
+        f"{'entry point':26s} {'cases':>6s} " + " ".join(f"{o:>6s}" for o in OUTCOMES) + "  seconds"
+    )
     for entry, n in plan.items():
         start = time.perf_counter()
         counts, findings = run_entry(entry, n, args.seed, env=subprocess_env())
         took = time.perf_counter() - start
         table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
         all_findings[entry] = findings
-        print(f"{entry:26s} {sum(counts.values()):6d} " + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
-              + f"  {took:7.1f}", flush=True)
+        print(
+            f"{entry:26s} {sum(counts.values()):6d} "
+            + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
+            + f"  {took:7.1f}",
+            flush=True,
+        )
     total = Counter()
     for row in table.values():
         total.update({o: row.get(o, 0) for o in OUTCOMES})

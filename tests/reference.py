@@ -19,6 +19,7 @@ direction runs t = 0..T-1 and the reverse direction t = T-1..0, so a reversed
 sequence of length L starts at its own last step L-1. The final state is the
 state after the last processed step.
 """
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -46,9 +47,21 @@ def time_order(T, reverse):
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
-def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
-            nonlinearity="tanh", reset_after=True, lengths=None, h0=None, c0=None,
-            reverse=False):
+def forward(
+    x,
+    weight_ih,
+    weight_hh,
+    bias_ih=None,
+    bias_hh=None,
+    *,
+    cell="lstm",
+    nonlinearity="tanh",
+    reset_after=True,
+    lengths=None,
+    h0=None,
+    c0=None,
+    reverse=False,
+):
     """Run one layer over x (T, B, I).
 
     Returns a namespace with y (T, B, H), h_n (B, H), c_n (B, H) or None (LSTM
@@ -88,10 +101,18 @@ def forward(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, cell="lstm",
             c = np.where(active, c_new, c)
 
     workspace = SimpleNamespace(
-        steps=steps, cell=cell, nonlinearity=nonlinearity, reset_after=reset_after,
-        reverse=reverse, weight_ih=weight_ih, weight_hh=weight_hh,
-        has_bias_ih=bias_ih is not None, has_bias_hh=bias_hh is not None,
-        shape=(T, B, x.shape[2], H), dtype=dtype)
+        steps=steps,
+        cell=cell,
+        nonlinearity=nonlinearity,
+        reset_after=reset_after,
+        reverse=reverse,
+        weight_ih=weight_ih,
+        weight_hh=weight_hh,
+        has_bias_ih=bias_ih is not None,
+        has_bias_hh=bias_hh is not None,
+        shape=(T, B, x.shape[2], H),
+        dtype=dtype,
+    )
     return SimpleNamespace(y=y, h_n=h, c_n=c, workspace=workspace)
 
 
@@ -120,15 +141,15 @@ def gru_step(gi, h, weight_hh, b_hh, reset_after):
     """
     H = h.shape[1]
     gi_r, gi_z, gi_n = np.split(gi, 3, axis=1)
-    w_rz, w_n = weight_hh[:2 * H], weight_hh[2 * H:]
-    gh_rz = h @ w_rz.T + b_hh[:2 * H]
+    w_rz, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
+    gh_rz = h @ w_rz.T + b_hh[: 2 * H]
     r = sigmoid(gi_r + gh_rz[:, :H])
     z = sigmoid(gi_z + gh_rz[:, H:])
     if reset_after:
-        gh_n = h @ w_n.T + b_hh[2 * H:]
+        gh_n = h @ w_n.T + b_hh[2 * H :]
         n = np.tanh(gi_n + r * gh_n)
     else:
-        gh_n = (r * h) @ w_n.T + b_hh[2 * H:]
+        gh_n = (r * h) @ w_n.T + b_hh[2 * H :]
         n = np.tanh(gi_n + gh_n)
     h_new = (1 - z) * n + z * h
     return h_new, {"r": r, "z": z, "n": n, "gh_n": gh_n}
@@ -185,17 +206,23 @@ def backward(workspace, dy=None, dh_n=None, dc_n=None):
         db_hh += d_gh.sum(axis=0)
         if ws.cell == "gru" and not ws.reset_after:
             # The n rows of W_hh multiply r*h_prev, the r and z rows multiply h_prev.
-            dw_hh[:2 * H] += d_gh[:, :2 * H].T @ s["h_prev"]
-            dw_hh[2 * H:] += d_gh[:, 2 * H:].T @ (s["r"] * s["h_prev"])
+            dw_hh[: 2 * H] += d_gh[:, : 2 * H].T @ s["h_prev"]
+            dw_hh[2 * H :] += d_gh[:, 2 * H :].T @ (s["r"] * s["h_prev"])
         else:
             dw_hh += d_gh.T @ s["h_prev"]
         dh = np.where(active, dh_prev, dh)
 
     return SimpleNamespace(
-        dx=dx, dh0=dh, dc0=dc, dweight_ih=dw_ih, dweight_hh=dw_hh,
+        dx=dx,
+        dh0=dh,
+        dc0=dc,
+        dweight_ih=dw_ih,
+        dweight_hh=dw_hh,
         dbias_ih=db_ih if ws.has_bias_ih else None,
         dbias_hh=db_hh if ws.has_bias_hh else None,
-        grad_norm_h=norm_h, grad_norm_c=norm_c)
+        grad_norm_h=norm_h,
+        grad_norm_c=norm_c,
+    )
 
 
 def rnn_step_backward(s, dh_t, weight_hh, nonlinearity):
@@ -231,7 +258,7 @@ def gru_step_backward(s, dh_t, weight_hh, reset_after):
     r, z, n, gh_n, h_prev = s["r"], s["z"], s["n"], s["gh_n"], s["h_prev"]
     d_npre = dh_t * (1 - z) * (1 - n * n)
     d_zpre = dh_t * (h_prev - n) * z * (1 - z)
-    w_rz, w_n = weight_hh[:2 * H], weight_hh[2 * H:]
+    w_rz, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
     if reset_after:
         d_rpre = d_npre * gh_n * r * (1 - r)
         d_ghn = d_npre * r
@@ -256,9 +283,22 @@ def gru_step_backward(s, dh_t, weight_hh, reset_after):
 ARRAY_NAMES = ("x", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "h0", "c0")
 
 
-def random_problem(cell, T, B, I, H, *, dtype=np.float64, seed=0, bias=True,
-                   initial_state=True, variable_length=False, nonlinearity="tanh",
-                   reset_after=True, reverse=False):
+def random_problem(
+    cell,
+    T,
+    B,
+    I,
+    H,
+    *,
+    dtype=np.float64,
+    seed=0,
+    bias=True,
+    initial_state=True,
+    variable_length=False,
+    nonlinearity="tanh",
+    reset_after=True,
+    reverse=False,
+):
     """A random single-layer problem.
 
     Returns (arrays, options): ``arrays`` maps each name of ARRAY_NAMES to an
@@ -331,8 +371,7 @@ def relative_error(analytic, numeric):
     return float(np.max(np.abs(analytic - numeric)) / scale)
 
 
-def gradient_check(forward_fn, backward_fn, arrays, options, *, eps=1e-6, max_entries=60,
-                   seed=2):
+def gradient_check(forward_fn, backward_fn, arrays, options, *, eps=1e-6, max_entries=60, seed=2):
     """Central differences against ``backward_fn`` for every array in ``arrays``.
 
     forward_fn(**arrays, **options) must return y/h_n/c_n and a workspace;

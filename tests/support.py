@@ -6,6 +6,7 @@ imported package's parent folder first on ``PYTHONPATH``. After ``pip install`` 
 editable install that adds nothing; it matters only for a working tree whose extension
 ``./dev-build.sh`` built in place, run with ``python -m pytest``.
 """
+
 import os
 
 import pyrnn
@@ -27,5 +28,11 @@ def run_python(code, timeout=120, **env):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", code], cwd=TESTS_DIR, env=subprocess_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=TESTS_DIR,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

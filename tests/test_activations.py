@@ -3,6 +3,7 @@
 Documented bounds (csrc/simd.h): exp 1 ulp, sigmoid 3 ulp, tanh 2 ulp, measured in units of
 the float32 spacing at the true value, wherever the true value is a normal float32.
 """
+
 import warnings
 
 import numpy as np
@@ -25,8 +26,9 @@ def inputs():
     x = rng.integers(0, 2**32, 400_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
     x = x[np.isfinite(x)]
     grid = np.linspace(-40, 40, 400_001, dtype=np.float32)
-    edges = np.array([88.72, 88.73, 89.0, -87.3, -103.9, -104.0, 0.625, -0.625, 1e-30, -1e-30],
-                     dtype=np.float32)
+    edges = np.array(
+        [88.72, 88.73, 89.0, -87.3, -103.9, -104.0, 0.625, -0.625, 1e-30, -1e-30], dtype=np.float32
+    )
     return np.concatenate([x, grid, edges])
 
 
@@ -37,10 +39,14 @@ def test_error_bound_over_the_whole_range(name):
         warnings.simplefilter("ignore", RuntimeWarning)
         want = EXACT[name](x.astype(np.float64))
     got = engine.activation(name, x).astype(np.float64)
-    normal = (np.abs(want) >= np.finfo(np.float32).tiny) & (np.abs(want) <= np.finfo(np.float32).max)
+    normal = (np.abs(want) >= np.finfo(np.float32).tiny) & (
+        np.abs(want) <= np.finfo(np.float32).max
+    )
     spacing = np.spacing(np.abs(want[normal]).astype(np.float32)).astype(np.float64)
     ulp = np.abs(got[normal] - want[normal]) / spacing
-    assert ulp.max() <= BOUND_ULP[name], f"{name}: {ulp.max():.2f} ulp at x={x[normal][ulp.argmax()]!r}"
+    assert ulp.max() <= BOUND_ULP[name], (
+        f"{name}: {ulp.max():.2f} ulp at x={x[normal][ulp.argmax()]!r}"
+    )
     # Outside the normal range: overflow to inf, underflow to zero or a subnormal.
     over = np.abs(want) > np.finfo(np.float32).max
     under = np.abs(want) < np.finfo(np.float32).tiny
@@ -48,11 +54,14 @@ def test_error_bound_over_the_whole_range(name):
     assert np.all(np.abs(got[under]) <= np.finfo(np.float32).tiny)
 
 
-@pytest.mark.parametrize("name, want", [
-    ("exp", [np.inf, 0.0, 1.0, 1.0]),
-    ("sigmoid", [1.0, 0.0, 0.5, 0.5]),
-    ("tanh", [1.0, -1.0, 0.0, -0.0]),
-])
+@pytest.mark.parametrize(
+    "name, want",
+    [
+        ("exp", [np.inf, 0.0, 1.0, 1.0]),
+        ("sigmoid", [1.0, 0.0, 0.5, 0.5]),
+        ("tanh", [1.0, -1.0, 0.0, -0.0]),
+    ],
+)
 def test_saturation_and_nan(name, want):
     x = np.array([np.inf, -np.inf, 0.0, -0.0, np.nan], dtype=np.float32)
     got = engine.activation(name, x)

@@ -1,5 +1,6 @@
 """The pyrnn command: `info`, and each demo in its --quick form (a smoke test: they run, learn
 something and print their result)."""
+
 import subprocess
 import sys
 
@@ -50,10 +51,18 @@ def test_version(capsys):
 
 
 def test_info_does_not_import_scikit_learn():
-    script = ("import sys; from pyrnn import cli; cli.main(['info']); "
-              "print('sklearn' in sys.modules, 'pyrnn.estimators' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=subprocess_env(), cwd=TESTS_DIR, timeout=120)
+    script = (
+        "import sys; from pyrnn import cli; cli.main(['info']); "
+        "print('sklearn' in sys.modules, 'pyrnn.estimators' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=TESTS_DIR,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "False False"
 
@@ -70,21 +79,29 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 
 def test_python_dash_m_pyrnn():
-    result = subprocess.run([sys.executable, "-m", "pyrnn", "demo", "classify", "--quick",
-                             "--quiet", "--threads", "1"], capture_output=True, text=True,
-                            env=subprocess_env(), cwd=TESTS_DIR, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyrnn", "demo", "classify", "--quick", "--quiet", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=TESTS_DIR,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["demo", "classify", "--seed", "-1"],
-    ["demo", "classify", "--seed", "1099511627776"],
-    ["demo", "classify", "--seed", "x"],
-    ["demo", "classify", "--threads", "2147483648"],
-    ["demo", "classify", "--threads", "0"],
-    ["demo", "forecast", "--seed", "-5"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "classify", "--seed", "-1"],
+        ["demo", "classify", "--seed", "1099511627776"],
+        ["demo", "classify", "--seed", "x"],
+        ["demo", "classify", "--threads", "2147483648"],
+        ["demo", "classify", "--threads", "0"],
+        ["demo", "forecast", "--seed", "-5"],
+    ],
+)
 def test_bad_seed_or_threads_is_a_usage_error(args, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(args + ["--quick", "--quiet"])

@@ -1,5 +1,6 @@
 """Conv1d (+ReLU, +max pooling): numpy reference, finite differences (float64), PyTorch
 parity (float64 and float32), thread-count invariance, variable lengths, bad input."""
+
 import pickle
 
 import numpy as np
@@ -33,17 +34,23 @@ def options(stride, dilation, padding, pool, relu):
 
 
 @pytest.mark.parametrize("T,B,C_in,C_out,K,stride,dilation,padding,pool,relu", CASES)
-def test_forward_matches_numpy_reference(T, B, C_in, C_out, K, stride, dilation, padding, pool, relu):
+def test_forward_matches_numpy_reference(
+    T, B, C_in, C_out, K, stride, dilation, padding, pool, relu
+):
     x, w, b = problem(T, B, C_in, C_out, K)
     opts = options(stride, dilation, padding, pool, relu)
     lengths = np.linspace(T, max(T // 2, K * dilation + pool * stride), B).astype(np.int64)
     for lens in (None, lengths):
         y, _ = engine.conv1d_forward(x, w, b, lengths=lens, **opts)
-        np.testing.assert_allclose(y, conv1d_ref(x, w, b, lengths=lens, **opts), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            y, conv1d_ref(x, w, b, lengths=lens, **opts), rtol=1e-12, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("T,B,C_in,C_out,K,stride,dilation,padding,pool,relu", CASES)
-def test_backward_matches_finite_differences(T, B, C_in, C_out, K, stride, dilation, padding, pool, relu):
+def test_backward_matches_finite_differences(
+    T, B, C_in, C_out, K, stride, dilation, padding, pool, relu
+):
     x, w, b = problem(T, B, C_in, C_out, K, seed=1)
     opts = options(stride, dilation, padding, pool, relu)
     lengths = np.full(B, T, np.int64)
@@ -53,7 +60,9 @@ def test_backward_matches_finite_differences(T, B, C_in, C_out, K, stride, dilat
     dx, dw, db = engine.conv1d_backward(ws, dy)
 
     def loss():
-        return float(np.sum(engine.conv1d_forward(x, w, b, lengths=lengths, training=False, **opts)[0] * dy))
+        return float(
+            np.sum(engine.conv1d_forward(x, w, b, lengths=lengths, training=False, **opts)[0] * dy)
+        )
 
     rng = np.random.default_rng(3)
     for arr, grad in ((x, dx), (w, dw), (b, db)):
@@ -124,17 +133,28 @@ def test_variable_lengths_equal_separate_sequences():
     y, out_lengths = layer.forward(x, lengths)
     assert list(out_lengths) == [layer.output_length(L) for L in lengths]
     for j, L in enumerate(lengths):
-        alone, _ = layer.forward(x[:L, j:j + 1], training=False)
-        np.testing.assert_array_equal(y[:out_lengths[j], j], alone[:, 0])
-        assert not y[out_lengths[j]:, j].any()
+        alone, _ = layer.forward(x[:L, j : j + 1], training=False)
+        np.testing.assert_array_equal(y[: out_lengths[j], j], alone[:, 0])
+        assert not y[out_lengths[j] :, j].any()
 
 
 def test_module_batch_first_grad_and_pickle():
     torch = pytest.importorskip("torch")
-    layer = Conv1d(3, 6, 5, 2, dilation=1, padding=2, pool=2, batch_first=True, dtype=np.float64,
-                   random_state=0)
-    ref = torch.nn.Sequential(torch.nn.Conv1d(3, 6, 5, 2, padding=2), torch.nn.ReLU(),
-                              torch.nn.MaxPool1d(2)).double()
+    layer = Conv1d(
+        3,
+        6,
+        5,
+        2,
+        dilation=1,
+        padding=2,
+        pool=2,
+        batch_first=True,
+        dtype=np.float64,
+        random_state=0,
+    )
+    ref = torch.nn.Sequential(
+        torch.nn.Conv1d(3, 6, 5, 2, padding=2), torch.nn.ReLU(), torch.nn.MaxPool1d(2)
+    ).double()
     ref[0].load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
     x = np.random.default_rng(8).standard_normal((4, 41, 3))  # (B, T, C_in)
     y, _ = layer.forward(x)
@@ -151,14 +171,17 @@ def test_module_batch_first_grad_and_pickle():
     assert np.shares_memory(clone.weight, clone.params)
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(stride=0), ValueError, "stride must be >= 1"),
-    (dict(padding=-1), ValueError, "padding must be >= 0"),
-    (dict(pool=0), ValueError, "pool must be >= 1"),
-    (dict(stride=1.5), TypeError, "stride must be an int"),
-    (dict(lengths=np.array([5, 0])), ValueError, "lengths must be in"),
-    (dict(lengths=np.array([5, 2])), ValueError, "too short"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(stride=0), ValueError, "stride must be >= 1"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(pool=0), ValueError, "pool must be >= 1"),
+        (dict(stride=1.5), TypeError, "stride must be an int"),
+        (dict(lengths=np.array([5, 0])), ValueError, "lengths must be in"),
+        (dict(lengths=np.array([5, 2])), ValueError, "too short"),
+    ],
+)
 def test_engine_bad_arguments(kwargs, error, match):
     x, w, b = problem(5, 2, 2, 3, 3)
     with pytest.raises(error, match=match):

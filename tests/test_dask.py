@@ -4,6 +4,7 @@ One small cluster (2 worker processes x 1 thread) serves every test of this modu
 thread matching and a joblib-dask grid search, block-wise prediction of dask arrays,
 dataframes and bags, and data-parallel training checked against single-process training.
 """
+
 import joblib
 import numpy as np
 import pytest
@@ -27,8 +28,9 @@ N, T, F = 96, 7, 3
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     with cluster, distributed.Client(cluster) as c:
         yield c
 
@@ -66,8 +68,9 @@ def test_grid_search_on_joblib_dask_backend(client, data):
     local = GridSearchCV(model, grid, cv=2).fit(X, y)
     with joblib.parallel_config(backend="dask"):
         remote = GridSearchCV(model, grid, cv=2, n_jobs=-1).fit(X, y)
-    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
-                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
     assert remote.best_params_ == local.best_params_
     np.testing.assert_array_equal(remote.predict_proba(X), local.predict_proba(X))
 
@@ -88,12 +91,14 @@ def test_predict_blocks_dataframe_and_bag(client, data, fitted):
     X, y, lengths = data
     univariate = RNNClassifier(hidden_size=8, max_epochs=2, random_state=0).fit(X[:, :, 0], y)
     frame = dd.from_pandas(pd.DataFrame(X[:, :, 0]), npartitions=3)
-    np.testing.assert_array_equal(predict_blocks(univariate, frame).compute(),
-                                  univariate.predict(X[:, :, 0]))
-    seqs = [X[i, :lengths[i]] for i in range(N)]  # ragged
+    np.testing.assert_array_equal(
+        predict_blocks(univariate, frame).compute(), univariate.predict(X[:, :, 0])
+    )
+    seqs = [X[i, : lengths[i]] for i in range(N)]  # ragged
     bag = db.from_sequence(seqs, npartitions=4)
-    np.testing.assert_array_equal(np.array(predict_blocks(fitted, bag, "predict_proba").compute()),
-                                  fitted.predict_proba(seqs))
+    np.testing.assert_array_equal(
+        np.array(predict_blocks(fitted, bag, "predict_proba").compute()), fitted.predict_proba(seqs)
+    )
 
 
 def test_predict_blocks_rejects(fitted, data):
@@ -122,9 +127,12 @@ def single_process_curve(X, y, lengths, batches):
     return np.array(curve), np.concatenate([net.params, head.params])
 
 
-@pytest.mark.xfail(strict=False, raises=FutureCancelledError,
-                   reason="intermittent: distributed cancels a step's _combine task 'for reason: "
-                          "lost dependencies' (under investigation); any other failure fails")
+@pytest.mark.xfail(
+    strict=False,
+    raises=FutureCancelledError,
+    reason="intermittent: distributed cancels a step's _combine task 'for reason: "
+    "lost dependencies' (under investigation); any other failure fails",
+)
 def test_data_parallel_training_matches_single_process(client, data):
     X, y, lengths = data
     X_dask = da.from_array(X, chunks=(30, T, F))  # 4 partitions over 2 workers
@@ -132,16 +140,28 @@ def test_data_parallel_training_matches_single_process(client, data):
     runs = []
     for workers in (None, None, first_worker):  # twice on both workers, once on one
         net, head, opt = model()
-        result = train_data_parallel(client, net, head, opt, X_dask, y, lengths=lengths,
-                                     batch_size=32, epochs=2, random_state=3, workers=workers)
+        result = train_data_parallel(
+            client,
+            net,
+            head,
+            opt,
+            X_dask,
+            y,
+            lengths=lengths,
+            batch_size=32,
+            epochs=2,
+            random_state=3,
+            workers=workers,
+        )
         runs.append((np.array(result.loss_curve), np.concatenate([net.params, head.params])))
         assert len(result.step_seconds) == len(result.shard_seconds) == 6
         assert 0.0 <= result.communication_share < 1.0
     for curve, params in runs[1:]:  # bitwise identical across runs and worker counts
         np.testing.assert_array_equal(curve, runs[0][0])
         np.testing.assert_array_equal(params, runs[0][1])
-    ref_curve, ref_params = single_process_curve(X, y, lengths, global_batches(N, 32, 2,
-                                                                               random_state=3))
+    ref_curve, ref_params = single_process_curve(
+        X, y, lengths, global_batches(N, 32, 2, random_state=3)
+    )
     np.testing.assert_allclose(runs[0][0], ref_curve, rtol=1e-5)
     np.testing.assert_allclose(runs[0][1], ref_params, rtol=1e-4, atol=1e-5)
     assert ref_curve[-1] < ref_curve[0]  # it learned
@@ -158,14 +178,24 @@ def test_data_parallel_mse_clipping_batch_first(client, data):
         return net, head, pyrnn.optim.SGD([net, head], lr=0.1, momentum=0.9)
 
     net, head, opt = build()
-    result = train_data_parallel(client, net, head, opt, da.from_array(X, chunks=(40, T, F)),
-                                 da.from_array(target, chunks=(40, 2)), loss="mse",
-                                 batch_size=48, shuffle=False, max_norm=0.5)
+    result = train_data_parallel(
+        client,
+        net,
+        head,
+        opt,
+        da.from_array(X, chunks=(40, T, F)),
+        da.from_array(target, chunks=(40, 2)),
+        loss="mse",
+        batch_size=48,
+        shuffle=False,
+        max_norm=0.5,
+    )
     ref_net, ref_head, ref_opt = build()
     for b, value in zip(batches, result.loss_curve):
         ref_opt.zero_grad()
-        assert final_state_loss(ref_net, ref_head, X[b], target[b], None, "mse") == \
-            pytest.approx(value, rel=1e-5)
+        assert final_state_loss(ref_net, ref_head, X[b], target[b], None, "mse") == pytest.approx(
+            value, rel=1e-5
+        )
         pyrnn.clip.clip_grad_norm([ref_net.grad, ref_head.grad], 0.5)
         ref_opt.step()
     np.testing.assert_allclose(net.params, ref_net.params, rtol=1e-4, atol=1e-6)
@@ -185,5 +215,6 @@ def test_data_parallel_rejects(client, data):
         train_data_parallel(client, net, head, pyrnn.optim.SGD([net], lr=0.1), X_dask, y)
     dropout_net = pyrnn.GRU(F, 12, num_layers=2, dropout=0.5)
     with pytest.raises(ValueError, match="dropout=0"):
-        train_data_parallel(client, dropout_net, head,
-                            pyrnn.optim.SGD([dropout_net, head], lr=0.1), X_dask, y)
+        train_data_parallel(
+            client, dropout_net, head, pyrnn.optim.SGD([dropout_net, head], lr=0.1), X_dask, y
+        )

@@ -1,4 +1,5 @@
 """pyrnn.datasets: documented shapes, determinism, and that each task is what it says."""
+
 import numpy as np
 import pytest
 
@@ -21,7 +22,9 @@ def test_waveforms_variable_lengths_balanced_and_seeded():
     lengths = {len(x) for x in X}
     assert lengths <= set(range(5, 10)) and len(lengths) > 1
     assert all(x.shape[1] == 1 for x in X)
-    assert {k: int(np.sum(y == k)) for k in datasets.WAVEFORMS} == {k: 10 for k in datasets.WAVEFORMS}
+    assert {k: int(np.sum(y == k)) for k in datasets.WAVEFORMS} == {
+        k: 10 for k in datasets.WAVEFORMS
+    }
     X2, y2 = datasets.make_waveforms(40, min_length=5, max_length=9, random_state=3)
     np.testing.assert_array_equal(y, y2)
     for a, b in zip(X, X2):
@@ -63,15 +66,27 @@ def test_puzzle_tags_are_the_tiles_that_moved():
     for moves, tiles in zip(X, y):
         assert 3 <= len(moves) <= 12 and len(tiles) == len(moves)
         assert tiles == _replay(moves)
-    assert datasets.make_puzzle_moves(5, random_state=1) == datasets.make_puzzle_moves(5, random_state=1)
+    assert datasets.make_puzzle_moves(5, random_state=1) == datasets.make_puzzle_moves(
+        5, random_state=1
+    )
 
 
-@pytest.mark.parametrize("n, words", [
-    (0, "zero"), (7, "seven"), (13, "thirteen"), (40, "forty"), (42, "forty two"),
-    (100, "one hundred"), (342, "three hundred forty two"), (1000, "one thousand"),
-    (1005, "one thousand five"), (120005, "one hundred twenty thousand five"),
-    (999999, "nine hundred ninety nine thousand nine hundred ninety nine"),
-])
+@pytest.mark.parametrize(
+    "n, words",
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (42, "forty two"),
+        (100, "one hundred"),
+        (342, "three hundred forty two"),
+        (1000, "one thousand"),
+        (1005, "one thousand five"),
+        (120005, "one hundred twenty thousand five"),
+        (999999, "nine hundred ninety nine thousand nine hundred ninety nine"),
+    ],
+)
 def test_number_to_words(n, words):
     assert datasets.number_to_words(n) == words
 
@@ -132,7 +147,7 @@ def test_price_series_and_windows():
     # sample n: the 20 returns ending at price t = 20 + n, target the return t -> t + 5
     n = 7
     t = 20 + n
-    np.testing.assert_allclose(X[n, :, 0], r[t - 20:t])
+    np.testing.assert_allclose(X[n, :, 0], r[t - 20 : t])
     np.testing.assert_allclose(y[n], 100 * np.log(p[t + 5] / p[t]))
     # the future return is partly predictable from the past ones (the cycles and the mean
     # reversion), and partly not (the noise): a linear model on the window gets in between

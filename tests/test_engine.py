@@ -7,6 +7,7 @@
   results; a workspace is consumed by backward; shapes at the tiling edges;
   every ISA level the CPU supports (forced by PYRNN_ISA, in a subprocess).
 """
+
 import subprocess
 import sys
 
@@ -24,8 +25,17 @@ SHAPES = [  # (T, B, I, H)
     pytest.param((4, 2, 3, 17), id="T4B2I3H17"),
 ]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
-GRAD_NAMES = ("dx", "dh0", "dc0", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh",
-              "grad_norm_h", "grad_norm_c")
+GRAD_NAMES = (
+    "dx",
+    "dh0",
+    "dc0",
+    "dweight_ih",
+    "dweight_hh",
+    "dbias_ih",
+    "dbias_hh",
+    "grad_norm_h",
+    "grad_norm_c",
+)
 
 
 def as_dtype(arrays, dtype):
@@ -43,8 +53,9 @@ def run_both(arrays, options, dtype):
     res = engine.forward(**given, **options)
     grads = engine.backward(res.workspace, *weights)
     ref_res = ref.forward(**exact, **options)
-    ref_grads = ref.backward(ref_res.workspace,
-                             *[None if w is None else w.astype(np.float64) for w in weights])
+    ref_grads = ref.backward(
+        ref_res.workspace, *[None if w is None else w.astype(np.float64) for w in weights]
+    )
     return res, grads, ref_res, ref_grads
 
 
@@ -77,16 +88,18 @@ def check_against_reference(arrays, options, dtype):
 @pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_engine_matches_reference(cell, kw, variable_length, reverse, shape, dtype):
-    arrays, options = ref.random_problem(cell, *shape, variable_length=variable_length,
-                                         reverse=reverse, **kw)
+    arrays, options = ref.random_problem(
+        cell, *shape, variable_length=variable_length, reverse=reverse, **kw
+    )
     check_against_reference(arrays, options, dtype)
 
 
 @pytest.mark.parametrize("bias, initial_state", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_engine_optional_arguments(cell, kw, bias, initial_state):
-    arrays, options = ref.random_problem(cell, 4, 3, 3, 6, bias=bias, variable_length=True,
-                                         initial_state=initial_state, **kw)
+    arrays, options = ref.random_problem(
+        cell, 4, 3, 3, 6, bias=bias, variable_length=True, initial_state=initial_state, **kw
+    )
     for dtype in (np.float64, np.float32):
         check_against_reference(arrays, options, dtype)
 
@@ -96,10 +109,10 @@ def test_engine_optional_arguments(cell, kw, bias, initial_state):
 @pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_engine_gradients(cell, kw, variable_length, reverse, shape):
-    arrays, options = ref.random_problem(cell, *shape, variable_length=variable_length,
-                                         reverse=reverse, seed=7, **kw)
-    errors = ref.gradient_check(engine.forward, engine.backward, arrays, options,
-                                max_entries=100)
+    arrays, options = ref.random_problem(
+        cell, *shape, variable_length=variable_length, reverse=reverse, seed=7, **kw
+    )
+    errors = ref.gradient_check(engine.forward, engine.backward, arrays, options, max_entries=100)
     assert set(errors) == {name for name, a in arrays.items() if a is not None}
     assert max(errors.values()) <= 1e-6, errors
 
@@ -111,8 +124,7 @@ def test_missing_output_gradients_are_zeros(cell, kw):
     _, wh, wc = ref.loss_weights(T, B, H, cell)
     zeros_y = np.zeros((T, B, H))
     explicit = engine.backward(engine.forward(**arrays, **options).workspace, zeros_y, wh, wc)
-    implicit = engine.backward(engine.forward(**arrays, **options).workspace,
-                               dh_n=wh, dc_n=wc)
+    implicit = engine.backward(engine.forward(**arrays, **options).workspace, dh_n=wh, dc_n=wc)
     for name in GRAD_NAMES:
         want, got = getattr(explicit, name), getattr(implicit, name)
         assert (want is None) == (got is None), name
@@ -125,8 +137,9 @@ def test_missing_output_gradients_are_zeros(cell, kw):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
-@pytest.mark.parametrize("shape", [(6, 5, 7, 19), (12, 100, 3, 7), (12, 20, 9, 150)],
-                         ids=["small", "chunked", "rows"])
+@pytest.mark.parametrize(
+    "shape", [(6, 5, 7, 19), (12, 100, 3, 7), (12, 20, 9, 150)], ids=["small", "chunked", "rows"]
+)
 def test_inference_equals_training(cell, kw, dtype, shape, restore_num_threads):
     """Inference keeps only the running state, and projects the input in chunks of
     about 128 / B steps: (12, 100, ...) crosses chunk boundaries, and (12, 20, 9, 150) is
@@ -152,8 +165,11 @@ def test_inference_equals_training(cell, kw, dtype, shape, restore_num_threads):
 # kernels keep per core, so threads share the hidden units (and meet at a barrier per step);
 # B = 2 is a small batch whose forward shares the units because its step streams >= 128 KiB
 # of recurrent weights (its backward stays on one thread).
-@pytest.mark.parametrize("shape", [(7, 12, 11, 300), (4, 12, 11, 640), (6, 2, 11, 200)],
-                         ids=["rows", "units", "small-batch"])
+@pytest.mark.parametrize(
+    "shape",
+    [(7, 12, 11, 300), (4, 12, 11, 640), (6, 2, 11, 200)],
+    ids=["rows", "units", "small-batch"],
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_num_threads):
@@ -162,8 +178,7 @@ def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_nu
     # recurrent weights, G*H*H elements), H not a multiple of any vector width.
     T, B, I, H = shape
     assert 2 * B * H * H >= 2_000_000 or H * H * np.dtype(dtype).itemsize >= 128 * 1024
-    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
-                                         dtype=dtype, **kw)
+    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True, dtype=dtype, **kw)
     weights = ref.loss_weights(T, B, H, cell, dtype=dtype)
     for reverse in (False, True):
         opts = dict(options, reverse=reverse)
@@ -185,8 +200,9 @@ def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_nu
 
 
 def test_same_call_twice_is_bitwise_identical():
-    arrays, options = ref.random_problem("lstm", 7, 4, 5, 33, dtype=np.float32,
-                                         variable_length=True)
+    arrays, options = ref.random_problem(
+        "lstm", 7, 4, 5, 33, dtype=np.float32, variable_length=True
+    )
     weights = ref.loss_weights(7, 4, 33, "lstm", dtype=np.float32)
     first = engine.forward(**arrays, **options)
     second = engine.forward(**arrays, **options)
@@ -233,8 +249,9 @@ def test_tiling_edges(cell, kw, dtype):
         for H in (1, 5, 16, 17, 33, 64, 65):
             I = inputs[k % len(inputs)]
             k += 1
-            arrays, options = ref.random_problem(cell, 3, B, I, H, variable_length=True,
-                                                 reverse=B % 2 == 1, seed=k, **kw)
+            arrays, options = ref.random_problem(
+                cell, 3, B, I, H, variable_length=True, reverse=B % 2 == 1, seed=k, **kw
+            )
             try:
                 check_against_reference(arrays, options, dtype)
             except AssertionError as error:
@@ -270,9 +287,14 @@ def test_every_supported_isa_matches_reference(isa):
     checked against the reference in a fresh interpreter."""
     if isa not in supported_isas():
         pytest.skip(f"{isa} not supported by this CPU/build")
-    proc = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(isa=isa)],
-                          env=subprocess_env(PYRNN_ISA=isa), capture_output=True, text=True,
-                          timeout=300, cwd=TESTS_DIR)
+    proc = subprocess.run(
+        [sys.executable, "-c", ISA_SCRIPT.format(isa=isa)],
+        env=subprocess_env(PYRNN_ISA=isa),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=TESTS_DIR,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"
 
@@ -305,8 +327,7 @@ def test_sizes_past_every_k_block(cell, kw, restore_num_threads):
     """I, H and T*B above the GEMMs' k-blocks (256 here), so that every GEMM accumulates
     over several blocks, at 1 and 2 threads."""
     T, B, I, H = 30, 9, 300, 300
-    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True, reverse=True,
-                                         **kw)
+    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True, reverse=True, **kw)
     for threads in (1, 2):
         engine.set_num_threads(threads)
         check_against_reference(arrays, options, np.float64)

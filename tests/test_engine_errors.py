@@ -2,6 +2,7 @@
 ValueError (shape, contiguity, lengths, options) with a message that says what
 was expected; none crashes the interpreter. NaN/inf values are the user's
 business: they must propagate, not crash."""
+
 import re
 import subprocess
 import sys
@@ -40,89 +41,234 @@ FORWARD_CASES = [  # (id, changes made to a valid LSTM call, error, fragment of 
     ("x_2d", lambda k: {"x": k["x"][0]}, ValueError, "x must have shape (T, B, I), got (3, 2)"),
     ("x_4d", lambda k: {"x": k["x"][None]}, ValueError, "x must have shape (T, B, I)"),
     ("x_T0", lambda k: {"x": np.zeros((0, B, I)), "lengths": None}, ValueError, "T, B, I >= 1"),
-    ("x_B0", lambda k: {"x": np.zeros((T, 0, I)), "lengths": None, "h0": None, "c0": None},
-     ValueError, "T, B, I >= 1"),
+    (
+        "x_B0",
+        lambda k: {"x": np.zeros((T, 0, I)), "lengths": None, "h0": None, "c0": None},
+        ValueError,
+        "T, B, I >= 1",
+    ),
     ("x_I0", lambda k: {"x": np.zeros((T, B, 0))}, ValueError, "T, B, I >= 1"),
-    ("x_wrong_I", lambda k: {"x": np.zeros((T, B, I + 1))}, ValueError,
-     f"weight_ih must have shape ({4 * H}, {I + 1}), got ({4 * H}, {I})"),
-    ("x_float16", lambda k: {"x": k["x"].astype(np.float16)}, TypeError,
-     "x must have dtype float32 or float64, got float16"),
-    ("x_int", lambda k: {"x": k["x"].astype(np.int64)}, TypeError,
-     "x must have dtype float32 or float64"),
-    ("x_big_endian", lambda k: {"x": k["x"].astype(">f8")}, TypeError,
-     "x must have dtype float32 or float64"),
+    (
+        "x_wrong_I",
+        lambda k: {"x": np.zeros((T, B, I + 1))},
+        ValueError,
+        f"weight_ih must have shape ({4 * H}, {I + 1}), got ({4 * H}, {I})",
+    ),
+    (
+        "x_float16",
+        lambda k: {"x": k["x"].astype(np.float16)},
+        TypeError,
+        "x must have dtype float32 or float64, got float16",
+    ),
+    (
+        "x_int",
+        lambda k: {"x": k["x"].astype(np.int64)},
+        TypeError,
+        "x must have dtype float32 or float64",
+    ),
+    (
+        "x_big_endian",
+        lambda k: {"x": k["x"].astype(">f8")},
+        TypeError,
+        "x must have dtype float32 or float64",
+    ),
     ("x_list", lambda k: {"x": k["x"].tolist()}, TypeError, "x must be a numpy array"),
     ("x_fortran", lambda k: {"x": fortran(k["x"])}, ValueError, "x must be C-contiguous"),
     ("x_strided", lambda k: {"x": strided(k["x"])}, ValueError, "x must be C-contiguous"),
-    ("weight_ih_1d", lambda k: {"weight_ih": k["weight_ih"].ravel()}, ValueError,
-     f"weight_ih must have shape ({4 * H}, {I})"),
-    ("weight_ih_rows", lambda k: {"weight_ih": k["weight_ih"][:-1]}, ValueError,
-     f"weight_ih must have shape ({4 * H}, {I}), got ({4 * H - 1}, {I})"),
-    ("weight_ih_float32", lambda k: {"weight_ih": k["weight_ih"].astype(np.float32)}, TypeError,
-     "weight_ih must have dtype float64 like x, got float32"),
-    ("weight_ih_list", lambda k: {"weight_ih": k["weight_ih"].tolist()}, TypeError,
-     "weight_ih must be a numpy array"),
-    ("weight_ih_fortran", lambda k: {"weight_ih": fortran(k["weight_ih"])}, ValueError,
-     "weight_ih must be C-contiguous"),
-    ("weight_hh_not_square", lambda k: {"weight_hh": np.zeros((4 * H, H + 1))}, ValueError,
-     "weight_hh must have shape (G*H, H) with G = 4 gates, got (20, 6)"),
-    ("weight_hh_of_gru", lambda k: {"weight_hh": np.zeros((3 * H, H))}, ValueError,
-     "weight_hh must have shape (G*H, H) with G = 4"),
-    ("weight_hh_3d", lambda k: {"weight_hh": k["weight_hh"][None]}, ValueError,
-     "weight_hh must have shape (G*H, H)"),
-    ("weight_hh_empty", lambda k: {"weight_hh": np.zeros((0, 0))}, ValueError,
-     "weight_hh must have shape (G*H, H)"),
-    ("weight_hh_float32", lambda k: {"weight_hh": k["weight_hh"].astype(np.float32)}, TypeError,
-     "weight_hh must have dtype float64 like x, got float32"),
-    ("weight_hh_fortran", lambda k: {"weight_hh": fortran(k["weight_hh"])}, ValueError,
-     "weight_hh must be C-contiguous"),
-    ("bias_ih_short", lambda k: {"bias_ih": k["bias_ih"][:-1]}, ValueError,
-     f"bias_ih must have shape ({4 * H},), got ({4 * H - 1},)"),
-    ("bias_hh_2d", lambda k: {"bias_hh": k["bias_hh"][None]}, ValueError,
-     f"bias_hh must have shape ({4 * H},)"),
-    ("bias_ih_float32", lambda k: {"bias_ih": k["bias_ih"].astype(np.float32)}, TypeError,
-     "bias_ih must have dtype float64"),
-    ("bias_hh_strided", lambda k: {"bias_hh": strided(k["bias_hh"])}, ValueError,
-     "bias_hh must be C-contiguous"),
-    ("bias_ih_alone", lambda k: {"bias_hh": None}, ValueError,
-     "bias_ih and bias_hh must both be given or both be None"),
-    ("bias_hh_alone", lambda k: {"bias_ih": None}, ValueError,
-     "bias_ih and bias_hh must both be given or both be None"),
-    ("h0_short", lambda k: {"h0": k["h0"][:, :-1]}, ValueError,
-     f"h0 must have shape ({B}, {H}), got ({B}, {H - 1})"),
-    ("h0_transposed", lambda k: {"h0": np.ascontiguousarray(k["h0"].T)}, ValueError,
-     f"h0 must have shape ({B}, {H})"),
+    (
+        "weight_ih_1d",
+        lambda k: {"weight_ih": k["weight_ih"].ravel()},
+        ValueError,
+        f"weight_ih must have shape ({4 * H}, {I})",
+    ),
+    (
+        "weight_ih_rows",
+        lambda k: {"weight_ih": k["weight_ih"][:-1]},
+        ValueError,
+        f"weight_ih must have shape ({4 * H}, {I}), got ({4 * H - 1}, {I})",
+    ),
+    (
+        "weight_ih_float32",
+        lambda k: {"weight_ih": k["weight_ih"].astype(np.float32)},
+        TypeError,
+        "weight_ih must have dtype float64 like x, got float32",
+    ),
+    (
+        "weight_ih_list",
+        lambda k: {"weight_ih": k["weight_ih"].tolist()},
+        TypeError,
+        "weight_ih must be a numpy array",
+    ),
+    (
+        "weight_ih_fortran",
+        lambda k: {"weight_ih": fortran(k["weight_ih"])},
+        ValueError,
+        "weight_ih must be C-contiguous",
+    ),
+    (
+        "weight_hh_not_square",
+        lambda k: {"weight_hh": np.zeros((4 * H, H + 1))},
+        ValueError,
+        "weight_hh must have shape (G*H, H) with G = 4 gates, got (20, 6)",
+    ),
+    (
+        "weight_hh_of_gru",
+        lambda k: {"weight_hh": np.zeros((3 * H, H))},
+        ValueError,
+        "weight_hh must have shape (G*H, H) with G = 4",
+    ),
+    (
+        "weight_hh_3d",
+        lambda k: {"weight_hh": k["weight_hh"][None]},
+        ValueError,
+        "weight_hh must have shape (G*H, H)",
+    ),
+    (
+        "weight_hh_empty",
+        lambda k: {"weight_hh": np.zeros((0, 0))},
+        ValueError,
+        "weight_hh must have shape (G*H, H)",
+    ),
+    (
+        "weight_hh_float32",
+        lambda k: {"weight_hh": k["weight_hh"].astype(np.float32)},
+        TypeError,
+        "weight_hh must have dtype float64 like x, got float32",
+    ),
+    (
+        "weight_hh_fortran",
+        lambda k: {"weight_hh": fortran(k["weight_hh"])},
+        ValueError,
+        "weight_hh must be C-contiguous",
+    ),
+    (
+        "bias_ih_short",
+        lambda k: {"bias_ih": k["bias_ih"][:-1]},
+        ValueError,
+        f"bias_ih must have shape ({4 * H},), got ({4 * H - 1},)",
+    ),
+    (
+        "bias_hh_2d",
+        lambda k: {"bias_hh": k["bias_hh"][None]},
+        ValueError,
+        f"bias_hh must have shape ({4 * H},)",
+    ),
+    (
+        "bias_ih_float32",
+        lambda k: {"bias_ih": k["bias_ih"].astype(np.float32)},
+        TypeError,
+        "bias_ih must have dtype float64",
+    ),
+    (
+        "bias_hh_strided",
+        lambda k: {"bias_hh": strided(k["bias_hh"])},
+        ValueError,
+        "bias_hh must be C-contiguous",
+    ),
+    (
+        "bias_ih_alone",
+        lambda k: {"bias_hh": None},
+        ValueError,
+        "bias_ih and bias_hh must both be given or both be None",
+    ),
+    (
+        "bias_hh_alone",
+        lambda k: {"bias_ih": None},
+        ValueError,
+        "bias_ih and bias_hh must both be given or both be None",
+    ),
+    (
+        "h0_short",
+        lambda k: {"h0": k["h0"][:, :-1]},
+        ValueError,
+        f"h0 must have shape ({B}, {H}), got ({B}, {H - 1})",
+    ),
+    (
+        "h0_transposed",
+        lambda k: {"h0": np.ascontiguousarray(k["h0"].T)},
+        ValueError,
+        f"h0 must have shape ({B}, {H})",
+    ),
     ("h0_3d", lambda k: {"h0": k["h0"][None]}, ValueError, f"h0 must have shape ({B}, {H})"),
-    ("h0_float32", lambda k: {"h0": k["h0"].astype(np.float32)}, TypeError,
-     "h0 must have dtype float64"),
+    (
+        "h0_float32",
+        lambda k: {"h0": k["h0"].astype(np.float32)},
+        TypeError,
+        "h0 must have dtype float64",
+    ),
     ("h0_fortran", lambda k: {"h0": fortran(k["h0"])}, ValueError, "h0 must be C-contiguous"),
-    ("c0_short", lambda k: {"c0": k["c0"][:-1]}, ValueError,
-     f"c0 must have shape ({B}, {H}), got ({B - 1}, {H})"),
-    ("c0_float32", lambda k: {"c0": k["c0"].astype(np.float32)}, TypeError,
-     "c0 must have dtype float64"),
-    ("lengths_zero", lambda k: {"lengths": np.array([0, 2, 4])}, ValueError,
-     f"lengths must be in [1, T={T}], got lengths[0] = 0"),
-    ("lengths_above_T", lambda k: {"lengths": np.array([1, T + 1, T])}, ValueError,
-     f"lengths must be in [1, T={T}], got lengths[1] = {T + 1}"),
-    ("lengths_negative", lambda k: {"lengths": np.array([2, 3, -1])}, ValueError,
-     "got lengths[2] = -1"),
-    ("lengths_count", lambda k: {"lengths": np.array([2, 3])}, ValueError,
-     f"lengths must have shape ({B},)"),
-    ("lengths_2d", lambda k: {"lengths": np.array([[2, 3, 4]])}, ValueError,
-     f"lengths must have shape ({B},)"),
-    ("lengths_float", lambda k: {"lengths": np.array([2.0, 3.0, 4.0])}, TypeError,
-     "lengths must be integers, got dtype float64"),
-    ("lengths_bool", lambda k: {"lengths": np.array([True, True, True])}, TypeError,
-     "lengths must be integers"),
-    ("cell_unknown", lambda k: {"cell": "transformer"}, ValueError,
-     "cell must be 'rnn', 'lstm' or 'gru', got 'transformer'"),
-    ("nonlinearity_for_lstm", lambda k: {"nonlinearity": "relu"}, ValueError,
-     "nonlinearity applies to cell='rnn' only"),
+    (
+        "c0_short",
+        lambda k: {"c0": k["c0"][:-1]},
+        ValueError,
+        f"c0 must have shape ({B}, {H}), got ({B - 1}, {H})",
+    ),
+    (
+        "c0_float32",
+        lambda k: {"c0": k["c0"].astype(np.float32)},
+        TypeError,
+        "c0 must have dtype float64",
+    ),
+    (
+        "lengths_zero",
+        lambda k: {"lengths": np.array([0, 2, 4])},
+        ValueError,
+        f"lengths must be in [1, T={T}], got lengths[0] = 0",
+    ),
+    (
+        "lengths_above_T",
+        lambda k: {"lengths": np.array([1, T + 1, T])},
+        ValueError,
+        f"lengths must be in [1, T={T}], got lengths[1] = {T + 1}",
+    ),
+    (
+        "lengths_negative",
+        lambda k: {"lengths": np.array([2, 3, -1])},
+        ValueError,
+        "got lengths[2] = -1",
+    ),
+    (
+        "lengths_count",
+        lambda k: {"lengths": np.array([2, 3])},
+        ValueError,
+        f"lengths must have shape ({B},)",
+    ),
+    (
+        "lengths_2d",
+        lambda k: {"lengths": np.array([[2, 3, 4]])},
+        ValueError,
+        f"lengths must have shape ({B},)",
+    ),
+    (
+        "lengths_float",
+        lambda k: {"lengths": np.array([2.0, 3.0, 4.0])},
+        TypeError,
+        "lengths must be integers, got dtype float64",
+    ),
+    (
+        "lengths_bool",
+        lambda k: {"lengths": np.array([True, True, True])},
+        TypeError,
+        "lengths must be integers",
+    ),
+    (
+        "cell_unknown",
+        lambda k: {"cell": "transformer"},
+        ValueError,
+        "cell must be 'rnn', 'lstm' or 'gru', got 'transformer'",
+    ),
+    (
+        "nonlinearity_for_lstm",
+        lambda k: {"nonlinearity": "relu"},
+        ValueError,
+        "nonlinearity applies to cell='rnn' only",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, error, fragment",
-                         [pytest.param(*case[1:], id=case[0]) for case in FORWARD_CASES])
+@pytest.mark.parametrize(
+    "change, error, fragment", [pytest.param(*case[1:], id=case[0]) for case in FORWARD_CASES]
+)
 def test_forward_rejects(change, error, fragment):
     kwargs = problem()
     kwargs.update(change(kwargs))
@@ -162,24 +308,41 @@ def test_integer_lengths_of_any_width_are_accepted():
 
 
 BACKWARD_CASES = [  # (id, backward keyword arguments, error, fragment)
-    ("dy_short", {"dy": np.zeros((T - 1, B, H))}, ValueError,
-     f"dy must have shape ({T}, {B}, {H}), got ({T - 1}, {B}, {H})"),
+    (
+        "dy_short",
+        {"dy": np.zeros((T - 1, B, H))},
+        ValueError,
+        f"dy must have shape ({T}, {B}, {H}), got ({T - 1}, {B}, {H})",
+    ),
     ("dy_2d", {"dy": np.zeros((T, B * H))}, ValueError, f"dy must have shape ({T}, {B}, {H})"),
-    ("dy_float32", {"dy": np.zeros((T, B, H), np.float32)}, TypeError,
-     "dy must have dtype float64"),
+    (
+        "dy_float32",
+        {"dy": np.zeros((T, B, H), np.float32)},
+        TypeError,
+        "dy must have dtype float64",
+    ),
     ("dy_int", {"dy": np.zeros((T, B, H), np.int64)}, TypeError, "dy must have dtype float64"),
     ("dy_fortran", {"dy": fortran(np.ones((T, B, H)))}, ValueError, "dy must be C-contiguous"),
     ("dy_list", {"dy": np.zeros((T, B, H)).tolist()}, TypeError, "dy must be a numpy array"),
-    ("dh_n_wide", {"dh_n": np.zeros((B, H + 1))}, ValueError,
-     f"dh_n must have shape ({B}, {H}), got ({B}, {H + 1})"),
-    ("dh_n_float32", {"dh_n": np.zeros((B, H), np.float32)}, TypeError,
-     "dh_n must have dtype float64"),
+    (
+        "dh_n_wide",
+        {"dh_n": np.zeros((B, H + 1))},
+        ValueError,
+        f"dh_n must have shape ({B}, {H}), got ({B}, {H + 1})",
+    ),
+    (
+        "dh_n_float32",
+        {"dh_n": np.zeros((B, H), np.float32)},
+        TypeError,
+        "dh_n must have dtype float64",
+    ),
     ("dc_n_1d", {"dc_n": np.zeros(B * H)}, ValueError, f"dc_n must have shape ({B}, {H})"),
 ]
 
 
-@pytest.mark.parametrize("grads, error, fragment",
-                         [pytest.param(*case[1:], id=case[0]) for case in BACKWARD_CASES])
+@pytest.mark.parametrize(
+    "grads, error, fragment", [pytest.param(*case[1:], id=case[0]) for case in BACKWARD_CASES]
+)
 def test_backward_rejects(grads, error, fragment):
     kwargs = problem()
     res = engine.forward(**kwargs)
@@ -234,9 +397,14 @@ def test_nan_and_inf_propagate_without_crashing(cell, dtype):
 
 
 def test_unavailable_isa_is_refused_at_import():
-    proc = subprocess.run([sys.executable, "-c", "import pyrnn.engine"],
-                          env=subprocess_env(PYRNN_ISA="sse1"), capture_output=True, text=True,
-                          timeout=120, cwd=TESTS_DIR)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pyrnn.engine"],
+        env=subprocess_env(PYRNN_ISA="sse1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=TESTS_DIR,
+    )
     assert proc.returncode != 0
     assert "PYRNN_ISA=sse1 is not available" in proc.stderr
 

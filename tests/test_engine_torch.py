@@ -7,6 +7,7 @@ enforce_sorted=False. Compared: outputs, final states and every gradient
 (input, initial states, all eight parameter tensors), float64 and float32.
 torch's GRU is the reset_after=True formulation.
 """
+
 import numpy as np
 import pytest
 
@@ -50,7 +51,8 @@ def run_torch(module, cell, x, h0, c0, lengths, wy, wh, wc):
         y, final = module(x_t, state)
     else:
         packed = torch.nn.utils.rnn.pack_padded_sequence(
-            x_t, torch.from_numpy(lengths), enforce_sorted=False)
+            x_t, torch.from_numpy(lengths), enforce_sorted=False
+        )
         y_packed, final = module(packed, state)
         y, _ = torch.nn.utils.rnn.pad_packed_sequence(y_packed, total_length=T)
     h_n, c_n = final if cell == "lstm" else (final, None)
@@ -58,8 +60,14 @@ def run_torch(module, cell, x, h0, c0, lengths, wy, wh, wc):
     if cell == "lstm":
         loss = loss + (c_n * torch.from_numpy(wc)).sum()
     loss.backward()
-    out = {"y": y, "h_n": h_n, "c_n": c_n, "dx": x_t.grad, "dh0": h0_t.grad,
-           "dc0": None if c0_t is None else c0_t.grad}
+    out = {
+        "y": y,
+        "h_n": h_n,
+        "c_n": c_n,
+        "dx": x_t.grad,
+        "dh0": h0_t.grad,
+        "dc0": None if c0_t is None else c0_t.grad,
+    }
     for suffix in ("_l0", "_l0_reverse"):
         for name in PARAMS:
             param = getattr(module, name + suffix, None)
@@ -76,10 +84,20 @@ def run_engine(cell, nonlinearity, directions, x, h0, c0, lengths, wy, wh, wc):
     out = {}
     parts = []
     for d, (suffix, arrays) in enumerate(zip(("_l0", "_l0_reverse"), directions)):
-        res = engine.forward(x, *(arrays[name] for name in PARAMS), **options,
-                             h0=h0[d], c0=None if c0 is None else c0[d], reverse=d == 1)
-        grads = engine.backward(res.workspace, np.ascontiguousarray(wy[..., d * H:(d + 1) * H]),
-                                wh[d], None if wc is None else wc[d])
+        res = engine.forward(
+            x,
+            *(arrays[name] for name in PARAMS),
+            **options,
+            h0=h0[d],
+            c0=None if c0 is None else c0[d],
+            reverse=d == 1,
+        )
+        grads = engine.backward(
+            res.workspace,
+            np.ascontiguousarray(wy[..., d * H : (d + 1) * H]),
+            wh[d],
+            None if wc is None else wc[d],
+        )
         parts.append((res, grads))
         for name in PARAMS:
             out["d" + name + suffix] = getattr(grads, "d" + name)
@@ -100,8 +118,21 @@ def run_engine(cell, nonlinearity, directions, x, h0, c0, lengths, wy, wh, wc):
 def test_matches_torch(cell, nonlinearity, variable_length, bias, dtype):
     T, B, I, H = 6, 5, 4, 7
     kw = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-    problems = [ref.random_problem(cell, T, B, I, H, dtype=dtype, bias=bias, seed=seed,
-                                   variable_length=variable_length, **kw) for seed in (10, 11)]
+    problems = [
+        ref.random_problem(
+            cell,
+            T,
+            B,
+            I,
+            H,
+            dtype=dtype,
+            bias=bias,
+            seed=seed,
+            variable_length=variable_length,
+            **kw,
+        )
+        for seed in (10, 11)
+    ]
     directions = [arrays for arrays, _ in problems]
     lengths = problems[0][1]["lengths"]
     x = directions[0]["x"]

@@ -1,5 +1,6 @@
 """Estimator behaviour: input forms, validation errors, the scikit-learn tools, pickling,
 determinism, partial_fit / warm_start / early stopping, decoding and sampling."""
+
 import pickle
 import sys
 
@@ -11,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from pyrnn import (RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger, Seq2Seq, engine)
+from pyrnn import RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger, Seq2Seq, engine
 
 FAST = dict(hidden_size=8, max_epochs=3, learning_rate=0.02, random_state=0, n_threads=1)
 
@@ -158,10 +159,15 @@ def test_tagger_output_forms():
 # ---------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("est, X", [
-    (RNNClassifier(), [np.zeros((3, 1))]), (RNNRegressor(), [np.zeros((3, 1))]),
-    (RNNTagger(), [np.zeros((3, 1))]), (Seq2Seq(), ["a"]),
-])
+@pytest.mark.parametrize(
+    "est, X",
+    [
+        (RNNClassifier(), [np.zeros((3, 1))]),
+        (RNNRegressor(), [np.zeros((3, 1))]),
+        (RNNTagger(), [np.zeros((3, 1))]),
+        (Seq2Seq(), ["a"]),
+    ],
+)
 def test_predict_before_fit(est, X):
     with pytest.raises(NotFittedError):
         est.predict(X)
@@ -238,12 +244,24 @@ def test_tagger_and_seq2seq_errors():
         vec.predict(np.eye(2))
 
 
-@pytest.mark.parametrize("param, value", [
-    ("cell", "transformer"), ("hidden_size", 0), ("num_layers", 1.5), ("dropout", 1.0),
-    ("learning_rate", -1.0), ("optimizer", "lbfgs"), ("clip_norm", 0), ("batch_size", True),
-    ("validation_fraction", 1.0), ("dtype", "float16"), ("n_threads", 0),
-    ("random_state", -1), ("analyzer", "bytes"),
-])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("cell", "transformer"),
+        ("hidden_size", 0),
+        ("num_layers", 1.5),
+        ("dropout", 1.0),
+        ("learning_rate", -1.0),
+        ("optimizer", "lbfgs"),
+        ("clip_norm", 0),
+        ("batch_size", True),
+        ("validation_fraction", 1.0),
+        ("dtype", "float16"),
+        ("n_threads", 0),
+        ("random_state", -1),
+        ("analyzer", "bytes"),
+    ],
+)
 def test_hyper_parameters_checked_in_fit(param, value):
     X, y = _ragged()
     clf = RNNClassifier(**{**FAST, param: value})  # __init__ stores, fit validates
@@ -258,8 +276,9 @@ def test_pipeline_gridsearch_cross_val_score_clone():
     rng = np.random.RandomState(0)
     X = rng.standard_normal((40, 6))
     y = (X[:, -1] > 0).astype(int)
-    pipe = Pipeline([("scale", FunctionTransformer(lambda a: 2 * a)),
-                     ("rnn", RNNClassifier(**FAST))])
+    pipe = Pipeline(
+        [("scale", FunctionTransformer(lambda a: 2 * a)), ("rnn", RNNClassifier(**FAST))]
+    )
     assert pipe.fit(X, y).score(X, y) > 0.5
     search = GridSearchCV(RNNClassifier(**FAST), {"hidden_size": [4, 8]}, cv=2).fit(X, y)
     assert search.best_params_["hidden_size"] in (4, 8)
@@ -331,8 +350,9 @@ def test_partial_fit_and_warm_start():
 
 def test_early_stopping_stops_and_keeps_the_best():
     X, y = _ragged(n=40)
-    clf = RNNClassifier(early_stopping=True, n_iter_no_change=2, tol=1.0,
-                        **{**FAST, "max_epochs": 20}).fit(X, y)
+    clf = RNNClassifier(
+        early_stopping=True, n_iter_no_change=2, tol=1.0, **{**FAST, "max_epochs": 20}
+    ).fit(X, y)
     # nothing improves by more than tol=1.0 after the first epoch
     assert clf.n_iter_ == 3
     assert len(clf.validation_scores_) == 3
@@ -393,13 +413,13 @@ def test_beam_search_is_exact_when_the_beam_covers_everything():
     ids = [model.target_vocabulary_[t] for t in ("a", "b")]
     for i in range(len(X)):
         candidates = [c for n in range(4) for c in itertools.product(ids, repeat=n)]
-        scores = [_sequence_log_prob(model, s[i:i + 1], c) for c in candidates]
+        scores = [_sequence_log_prob(model, s[i : i + 1], c) for c in candidates]
         best = candidates[int(np.argmax(scores))]
-        assert model._beam(s[i:i + 1])[0].tolist() == list(best)
+        assert model._beam(s[i : i + 1])[0].tolist() == list(best)
     # a beam of width 1 is greedy decoding
     model.set_params(beam_width=1)
     for i in range(len(X)):
-        assert model._beam(s[i:i + 1])[0].tolist() == model._greedy(s[i:i + 1])[0].tolist()
+        assert model._beam(s[i : i + 1])[0].tolist() == model._greedy(s[i : i + 1])[0].tolist()
 
 
 def test_outputs_respect_max_output_length_and_form():
@@ -420,8 +440,9 @@ def test_language_model_sampling_controls():
     a = lm.sample(30, prompt="the ", random_state=3)
     assert a.startswith("the ") and len(a) <= 34
     assert a == lm.sample(30, prompt="the ", random_state=3)
-    assert lm.sample(30, prompt="the ", temperature=0) == lm.sample(30, prompt="the ", top_k=1,
-                                                                     random_state=9)
+    assert lm.sample(30, prompt="the ", temperature=0) == lm.sample(
+        30, prompt="the ", top_k=1, random_state=9
+    )
     assert lm.sample(0, prompt="xyz") == "xyz"
     assert set(lm.sample(50, random_state=0)) <= set(text)
     assert lm.sample(5, prompt=["t", "h"], random_state=0)[:2] == ["t", "h"]
@@ -438,8 +459,9 @@ def test_language_model_partial_fit_and_early_stopping():
     lm = RNNLanguageModel(tbptt=8, **FAST)
     lm.partial_fit(text).partial_fit(text + "zz")
     assert lm.n_iter_ == 2 and "z" not in lm.vocabulary_
-    stopped = RNNLanguageModel(tbptt=8, early_stopping=True, n_iter_no_change=1, tol=100.0,
-                               **{**FAST, "max_epochs": 10}).fit(text)
+    stopped = RNNLanguageModel(
+        tbptt=8, early_stopping=True, n_iter_no_change=1, tol=100.0, **{**FAST, "max_epochs": 10}
+    ).fit(text)
     assert stopped.n_iter_ == 2 and len(stopped.validation_scores_) == 2
 
 
@@ -455,7 +477,10 @@ def test_language_model_score_is_the_mean_over_all_tokens():
     ids = np.concatenate([[1], lm._ids(list(long)), [1]])
     out, _ = lm.network_.forward(lm.embedding_.forward(ids[:-1, None], False), training=False)
     logits = lm._logits(out)[:, 0]
-    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+    logp = (
+        logits
+        - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True))
         - logits.max(1, keepdims=True)
+    )
     direct = -logp[np.arange(len(ids) - 1), ids[1:]].mean() / np.log(2)
     assert -lm.score(long) == pytest.approx(direct, rel=1e-6)

@@ -1,14 +1,22 @@
 """The estimators' own backward code (pooling of the final state, per-step heads, dropout-free
 embeddings, the Seq2Seq bridge and context, the language model's chunks) against central
 finite differences of the training loss, in float64, for every trained parameter group."""
+
 import numpy as np
 import pytest
 
 from pyrnn import RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger, Seq2Seq
 from pyrnn.estimators._data import check_sequences
 
-TINY = dict(hidden_size=5, embedding_dim=4, max_epochs=1, batch_size=4, dtype="float64",
-            random_state=0, n_threads=1)
+TINY = dict(
+    hidden_size=5,
+    embedding_dim=4,
+    max_epochs=1,
+    batch_size=4,
+    dtype="float64",
+    random_state=0,
+    n_threads=1,
+)
 
 
 def _check_gradients(est, batch, n_coords=6, eps=1e-6):
@@ -35,7 +43,8 @@ def _check_gradients(est, batch, n_coords=6, eps=1e-6):
             m.params[i] = saved
             numeric = (up - down) / (2 * eps)
             assert abs(numeric - g[i]) <= 1e-6 + 1e-5 * abs(numeric), (
-                f"{type(m).__name__}[{i}]: analytic {g[i]:.10g}, numeric {numeric:.10g}")
+                f"{type(m).__name__}[{i}]: analytic {g[i]:.10g}, numeric {numeric:.10g}"
+            )
             checked += 1
     assert checked >= len(grads)
 

@@ -1,4 +1,5 @@
 """pyrnn.plotting draws what the estimators recorded; without matplotlib it says what to install."""
+
 import sys
 
 import numpy as np

@@ -2,6 +2,7 @@
 above what a model without the recurrent state could do. Small settings, a few seconds each;
 the bars leave a margin below the measured figures (in comments) so they test learning, not
 luck. No timings are asserted."""
+
 from collections import Counter
 
 import numpy as np
@@ -35,8 +36,11 @@ def test_tagger_tracks_the_15_puzzle():
     for moves, tiles in zip(X[:1000], y[:1000]):
         for step, (move, tile) in enumerate(zip(moves, tiles)):
             table.setdefault((move, step), Counter())[tile] += 1
-    pairs = [(table.get((m, i)), t) for moves, tiles in zip(X[1000:], y[1000:])
-             for i, (m, t) in enumerate(zip(moves, tiles))]
+    pairs = [
+        (table.get((m, i)), t)
+        for moves, tiles in zip(X[1000:], y[1000:])
+        for i, (m, t) in enumerate(zip(moves, tiles))
+    ]
     baseline = np.mean([c is not None and c.most_common(1)[0][0] == t for c, t in pairs])
     assert baseline < 0.45  # measured 0.363
     assert accuracy > 0.9  # measured 0.933
@@ -74,9 +78,10 @@ def test_language_model_beats_unigram_on_held_out_python_text():
     train, test = text[:30000], text[-10000:]
     lm = RNNLanguageModel(hidden_size=64, max_epochs=4, **SETTINGS).fit(train)
     counts = Counter(train)
-    unigram_bits = -np.mean([np.log2(counts[c] / len(train)) if counts[c] else np.log2(1e-9)
-                             for c in test])
+    unigram_bits = -np.mean(
+        [np.log2(counts[c] / len(train)) if counts[c] else np.log2(1e-9) for c in test]
+    )
     bits = -lm.score(test)
     assert unigram_bits > 4.5  # measured 4.71 bits per char
     assert bits < unigram_bits - 0.8  # measured 3.63
-    assert lm.perplexity(test) == pytest.approx(2 ** bits)
+    assert lm.perplexity(test) == pytest.approx(2**bits)

@@ -25,6 +25,7 @@ predict changes nothing, pickling, idempotent and seeded fits, batch-order invar
 errors, n_features_in_, dtypes, list input) is checked at the end of this file, with each
 estimator's own kind of data, each test naming the scikit-learn checks it stands in for.
 """
+
 import inspect
 import pickle
 import re
@@ -44,20 +45,29 @@ from sklearn.utils import estimator_checks as checks  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
-from pyrnn.estimators import (RNNClassifier, RNNLanguageModel, RNNRegressor,  # noqa: E402
-                              RNNTagger, Seq2Seq)
+from pyrnn.estimators import (
+    RNNClassifier,
+    RNNLanguageModel,
+    RNNRegressor,  # noqa: E402
+    RNNTagger,
+    Seq2Seq,
+)
 
-SMALL = dict(hidden_size=16, max_epochs=30, learning_rate=0.02, batch_size=32,
-             random_state=0, n_threads=1)
-TINY = dict(hidden_size=8, max_epochs=2, learning_rate=0.02, batch_size=16, random_state=0,
-            n_threads=1)
+SMALL = dict(
+    hidden_size=16, max_epochs=30, learning_rate=0.02, batch_size=32, random_state=0, n_threads=1
+)
+TINY = dict(
+    hidden_size=8, max_epochs=2, learning_rate=0.02, batch_size=16, random_state=0, n_threads=1
+)
 
 # ---------------------------------------------------------------- the generic checks
 
 _ONE_LABEL = "fits on y with one {what} per sample"
 _TAGGER_Y = _ONE_LABEL.format(what="label") + "; RNNTagger takes one label per step"
-_SEQ2SEQ_Y = (_ONE_LABEL.format(what="number")
-              + "; Seq2Seq takes a target sequence (text or token list) per sample")
+_SEQ2SEQ_Y = (
+    _ONE_LABEL.format(what="number")
+    + "; Seq2Seq takes a target sequence (text or token list) per sample"
+)
 _REPLACED = " (covered by {test} with per-step labels / target sequences)"
 
 # check name -> the test below that checks the same contract with the estimator's own targets
@@ -90,18 +100,32 @@ _STAND_INS = {
 
 # sample-weight checks: the tagger's stand-in uses per-step labels (and per-step weights)
 _TAGGER_STAND_INS = {
-    **{name: "test_tagger_sample_weight" for name in (
-        "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
-        "check_sample_weights_list", "check_sample_weights_shape",
-        "check_sample_weights_not_overwritten", "check_all_zero_sample_weights_error")},
-    **{name: "test_tagger_transform" for name in (
-        "check_transformer_general", "check_transformer_preserve_dtypes",
-        "check_transformer_data_not_an_array")}}
+    **{
+        name: "test_tagger_sample_weight"
+        for name in (
+            "check_sample_weights_pandas_series",
+            "check_sample_weights_not_an_array",
+            "check_sample_weights_list",
+            "check_sample_weights_shape",
+            "check_sample_weights_not_overwritten",
+            "check_all_zero_sample_weights_error",
+        )
+    },
+    **{
+        name: "test_tagger_transform"
+        for name in (
+            "check_transformer_general",
+            "check_transformer_preserve_dtypes",
+            "check_transformer_data_not_an_array",
+        )
+    },
+}
 # Mini-batch gradient descent on shuffled batches: a weight of 2 is not the same as the
 # sample twice (different batches and batch means), as for scikit-learn's MLP.
-_NOT_EQUIVALENT = {"check_sample_weight_equivalence_on_dense_data":
-                   "sample_weight is not equivalent to repeating samples under mini-batch "
-                   "training (tested on the loss: test_integer_sample_weight_equals_repeating_items)"}
+_NOT_EQUIVALENT = {
+    "check_sample_weight_equivalence_on_dense_data": "sample_weight is not equivalent to repeating samples under mini-batch "
+    "training (tested on the loss: test_integer_sample_weight_equals_repeating_items)"
+}
 
 
 def _not_applicable(estimator):
@@ -114,8 +138,10 @@ def _not_applicable(estimator):
         stand_ins = _STAND_INS
     else:
         return dict(_NOT_EQUIVALENT) if isinstance(estimator, (RNNClassifier, RNNRegressor)) else {}
-    return {**{name: why + _REPLACED.format(test=test) for name, test in stand_ins.items()},
-            **_NOT_EQUIVALENT}
+    return {
+        **{name: why + _REPLACED.format(test=test) for name, test in stand_ins.items()},
+        **_NOT_EQUIVALENT,
+    }
 
 
 with warnings.catch_warnings():
@@ -123,9 +149,16 @@ with warnings.catch_warnings():
     # (its tags say it reads text); the checks that apply run in test_language_model_api_checks
     warnings.simplefilter("ignore", SkipTestWarning)
     _GENERIC = parametrize_with_checks(
-        [RNNClassifier(**SMALL), RNNRegressor(**SMALL), RNNTagger(**TINY), Seq2Seq(**TINY),
-         Seq2Seq(source="vector", **TINY), RNNLanguageModel(**TINY)],
-        expected_failed_checks=_not_applicable)
+        [
+            RNNClassifier(**SMALL),
+            RNNRegressor(**SMALL),
+            RNNTagger(**TINY),
+            Seq2Seq(**TINY),
+            Seq2Seq(source="vector", **TINY),
+            RNNLanguageModel(**TINY),
+        ],
+        expected_failed_checks=_not_applicable,
+    )
 
 
 @_GENERIC
@@ -181,10 +214,14 @@ def test_not_applicable_checks_fail_only_on_their_premise(estimator, check):
 # (check_estimator_cloneable runs for it in test_sklearn_contract)
 _DATA_FREE_CHECKS = [
     checks.check_estimator_tags_renamed,
-    checks.check_valid_tag_types, checks.check_estimator_repr,
-    checks.check_no_attributes_set_in_init, checks.check_do_not_raise_errors_in_init_or_set_params,
-    checks.check_mixin_order, checks.check_parameters_default_constructible,
-    checks.check_get_params_invariance, checks.check_set_params,
+    checks.check_valid_tag_types,
+    checks.check_estimator_repr,
+    checks.check_no_attributes_set_in_init,
+    checks.check_do_not_raise_errors_in_init_or_set_params,
+    checks.check_mixin_order,
+    checks.check_parameters_default_constructible,
+    checks.check_get_params_invariance,
+    checks.check_set_params,
 ]
 
 
@@ -220,11 +257,14 @@ def _case(kind, n=20, seed=0):
         return RNNTagger(**TINY), X, (X > 0).astype(np.int64)  # the sign at every step
     if kind == "seq2seq":
         X = rng.standard_normal((n, 6))
-        return Seq2Seq(**TINY), X, [_signs(row[:1 + i % 3]) for i, row in enumerate(X)]
+        return Seq2Seq(**TINY), X, [_signs(row[: 1 + i % 3]) for i, row in enumerate(X)]
     if kind == "vector":
         X = rng.standard_normal((n, 4))
-        return (Seq2Seq(source="vector", **TINY), X,
-                [_signs(row[:1 + i % 3]) for i, row in enumerate(X)])
+        return (
+            Seq2Seq(source="vector", **TINY),
+            X,
+            [_signs(row[: 1 + i % 3]) for i, row in enumerate(X)],
+        )
     words = ["the", "cat", "dog", "sat", "ran", "a"]
     texts = [" ".join(rng.choice(words, size=1 + rng.randint(5))) for _ in range(n)]
     return RNNLanguageModel(tbptt=8, **TINY), texts, None
@@ -339,20 +379,22 @@ def test_predictions_do_not_depend_on_batching(kind):
         np.testing.assert_allclose(est.score(shuffled), est.score(X), rtol=1e-9)
         by_text = [est.score([x]) for x in X]
         n_tokens = [len(x) + 1 for x in X]  # characters and the end of text
-        np.testing.assert_allclose(np.average(by_text, weights=n_tokens), est.score(X),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(np.average(by_text, weights=n_tokens), est.score(X), rtol=1e-9)
         return
     if kind == "tagger":
         full = est.predict_proba(X)
-        np.testing.assert_allclose(est.predict_proba(X[order]), full[order], rtol=1e-6,
-                                   atol=1e-7)
+        np.testing.assert_allclose(est.predict_proba(X[order]), full[order], rtol=1e-6, atol=1e-7)
         for start in range(0, len(X), 7):
-            np.testing.assert_allclose(est.predict_proba(X[start:start + 7]),
-                                       full[start:start + 7], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(
+                est.predict_proba(X[start : start + 7]),
+                full[start : start + 7],
+                rtol=1e-6,
+                atol=1e-7,
+            )
         return
     full = est.predict(X)
     assert est.predict(X[order]) == [full[i] for i in order]
-    assert [est.predict(X[i:i + 1])[0] for i in range(len(X))] == full
+    assert [est.predict(X[i : i + 1])[0] for i in range(len(X))] == full
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -435,8 +477,10 @@ def test_n_features_in(kind):
     est.fit(X, y)
     assert est.n_features_in_ == X.shape[1]
     wider = np.hstack([X, X[:, :1]])
-    message = (f"X has {X.shape[1] + 1} features, but {type(est).__name__} is expecting "
-               f"{X.shape[1]} features as input")
+    message = (
+        f"X has {X.shape[1] + 1} features, but {type(est).__name__} is expecting "
+        f"{X.shape[1]} features as input"
+    )
     for method in ("predict", "score", "partial_fit"):
         args = (wider,) if method == "predict" else (wider, y)
         with pytest.raises(ValueError, match=message):
@@ -481,7 +525,7 @@ def test_one_sample_and_one_step(kind):
     est, X, y = _case(kind)
     if kind == "tagger":
         first = np.flatnonzero([len(set(row)) == 2 for row in y.tolist()])[0]
-        est.fit(X[first:first + 1], y[first:first + 1])
+        est.fit(X[first : first + 1], y[first : first + 1])
         assert est.predict(X).shape == X.shape
         with pytest.raises(ValueError, match="at least 2 distinct labels"):
             clone(est).fit(X[:, :1], np.zeros((len(X), 1), int))

@@ -1,6 +1,7 @@
 """Estimators II: sample/class weights, validation_data, history, callbacks, checkpoints,
 KeyboardInterrupt, learning-rate schedules, convergence warnings, and the new outputs
 (decision_function, predict_log_proba, transform)."""
+
 import pickle
 
 import numpy as np
@@ -12,8 +13,9 @@ from sklearn.pipeline import make_pipeline
 from pyrnn import RNNClassifier, RNNRegressor, RNNTagger
 from pyrnn.callbacks import EarlyStopping, ModelCheckpoint
 
-FAST = dict(hidden_size=8, max_epochs=4, batch_size=16, learning_rate=0.02, random_state=0,
-            n_threads=1)
+FAST = dict(
+    hidden_size=8, max_epochs=4, batch_size=16, learning_rate=0.02, random_state=0, n_threads=1
+)
 
 
 def data(n=48, T=7, F=2, seed=0):
@@ -96,9 +98,14 @@ def test_tagger_sample_weight():
         RNNTagger(**FAST).fit(X, tags, sample_weight=np.zeros(len(X)))
 
 
-@pytest.mark.parametrize("bad,match", [(np.ones(3), r"expected \(48,\)"),
-                                       (-np.ones(48), "non-negative"),
-                                       (np.full(48, np.nan), "NaN")])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.ones(3), r"expected \(48,\)"),
+        (-np.ones(48), "non-negative"),
+        (np.full(48, np.nan), "NaN"),
+    ],
+)
 def test_bad_sample_weight(bad, match):
     X, y = data()
     with pytest.raises(ValueError, match=match):
@@ -116,8 +123,7 @@ def test_validation_data_history_and_best_epoch():
     scores = [h["validation_score"] for h in clf.history_]
     assert clf.validation_scores_ == scores
     assert clf.score(Xv, yv) == pytest.approx(max(scores))  # the best epoch's parameters
-    assert set(clf.history_[0]) == {"epoch", "loss", "validation_score", "learning_rate",
-                                    "seconds"}
+    assert set(clf.history_[0]) == {"epoch", "loss", "validation_score", "learning_rate", "seconds"}
     with pytest.raises(ValueError, match="pair"):
         RNNClassifier(**FAST).fit(X, y, validation_data=Xv)
 
@@ -144,8 +150,9 @@ def test_checkpoint_writes_the_best_model(tmp_path):
     Xv, yv = data(seed=2)
     path = tmp_path / "best.pkl"
     ckpt = ModelCheckpoint(path)
-    clf = RNNClassifier(**{**FAST, "max_epochs": 6}).fit(X, y, validation_data=(Xv, yv),
-                                                         callbacks=[ckpt])
+    clf = RNNClassifier(**{**FAST, "max_epochs": 6}).fit(
+        X, y, validation_data=(Xv, yv), callbacks=[ckpt]
+    )
     with open(path, "rb") as f:
         best = pickle.load(f)
     assert ckpt.best == max(clf.validation_scores_)
@@ -176,8 +183,9 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch():
 
 def test_warmup_then_step_schedule():
     X, y = data()
-    clf = RNNClassifier(**{**FAST, "max_epochs": 8}, lr_schedule="step", warmup_epochs=2,
-                        n_iter_no_change=100).fit(X, y)
+    clf = RNNClassifier(
+        **{**FAST, "max_epochs": 8}, lr_schedule="step", warmup_epochs=2, n_iter_no_change=100
+    ).fit(X, y)
     lrs = [h["learning_rate"] for h in clf.history_]
     np.testing.assert_allclose(lrs, [0.01, 0.02, 0.02, 0.02, 0.01, 0.01, 0.005, 0.005])
     plateau = RNNClassifier(**FAST, lr_schedule="plateau").fit(X, y)
@@ -193,8 +201,7 @@ def test_stall_warning():
 
 def test_plateau_rule_waits_for_the_loss_to_leave_its_start():
     X, y = data()
-    slow = RNNClassifier(**{**FAST, "max_epochs": 12, "learning_rate": 1e-6},
-                         n_iter_no_change=2)
+    slow = RNNClassifier(**{**FAST, "max_epochs": 12, "learning_rate": 1e-6}, n_iter_no_change=2)
     with pytest.warns(ConvergenceWarning):
         slow.fit(X, y)
     assert slow.n_iter_ == 12  # never stopped on the starting plateau
@@ -214,7 +221,9 @@ def test_decision_function_and_log_proba():
     y3 = np.arange(len(X)) % 3
     clf3 = RNNClassifier(**FAST).fit(X, y3)
     assert clf3.decision_function(X).shape == (len(X), 3)
-    np.testing.assert_array_equal(clf3.decision_function(X).argmax(1), clf3.predict_proba(X).argmax(1))
+    np.testing.assert_array_equal(
+        clf3.decision_function(X).argmax(1), clf3.predict_proba(X).argmax(1)
+    )
 
 
 def test_transform_is_the_final_state_and_works_in_a_pipeline():
@@ -223,8 +232,9 @@ def test_transform_is_the_final_state_and_works_in_a_pipeline():
     emb = clf.transform(X)
     assert emb.shape == (len(X), 16) and emb.dtype == np.float64
     logits = emb @ clf.head_.weight.T.astype(np.float64) + clf.head_.bias
-    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], clf.decision_function(X), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        logits[:, 1] - logits[:, 0], clf.decision_function(X), rtol=1e-5, atol=1e-6
+    )
     pipe = make_pipeline(RNNRegressor(**FAST), LogisticRegression()).fit(X, y)
     assert pipe.predict(X).shape == (len(X),)
 
@@ -273,8 +283,9 @@ def test_conv_layers_front_end():
 
 def test_conv_layers_gradient_matches_finite_differences():
     X, y = data(n=6, T=20)
-    reg = RNNRegressor(**{**FAST, "max_epochs": 1}, dtype="float64", cell="gru",
-                       conv_layers=[(3, 4, 2, 2)]).fit(X, X[:, -1, 0])
+    reg = RNNRegressor(
+        **{**FAST, "max_epochs": 1}, dtype="float64", cell="gru", conv_layers=[(3, 4, 2, 2)]
+    ).fit(X, X[:, -1, 0])
     seqs = reg._check_X(X, reset=False)
     target = np.linspace(-1, 1, 6)[:, None]
     w = np.ones(6)
@@ -304,18 +315,26 @@ def test_conv_layers_gradient_matches_finite_differences():
 def test_seq2seq_nbest_scores_are_sequence_log_probabilities():
     from pyrnn import Seq2Seq
     from pyrnn.datasets import make_number_words
+
     X, y = make_number_words(200, max_value=999, random_state=0)
-    m = Seq2Seq(hidden_size=16, max_epochs=2, analyzer="word", target_analyzer="char",
-                random_state=0, n_threads=1).fit(X, y)
+    m = Seq2Seq(
+        hidden_size=16,
+        max_epochs=2,
+        analyzer="word",
+        target_analyzer="char",
+        random_state=0,
+        n_threads=1,
+    ).fit(X, y)
     nbest = m.predict_nbest(X[:3], n=3)
     for src, beams in zip(X[:3], nbest):
         assert len(beams) == 3
         scores = [score for _, score in beams]
         assert scores == sorted(scores, reverse=True)
         outputs = [out for out, _ in beams]
-        np.testing.assert_allclose(m.score_samples([src] * 3, outputs), scores, rtol=1e-6)  # float32 model
+        np.testing.assert_allclose(
+            m.score_samples([src] * 3, outputs), scores, rtol=1e-6
+        )  # float32 model
     np.testing.assert_allclose(m.predict_proba(X[:3], y[:3]), np.exp(m.score_samples(X[:3], y[:3])))
-
 
     with pytest.raises(ValueError, match="n must be"):
         m.predict_nbest(X[:1], n=0)
@@ -323,9 +342,11 @@ def test_seq2seq_nbest_scores_are_sequence_log_probabilities():
 
 def test_language_model_score_samples_adds_up_to_score():
     from pyrnn import RNNLanguageModel
+
     texts = ["hello world", "hello there", "held"] * 4
-    lm = RNNLanguageModel(analyzer="char", hidden_size=16, max_epochs=1, random_state=0,
-                          n_threads=1).fit(texts)
+    lm = RNNLanguageModel(
+        analyzer="char", hidden_size=16, max_epochs=1, random_state=0, n_threads=1
+    ).fit(texts)
     logp = lm.score_samples(["hello", "xyz"])
     assert logp.shape == (2,) and np.all(logp < 0)
     n_predictions = (5 + 1) + (3 + 1)
@@ -335,11 +356,13 @@ def test_language_model_score_samples_adds_up_to_score():
 def test_divergence_and_stall_rules():
     from types import SimpleNamespace
     from pyrnn.estimators._control import warn_if_not_learning
+
     with pytest.warns(ConvergenceWarning, match="diverged"):
         warn_if_not_learning(SimpleNamespace(loss_curve_=[1.0, 0.4, 0.3, 2.5]))
     with pytest.warns(ConvergenceWarning, match="stalled"):
         warn_if_not_learning(SimpleNamespace(loss_curve_=[0.69, 0.69, 0.688, 0.69, 0.69]))
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_not_learning(SimpleNamespace(loss_curve_=[0.69, 0.5, 0.3, 0.31]))  # learned

@@ -1,4 +1,5 @@
 """ONNX export of networks, checked in onnxruntime against pyrnn's own forward (float32)."""
+
 import numpy as np
 import pytest
 
@@ -39,13 +40,19 @@ def random_configs(n, seed=0):
     """Seeded random configurations; the first few pin the corner cases (T = 1, B = 1)."""
     rng = np.random.default_rng(seed)
     for i in range(n):
-        yield dict(cell=CELLS[i % len(CELLS)], L=int(rng.integers(1, 4)),
-                   bi=bool(rng.integers(2)), merge=str(rng.choice(["concat", "sum"])),
-                   batch_first=bool(rng.integers(2)),
-                   T=1 if i < 5 else int(rng.integers(2, 9)),
-                   B=1 if 5 <= i < 10 else int(rng.integers(2, 6)),
-                   I=int(rng.integers(1, 6)), H=int(rng.integers(1, 7)),
-                   bias=i % 4 != 3, seed=i)
+        yield dict(
+            cell=CELLS[i % len(CELLS)],
+            L=int(rng.integers(1, 4)),
+            bi=bool(rng.integers(2)),
+            merge=str(rng.choice(["concat", "sum"])),
+            batch_first=bool(rng.integers(2)),
+            T=1 if i < 5 else int(rng.integers(2, 9)),
+            B=1 if 5 <= i < 10 else int(rng.integers(2, 6)),
+            I=int(rng.integers(1, 6)),
+            H=int(rng.integers(1, 7)),
+            bias=i % 4 != 3,
+            seed=i,
+        )
 
 
 def config_id(c):
@@ -55,12 +62,21 @@ def config_id(c):
 @pytest.mark.parametrize("cfg", list(random_configs(40)), ids=config_id)
 def test_network_matches_onnxruntime(cfg):
     rng = np.random.default_rng(cfg["seed"])
-    net = make_net(cfg["cell"], cfg["I"], cfg["H"], num_layers=cfg["L"],
-                   bidirectional=cfg["bi"], merge_mode=cfg["merge"],
-                   batch_first=cfg["batch_first"], bias=cfg["bias"], random_state=cfg["seed"])
+    net = make_net(
+        cfg["cell"],
+        cfg["I"],
+        cfg["H"],
+        num_layers=cfg["L"],
+        bidirectional=cfg["bi"],
+        merge_mode=cfg["merge"],
+        batch_first=cfg["batch_first"],
+        bias=cfg["bias"],
+        random_state=cfg["seed"],
+    )
     T, B, LD = cfg["T"], cfg["B"], cfg["L"] * net.num_directions
-    x = rng.standard_normal((B, T, cfg["I"]) if cfg["batch_first"] else (T, B, cfg["I"]),
-                            dtype=np.float32)
+    x = rng.standard_normal(
+        (B, T, cfg["I"]) if cfg["batch_first"] else (T, B, cfg["I"]), dtype=np.float32
+    )
     lengths = rng.integers(1, T + 1, B)
     h0 = rng.standard_normal((LD, B, cfg["H"]), dtype=np.float32)
     c0 = rng.standard_normal((LD, B, cfg["H"]), dtype=np.float32)
@@ -99,8 +115,7 @@ def test_streaming_in_two_chunks_equals_whole(cell):
     first = sess.run(None, {"x": x[:4], **feed})
     feed = dict(zip(("h0", "c0"), first[1:]))
     second = sess.run(None, {"x": x[4:], **feed})
-    np.testing.assert_allclose(np.concatenate([first[0], second[0]]), whole[0], rtol=0,
-                               atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([first[0], second[0]]), whole[0], rtol=0, atol=1e-6)
     for a, b in zip(second[1:], whole[1:]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
@@ -120,11 +135,16 @@ def test_graph_structure_is_standard():
 
 def test_gate_order_conversion_by_hand():
     """LSTM i,f,g,o -> ONNX i,o,f,c and GRU r,z,n -> z,r,h, read off the initializers."""
-    for net, order in ((pyrnn.LSTM(2, 1, random_state=0), [0, 3, 1, 2]),
-                       (pyrnn.GRU(2, 1, random_state=0), [1, 0, 2])):
+    for net, order in (
+        (pyrnn.LSTM(2, 1, random_state=0), [0, 3, 1, 2]),
+        (pyrnn.GRU(2, 1, random_state=0), [1, 0, 2]),
+    ):
         model = to_onnx(net)
-        W = next(onnx.numpy_helper.to_array(t) for t in model.graph.initializer
-                 if t.name.startswith("W_l0"))
+        W = next(
+            onnx.numpy_helper.to_array(t)
+            for t in model.graph.initializer
+            if t.name.startswith("W_l0")
+        )
         np.testing.assert_array_equal(W[0], net.named_parameters()["weight_ih_l0"][order])
 
 
@@ -138,8 +158,16 @@ def test_float64_network_exports_float32():
 
 def test_from_onnx_round_trip_and_file(tmp_path):
     for cell in CELLS:
-        net = make_net(cell, 3, 4, num_layers=2, bidirectional=True, merge_mode="sum",
-                       batch_first=True, random_state=2)
+        net = make_net(
+            cell,
+            3,
+            4,
+            num_layers=2,
+            bidirectional=True,
+            merge_mode="sum",
+            batch_first=True,
+            random_state=2,
+        )
         path = tmp_path / f"{cell}.onnx"
         to_onnx(net, path)
         back = from_onnx(str(path))
@@ -150,8 +178,11 @@ def test_from_onnx_round_trip_and_file(tmp_path):
 @pytest.mark.parametrize("cell", CELLS)
 def test_from_onnx_infers_the_architecture_without_metadata(cell):
     """As for a graph another tool wrote: configuration read off the nodes alone."""
-    for kw in (dict(num_layers=3, bidirectional=True, merge_mode="sum"),
-               dict(num_layers=2, bidirectional=True), dict(bias=False)):
+    for kw in (
+        dict(num_layers=3, bidirectional=True, merge_mode="sum"),
+        dict(num_layers=2, bidirectional=True),
+        dict(bias=False),
+    ):
         net = make_net(cell, 3, 4, random_state=5, **kw)
         model = to_onnx(net)
         del model.metadata_props[:]
@@ -164,13 +195,24 @@ def _foreign_lstm_graph(W, R, B, layout):
     """A single-node LSTM graph as another tool would write it."""
     h = onnx.helper
     H = W.shape[1] // 4
-    node = h.make_node("LSTM", ["input", "W", "R", "B"], ["Y", "Y_h", "Y_c"],
-                       hidden_size=H, direction="bidirectional", layout=layout)
+    node = h.make_node(
+        "LSTM",
+        ["input", "W", "R", "B"],
+        ["Y", "Y_h", "Y_c"],
+        hidden_size=H,
+        direction="bidirectional",
+        layout=layout,
+    )
     inits = [onnx.numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))]
     shape = ["batch", "seq", W.shape[-1]] if layout else ["seq", "batch", W.shape[-1]]
     y_shape = ["batch", "seq", 2, H] if layout else ["seq", 2, "batch", H]
-    graph = h.make_graph([node], "foreign", [h.make_tensor_value_info("input", 1, shape)],
-                         [h.make_tensor_value_info("Y", 1, y_shape)], inits)
+    graph = h.make_graph(
+        [node],
+        "foreign",
+        [h.make_tensor_value_info("input", 1, shape)],
+        [h.make_tensor_value_info("Y", 1, y_shape)],
+        inits,
+    )
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 14)])
 
 
@@ -188,14 +230,15 @@ def test_from_onnx_reads_a_hand_built_single_node_graph(layout):
     x = rng.standard_normal((2, 5, I) if layout else (5, 2, I), dtype=np.float32)
     if layout:  # ONNX Runtime's CPU kernels take layout 0 only: onnx's reference runtime
         from onnx.reference import ReferenceEvaluator
+
         y_onnx = ReferenceEvaluator(model).run(None, {"input": x})[0]
     else:
-        y_onnx = ort.InferenceSession(model.SerializeToString(),
-                                      providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        y_onnx = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        ).run(None, {"input": x})[0]
     out, _ = net.forward(x, training=False)
     # ONNX Y is (T, D, B, H) (layout 0) or (B, T, D, H) (layout 1); pyrnn concatenates D
-    want = y_onnx.reshape(out.shape) if layout else \
-        y_onnx.transpose(0, 2, 1, 3).reshape(out.shape)
+    want = y_onnx.reshape(out.shape) if layout else y_onnx.transpose(0, 2, 1, 3).reshape(out.shape)
     assert_close(out, want)
 
 

@@ -1,5 +1,6 @@
 """from_torch: a torch.nn.RNN/LSTM/GRU becomes the same pyrnn network (hyper-parameters and
 weights), checked on outputs and final states."""
+
 import numpy as np
 import pytest
 

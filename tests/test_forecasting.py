@@ -1,5 +1,6 @@
 """RNNForecaster: windows and strategies on hand-computed cases, exogenous inputs, intervals,
 agreement with statsmodels' AutoReg for a linear regressor, the default RNN regressor."""
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -68,6 +69,7 @@ def test_exogenous_known_in_the_future(strategy):
 def test_recursive_equals_statsmodels_autoreg():
     sm = pytest.importorskip("statsmodels.api")
     from statsmodels.tsa.ar_model import AutoReg
+
     y = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].values[:250]
     lags, h = 9, 12
     ar = AutoReg(y, lags=lags, trend="c").fit()
@@ -83,8 +85,9 @@ def test_intervals_cover_a_noisy_ar1(strategy):
     y = np.zeros(n + 5)
     for t in range(1, n + 5):
         y[t] = 0.7 * y[t - 1] + rng.standard_normal()
-    f = RNNForecaster(horizon=5, window=2, strategy=strategy, regressor=linear(), n_paths=2000,
-                      random_state=0).fit(y[:n])
+    f = RNNForecaster(
+        horizon=5, window=2, strategy=strategy, regressor=linear(), n_paths=2000, random_state=0
+    ).fit(y[:n])
     lo, hi = f.predict_interval(coverage=0.9)
     point = f.predict()
     assert np.all(lo < point) and np.all(point < hi)
@@ -96,18 +99,23 @@ def test_intervals_cover_a_noisy_ar1(strategy):
 def test_default_rnn_regressor():
     y = np.sin(np.arange(120) / 4.0)
     from pyrnn import RNNRegressor
-    f = RNNForecaster(horizon=4, window=12,
-                      regressor=RNNRegressor(hidden_size=8, max_epochs=3, random_state=0))
+
+    f = RNNForecaster(
+        horizon=4, window=12, regressor=RNNRegressor(hidden_size=8, max_epochs=3, random_state=0)
+    )
     f.fit(y)
     assert f.predict().shape == (4,)
     assert f.residuals_.shape == (120 - 12 - 4 + 1, 4)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(horizon=0), "horizon must be an int >= 1"),
-    (dict(strategy="multi"), "strategy must be"),
-    (dict(window=200), "need at least"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(horizon=0), "horizon must be an int >= 1"),
+        (dict(strategy="multi"), "strategy must be"),
+        (dict(window=200), "need at least"),
+    ],
+)
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RNNForecaster(regressor=linear(), **kwargs).fit(np.arange(50.0))

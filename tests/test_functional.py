@@ -1,4 +1,5 @@
 """pyrnn.functional (softmax, log-softmax, sigmoid, dropout masks) and engine.check_lengths."""
+
 import numpy as np
 import pytest
 
@@ -25,8 +26,11 @@ def test_log_softmax_and_softmax_agree_and_are_stable():
 def test_log_softmax_matches_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).standard_normal((4, 5, 6))
-    np.testing.assert_allclose(functional.log_softmax(x, axis=1),
-                               torch.log_softmax(torch.tensor(x), dim=1).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(
+        functional.log_softmax(x, axis=1),
+        torch.log_softmax(torch.tensor(x), dim=1).numpy(),
+        rtol=1e-13,
+    )
 
 
 def test_dropout_mask():

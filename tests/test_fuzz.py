@@ -7,6 +7,7 @@ is a failed test, not a dead test run.
 A few cases per entry point by default; PYRNN_FUZZ_EXAMPLES=N runs N each, PYRNN_FUZZ_SEED=S
 other cases. A campaign with a table of outcomes: python tests/fuzz_driver.py --total 10000.
 """
+
 import os
 
 import pytest
@@ -16,8 +17,14 @@ pytest.importorskip("hypothesis")
 import fuzz_driver  # noqa: E402
 from support import subprocess_env  # noqa: E402
 
-DEFAULT_EXAMPLES = {"core_any_arguments": 150, "engine_forward_backward": 60, "engine_gemm": 60,
-                    "network": 30, "losses_optimizers": 80, "estimators": 6}
+DEFAULT_EXAMPLES = {
+    "core_any_arguments": 150,
+    "engine_forward_backward": 60,
+    "engine_gemm": 60,
+    "network": 30,
+    "losses_optimizers": 80,
+    "estimators": 6,
+}
 
 
 @pytest.mark.parametrize("entry", sorted(DEFAULT_EXAMPLES))

@@ -1,14 +1,20 @@
 """Layer-directions at once (engine.forward_group / backward_group): the two directions of a
 bidirectional layer concurrently, a stack of layers as a wavefront. Bitwise the results of
 the calls one by one, at any thread count; and networks use them where the plan says so."""
+
 import numpy as np
 import pytest
 
 import pyrnn
 from pyrnn import engine
 
-CELLS = [("lstm", "tanh", True), ("gru", "tanh", True), ("gru", "tanh", False),
-         ("rnn", "tanh", True), ("rnn", "relu", True)]
+CELLS = [
+    ("lstm", "tanh", True),
+    ("gru", "tanh", True),
+    ("gru", "tanh", False),
+    ("rnn", "tanh", True),
+    ("rnn", "relu", True),
+]
 
 
 @pytest.fixture(params=[1, 2], ids=["1t", "2t"])
@@ -21,10 +27,12 @@ def threads(request):
 
 def layer_weights(rng, cell, I, H, dtype):
     G = engine.num_gates(cell)
-    return dict(weight_ih=rng.uniform(-.4, .4, (G * H, I)).astype(dtype),
-                weight_hh=rng.uniform(-.4, .4, (G * H, H)).astype(dtype),
-                bias_ih=rng.uniform(-.1, .1, G * H).astype(dtype),
-                bias_hh=rng.uniform(-.1, .1, G * H).astype(dtype))
+    return dict(
+        weight_ih=rng.uniform(-0.4, 0.4, (G * H, I)).astype(dtype),
+        weight_hh=rng.uniform(-0.4, 0.4, (G * H, H)).astype(dtype),
+        bias_ih=rng.uniform(-0.1, 0.1, G * H).astype(dtype),
+        bias_hh=rng.uniform(-0.1, 0.1, G * H).astype(dtype),
+    )
 
 
 def same(a, b):
@@ -38,10 +46,21 @@ def test_chained_group_is_the_layers_one_by_one(threads, cell, nonlinearity, res
     T, B, I, H, L = 37, 3, 5, 19, 3  # H: whole vectors and a tail; T: several chunks
     x = rng.standard_normal((T, B, I)).astype(np.float32)
     lengths = np.array([37, 11, 1])
-    common = dict(cell=cell, nonlinearity=nonlinearity, reset_after=reset_after,
-                  lengths=lengths, training=training)
-    calls = [dict(layer_weights(rng, cell, I if k == 0 else H, H, np.float32),
-                  h0=rng.standard_normal((B, H)).astype(np.float32), **common) for k in range(L)]
+    common = dict(
+        cell=cell,
+        nonlinearity=nonlinearity,
+        reset_after=reset_after,
+        lengths=lengths,
+        training=training,
+    )
+    calls = [
+        dict(
+            layer_weights(rng, cell, I if k == 0 else H, H, np.float32),
+            h0=rng.standard_normal((B, H)).astype(np.float32),
+            **common,
+        )
+        for k in range(L)
+    ]
     if cell == "lstm":
         for c in calls:
             c["c0"] = rng.standard_normal((B, H)).astype(np.float32)
@@ -67,9 +86,19 @@ def test_directions_at_once_forward_and_backward(threads, cell, nonlinearity, re
     T, B, I, H = 23, 4, 6, 10
     x = rng.standard_normal((T, B, I))  # float64 too
     lengths = np.array([23, 5, 9, 1])
-    calls = [dict(layer_weights(rng, cell, I, H, np.float64), x=x, cell=cell,
-                  nonlinearity=nonlinearity, reset_after=reset_after, lengths=lengths,
-                  reverse=bool(d), training=True) for d in (0, 1)]
+    calls = [
+        dict(
+            layer_weights(rng, cell, I, H, np.float64),
+            x=x,
+            cell=cell,
+            nonlinearity=nonlinearity,
+            reset_after=reset_after,
+            lengths=lengths,
+            reverse=bool(d),
+            training=True,
+        )
+        for d in (0, 1)
+    ]
     got = engine.forward_group(calls)
     want = [engine.forward(**c) for c in calls]
     for g, w in zip(got, want):
@@ -116,7 +145,9 @@ def test_group_errors():
         engine.forward_group([dict(w, cell="gru")], chained=True)
     x32 = np.zeros((2, 1, 3), np.float32)
     with pytest.raises(TypeError, match="one dtype"):
-        engine.forward_group([dict(w, x=x32, cell="gru"), dict(w, x=x32.astype(np.float64), cell="gru")])
+        engine.forward_group(
+            [dict(w, x=x32, cell="gru"), dict(w, x=x32.astype(np.float64), cell="gru")]
+        )
     with pytest.raises(ValueError, match="weight_ih must have shape"):  # layer 2 reads H=4, not 3
         engine.forward_group([dict(w, x=x32, cell="gru"), dict(w, cell="gru")], chained=True)
     res = engine.forward_group([dict(w, x=x32, cell="gru")])

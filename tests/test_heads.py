@@ -1,4 +1,5 @@
 """Linear head: float64 finite differences, PyTorch parity, flat buffers, errors."""
+
 import pickle
 
 import numpy as np

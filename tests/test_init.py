@@ -1,4 +1,5 @@
 """Initializers: the distributions/structures they promise, on real networks, in place."""
+
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def test_orthogonal_recurrent_blocks():
     for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
         w = net.named_parameters()[name]
         for g in range(3):
-            block = w[g * 8:(g + 1) * 8].astype(np.float64)
+            block = w[g * 8 : (g + 1) * 8].astype(np.float64)
             np.testing.assert_allclose(block @ block.T, 2.25 * np.eye(8), atol=1e-5)
     np.testing.assert_array_equal(net.named_parameters()["weight_ih_l0"], w_ih)  # untouched
 
@@ -56,8 +57,9 @@ def test_identity_irnn_and_forget_bias():
         b_ih = lstm.named_parameters()[f"bias_ih_l{layer}"]
         b_hh = lstm.named_parameters()[f"bias_hh_l{layer}"]
         np.testing.assert_array_equal(b_ih[3:6] + b_hh[3:6], np.ones(3))
-    np.testing.assert_array_equal(lstm.named_parameters()["bias_ih_l1"][[0, 1, 2, 6, 7, 8]],
-                                  before[[0, 1, 2, 6, 7, 8]])  # other gates untouched
+    np.testing.assert_array_equal(
+        lstm.named_parameters()["bias_ih_l1"][[0, 1, 2, 6, 7, 8]], before[[0, 1, 2, 6, 7, 8]]
+    )  # other gates untouched
 
 
 def test_forget_bias_makes_lstm_remember_longer():

@@ -6,6 +6,7 @@ process; here every other supported level runs ``test_engine.py``,
 ``test_engine_errors.py`` and ``test_activations.py`` again in a fresh interpreter,
 against the same ``pyrnn``.
 """
+
 import subprocess
 import sys
 
@@ -30,13 +31,34 @@ def test_kernel_suite_at_isa_level(isa):
         pytest.skip(f"{isa} is the level this process runs the suite at")
     env = subprocess_env(PYRNN_ISA=isa)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "not every_supported_isa", *SUITE],
-        cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "not every_supported_isa",
+            *SUITE,
+        ],
+        cwd=TESTS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, f"suite failed at PYRNN_ISA={isa}:\n{tail}"
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
     # The child really ran at the forced level.
-    check = subprocess.run([sys.executable, "-c", "import pyrnn; print(pyrnn.engine.config()['isa'])"],
-                           cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [sys.executable, "-c", "import pyrnn; print(pyrnn.engine.config()['isa'])"],
+        cwd=TESTS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.stdout.strip() == isa, check.stderr

@@ -4,6 +4,7 @@ leave cores free. The rule is tested as a pure function of the load it is given 
 the load of a test machine is whatever it is. The suite runs with the probe off
 (tests/conftest.py), so that its 2-thread runs really split; the tests here that need it on
 start a child interpreter."""
+
 import json
 import subprocess
 import sys
@@ -21,18 +22,21 @@ def threads(n, busy, cpus, shape=MEDIUM):
     return p["forward"]["threads"]
 
 
-@pytest.mark.parametrize("n, busy, cpus, expected", [
-    (2, 0.0, 2, 2),    # idle: the count as given
-    (2, 0.4, 2, 2),    # a core less than half busy still counts as free
-    (2, 0.6, 2, 1),    # more than half busy: taken
-    (2, 1.0, 2, 1),    # one busy process on a 2-core machine (the case of issue 10)
-    (2, 2.0, 2, 1),    # everything taken: still one thread, never zero
-    (2, 7.5, 2, 1),    # more busy than cores (an oversubscribed machine)
-    (4, 1.0, 4, 3),    # as many as are free
-    (8, 0.0, 4, 4),    # never more threads than CPUs this process may use
-    (2, 5.0, 64, 2),   # a big machine with others busy: the count as given
-    (1, 0.0, 8, 1),    # one thread stays one thread
-])
+@pytest.mark.parametrize(
+    "n, busy, cpus, expected",
+    [
+        (2, 0.0, 2, 2),  # idle: the count as given
+        (2, 0.4, 2, 2),  # a core less than half busy still counts as free
+        (2, 0.6, 2, 1),  # more than half busy: taken
+        (2, 1.0, 2, 1),  # one busy process on a 2-core machine (the case of issue 10)
+        (2, 2.0, 2, 1),  # everything taken: still one thread, never zero
+        (2, 7.5, 2, 1),  # more busy than cores (an oversubscribed machine)
+        (4, 1.0, 4, 3),  # as many as are free
+        (8, 0.0, 4, 4),  # never more threads than CPUs this process may use
+        (2, 5.0, 64, 2),  # a big machine with others busy: the count as given
+        (1, 0.0, 8, 1),  # one thread stays one thread
+    ],
+)
 def test_threads_follow_the_free_cores(n, busy, cpus, expected):
     assert threads(n, busy, cpus) == expected
 
@@ -68,8 +72,14 @@ print(json.dumps({"load": engine.config()["load"], "y": y.tobytes().hex()}))
 
 
 def run_child(**env):
-    out = subprocess.run([sys.executable, "-c", PROBE_CHILD], cwd=TESTS_DIR, check=True,
-                         env=subprocess_env(**env), capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE_CHILD],
+        cwd=TESTS_DIR,
+        check=True,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -80,8 +90,12 @@ def test_probe_reports_what_it_saw_and_results_do_not_change():
     assert lo["source"] in ("cpu time", "runnable", "unavailable")
     if lo["source"] != "unavailable":  # Linux
         assert lo["cpus"] >= 1 and 0.0 <= lo["busy_cores"] <= lo["cpus"]
-        assert lo["threads"] == engine.plan(*MEDIUM, num_threads=2, busy_cores=lo["busy_cores"],
-                                            cpus=lo["cpus"])["forward"]["threads"]
+        assert (
+            lo["threads"]
+            == engine.plan(*MEDIUM, num_threads=2, busy_cores=lo["busy_cores"], cpus=lo["cpus"])[
+                "forward"
+            ]["threads"]
+        )
     assert 1 <= lo["threads"] <= 2
     assert off["load"] == {"busy_cores": 0.0, "cpus": 0, "source": "off", "threads": 2}
     assert on["y"] == off["y"]  # same bits whatever the probe decided
@@ -89,6 +103,7 @@ def test_probe_reports_what_it_saw_and_results_do_not_change():
 
 def test_info_shows_the_load(capsys):
     from pyrnn.cli import main
+
     assert main(["info", "--shape", "10,4,8,32"]) == 0
     out = capsys.readouterr().out
     assert "load" in out and "a call given" in out

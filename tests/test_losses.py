@@ -1,4 +1,5 @@
 """Losses: float64 finite differences, masks, PyTorch parity, bad input."""
+
 import numpy as np
 import pytest
 
@@ -80,16 +81,21 @@ def test_binary_cross_entropy_finite_differences_and_torch(mask_kind):
     x = rng.standard_normal((6, 2, 3)) * 3
     y = rng.random((6, 2, 3))
     y[0] = np.round(y[0])
-    mask = {None: None, "full": rng.random((6, 2, 3)) < 0.6,
-            "leading": rng.random((6, 2)) < 0.6}[mask_kind]
+    mask = {None: None, "full": rng.random((6, 2, 3)) < 0.6, "leading": rng.random((6, 2)) < 0.6}[
+        mask_kind
+    ]
     loss, d = losses.binary_cross_entropy(x, y, mask)
     num = numerical_grad(lambda z: losses.binary_cross_entropy(z, y, mask)[0], x.copy())
     np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
     torch = pytest.importorskip("torch")
-    m = np.ones(x.shape, bool) if mask is None else np.broadcast_to(
-        mask if mask.ndim == 3 else mask[..., None], x.shape)
+    m = (
+        np.ones(x.shape, bool)
+        if mask is None
+        else np.broadcast_to(mask if mask.ndim == 3 else mask[..., None], x.shape)
+    )
     ref = torch.nn.functional.binary_cross_entropy_with_logits(
-        torch.tensor(x[m]), torch.tensor(y[m]))
+        torch.tensor(x[m]), torch.tensor(y[m])
+    )
     assert loss == pytest.approx(ref.item(), rel=1e-12)
 
 
@@ -105,14 +111,23 @@ def test_mse_finite_differences_and_torch(mask_kind):
     rng = np.random.default_rng(4)
     p = rng.standard_normal((4, 3, 2))
     y = rng.standard_normal((4, 3, 2))
-    mask = {None: None, "full": rng.random((4, 3, 2)) < 0.5,
-            "leading": (rng.random((4, 3)) < 0.5).astype(int)}[mask_kind]
+    mask = {
+        None: None,
+        "full": rng.random((4, 3, 2)) < 0.5,
+        "leading": (rng.random((4, 3)) < 0.5).astype(int),
+    }[mask_kind]
     loss, d = losses.mse(p, y, mask)
     num = numerical_grad(lambda z: losses.mse(z, y, mask)[0], p.copy())
     np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
     torch = pytest.importorskip("torch")
-    m = np.ones(p.shape, bool) if mask is None else np.broadcast_to(
-        np.asarray(mask, bool) if np.ndim(mask) == 3 else np.asarray(mask, bool)[..., None], p.shape)
+    m = (
+        np.ones(p.shape, bool)
+        if mask is None
+        else np.broadcast_to(
+            np.asarray(mask, bool) if np.ndim(mask) == 3 else np.asarray(mask, bool)[..., None],
+            p.shape,
+        )
+    )
     ref = torch.nn.functional.mse_loss(torch.tensor(p[m]), torch.tensor(y[m]))
     assert loss == pytest.approx(ref.item(), rel=1e-12)
 
@@ -121,9 +136,11 @@ def test_all_masked_gives_zero_not_nan():
     rng = np.random.default_rng(5)
     logits, y, _ = make_case(rng)
     none = np.zeros(y.shape, bool)
-    for loss, d in (losses.softmax_cross_entropy(logits, y, none),
-                    losses.binary_cross_entropy(logits, np.zeros_like(logits), none),
-                    losses.mse(logits, np.zeros_like(logits), none)):
+    for loss, d in (
+        losses.softmax_cross_entropy(logits, y, none),
+        losses.binary_cross_entropy(logits, np.zeros_like(logits), none),
+        losses.mse(logits, np.zeros_like(logits), none),
+    ):
         assert loss == 0.0 and np.all(d == 0)
 
 
@@ -168,7 +185,9 @@ def test_softmax_cross_entropy_sample_weight_finite_differences():
     sw = rng.uniform(0.0, 3.0, size=y.shape)
     cw = rng.uniform(0.2, 2.0, size=4)
     loss, d = losses.softmax_cross_entropy(logits, y, mask, cw, sample_weight=sw)
-    num = numerical_grad(lambda z: losses.softmax_cross_entropy(z, y, mask, cw, sw)[0], logits.copy())
+    num = numerical_grad(
+        lambda z: losses.softmax_cross_entropy(z, y, mask, cw, sw)[0], logits.copy()
+    )
     np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
     # the weighted mean, written out
     logp = logits - logits.max(-1, keepdims=True)
@@ -187,7 +206,9 @@ def test_integer_sample_weight_equals_repeating_items():
     loss_rep, _ = losses.softmax_cross_entropy(logits[rep], y[rep])
     assert loss == pytest.approx(loss_rep, rel=1e-12)
     p, t = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
-    assert losses.mse(p, t, sample_weight=sw)[0] == pytest.approx(losses.mse(p[rep], t[rep])[0], rel=1e-12)
+    assert losses.mse(p, t, sample_weight=sw)[0] == pytest.approx(
+        losses.mse(p[rep], t[rep])[0], rel=1e-12
+    )
 
 
 def test_mse_sample_weight_finite_differences():
@@ -198,14 +219,19 @@ def test_mse_sample_weight_finite_differences():
     loss, d = losses.mse(p, t, mask, sample_weight=sw)
     num = numerical_grad(lambda z: losses.mse(z, t, mask, sw)[0], p.copy())
     np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
-    assert losses.mse(p, t, mask, sample_weight=np.ones((4, 5)))[0] == pytest.approx(losses.mse(p, t, mask)[0])
+    assert losses.mse(p, t, mask, sample_weight=np.ones((4, 5)))[0] == pytest.approx(
+        losses.mse(p, t, mask)[0]
+    )
 
 
-@pytest.mark.parametrize("sw,match", [
-    (np.ones(3), "sample_weight must have shape"),
-    (-np.ones((5, 3)), "non-negative"),
-    (np.full((5, 3), np.nan), "finite"),
-])
+@pytest.mark.parametrize(
+    "sw,match",
+    [
+        (np.ones(3), "sample_weight must have shape"),
+        (-np.ones((5, 3)), "non-negative"),
+        (np.full((5, 3), np.nan), "finite"),
+    ],
+)
 def test_sample_weight_bad_input(sw, match):
     logits, y, _ = make_case(np.random.default_rng(13))
     with pytest.raises(ValueError, match=match):

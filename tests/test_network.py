@@ -1,6 +1,7 @@
 """Deep / bidirectional networks: PyTorch parity (outputs, states, every gradient, packed
 variable-length sequences, float32 and float64), float64 finite differences where PyTorch
 has no equivalent (GRU reset_after=False, merge_mode="sum", dropout), streaming, buffers."""
+
 import copy
 import pickle
 
@@ -45,18 +46,22 @@ def run_torch(torch, tmod, cell, x, lengths, h0, c0, dout, dh, dc, batch_first):
         state = (h0t, c0t) if cell == "lstm" else h0t
     T = x.shape[1] if batch_first else x.shape[0]
     packed = torch.nn.utils.rnn.pack_padded_sequence(
-        xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+        xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+    )
     out_p, st = tmod(packed, state)
-    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out_p, batch_first=batch_first,
-                                                     total_length=T)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out_p, batch_first=batch_first, total_length=T)
     h_n, c_n = st if cell == "lstm" else (st, None)
     loss = (out * torch.tensor(dout)).sum() + (h_n * torch.tensor(dh)).sum()
     if cell == "lstm":
         loss = loss + (c_n * torch.tensor(dc)).sum()
     loss.backward()
     grads = {k: p.grad.numpy() for k, p in tmod.named_parameters()}
-    result = {"out": out.detach().numpy(), "h_n": h_n.detach().numpy(), "dx": xt.grad.numpy(),
-              "grads": grads}
+    result = {
+        "out": out.detach().numpy(),
+        "h_n": h_n.detach().numpy(),
+        "dx": xt.grad.numpy(),
+        "grads": grads,
+    }
     if cell == "lstm":
         result["c_n"] = c_n.detach().numpy()
     if h0 is not None:
@@ -66,11 +71,33 @@ def run_torch(torch, tmod, cell, x, lengths, h0, c0, dout, dh, dc, batch_first):
     return result
 
 
-def compare_with_torch(cell, dtype, *, T=7, B=4, I=3, H=5, num_layers=2, bidirectional=True,
-                       batch_first=False, lengths=(7, 3, 5, 1), with_state=True, seed=0, **kw):
-    torch, tmod, net = make_pair(cell, dtype, seed=seed, input_size=I, hidden_size=H,
-                                 num_layers=num_layers, bidirectional=bidirectional,
-                                 batch_first=batch_first, **kw)
+def compare_with_torch(
+    cell,
+    dtype,
+    *,
+    T=7,
+    B=4,
+    I=3,
+    H=5,
+    num_layers=2,
+    bidirectional=True,
+    batch_first=False,
+    lengths=(7, 3, 5, 1),
+    with_state=True,
+    seed=0,
+    **kw,
+):
+    torch, tmod, net = make_pair(
+        cell,
+        dtype,
+        seed=seed,
+        input_size=I,
+        hidden_size=H,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        **kw,
+    )
     rng = np.random.default_rng(seed)
     D = 2 if bidirectional else 1
     shape = (B, T, I) if batch_first else (T, B, I)
@@ -108,10 +135,12 @@ def compare_with_torch(cell, dtype, *, T=7, B=4, I=3, H=5, num_layers=2, bidirec
     return net
 
 
-CELLS = [pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
-         pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
-         pytest.param("lstm", {}, id="lstm"),
-         pytest.param("gru", {}, id="gru")]
+CELLS = [
+    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
+    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
+    pytest.param("lstm", {}, id="lstm"),
+    pytest.param("gru", {}, id="gru"),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -122,8 +151,17 @@ def test_deep_bidirectional_variable_lengths_matches_torch(cell, kw, dtype):
 
 @pytest.mark.parametrize("cell,kw", CELLS)
 def test_three_layers_unidirectional_batch_first_no_state_matches_torch(cell, kw):
-    compare_with_torch(cell, np.float64, num_layers=3, bidirectional=False, batch_first=True,
-                       with_state=False, lengths=(2, 7, 6, 7), seed=1, **kw)
+    compare_with_torch(
+        cell,
+        np.float64,
+        num_layers=3,
+        bidirectional=False,
+        batch_first=True,
+        with_state=False,
+        lengths=(2, 7, 6, 7),
+        seed=1,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -132,8 +170,15 @@ def test_no_bias_and_full_lengths_match_torch(cell):
 
 
 def test_loaded_torch_weights_reproduce_torch_without_packing():
-    torch, tmod, net = make_pair("lstm", np.float32, input_size=4, hidden_size=6,
-                                 num_layers=2, bidirectional=True, batch_first=True)
+    torch, tmod, net = make_pair(
+        "lstm",
+        np.float32,
+        input_size=4,
+        hidden_size=6,
+        num_layers=2,
+        bidirectional=True,
+        batch_first=True,
+    )
     x = np.random.default_rng(3).standard_normal((5, 9, 4)).astype(np.float32)
     with torch.no_grad():
         want, (h, c) = tmod(torch.tensor(x))
@@ -144,6 +189,7 @@ def test_loaded_torch_weights_reproduce_torch_without_packing():
 
 
 # ----------------------------------------------------------------------------- finite differences
+
 
 def loss_and_grads(net, x, lengths, state, wout, wstate):
     """L = sum(out * wout) + sum(state * wstate); returns (L, dx, flat grad, state_grad)."""
@@ -181,44 +227,60 @@ def check_finite_differences(net, T=5, B=3, lengths=(5, 2, 4), n_checks=25, seed
     eps = 1e-6
     p0 = base.params.copy()
     for i in rng.choice(p0.size, size=min(n_checks, p0.size), replace=False):
-        p = p0.copy(); p[i] += eps
+        p = p0.copy()
+        p[i] += eps
         fp = loss_at(params=p)
         p[i] -= 2 * eps
         fm = loss_at(params=p)
         assert (fp - fm) / (2 * eps) == pytest.approx(grad[i], rel=1e-5, abs=1e-7), f"param {i}"
     for _ in range(8):
         idx = tuple(rng.integers(0, s) for s in x.shape)
-        xp = x.copy(); xp[idx] += eps
-        xm = x.copy(); xm[idx] -= eps
+        xp = x.copy()
+        xp[idx] += eps
+        xm = x.copy()
+        xm[idx] -= eps
         num = (loss_at(x_=xp) - loss_at(x_=xm)) / (2 * eps)
         assert num == pytest.approx(dx[idx], rel=1e-5, abs=1e-7), f"x{idx}"
     sg = sgrad if lstm else (sgrad,)
     for k in range(len(state)):
         idx = tuple(rng.integers(0, s) for s in state[k].shape)
-        sp = [s.copy() for s in state]; sp[k][idx] += eps
-        sm = [s.copy() for s in state]; sm[k][idx] -= eps
-        num = (loss_at(s_=tuple(sp) if lstm else sp[0]) -
-               loss_at(s_=tuple(sm) if lstm else sm[0])) / (2 * eps)
+        sp = [s.copy() for s in state]
+        sp[k][idx] += eps
+        sm = [s.copy() for s in state]
+        sm[k][idx] -= eps
+        num = (
+            loss_at(s_=tuple(sp) if lstm else sp[0]) - loss_at(s_=tuple(sm) if lstm else sm[0])
+        ) / (2 * eps)
         assert num == pytest.approx(sg[k][idx], rel=1e-5, abs=1e-7), f"state {k}{idx}"
 
 
 def test_gru_reset_before_finite_differences():
-    net = network.GRU(3, 4, num_layers=2, bidirectional=True, dtype=np.float64,
-                      random_state=0, reset_after=False)
+    net = network.GRU(
+        3, 4, num_layers=2, bidirectional=True, dtype=np.float64, random_state=0, reset_after=False
+    )
     check_finite_differences(net)
 
 
 @pytest.mark.parametrize("cls", [network.LSTM, network.GRU, network.RNN])
 def test_merge_mode_sum_finite_differences(cls):
-    net = cls(3, 4, num_layers=2, bidirectional=True, merge_mode="sum", dtype=np.float64,
-              random_state=1, batch_first=True)
+    net = cls(
+        3,
+        4,
+        num_layers=2,
+        bidirectional=True,
+        merge_mode="sum",
+        dtype=np.float64,
+        random_state=1,
+        batch_first=True,
+    )
     assert net.named_parameters()["weight_ih_l1"].shape[1] == 4
     check_finite_differences(net, seed=1)
 
 
 def test_dropout_between_layers_finite_differences():
-    net = network.LSTM(3, 4, num_layers=3, bidirectional=True, dropout=0.4, dtype=np.float64,
-                       random_state=2)
+    net = network.LSTM(
+        3, 4, num_layers=3, bidirectional=True, dropout=0.4, dtype=np.float64, random_state=2
+    )
     check_finite_differences(net, seed=2)
 
 
@@ -235,11 +297,13 @@ def test_dropout_only_in_training_and_seeded():
     assert not np.allclose(out_a, ref)  # dropout acted in training
     np.testing.assert_array_equal(a.forward(x, training=False)[0], ref)  # and not in inference
     one_layer = network.GRU(3, 5, dropout=0.5, random_state=7)  # nothing between layers
-    np.testing.assert_array_equal(one_layer.forward(x)[0],
-                                  network.GRU(3, 5, random_state=7).forward(x)[0])
+    np.testing.assert_array_equal(
+        one_layer.forward(x)[0], network.GRU(3, 5, random_state=7).forward(x)[0]
+    )
 
 
 # ----------------------------------------------------------------------------- streaming
+
 
 @pytest.mark.parametrize("cls", [network.LSTM, network.GRU, network.RNN])
 def test_step_matches_full_forward(cls):
@@ -251,8 +315,9 @@ def test_step_matches_full_forward(cls):
     for t in range(8):
         out_t, st = net.step(x[:, t], st)
         np.testing.assert_allclose(out_t, out[:, t], rtol=1e-5, atol=1e-6)
-    for a, b in zip(st if cls is network.LSTM else (st,),
-                    state if cls is network.LSTM else (state,)):
+    for a, b in zip(
+        st if cls is network.LSTM else (st,), state if cls is network.LSTM else (state,)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -273,6 +338,7 @@ def test_step_reset_starts_a_new_sequence_per_row():
 
 # ----------------------------------------------------------------------------- buffers, diagnostics
 
+
 def test_flat_buffer_names_and_order_follow_torch():
     torch = pytest.importorskip("torch")
     tmod = torch.nn.GRU(3, 5, num_layers=2, bidirectional=True)
@@ -283,15 +349,17 @@ def test_flat_buffer_names_and_order_follow_torch():
     offset = 0
     for view in net.named_parameters().values():
         assert np.shares_memory(view, net.params)
-        np.testing.assert_array_equal(view.ravel(), net.params[offset:offset + view.size])
+        np.testing.assert_array_equal(view.ravel(), net.params[offset : offset + view.size])
         offset += view.size
     for view in net.named_grads().values():
         assert np.shares_memory(view, net.grad)
 
 
 def test_seeded_init_is_deterministic_and_pytorch_like():
-    a, b = network.LSTM(4, 8, num_layers=2, random_state=1), network.LSTM(4, 8, num_layers=2,
-                                                                           random_state=1)
+    a, b = (
+        network.LSTM(4, 8, num_layers=2, random_state=1),
+        network.LSTM(4, 8, num_layers=2, random_state=1),
+    )
     np.testing.assert_array_equal(a.params, b.params)
     assert not np.array_equal(a.params, network.LSTM(4, 8, num_layers=2, random_state=2).params)
     bound = 1 / np.sqrt(8)
@@ -335,8 +403,9 @@ def test_pickle_and_state_dict_round_trip():
     net = network.GRU(3, 4, num_layers=2, bidirectional=True, random_state=0, dropout=0.2)
     clone = pickle.loads(pickle.dumps(net))
     x = np.random.default_rng(0).standard_normal((5, 2, 3))
-    np.testing.assert_array_equal(clone.forward(x, training=False)[0],
-                                  net.forward(x, training=False)[0])
+    np.testing.assert_array_equal(
+        clone.forward(x, training=False)[0], net.forward(x, training=False)[0]
+    )
     clone.params[:] = 0  # views are re-linked to the new flat buffer
     assert not clone.named_parameters()["weight_hh_l1_reverse"].any()
     other = network.GRU(3, 4, num_layers=2, bidirectional=True, random_state=9)
@@ -353,6 +422,7 @@ def test_float64_end_to_end():
 
 
 # ----------------------------------------------------------------------------- errors
+
 
 def test_bad_input_raises_clear_errors():
     net = network.LSTM(3, 4, num_layers=2, random_state=0)
@@ -432,6 +502,7 @@ def test_one_engine_call_per_layer_direction(monkeypatch):
         def counted(*args, _real=real, _name=name, **kwargs):
             calls[_name] += 1
             return _real(*args, **kwargs)
+
         monkeypatch.setattr(network.engine, name, counted)
         # a group (small steps on several threads) is one engine call per layer-direction
         real_group = getattr(network.engine, name + "_group")
@@ -439,6 +510,7 @@ def test_one_engine_call_per_layer_direction(monkeypatch):
         def counted_group(group, *args, _real=real_group, _name=name, **kwargs):
             calls[_name] += len(group)
             return _real(group, *args, **kwargs)
+
         monkeypatch.setattr(network.engine, name + "_group", counted_group)
     net = network.LSTM(3, 4, num_layers=3, bidirectional=True, random_state=0)
     out, _ = net.forward(np.zeros((50, 2, 3)), lengths=[50, 20])

@@ -6,6 +6,7 @@ first. Whatever the order of the imports, every library must compute correctly, 
 threadpoolctl must see the runtime pyrnn uses and limit pyrnn's pool through it. Each
 import order runs in a fresh interpreter (an import order cannot be undone in-process).
 """
+
 import itertools
 import json
 import subprocess
@@ -80,8 +81,15 @@ ORDERS = [",".join(p) for p in itertools.permutations(["torch", "sklearn", "pyrn
 @pytest.mark.parametrize("order", ORDERS)
 def test_import_order(order):
     env = subprocess_env()
-    proc = subprocess.run([sys.executable, "-c", CHILD, order], cwd=TESTS_DIR, env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, order],
+        cwd=TESTS_DIR,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["pyrnn_error"] < 1e-12 and r["torch_error"] < 1e-12, r

@@ -1,4 +1,5 @@
 """Optimizers and schedules: update-for-update parity with torch.optim, state, bad input."""
+
 import pickle
 
 import numpy as np
@@ -128,8 +129,10 @@ def torch_and_ours(torch, ours_cls, torch_cls, lr=0.5, **kwargs):
 def test_step_and_exponential_lr_match_torch():
     torch = pytest.importorskip("torch")
     S = torch.optim.lr_scheduler
-    for ours_cls, torch_cls, kw in ((optim.StepLR, S.StepLR, dict(step_size=3, gamma=0.5)),
-                                    (optim.ExponentialLR, S.ExponentialLR, dict(gamma=0.9))):
+    for ours_cls, torch_cls, kw in (
+        (optim.StepLR, S.StepLR, dict(step_size=3, gamma=0.5)),
+        (optim.ExponentialLR, S.ExponentialLR, dict(gamma=0.9)),
+    ):
         sched, tsched, opt, topt = torch_and_ours(torch, ours_cls, torch_cls, **kw)
         for _ in range(10):
             topt.step()
@@ -139,15 +142,19 @@ def test_step_and_exponential_lr_match_torch():
             assert sched.get_last_lr() == opt.lr
 
 
-@pytest.mark.parametrize("kw", [
-    dict(patience=2),
-    dict(patience=1, cooldown=2, factor=0.5, min_lr=0.01),
-    dict(mode="max", patience=0, threshold=0.1, threshold_mode="abs"),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(patience=2),
+        dict(patience=1, cooldown=2, factor=0.5, min_lr=0.01),
+        dict(mode="max", patience=0, threshold=0.1, threshold_mode="abs"),
+    ],
+)
 def test_reduce_lr_on_plateau_matches_torch(kw):
     torch = pytest.importorskip("torch")
     sched, tsched, opt, topt = torch_and_ours(
-        torch, optim.ReduceLROnPlateau, torch.optim.lr_scheduler.ReduceLROnPlateau, **kw)
+        torch, optim.ReduceLROnPlateau, torch.optim.lr_scheduler.ReduceLROnPlateau, **kw
+    )
     metrics = [1.0, 0.9, 0.95, 0.92, 0.91, 0.5, 0.5, 0.6, 0.55, 0.7, 0.49, 0.5, 0.5, 0.5, 0.4]
     lrs, tlrs = [], []
     for m in metrics:
@@ -172,9 +179,11 @@ def test_reduce_lr_on_plateau_bad_arguments():
 
 # ----------------------------------------------------------------------------- clipping
 
+
 def test_clip_grad_norm_matches_torch_and_returns_norm_before():
     torch = pytest.importorskip("torch")
     from pyrnn import clip
+
     rng = np.random.default_rng(3)
     grads = [rng.standard_normal(5) * 3, rng.standard_normal((2, 3)) * 3]
     params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
@@ -194,6 +203,7 @@ def test_clip_grad_norm_matches_torch_and_returns_norm_before():
 
 def test_clip_grad_value_and_errors():
     from pyrnn import clip
+
     g = np.array([-3.0, 0.5, 2.0], np.float32)
     clip.clip_grad_value([g], 1.0)
     np.testing.assert_array_equal(g, np.array([-1.0, 0.5, 1.0], np.float32))
@@ -215,6 +225,7 @@ def _lone_optimizer(lr=0.1):
     class Piece:
         params = np.zeros(3)
         grad = np.zeros(3)
+
     return optim.SGD([Piece()], lr=lr)
 
 

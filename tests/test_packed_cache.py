@@ -1,5 +1,6 @@
 """Packed weights kept across inference calls (engine.pack, networks' cache): bitwise the
 same results as packing in every call, and never stale after any kind of weight update."""
+
 import pickle
 
 import numpy as np
@@ -8,8 +9,13 @@ import pytest
 import pyrnn
 from pyrnn import engine, init, optim
 
-CELLS = [("lstm", "tanh", True), ("gru", "tanh", True), ("gru", "tanh", False),
-         ("rnn", "tanh", True), ("rnn", "relu", True)]
+CELLS = [
+    ("lstm", "tanh", True),
+    ("gru", "tanh", True),
+    ("gru", "tanh", False),
+    ("rnn", "tanh", True),
+    ("rnn", "relu", True),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -17,18 +23,21 @@ CELLS = [("lstm", "tanh", True), ("gru", "tanh", True), ("gru", "tanh", False),
 def test_forward_with_packed_is_bitwise_forward(cell, nonlinearity, reset_after, dtype):
     rng = np.random.default_rng(0)
     G, T, B, I, H = engine.num_gates(cell), 9, 3, 5, 21
-    w = dict(weight_ih=rng.uniform(-.5, .5, (G * H, I)).astype(dtype),
-             weight_hh=rng.uniform(-.5, .5, (G * H, H)).astype(dtype),
-             bias_ih=rng.uniform(-.5, .5, G * H).astype(dtype),
-             bias_hh=rng.uniform(-.5, .5, G * H).astype(dtype))
+    w = dict(
+        weight_ih=rng.uniform(-0.5, 0.5, (G * H, I)).astype(dtype),
+        weight_hh=rng.uniform(-0.5, 0.5, (G * H, H)).astype(dtype),
+        bias_ih=rng.uniform(-0.5, 0.5, G * H).astype(dtype),
+        bias_hh=rng.uniform(-0.5, 0.5, G * H).astype(dtype),
+    )
     kw = dict(cell=cell, nonlinearity=nonlinearity, reset_after=reset_after)
     packed = engine.pack(**w, **kw)
     assert packed.dtype == dtype and packed.ndim == 1
     x = rng.standard_normal((T, B, I)).astype(dtype)
     for reverse in (False, True):  # one packing serves both directions
         a = engine.forward(x, **w, **kw, reverse=reverse, lengths=[9, 4, 1], training=False)
-        b = engine.forward(x, **w, **kw, reverse=reverse, lengths=[9, 4, 1], training=False,
-                           packed=packed)
+        b = engine.forward(
+            x, **w, **kw, reverse=reverse, lengths=[9, 4, 1], training=False, packed=packed
+        )
         assert np.array_equal(a.y, b.y) and np.array_equal(a.h_n, b.h_n)
 
 
@@ -47,8 +56,13 @@ def test_packed_of_the_wrong_size_or_dtype_is_an_error():
 
 def fresh_copy(net):
     """The same network without any cache: its output is the truth."""
-    clone = type(net)(net.input_size, net.hidden_size, num_layers=net.num_layers,
-                      bidirectional=net.bidirectional, random_state=0)
+    clone = type(net)(
+        net.input_size,
+        net.hidden_size,
+        num_layers=net.num_layers,
+        bidirectional=net.bidirectional,
+        random_state=0,
+    )
     clone.load_state_dict(net.state_dict())
     return clone
 
@@ -71,7 +85,8 @@ UPDATES = {
     "rmsprop": lambda net, x: train_step(net, optim.RMSprop(net, lr=0.1), x),
     "adagrad": lambda net, x: train_step(net, optim.Adagrad(net, lr=0.1), x),
     "load_state_dict": lambda net, x: net.load_state_dict(
-        {k: v * 0.5 for k, v in net.state_dict().items()}),
+        {k: v * 0.5 for k, v in net.state_dict().items()}
+    ),
     "init.orthogonal": lambda net, x: init.orthogonal(net, random_state=1),
     "init.xavier": lambda net, x: init.xavier_uniform(net, random_state=1),
     "by hand + weights_changed": lambda net, x: (net.params.__imul__(0.5), net.weights_changed()),
@@ -117,6 +132,7 @@ def test_pickled_network_updates_through_an_unpickled_optimizer():
 
 def test_estimator_predictions_follow_partial_fit():
     from pyrnn.datasets import load_digits_sequences
+
     X, y = load_digits_sequences()
     X, y = X[:200], y[:200]
     clf = pyrnn.RNNClassifier(cell="gru", hidden_size=16, max_epochs=1, random_state=0).fit(X, y)

@@ -1,5 +1,6 @@
 """The parameter protocol (pyrnn.parameters) as every trainable piece follows it: networks,
 heads.Linear and heads.Embedding; and Embedding itself against numpy and PyTorch."""
+
 import pickle
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_views_cover_the_flat_buffers_in_order(piece):
     offset = 0
     for name, view in params.items():
         assert np.shares_memory(view, piece.params) and np.shares_memory(grads[name], piece.grad)
-        np.testing.assert_array_equal(view.ravel(), piece.params[offset:offset + view.size])
+        np.testing.assert_array_equal(view.ravel(), piece.params[offset : offset + view.size])
         offset += view.size
     assert offset == piece.params.size == piece.grad.size
     assert piece.params.dtype == piece.grad.dtype == piece.dtype
@@ -125,8 +126,9 @@ def test_linear_float64_prediction_path():
     x = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
     y = head.forward(x, training=False, dtype=np.float64)
     assert y.dtype == np.float64
-    expected = x.astype(np.float64) @ head.weight.astype(np.float64).T \
-        + head.bias.astype(np.float64)
+    expected = x.astype(np.float64) @ head.weight.astype(np.float64).T + head.bias.astype(
+        np.float64
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-14)
     with pytest.raises(ValueError, match="inference"):
         head.forward(x, training=True, dtype=np.float64)

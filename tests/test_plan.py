@@ -1,5 +1,6 @@
 """Plans from the machine: cache sizes read at run time, tiles and the thread split derived
 from them (csrc/plan.cpp), and what `pyrnn info` shows of them."""
+
 import numpy as np
 import pytest
 
@@ -34,12 +35,17 @@ def test_split_by_rows_exactly_when_the_weights_fit_l2():
     assert fits["forward"] == {"threads": 2, "split": "batch rows"}
     assert too_big["forward"]["split"] == "hidden units"
     # float64 weights are twice the bytes
-    assert engine.plan("lstm", 200, 64, 64, H, num_threads=2, dtype=np.float64)["forward"]["split"] \
+    assert (
+        engine.plan("lstm", 200, 64, 64, H, num_threads=2, dtype=np.float64)["forward"]["split"]
         == "hidden units"
+    )
 
 
 def test_small_work_is_serial_and_one_thread_is_serial():
-    assert engine.plan("rnn", 5, 1, 4, 8, num_threads=2)["forward"] == {"threads": 1, "split": "serial"}
+    assert engine.plan("rnn", 5, 1, 4, 8, num_threads=2)["forward"] == {
+        "threads": 1,
+        "split": "serial",
+    }
     p = engine.plan("lstm", 100, 64, 128, 256, num_threads=1)
     assert p["forward"] == p["backward"] == {"threads": 1, "split": "serial"}
 

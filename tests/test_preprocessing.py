@@ -1,4 +1,5 @@
 """SequenceScaler: per-channel statistics over all steps, every input kind, Pipeline, checks."""
+
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
@@ -58,10 +59,13 @@ def test_2d_is_univariate_and_constant_channel_is_kept():
 
 def test_in_pipeline_with_an_estimator():
     from pyrnn import RNNRegressor
+
     rng = np.random.default_rng(3)
     X = rng.normal(50, 20, size=(16, 6, 2))
     y = X[:, -1, 0]
-    pipe = make_pipeline(SequenceScaler(), RNNRegressor(hidden_size=4, max_epochs=2, random_state=0))
+    pipe = make_pipeline(
+        SequenceScaler(), RNNRegressor(hidden_size=4, max_epochs=2, random_state=0)
+    )
     pipe.fit(X, y)
     assert pipe.predict(X).shape == (16,)
     assert pipe[0].mean_.shape == (2,)

@@ -7,6 +7,7 @@
 - Forward semantics: variable lengths equal running each sequence alone,
   reverse equals running the time-flipped input, PyTorch cell formulas.
 """
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,9 @@ TOL = 1e-6
 @pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_reference_gradients(cell, kw, variable_length, reverse, shape):
-    arrays, options = ref.random_problem(cell, *shape, variable_length=variable_length,
-                                         reverse=reverse, **kw)
+    arrays, options = ref.random_problem(
+        cell, *shape, variable_length=variable_length, reverse=reverse, **kw
+    )
     errors = ref.gradient_check(ref.forward, ref.backward, arrays, options)
     assert set(errors) == {name for name, a in arrays.items() if a is not None}
     assert max(errors.values()) <= TOL, errors
@@ -35,8 +37,9 @@ def test_reference_gradients(cell, kw, variable_length, reverse, shape):
 
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_reference_gradients_without_bias_or_initial_state(cell, kw):
-    arrays, options = ref.random_problem(cell, 3, 2, 3, 4, bias=False, initial_state=False,
-                                         variable_length=True, **kw)
+    arrays, options = ref.random_problem(
+        cell, 3, 2, 3, 4, bias=False, initial_state=False, variable_length=True, **kw
+    )
     errors = ref.gradient_check(ref.forward, ref.backward, arrays, options)
     assert set(errors) == {"x", "weight_ih", "weight_hh"}
     assert max(errors.values()) <= TOL, errors
@@ -59,7 +62,7 @@ def split_at(arrays, options, t):
         prefix_len, suffix_len = np.clip(lengths - t, 0, None), np.minimum(lengths, t)
         suffix_slice = slice(0, t)
     else:
-        prefix_x, suffix_x = x[:t + 1], x[t + 1:]
+        prefix_x, suffix_x = x[: t + 1], x[t + 1 :]
         prefix_len, suffix_len = np.minimum(lengths, t + 1), np.clip(lengths - t - 1, 0, None)
         suffix_slice = slice(t + 1, T)
     prefix = dict(arrays, x=prefix_x)
@@ -123,8 +126,9 @@ def direct_grad_norms(arrays, options):
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_reference_grad_norms(cell, kw, variable_length, reverse):
     T, B, I, H = 4, 3, 2, 3
-    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=variable_length,
-                                         reverse=reverse, seed=5, **kw)
+    arrays, options = ref.random_problem(
+        cell, T, B, I, H, variable_length=variable_length, reverse=reverse, seed=5, **kw
+    )
     res = ref.forward(**arrays, **options)
     grads = ref.backward(res.workspace, *ref.loss_weights(T, B, H, cell))
     norm_h, norm_c = direct_grad_norms(arrays, options)
@@ -145,8 +149,9 @@ def test_grad_norms_count_only_active_rows():
     res = ref.forward(**arrays, **options)
     wy, wh, _ = ref.loss_weights(3, 2, 4, "gru")
     grads = ref.backward(res.workspace, wy, wh)
-    alone = ref.forward(**dict(arrays, x=arrays["x"][:, 1:], h0=arrays["h0"][1:]),
-                        **dict(options, lengths=None))
+    alone = ref.forward(
+        **dict(arrays, x=arrays["x"][:, 1:], h0=arrays["h0"][1:]), **dict(options, lengths=None)
+    )
     grads_alone = ref.backward(alone.workspace, wy[:, 1:], wh[1:])
     np.testing.assert_allclose(grads.grad_norm_h[1:], grads_alone.grad_norm_h[1:], rtol=1e-12)
     assert grads.grad_norm_h[0] > grads_alone.grad_norm_h[0]
@@ -156,15 +161,26 @@ def test_grad_norms_count_only_active_rows():
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_variable_length_equals_each_sequence_alone(cell, kw, reverse):
     T, B, I, H = 5, 4, 3, 4
-    arrays, options = ref.random_problem(cell, T, B, I, H, variable_length=True,
-                                         reverse=reverse, **kw)
+    arrays, options = ref.random_problem(
+        cell, T, B, I, H, variable_length=True, reverse=reverse, **kw
+    )
     lengths = options["lengths"]
     wy, wh, wc = ref.loss_weights(T, B, H, cell)
     res = ref.forward(**arrays, **options)
     grads = ref.backward(res.workspace, wy, wh, wc)
     for b, n in enumerate(lengths):
-        one = {k: (None if a is None else a[:n, b:b + 1] if k == "x" else
-                   a[b:b + 1] if k in ("h0", "c0") else a) for k, a in arrays.items()}
+        one = {
+            k: (
+                None
+                if a is None
+                else a[:n, b : b + 1]
+                if k == "x"
+                else a[b : b + 1]
+                if k in ("h0", "c0")
+                else a
+            )
+            for k, a in arrays.items()
+        }
         alone = ref.forward(**one, **dict(options, lengths=None))
         close = {"rtol": 1e-13, "atol": 1e-15}  # BLAS rounding differs with the batch size
         np.testing.assert_allclose(res.y[:n, b], alone.y[:, 0], **close)
@@ -172,8 +188,9 @@ def test_variable_length_equals_each_sequence_alone(cell, kw, reverse):
         np.testing.assert_allclose(res.h_n[b], alone.h_n[0], **close)
         if cell == "lstm":
             np.testing.assert_allclose(res.c_n[b], alone.c_n[0], **close)
-        g = ref.backward(alone.workspace, wy[:n, b:b + 1], wh[b:b + 1],
-                         None if wc is None else wc[b:b + 1])
+        g = ref.backward(
+            alone.workspace, wy[:n, b : b + 1], wh[b : b + 1], None if wc is None else wc[b : b + 1]
+        )
         np.testing.assert_allclose(grads.dx[:n, b], g.dx[:, 0], **close)
         np.testing.assert_array_equal(grads.dx[n:, b], 0)
         np.testing.assert_allclose(grads.dh0[b], g.dh0[0], **close)

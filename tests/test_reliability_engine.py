@@ -3,6 +3,7 @@ interpreter (each case that used to crash runs in a child process), a workspace 
 atomically, non-finite padding does not reach the gradients, the gradient-norm diagnostic does
 not overflow, misaligned arrays are read safely, Ctrl-C stops a long kernel call, and memory
 that is not there is refused up front with its size named."""
+
 import sys
 import textwrap
 
@@ -20,11 +21,14 @@ POSIX = sys.platform != "win32"
 def child(code, **env):
     """Run ``code`` (dedented) in a child interpreter; fail with its output unless it exits 0."""
     res = run_python(textwrap.dedent(code), **env)
-    assert res.returncode == 0, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    assert res.returncode == 0, (
+        f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    )
     return res.stdout
 
 
 # ---- item 1: every argument of every _core function is checked before use ----------------
+
 
 def test_gemm_second_argument_of_any_type_is_a_type_error():
     out = child("""
@@ -91,6 +95,7 @@ def test_workspace_size_rejects_shapes_past_int64():
 
 # ---- item 4: a workspace is consumed atomically ---------------------------------------------
 
+
 def test_two_threads_backward_one_workspace_exactly_one_runs():
     import threading
 
@@ -122,8 +127,11 @@ def test_two_threads_backward_one_workspace_exactly_one_runs():
 
 # ---- item 5: non-finite values in padding do not reach the gradients ------------------------
 
-@pytest.mark.parametrize("cell,kw", [("lstm", {}), ("gru", {"reset_after": False}),
-                                     ("gru", {"reset_after": True}), ("rnn", {})])
+
+@pytest.mark.parametrize(
+    "cell,kw",
+    [("lstm", {}), ("gru", {"reset_after": False}), ("gru", {"reset_after": True}), ("rnn", {})],
+)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_nonfinite_padding_leaves_gradients_as_zero_padding(cell, kw, bad, reverse):
@@ -155,10 +163,11 @@ def test_nonfinite_padding_leaves_gradients_as_zero_padding(cell, kw, bad, rever
         assert np.isfinite(getattr(g1, name)).all(), name
         np.testing.assert_array_equal(getattr(g1, name), getattr(g0, name), err_msg=name)
     assert np.array_equal(g1.dx, g0.dx)
-    assert np.isfinite(poisoned[lengths[1]:, 1]).sum() == 0  # the caller's x is not changed
+    assert np.isfinite(poisoned[lengths[1] :, 1]).sum() == 0  # the caller's x is not changed
 
 
 # ---- item 6: the gradient-norm diagnostic is accumulated without overflow --------------------
+
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_gradient_norm_of_large_finite_gradients_is_finite(cell):
@@ -178,10 +187,11 @@ def test_gradient_norm_of_large_finite_gradients_is_finite(cell):
 
 # ---- item 7: arrays at an odd byte offset --------------------------------------------------
 
+
 def misaligned(a):
     """A C-contiguous copy of ``a`` whose data starts one byte past an aligned address."""
     buf = np.zeros(a.nbytes + a.itemsize, np.uint8)
-    out = buf[1:1 + a.nbytes].view(a.dtype).reshape(a.shape)
+    out = buf[1 : 1 + a.nbytes].view(a.dtype).reshape(a.shape)
     out[...] = a
     assert out.flags.c_contiguous and not out.flags.aligned
     return out
@@ -204,8 +214,10 @@ def test_misaligned_arrays_give_the_aligned_results(cell, dtype):
         np.testing.assert_array_equal(getattr(g1, name), getattr(g0, name), err_msg=name)
     a, b = misaligned(arrays["x"][0]), misaligned(arrays["weight_ih"].T.copy())
     np.testing.assert_allclose(engine.gemm(a, b), arrays["x"][0] @ arrays["weight_ih"].T, rtol=1e-5)
-    np.testing.assert_array_equal(engine.activation("tanh", misaligned(np.linspace(-3, 3, 9, dtype=np.float32))),
-                                  engine.activation("tanh", np.linspace(-3, 3, 9, dtype=np.float32)))
+    np.testing.assert_array_equal(
+        engine.activation("tanh", misaligned(np.linspace(-3, 3, 9, dtype=np.float32))),
+        engine.activation("tanh", np.linspace(-3, 3, 9, dtype=np.float32)),
+    )
 
 
 # ---- item 8: Ctrl-C stops a long kernel call ------------------------------------------------
@@ -292,6 +304,7 @@ def test_ctrl_c_in_a_kernel_call_from_another_thread_is_left_to_python():
 
 
 # ---- item 9: memory ------------------------------------------------------------------------
+
 
 def test_training_beyond_available_memory_fails_up_front_naming_the_size():
     from pyrnn import LSTM

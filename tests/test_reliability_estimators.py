@@ -1,6 +1,7 @@
 """Regression tests of issue 11 at the estimators: score works for every kind of label fit
 accepts (it used to raise TypeError for strings mixed with numbers), sampling at a tiny temperature
 works, and a training job that needs more memory than the machine has fails up front."""
+
 import numpy as np
 import pytest
 
@@ -13,12 +14,15 @@ def _X(n=8):
     return np.random.default_rng(0).standard_normal((n, 4, 2)).astype(np.float32)
 
 
-@pytest.mark.parametrize("y", [
-    np.array([1, "a", 1, "a", 1, "a", 1, "a"], dtype=object),  # strings mixed with numbers
-    np.array([1, 2.5, 1, 2.5, 1, 2.5, 1, 2.5], dtype=object),  # numbers of two types
-    [1, "a", 1, "a", 1, "a", 1, "a"],                          # a list: numpy makes strings
-    np.array([("a", 1), ("b", 2)] * 4 + [None], dtype=object)[:8],  # tuples
-])
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([1, "a", 1, "a", 1, "a", 1, "a"], dtype=object),  # strings mixed with numbers
+        np.array([1, 2.5, 1, 2.5, 1, 2.5, 1, 2.5], dtype=object),  # numbers of two types
+        [1, "a", 1, "a", 1, "a", 1, "a"],  # a list: numpy makes strings
+        np.array([("a", 1), ("b", 2)] * 4 + [None], dtype=object)[:8],  # tuples
+    ],
+)
 def test_labels_that_fit_also_score(y):
     clf = RNNClassifier(**FAST).fit(_X(), y)
     pred = clf.predict(_X())
@@ -26,7 +30,8 @@ def test_labels_that_fit_also_score(y):
     assert clf.score(_X(), y) == pytest.approx(want)
     w = np.arange(1, 9, dtype=float)
     assert clf.score(_X(), y, sample_weight=w) == pytest.approx(
-        np.average([p == t for p, t in zip(pred.tolist(), np.asarray(y).tolist())], weights=w))
+        np.average([p == t for p, t in zip(pred.tolist(), np.asarray(y).tolist())], weights=w)
+    )
 
 
 def test_sample_at_a_tiny_temperature_is_greedy():

@@ -1,4 +1,5 @@
 """pyrnn.save / pyrnn.load: exact round trips, and clean errors for damaged or hostile files."""
+
 import json
 import pickle
 import sys
@@ -42,18 +43,62 @@ def fitted_estimators(digits):
     texts = load_python_text(max_chars=1500)
     tag_y = [[c for c in range(len(s))] for s in X[:60, :, 0]]
     out = [
-        (pyrnn.RNNClassifier(hidden_size=8, max_epochs=2, early_stopping=True,
-                             n_iter_no_change=1, dropout=0.2, random_state=0), X, y, Xt),
-        (pyrnn.RNNRegressor(cell="gru", hidden_size=8, max_epochs=2, optimizer="sgd",
-                            random_state=0), X, np.stack([y, y * 0.5], 1), Xt),
-        (pyrnn.RNNTagger(cell="rnn", hidden_size=8, max_epochs=1, optimizer="rmsprop",
-                         bidirectional=True, random_state=0), list(X[:60]), tag_y, list(Xt[:20])),
-        (pyrnn.RNNClassifier(hidden_size=8, max_epochs=1, optimizer="adagrad", analyzer="char",
-                             random_state=0), words, [len(n) for n in numbers], words[:20]),
-        (pyrnn.Seq2Seq(hidden_size=16, max_epochs=1, analyzer="word", optimizer="adamw",
-                       random_state=0), words, numbers, words[:20]),
-        (pyrnn.RNNLanguageModel(hidden_size=16, max_epochs=1, num_layers=2,
-                                random_state=0), [texts], None, None),
+        (
+            pyrnn.RNNClassifier(
+                hidden_size=8,
+                max_epochs=2,
+                early_stopping=True,
+                n_iter_no_change=1,
+                dropout=0.2,
+                random_state=0,
+            ),
+            X,
+            y,
+            Xt,
+        ),
+        (
+            pyrnn.RNNRegressor(
+                cell="gru", hidden_size=8, max_epochs=2, optimizer="sgd", random_state=0
+            ),
+            X,
+            np.stack([y, y * 0.5], 1),
+            Xt,
+        ),
+        (
+            pyrnn.RNNTagger(
+                cell="rnn",
+                hidden_size=8,
+                max_epochs=1,
+                optimizer="rmsprop",
+                bidirectional=True,
+                random_state=0,
+            ),
+            list(X[:60]),
+            tag_y,
+            list(Xt[:20]),
+        ),
+        (
+            pyrnn.RNNClassifier(
+                hidden_size=8, max_epochs=1, optimizer="adagrad", analyzer="char", random_state=0
+            ),
+            words,
+            [len(n) for n in numbers],
+            words[:20],
+        ),
+        (
+            pyrnn.Seq2Seq(
+                hidden_size=16, max_epochs=1, analyzer="word", optimizer="adamw", random_state=0
+            ),
+            words,
+            numbers,
+            words[:20],
+        ),
+        (
+            pyrnn.RNNLanguageModel(hidden_size=16, max_epochs=1, num_layers=2, random_state=0),
+            [texts],
+            None,
+            None,
+        ),
     ]
     return out
 
@@ -77,8 +122,11 @@ def assert_same(a, b):
 
 
 def params_of(est):
-    return [getattr(est, k).params for k in sorted(vars(est)) if k.endswith("_")
-            and hasattr(getattr(est, k), "params")]
+    return [
+        getattr(est, k).params
+        for k in sorted(vars(est))
+        if k.endswith("_") and hasattr(getattr(est, k), "params")
+    ]
 
 
 def test_every_estimator_round_trips_and_continues_identically(tmp_path, digits):
@@ -101,13 +149,26 @@ def test_every_estimator_round_trips_and_continues_identically(tmp_path, digits)
         assert_same(predictions(back, Xt), predictions(est, Xt))
 
 
-@pytest.mark.parametrize("net", [
-    pyrnn.RNN(3, 4, nonlinearity="relu", num_layers=2, random_state=0),
-    pyrnn.LSTM(3, 4, num_layers=2, bidirectional=True, dropout=0.3, dtype=np.float64,
-               random_state=0),
-    pyrnn.GRU(3, 4, reset_after=False, bias=False, batch_first=True, merge_mode="sum",
-              bidirectional=True, random_state=0),
-], ids=["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "net",
+    [
+        pyrnn.RNN(3, 4, nonlinearity="relu", num_layers=2, random_state=0),
+        pyrnn.LSTM(
+            3, 4, num_layers=2, bidirectional=True, dropout=0.3, dtype=np.float64, random_state=0
+        ),
+        pyrnn.GRU(
+            3,
+            4,
+            reset_after=False,
+            bias=False,
+            batch_first=True,
+            merge_mode="sum",
+            bidirectional=True,
+            random_state=0,
+        ),
+    ],
+    ids=["rnn", "lstm", "gru"],
+)
 def test_every_network_round_trips(tmp_path, net, backend):
     pyrnn.save(net, tmp_path / "net.pyrnn")
     back = pyrnn.load(tmp_path / "net.pyrnn")
@@ -129,8 +190,9 @@ def test_unfitted_estimator_round_trips(tmp_path):
 
 def test_save_refuses_what_is_not_data(tmp_path):
     X, y = _text_pairs(40)
-    clf = pyrnn.RNNClassifier(hidden_size=4, max_epochs=1, analyzer=str.split,
-                              random_state=0).fit(X, [len(v) for v in y])
+    clf = pyrnn.RNNClassifier(hidden_size=4, max_epochs=1, analyzer=str.split, random_state=0).fit(
+        X, [len(v) for v in y]
+    )
     with pytest.raises(TypeError, match="analyzer"):
         pyrnn.save(clf, tmp_path / "c.pyrnn")
     with pytest.raises(TypeError, match="network or estimator"):
@@ -140,8 +202,9 @@ def test_save_refuses_what_is_not_data(tmp_path):
 def test_pickle_and_skops_keep_working(tmp_path, digits):
     X, y, Xt, _ = digits
     clf = pyrnn.RNNClassifier(hidden_size=8, max_epochs=1, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xt),
-                                  clf.predict_proba(Xt))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(clf)).predict_proba(Xt), clf.predict_proba(Xt)
+    )
     sio = pytest.importorskip("skops.io")
     sio.dump(clf, tmp_path / "c.skops")
     untrusted = sio.get_untrusted_types(file=tmp_path / "c.skops")
@@ -152,8 +215,12 @@ def test_pickle_and_skops_keep_working(tmp_path, digits):
 
 def test_both_backends_write_the_same_format():
     pytest.importorskip("safetensors")
-    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([True, False]),
-              "c": np.zeros((0, 4), np.int64), "d": np.array(3.5)}
+    arrays = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": np.array([True, False]),
+        "c": np.zeros((0, 4), np.int64),
+        "d": np.array(3.5),
+    }
     for writer, reader in ((True, False), (False, True), (False, False)):
         back, meta = _safetensors.loads(_safetensors.dumps(arrays, {"k": "v"}, writer), reader)
         assert meta == {"k": "v"} and set(back) == set(arrays)
@@ -216,14 +283,17 @@ def _state_item(obj_node, key):
 def test_truncated_files_raise(tmp_path, saved, backend):
     for frac in range(10):
         with pytest.raises(ValueError):
-            _load_bytes(tmp_path, saved[:len(saved) * frac // 10])
+            _load_bytes(tmp_path, saved[: len(saved) * frac // 10])
 
 
 def test_flipped_bytes_raise(tmp_path, saved, backend):
     header_end = 8 + int.from_bytes(saved[:8], "little")
     rng = np.random.default_rng(0)
-    spots = list(range(8)) + list(rng.integers(8, header_end, 40)) + \
-        list(rng.integers(header_end, len(saved), 10))  # the data: caught by the checksum
+    spots = (
+        list(range(8))
+        + list(rng.integers(8, header_end, 40))
+        + list(rng.integers(header_end, len(saved), 10))
+    )  # the data: caught by the checksum
     for i in spots:
         damaged = bytearray(saved)
         damaged[i] ^= 0xFF
@@ -235,6 +305,7 @@ def _set(path_fn, value):
     def change(doc):
         container, key = path_fn(doc)
         container[key] = value
+
     return change
 
 
@@ -252,25 +323,33 @@ DOC_DAMAGE = {
     "hidden_size huge": _set(lambda d: (_state_item(_find(d, "LSTM"), "hidden_size"), 1), 10**9),
     "num_layers huge": _set(lambda d: (_state_item(_find(d, "LSTM"), "num_layers"), 1), 10**12),
     "num_layers negative": _set(lambda d: (_state_item(_find(d, "LSTM"), "num_layers"), 1), -1),
-    "out_features bool": _set(lambda d: (_state_item(_find(d, "Linear"), "out_features"), 1),
-                              True),
-    "missing tensor": _set(lambda d: (_state_item(_find(d, "LSTM"), "params")[1], "tensor"),
-                           "t999"),
-    "dangling ref": _set(lambda d: (_state_item(_find(d, "Linear"), "params"), 1),
-                         {"$": "ref", "id": 10**6}),
-    "huge str array": _set(lambda d: (_state_item(d["root"], "classes_"), 1),
-                           {"$": "array", "id": 10**5, "dtype": "<U3", "shape": [10**12],
-                            "items": ["a"]}),
-    "items not a list": _set(lambda d: (_state_item(d["root"], "classes_"), 1),
-                             {"$": "tuple", "items": "abc"}),
-    "bad dtype": _set(lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1),
-                      {"$": "dtype", "name": "object"}),
-    "dtype not the params'": _set(lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1),
-                                  {"$": "dtype", "name": "float64"}),
-    "bad float": _set(lambda d: (_state_item(d["root"], "learning_rate"), 1),
-                      {"$": "float", "v": "1e999x"}),
-    "bad random state": _set(lambda d: (_state_item(d["root"], "_rng"), 1),
-                             {"$": "random_state", "id": 10**5, "state": [1, 2]}),
+    "out_features bool": _set(lambda d: (_state_item(_find(d, "Linear"), "out_features"), 1), True),
+    "missing tensor": _set(
+        lambda d: (_state_item(_find(d, "LSTM"), "params")[1], "tensor"), "t999"
+    ),
+    "dangling ref": _set(
+        lambda d: (_state_item(_find(d, "Linear"), "params"), 1), {"$": "ref", "id": 10**6}
+    ),
+    "huge str array": _set(
+        lambda d: (_state_item(d["root"], "classes_"), 1),
+        {"$": "array", "id": 10**5, "dtype": "<U3", "shape": [10**12], "items": ["a"]},
+    ),
+    "items not a list": _set(
+        lambda d: (_state_item(d["root"], "classes_"), 1), {"$": "tuple", "items": "abc"}
+    ),
+    "bad dtype": _set(
+        lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1), {"$": "dtype", "name": "object"}
+    ),
+    "dtype not the params'": _set(
+        lambda d: (_state_item(_find(d, "LSTM"), "dtype"), 1), {"$": "dtype", "name": "float64"}
+    ),
+    "bad float": _set(
+        lambda d: (_state_item(d["root"], "learning_rate"), 1), {"$": "float", "v": "1e999x"}
+    ),
+    "bad random state": _set(
+        lambda d: (_state_item(d["root"], "_rng"), 1),
+        {"$": "random_state", "id": 10**5, "state": [1, 2]},
+    ),
     "deep nesting": _set(lambda d: (d, "root"), json.loads("[" * 500 + "]" * 500)),
 }
 
@@ -326,22 +405,31 @@ def _raw(header, data=b""):
     return len(text).to_bytes(8, "little") + text + data
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"\x00" * 7,
-    (2**63).to_bytes(8, "little") + b"{}",
-    _raw({"x": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\0" * 16),
-    _raw({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 2**62]}}, b"\0" * 16),
-    _raw({"x": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, b"\0" * 16),
-    _raw({"x": {"dtype": "O", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 16),
-    _raw({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-          "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12),
-    _raw([1, 2, 3]),
-    _raw({"__metadata__": {"pyrnn": 5}}),
-    _raw({"__metadata__": {"other": "x"}}),
-    _raw({"__metadata__": {"pyrnn": "{not json"}}),
-    _raw({"__metadata__": {"pyrnn": "[" * 100000 + "]" * 100000}}),
-], ids=lambda d: f"{len(d)}B")
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00" * 7,
+        (2**63).to_bytes(8, "little") + b"{}",
+        _raw({"x": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\0" * 16),
+        _raw({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 2**62]}}, b"\0" * 16),
+        _raw({"x": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, b"\0" * 16),
+        _raw({"x": {"dtype": "O", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 16),
+        _raw(
+            {
+                "x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            b"\0" * 12,
+        ),
+        _raw([1, 2, 3]),
+        _raw({"__metadata__": {"pyrnn": 5}}),
+        _raw({"__metadata__": {"other": "x"}}),
+        _raw({"__metadata__": {"pyrnn": "{not json"}}),
+        _raw({"__metadata__": {"pyrnn": "[" * 100000 + "]" * 100000}}),
+    ],
+    ids=lambda d: f"{len(d)}B",
+)
 def test_malformed_containers_raise(tmp_path, data, backend):
     with pytest.raises(ValueError):
         _load_bytes(tmp_path, data)
@@ -374,15 +462,23 @@ def test_random_edits_of_the_json_document_raise(tmp_path, saved):
 def test_conv_forecaster_and_scaler_round_trip(tmp_path, digits):
     from pyrnn.forecasting import RNNForecaster
     from pyrnn.preprocessing import SequenceScaler
+
     X, y, Xt, _ = digits
-    clf = pyrnn.RNNClassifier(hidden_size=6, max_epochs=1, conv_layers=[(4, 3, 1, 2)],
-                              random_state=0).fit(X[:100], y[:100])
+    clf = pyrnn.RNNClassifier(
+        hidden_size=6, max_epochs=1, conv_layers=[(4, 3, 1, 2)], random_state=0
+    ).fit(X[:100], y[:100])
     series = np.sin(np.arange(200) / 7.0)
-    fc = RNNForecaster(horizon=2, window=8, random_state=0,
-                       regressor=pyrnn.RNNRegressor(hidden_size=6, max_epochs=1,
-                                                    random_state=0)).fit(series)
+    fc = RNNForecaster(
+        horizon=2,
+        window=8,
+        random_state=0,
+        regressor=pyrnn.RNNRegressor(hidden_size=6, max_epochs=1, random_state=0),
+    ).fit(series)
     scaler = SequenceScaler().fit(X)
-    for est, result in ((clf, lambda e: e.predict_proba(Xt)), (fc, lambda e: e.predict()),
-                        (scaler, lambda e: e.transform(Xt))):
+    for est, result in (
+        (clf, lambda e: e.predict_proba(Xt)),
+        (fc, lambda e: e.predict()),
+        (scaler, lambda e: e.transform(Xt)),
+    ):
         pyrnn.save(est, tmp_path / "m.pyrnn")
         np.testing.assert_array_equal(result(pyrnn.load(tmp_path / "m.pyrnn")), result(est))

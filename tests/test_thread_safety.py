@@ -2,6 +2,7 @@
 a fit in one thread beside predictions in others disturbs neither, concurrent backward calls
 on separate workspaces of one network's weights give the serial gradients, and repeated calls
 do not leak (resident memory stays flat)."""
+
 import os
 import threading
 
@@ -41,8 +42,9 @@ def _run_threads(target, n):
 @pytest.mark.parametrize("n_threads", [None, 1, 2])
 def test_concurrent_predict_gives_the_serial_answers(n_threads):
     X, y = _data()
-    clf = pyrnn.RNNClassifier(hidden_size=8, max_epochs=2, random_state=0, cell="gru",
-                              n_threads=n_threads).fit(X, y)
+    clf = pyrnn.RNNClassifier(
+        hidden_size=8, max_epochs=2, random_state=0, cell="gru", n_threads=n_threads
+    ).fit(X, y)
     want = clf.predict_proba(X)
     got = [None] * 8
     _run_threads(lambda i: got.__setitem__(i, [clf.predict_proba(X) for _ in range(4)]), 8)
@@ -55,13 +57,18 @@ def test_fit_beside_predict():
     X, y = _data()
     fitted = pyrnn.RNNClassifier(hidden_size=8, max_epochs=2, random_state=0).fit(X, y)
     want = fitted.predict_proba(X)
-    serial = pyrnn.RNNClassifier(hidden_size=8, max_epochs=3, random_state=1).fit(X, y).predict_proba(X)
+    serial = (
+        pyrnn.RNNClassifier(hidden_size=8, max_epochs=3, random_state=1).fit(X, y).predict_proba(X)
+    )
     out = {}
 
     def work(i):
         if i == 0:
-            out["fit"] = pyrnn.RNNClassifier(hidden_size=8, max_epochs=3, random_state=1) \
-                .fit(X, y).predict_proba(X)
+            out["fit"] = (
+                pyrnn.RNNClassifier(hidden_size=8, max_epochs=3, random_state=1)
+                .fit(X, y)
+                .predict_proba(X)
+            )
         else:
             out[i] = [fitted.predict_proba(X) for _ in range(6)]
 

@@ -3,6 +3,7 @@ count of each call follows, in this order, the estimator's n_threads (engine.usi
 pyrnn.set_num_threads, threadpoolctl.threadpool_limits (entered and left at any time) and
 OMP_NUM_THREADS; and nothing is written back behind the user's back, however many threads
 call at once."""
+
 import threading
 
 import numpy as np
@@ -39,13 +40,16 @@ print(engine.forward(x, w, w).y.shape)
 
 
 def test_omp_num_threads_beyond_the_cap_is_bounded():
-    res = run_python("""
+    res = run_python(
+        """
 import numpy as np
 from pyrnn import engine
 assert engine.get_num_threads() == engine.max_threads(), engine.get_num_threads()
 x = np.ones((3, 2, 1), np.float32); w = np.ones((4, 1), np.float32)
 print(engine.forward(x, w, w).y.shape)
-""", OMP_NUM_THREADS="100000")
+""",
+        OMP_NUM_THREADS="100000",
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "(3, 2, 1)"
 
@@ -57,7 +61,8 @@ def test_estimator_with_absurd_n_threads_fails_in_fit():
 
 
 def test_precedence_call_then_set_then_threadpoolctl_then_omp_num_threads():
-    res = run_python("""
+    res = run_python(
+        """
 from threadpoolctl import threadpool_limits
 import pyrnn
 from pyrnn import engine
@@ -72,7 +77,9 @@ with threadpool_limits(limits=3):
     seen.append(engine.get_num_threads())
 seen.append(engine.get_num_threads())                  # left: back to OMP_NUM_THREADS
 print(seen)
-""", OMP_NUM_THREADS="5")
+""",
+        OMP_NUM_THREADS="5",
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[5, 3, 2, 4, 3, 5]"
 
@@ -95,8 +102,11 @@ def _data(n=32, T=6):
 
 
 def _blas_limits():
-    return [(p["filepath"], p["num_threads"]) for p in threadpoolctl.threadpool_info()
-            if p["user_api"] == "blas"]
+    return [
+        (p["filepath"], p["num_threads"])
+        for p in threadpoolctl.threadpool_info()
+        if p["user_api"] == "blas"
+    ]
 
 
 def test_threadpool_limits_entered_before_or_after_fits_is_obeyed(restore_num_threads):

@@ -1,5 +1,6 @@
 """Training with the pieces together: truncated BPTT (exact truncated gradient by float64 finite
 differences), padding helpers, and small seeded learning problems that need long memory."""
+
 import copy
 import pickle
 
@@ -11,6 +12,7 @@ from pyrnn import clip, heads, init, losses, optim, train
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def test_pad_sequences_and_sequence_mask():
     seqs = [np.ones((3, 2)), 2 * np.ones((1, 2)), 3 * np.ones((4, 2))]
@@ -31,6 +33,7 @@ def test_pad_sequences_and_sequence_mask():
 
 # ----------------------------------------------------------------------------- TBPTT
 
+
 def tbptt_problem(cls, batch_first=False, seed=0):
     rng = np.random.default_rng(seed)
     T, B, I, H, C = 11, 3, 2, 4, 3
@@ -47,8 +50,9 @@ def tbptt_problem(cls, batch_first=False, seed=0):
 def test_tbptt_with_one_chunk_is_full_bptt(cls):
     net, head, x, y, lengths = tbptt_problem(cls)
     ref_net, ref_head = copy.deepcopy(net), copy.deepcopy(head)
-    loss, state = train.tbptt_forward_backward(net, x, y, losses.softmax_cross_entropy, 50,
-                                               head=head, lengths=lengths)
+    loss, state = train.tbptt_forward_backward(
+        net, x, y, losses.softmax_cross_entropy, 50, head=head, lengths=lengths
+    )
     out, ref_state = ref_net.forward(x, lengths=lengths)
     mask = train.sequence_mask(lengths, x.shape[0])
     ref_loss, d = losses.softmax_cross_entropy(ref_head.forward(out), y, mask)
@@ -56,8 +60,9 @@ def test_tbptt_with_one_chunk_is_full_bptt(cls):
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     np.testing.assert_allclose(net.grad, ref_net.grad, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(head.grad, ref_head.grad, rtol=1e-10, atol=1e-14)
-    for a, b in zip(state if cls is pyrnn.LSTM else (state,),
-                    ref_state if cls is pyrnn.LSTM else (ref_state,)):
+    for a, b in zip(
+        state if cls is pyrnn.LSTM else (state,), ref_state if cls is pyrnn.LSTM else (ref_state,)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
@@ -69,15 +74,17 @@ def test_tbptt_gradient_is_the_truncated_gradient(cls, batch_first):
     net, head, x, y, lengths = tbptt_problem(cls, batch_first, seed=1)
     k, T = 3, 11
     base_net, base_head = copy.deepcopy(net), copy.deepcopy(head)
-    loss, state = train.tbptt_forward_backward(net, x, y, losses.softmax_cross_entropy, k,
-                                               head=head, lengths=lengths)
+    loss, state = train.tbptt_forward_backward(
+        net, x, y, losses.softmax_cross_entropy, k, head=head, lengths=lengths
+    )
 
     full_out, full_state = copy.deepcopy(base_net).forward(x, lengths=lengths, training=False)
     mask = train.sequence_mask(lengths, T, batch_first=batch_first)
     full_loss, _ = losses.softmax_cross_entropy(base_head.forward(full_out), y, mask)
     assert loss == pytest.approx(full_loss, rel=1e-12)
-    for a, b in zip(state if cls is pyrnn.LSTM else (state,),
-                    full_state if cls is pyrnn.LSTM else (full_state,)):
+    for a, b in zip(
+        state if cls is pyrnn.LSTM else (state,), full_state if cls is pyrnn.LSTM else (full_state,)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
     take = (lambda a, s, e: a[:, s:e]) if batch_first else (lambda a, s, e: a[s:e])
@@ -100,10 +107,8 @@ def test_tbptt_gradient_is_the_truncated_gradient(cls, batch_first):
         for s, st in zip(starts, chunk_states):
             e = min(T, s + k)
             cl = np.clip(lengths - s, 0, e - s)
-            out, _ = n.forward(take(x, s, e), lengths=np.maximum(cl, 1), state=st,
-                               training=False)
-            lc, _ = losses.softmax_cross_entropy(h.forward(out), take(y, s, e),
-                                                 take(mask, s, e))
+            out, _ = n.forward(take(x, s, e), lengths=np.maximum(cl, 1), state=st, training=False)
+            lc, _ = losses.softmax_cross_entropy(h.forward(out), take(y, s, e), take(mask, s, e))
             total += lc * cl.sum() / n_total
         return total
 
@@ -111,13 +116,15 @@ def test_tbptt_gradient_is_the_truncated_gradient(cls, batch_first):
     rng = np.random.default_rng(2)
     eps = 1e-6
     for i in rng.choice(base_net.params.size, size=20, replace=False):
-        p = base_net.params.copy(); p[i] += eps
+        p = base_net.params.copy()
+        p[i] += eps
         fp = truncated_objective(p, base_head.params)
         p[i] -= 2 * eps
         fm = truncated_objective(p, base_head.params)
         assert (fp - fm) / (2 * eps) == pytest.approx(net.grad[i], rel=1e-5, abs=1e-8), i
     for i in range(0, base_head.params.size, 3):
-        p = base_head.params.copy(); p[i] += eps
+        p = base_head.params.copy()
+        p[i] += eps
         fp = truncated_objective(base_net.params, p)
         p[i] -= 2 * eps
         fm = truncated_objective(base_net.params, p)
@@ -138,12 +145,14 @@ def test_tbptt_with_optimizer_learns_a_lagged_copy_on_a_long_sequence():
         y[2:] = x[:-2]
         return x, y
 
-    first, _ = train.tbptt_forward_backward(net, *data(), losses.mse, 20, head=head,
-                                            optimizer=opt, clip_norm=1.0)
+    first, _ = train.tbptt_forward_backward(
+        net, *data(), losses.mse, 20, head=head, optimizer=opt, clip_norm=1.0
+    )
     assert opt.step_count == T // 20
     for _ in range(5):
-        last, _ = train.tbptt_forward_backward(net, *data(), losses.mse, 20, head=head,
-                                               optimizer=opt, clip_norm=1.0)
+        last, _ = train.tbptt_forward_backward(
+            net, *data(), losses.mse, 20, head=head, optimizer=opt, clip_norm=1.0
+        )
     assert first > 0.8 and last < 0.1 * first, (first, last)
 
 
@@ -172,11 +181,11 @@ def test_network_and_optimizer_pickled_together_stay_linked():
     opt2.step()
     after = net2.named_parameters()["weight_hh_l0"]
     assert not np.array_equal(before, after)  # the optimizer updated the network's buffer
-    np.testing.assert_allclose(after, before - 0.1 * net2.named_grads()["weight_hh_l0"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(after, before - 0.1 * net2.named_grads()["weight_hh_l0"], rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- learning
+
 
 def xor_memory_batch(rng, n, T=60):
     """Two random signs arrive at step 0; the label is whether they agree (XOR), asked at the
@@ -196,8 +205,9 @@ def test_lstm_learns_xor_memory_over_60_steps_that_a_linear_model_cannot(restore
     # A linear model on the whole flattened sequence (least squares) cannot do XOR: the best
     # linear rule gets 3 of the 4 sign patterns right (75%); a fit one stays near chance.
     x_fit, y_fit = xor_memory_batch(np.random.default_rng(101), 2000)
-    features = lambda x: np.hstack([x.transpose(1, 0, 2).reshape(len(x[0]), -1),
-                                    np.ones((x.shape[1], 1))])
+    features = lambda x: np.hstack(
+        [x.transpose(1, 0, 2).reshape(len(x[0]), -1), np.ones((x.shape[1], 1))]
+    )
     w = np.linalg.lstsq(features(x_fit), 2.0 * y_fit - 1, rcond=None)[0]
     linear_acc = np.mean((features(x_test) @ w > 0) == y_test)
     assert linear_acc < 0.8

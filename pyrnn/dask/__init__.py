@@ -11,20 +11,21 @@ package only says what each task computes.
   head: each step's gradient is computed on the workers' shards of the global batch, summed
   in a fixed order, and applied as one optimizer update.
 """
+
 from ._predict import predict_blocks
 from ._threads import match_worker_threads
 from ._train import (
-           DataParallelResult,
-           final_state_loss,
-           global_batches,
-           train_data_parallel,
+    DataParallelResult,
+    final_state_loss,
+    global_batches,
+    train_data_parallel,
 )
 
 __all__ = [
-           "DataParallelResult",
-           "final_state_loss",
-           "global_batches",
-           "match_worker_threads",
-           "predict_blocks",
-           "train_data_parallel",
+    "DataParallelResult",
+    "final_state_loss",
+    "global_batches",
+    "match_worker_threads",
+    "predict_blocks",
+    "train_data_parallel",
 ]

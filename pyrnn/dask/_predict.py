@@ -6,6 +6,7 @@ from a 2-D stand-in, drops axis 1 of each block and takes no ``dask.bag``, so it
 on ragged collections. This helper keeps its idea (the fitted estimator is one object in
 the graph, each block is predicted where it lives) for every layout pyrnn reads.
 """
+
 import dask
 import dask.array as da
 import dask.bag as db
@@ -52,8 +53,10 @@ def predict_blocks(estimator, X, method="predict"):
     if isinstance(X, (dd.DataFrame, dd.Series)):
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
-        raise TypeError("X must be a dask.array, dask.dataframe or dask.bag, got "
-                        f"{type(X).__name__}; for in-memory data call the estimator directly")
+        raise TypeError(
+            "X must be a dask.array, dask.dataframe or dask.bag, got "
+            f"{type(X).__name__}; for in-memory data call the estimator directly"
+        )
     if X.ndim < 2 or X.shape[0] == 0:
         raise ValueError(f"X must hold at least one sample of at least 1 step, shape {X.shape}")
     X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})  # whole sequences per block
@@ -65,6 +68,11 @@ def predict_blocks(estimator, X, method="predict"):
         extra["drop_axis"] = list(range(out_ndim, X.ndim))
     elif out_ndim > X.ndim:
         extra["new_axis"] = list(range(X.ndim, out_ndim))
-    return X.map_blocks(_apply, dask.delayed(estimator), method,
-                        meta=np.empty((0,) * out_ndim, probe.dtype),
-                        chunks=(X.chunks[0],) + tuple((n,) for n in tail), **extra)
+    return X.map_blocks(
+        _apply,
+        dask.delayed(estimator),
+        method,
+        meta=np.empty((0,) * out_ndim, probe.dtype),
+        chunks=(X.chunks[0],) + tuple((n,) for n in tail),
+        **extra,
+    )

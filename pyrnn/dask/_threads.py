@@ -1,4 +1,5 @@
 """Each Dask worker's pyrnn thread pool sized to the worker's own threads."""
+
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .. import engine

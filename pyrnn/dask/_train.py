@@ -14,6 +14,7 @@ Results therefore do not depend on the number of workers, on where the blocks li
 thread counts (the engine is deterministic for any thread count); they differ from one
 process computing the whole batch at once only by the order of floating-point sums.
 """
+
 import copy
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=
     batches = []
     for _ in range(epochs):
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
-        batches += [order[i:i + batch_size] for i in range(0, n_samples, batch_size)]
+        batches += [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
     return batches
 
 
@@ -60,7 +61,7 @@ def final_state_loss(net, head, x, y, lengths, loss, scale=1.0):
     dfeat = head.backward(dpred * dpred.dtype.type(scale))
     dh = np.zeros_like(h_n)
     for d in range(D):
-        dh[len(h_n) - D + d] = dfeat[:, d * H:(d + 1) * H]
+        dh[len(h_n) - D + d] = dfeat[:, d * H : (d + 1) * H]
     net.backward(None, (dh, None) if net.cell == "lstm" else dh)
     return float(value) * scale
 
@@ -69,8 +70,8 @@ def _shard_gradient(model, params, x_part, y_part, len_part, rows, n_batch, loss
     """On a worker: one shard's share of the batch-mean loss and gradient, and its time."""
     start = time.perf_counter()
     net, head = copy.deepcopy(model)  # the template is shared by the worker's tasks
-    net.params[...] = params[:net.params.size]
-    head.params[...] = params[net.params.size:]
+    net.params[...] = params[: net.params.size]
+    head.params[...] = params[net.params.size :]
     net.weights_changed()  # written by hand: no packed copy of older weights may be used
     net.zero_grad()
     head.zero_grad()
@@ -90,9 +91,11 @@ def _tree_sum(parts):
     first), built lazily so that it runs on the workers: the driver receives one gradient
     instead of one per shard."""
     while len(parts) > 1:
-        pairs = [dask.delayed(_combine, pure=False)(parts[i], parts[i + 1])
-                 for i in range(0, len(parts) - 1, 2)]
-        parts = pairs + parts[len(parts) - len(parts) % 2:]
+        pairs = [
+            dask.delayed(_combine, pure=False)(parts[i], parts[i + 1])
+            for i in range(0, len(parts) - 1, 2)
+        ]
+        parts = pairs + parts[len(parts) - len(parts) % 2 :]
     return parts[0]
 
 
@@ -121,19 +124,27 @@ def _check_inputs(net, head, optimizer, X, y, lengths, loss):
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     if net.dropout > 0:
-        raise ValueError("data-parallel training needs dropout=0: dropout masks would depend "
-                         "on how the global batch is sharded")
+        raise ValueError(
+            "data-parallel training needs dropout=0: dropout masks would depend "
+            "on how the global batch is sharded"
+        )
     features = net.num_directions * net.hidden_size
     if head.in_features != features or head.dtype != net.dtype:
-        raise ValueError(f"head takes {head.in_features} {head.dtype} features, the network's "
-                         f"final state gives {features} {net.dtype}")
+        raise ValueError(
+            f"head takes {head.in_features} {head.dtype} features, the network's "
+            f"final state gives {features} {net.dtype}"
+        )
     trained = {id(p) for p, _ in optimizer.pairs}
     if id(net.params) not in trained or id(head.params) not in trained:
-        raise ValueError("the optimizer must update net.params and head.params, e.g. "
-                         "pyrnn.optim.Adam([net, head], lr=1e-3)")
+        raise ValueError(
+            "the optimizer must update net.params and head.params, e.g. "
+            "pyrnn.optim.Adam([net, head], lr=1e-3)"
+        )
     if not isinstance(X, da.Array) or X.ndim != 3 or X.shape[2] != net.input_size:
-        raise TypeError(f"X must be a dask.array (n_samples, T, {net.input_size}), got "
-                        f"{type(X).__name__} of shape {getattr(X, 'shape', None)}")
+        raise TypeError(
+            f"X must be a dask.array (n_samples, T, {net.input_size}), got "
+            f"{type(X).__name__} of shape {getattr(X, 'shape', None)}"
+        )
     n = X.shape[0]
     for name, a in (("y", y), ("lengths", lengths)):
         if a is not None and len(a) != n:
@@ -153,9 +164,23 @@ def _partitions(client, X, y, lengths, workers):
     return parts, np.concatenate([[0], np.cumsum(chunks)])
 
 
-def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
-                        loss="softmax_cross_entropy", batch_size=64, epochs=1, shuffle=True,
-                        random_state=0, max_norm=None, workers=None):
+def train_data_parallel(
+    client,
+    net,
+    head,
+    optimizer,
+    X,
+    y,
+    *,
+    lengths=None,
+    loss="softmax_cross_entropy",
+    batch_size=64,
+    epochs=1,
+    shuffle=True,
+    random_state=0,
+    max_norm=None,
+    workers=None,
+):
     """Train ``net`` and ``head`` in place, data-parallel over the cluster's workers.
 
     The model is ``head(final state of net's last layer)`` trained on ``loss``, the
@@ -188,16 +213,27 @@ def train_data_parallel(client, net, head, optimizer, X, y, *, lengths=None,
     [model] = client.scatter([(net, head)], broadcast=True, workers=workers)
     result = DataParallelResult()
     n_net = net.params.size
-    for batch in global_batches(X.shape[0], batch_size, epochs, shuffle=shuffle,
-                                random_state=random_state):
+    for batch in global_batches(
+        X.shape[0], batch_size, epochs, shuffle=shuffle, random_state=random_state
+    ):
         start = time.perf_counter()
-        params = client.scatter(np.concatenate([net.params, head.params]), broadcast=True,
-                                workers=workers, hash=False)
+        params = client.scatter(
+            np.concatenate([net.params, head.params]), broadcast=True, workers=workers, hash=False
+        )
         part_of = np.searchsorted(offsets, batch, side="right") - 1
-        shards = [dask.delayed(_shard_gradient, pure=False)(
-                      model, params, x_parts[p], y_parts[p], len_parts[p],
-                      batch[part_of == p] - offsets[p], len(batch), loss)
-                  for p in np.unique(part_of)]  # ascending partition order
+        shards = [
+            dask.delayed(_shard_gradient, pure=False)(
+                model,
+                params,
+                x_parts[p],
+                y_parts[p],
+                len_parts[p],
+                batch[part_of == p] - offsets[p],
+                len(batch),
+                loss,
+            )
+            for p in np.unique(part_of)
+        ]  # ascending partition order
         # One graph per step (shards and sums): submitted and released as a whole.
         value, grad, shard_seconds = client.compute(_tree_sum(shards), workers=workers).result()
         optimizer.zero_grad()

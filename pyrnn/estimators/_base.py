@@ -19,6 +19,7 @@ An estimator subclass provides a few hooks and the code here does the rest:
 :meth:`BaseRNN._train_epoch` (batches of :meth:`BaseRNN._train_step`), then
 :meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
+
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -74,8 +75,9 @@ class Param:
             if self.low is not None:
                 text += (" >= " if self.closed in ("both", "left") else " > ") + str(self.low)
             if self.high is not None:
-                text += (" and <= " if self.closed in ("both", "right") else " and < ") \
-                    + str(self.high)
+                text += (" and <= " if self.closed in ("both", "right") else " and < ") + str(
+                    self.high
+                )
         elif self.kind == "bool":
             text = "a bool"
         elif self.kind == "random_state":
@@ -85,8 +87,10 @@ class Param:
         elif self.kind == "class_weight":
             text = "'balanced' or a dict label -> non-negative weight"
         elif self.kind == "conv_layers":
-            text = "a list of (channels, kernel_size, stride) or (channels, kernel_size, " \
+            text = (
+                "a list of (channels, kernel_size, stride) or (channels, kernel_size, "
                 "stride, pool) tuples of positive ints"
+            )
         else:  # analyzer
             text = "'char', 'word' or a callable text -> list of str"
         return text + (" or None" if self.none else "")
@@ -99,23 +103,39 @@ class Param:
         if self.kind == "options":
             return isinstance(value, str) and value in self.options
         if self.kind == "random_state":
-            return (isinstance(value, np.random.RandomState)
-                    or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                        and value >= 0))
+            return isinstance(value, np.random.RandomState) or (
+                isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+            )
         if self.kind == "dtype":
-            return (isinstance(value, str) and value in _DTYPES) or value in (np.float32,
-                                                                               np.float64)
+            return (isinstance(value, str) and value in _DTYPES) or value in (
+                np.float32,
+                np.float64,
+            )
         if self.kind == "analyzer":
             return value in ("char", "word") if isinstance(value, str) else callable(value)
         if self.kind == "conv_layers":
-            return isinstance(value, (list, tuple)) and len(value) > 0 and all(
-                isinstance(layer, (list, tuple)) and len(layer) in (3, 4) and all(
-                    isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-                    for v in layer) for layer in value)
+            return (
+                isinstance(value, (list, tuple))
+                and len(value) > 0
+                and all(
+                    isinstance(layer, (list, tuple))
+                    and len(layer) in (3, 4)
+                    and all(
+                        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                        for v in layer
+                    )
+                    for layer in value
+                )
+            )
         if self.kind == "class_weight":
-            return value == "balanced" if isinstance(value, str) else (
-                isinstance(value, dict) and all(isinstance(w, numbers.Real) and w >= 0
-                                                for w in value.values()))
+            return (
+                value == "balanced"
+                if isinstance(value, str)
+                else (
+                    isinstance(value, dict)
+                    and all(isinstance(w, numbers.Real) and w >= 0 for w in value.values())
+                )
+            )
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):
@@ -225,13 +245,35 @@ class BaseRNN(BaseEstimator):
     _params = COMMON_PARAMS
     _unit = "seq"  # what the progress bar counts
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.003, batch_size=32,
-                 max_epochs=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=20, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1, lr_schedule="plateau", warmup_epochs=5,
-                 layout=None, conv_layers=None):
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=64,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        optimizer="adam",
+        learning_rate=0.003,
+        batch_size=32,
+        max_epochs=100,
+        clip_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_threads=None,
+        analyzer="word",
+        embedding_dim=32,
+        min_frequency=1,
+        lr_schedule="plateau",
+        warmup_epochs=5,
+        layout=None,
+        conv_layers=None,
+    ):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration
@@ -242,10 +284,12 @@ class BaseRNN(BaseEstimator):
         for key, rule in self._params.items():
             value = getattr(self, key)
             if not rule.is_valid(value):
-                err = TypeError if rule.kind == "analyzer" and not isinstance(value, str) \
+                err = (
+                    TypeError
+                    if rule.kind == "analyzer" and not isinstance(value, str)
                     else ValueError
-                raise err(f"{name}: the '{key}' parameter must be {rule.describe()}; "
-                          f"got {value!r}")
+                )
+                raise err(f"{name}: the '{key}' parameter must be {rule.describe()}; got {value!r}")
 
     @property
     def _float(self):
@@ -257,9 +301,15 @@ class BaseRNN(BaseEstimator):
     def _new_network(self, input_size, rng, bidirectional=None):
         cls = _NETWORKS[self.cell]
         bidirectional = self.bidirectional if bidirectional is None else bidirectional
-        return cls(input_size, self.hidden_size, num_layers=self.num_layers,
-                   bidirectional=bidirectional, dropout=self.dropout, dtype=self._float,
-                   random_state=self._seed(rng))
+        return cls(
+            input_size,
+            self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=bidirectional,
+            dropout=self.dropout,
+            dtype=self._float,
+            random_state=self._seed(rng),
+        )
 
     def _new_embedding(self, num_embeddings, rng):
         return Embedding(num_embeddings, self.embedding_dim, self._float, self._seed(rng))
@@ -318,7 +368,7 @@ class BaseRNN(BaseEstimator):
         B = dfeatures.shape[0]
         dh = np.zeros((L * D, B, H), net.dtype)
         for d in range(D):
-            dh[(L - 1) * D + d] = dfeatures[:, d * H:(d + 1) * H]
+            dh[(L - 1) * D + d] = dfeatures[:, d * H : (d + 1) * H]
         return (dh, None) if net.cell == "lstm" else dh
 
     # ------------------------------------------------------------ fit
@@ -355,8 +405,10 @@ class BaseRNN(BaseEstimator):
     def _prepare_validation(self, validation_data):
         """``(X_val, y_val)`` -> validation data checked against the fitted model."""
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a pair (X_val, y_val), got "
-                             f"{type(validation_data).__name__}")
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val), got "
+                f"{type(validation_data).__name__}"
+            )
         X_val, y_val = validation_data
         return self._prepare_data(X_val, y_val, False)
 
@@ -366,18 +418,23 @@ class BaseRNN(BaseEstimator):
         n = len(data[0])
         n_valid = int(np.ceil(self.validation_fraction * n))
         if n < 2 or n_valid >= n:
-            raise ValueError(f"early_stopping holds out validation_fraction="
-                             f"{self.validation_fraction} of the samples, which leaves none "
-                             f"to train on with n_samples={n}")
+            raise ValueError(
+                f"early_stopping holds out validation_fraction="
+                f"{self.validation_fraction} of the samples, which leaves none "
+                f"to train on with n_samples={n}"
+            )
         stratify = self._stratify(data)
         if stratify is not None:
             _, counts = np.unique(stratify, return_counts=True)
             if counts.min() < 2 or n_valid < len(counts):
                 stratify = None
-        tr, va = train_test_split(np.arange(n), test_size=n_valid, random_state=rng,
-                                  stratify=stratify)
-        return (tuple(take_rows(part, tr) for part in data),
-                tuple(take_rows(part, va) for part in data))
+        tr, va = train_test_split(
+            np.arange(n), test_size=n_valid, random_state=rng, stratify=stratify
+        )
+        return (
+            tuple(take_rows(part, tr) for part in data),
+            tuple(take_rows(part, va) for part in data),
+        )
 
     def _stratify(self, data):
         """Labels to stratify the validation split by, or None."""
@@ -419,7 +476,7 @@ class BaseRNN(BaseEstimator):
         n = len(train[0])
         order = rng.permutation(n)
         for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             yield len(idx), tuple(take_rows(part, idx) for part in train)
 
     def _epoch_size(self, train):
@@ -443,8 +500,12 @@ class BaseRNN(BaseEstimator):
                 cb.on_train_begin(self)
         for _ in range(n_epochs):
             snapshot = EpochSnapshot(self._modules(), self.optimizer_)
-            bar = progress_bar(self._epoch_size(train), f"epoch {self.n_iter_ + 1}",
-                               self._unit, show=bool(self.verbose))
+            bar = progress_bar(
+                self._epoch_size(train),
+                f"epoch {self.n_iter_ + 1}",
+                self._unit,
+                show=bool(self.verbose),
+            )
             start = time.perf_counter()
             try:
                 stats = self._train_epoch(train, rng, bar)
@@ -453,8 +514,10 @@ class BaseRNN(BaseEstimator):
                 bar.close()
                 self.interrupted_ = True
                 if self.verbose:
-                    print(f"{type(self).__name__}: interrupted; keeping the {self.n_iter_} "
-                          "complete epoch(s).")
+                    print(
+                        f"{type(self).__name__}: interrupted; keeping the {self.n_iter_} "
+                        "complete epoch(s)."
+                    )
                 break
             score = None if valid is None else self._validation_score(valid)
             stop = self._end_epoch(stats, score, time.perf_counter() - start)
@@ -492,12 +555,14 @@ class BaseRNN(BaseEstimator):
         for m in modules:
             m.zero_grad()
         loss, n_items = self._forward_backward(batch, rng)
-        norm = clip_grad_norm([m.grad for m in modules],
-                              self.clip_norm if self.clip_norm else np.inf)
+        norm = clip_grad_norm(
+            [m.grad for m in modules], self.clip_norm if self.clip_norm else np.inf
+        )
         if not (np.isfinite(loss) and np.isfinite(norm)):
             raise FloatingPointError(
                 f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1} "
-                "(the loss or its gradient is not finite); lower learning_rate or set clip_norm")
+                "(the loss or its gradient is not finite); lower learning_rate or set clip_norm"
+            )
         self.optimizer_.step()
         return loss, n_items
 
@@ -510,9 +575,15 @@ class BaseRNN(BaseEstimator):
         self.gradient_norms_.append(stats.grad_norms)
         if score is not None:
             self.validation_scores_ = (self.validation_scores_ or []) + [score]
-        self.history_.append({"epoch": self.n_iter_, "loss": stats.loss,
-                              "validation_score": score,
-                              "learning_rate": float(self.optimizer_.lr), "seconds": seconds})
+        self.history_.append(
+            {
+                "epoch": self.n_iter_,
+                "loss": stats.loss,
+                "validation_score": score,
+                "learning_rate": float(self.optimizer_.lr),
+                "seconds": seconds,
+            }
+        )
         self.lr_scheduler_.step(stats.loss if score is None else -score)
         return self._update_no_improvement(stats.loss, score)
 
@@ -524,7 +595,9 @@ class BaseRNN(BaseEstimator):
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:
-            previous = -np.inf if self.best_validation_score_ is None else self.best_validation_score_
+            previous = (
+                -np.inf if self.best_validation_score_ is None else self.best_validation_score_
+            )
             improved = score > previous + self.tol
             best = score > previous
             self.best_validation_score_ = max(previous, score)

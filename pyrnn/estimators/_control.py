@@ -1,5 +1,6 @@
 """Training control around the epoch loop: learning-rate schedules, the last complete epoch
 (for KeyboardInterrupt), and the warnings that say when training did not learn."""
+
 import warnings
 
 import numpy as np
@@ -24,8 +25,9 @@ def make_schedule(est, optimizer):
     kind = est.lr_schedule
     after = None
     if kind == "plateau":
-        after = optim.ReduceLROnPlateau(optimizer, factor=0.5,
-                                        patience=max(1, est.n_iter_no_change // 2))
+        after = optim.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, est.n_iter_no_change // 2)
+        )
     elif kind == "step":
         after = optim.StepLR(optimizer, step_size=max(1, est.max_epochs // 4), gamma=0.5)
     elif kind == "exponential":
@@ -60,11 +62,20 @@ def warn_if_not_learning(est):
             f"{name}: the training loss stalled at its starting value ({curve[0]:.4g}) for "
             f"{len(curve)} epochs; the model has not learned. Try scaling X "
             "(pyrnn.preprocessing.SequenceScaler), a different learning_rate, "
-            "lr_schedule='plateau' or more max_epochs.", ConvergenceWarning, stacklevel=4)
-    elif len(curve) >= 2 and np.isfinite(curve[-1]) and curve[-1] > 2 * min(curve) \
-            and curve[-1] > curve[0]:
+            "lr_schedule='plateau' or more max_epochs.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    elif (
+        len(curve) >= 2
+        and np.isfinite(curve[-1])
+        and curve[-1] > 2 * min(curve)
+        and curve[-1] > curve[0]
+    ):
         warnings.warn(
             f"{name}: the training loss diverged (best {min(curve):.4g}, last "
             f"{curve[-1]:.4g}); the parameters of the best epoch were kept. Try a lower "
-            "learning_rate, clip_norm or lr_schedule='plateau'.", ConvergenceWarning,
-            stacklevel=4)
+            "learning_rate, clip_norm or lr_schedule='plateau'.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )

@@ -13,6 +13,7 @@ Accepted ``X``:
 Everything becomes a :class:`Sequences`: ``values`` ``(n, T_max, F)`` floats or ``(n, T_max)``
 token ids, and ``lengths`` ``(n,)``.
 """
+
 from collections import Counter
 
 import numpy as np
@@ -83,7 +84,7 @@ def pad(arrays, dtype, fill=0):
     tail = np.shape(arrays[0])[1:] if len(arrays) else ()
     out = np.full((len(arrays), t_max) + tuple(tail), fill, dtype=dtype)
     for i, a in enumerate(arrays):
-        out[i, :len(a)] = a
+        out[i, : len(a)] = a
     return out, lengths
 
 
@@ -105,14 +106,20 @@ def as_text_input(X):
     items are all lists/tuples of ``str`` with at least one non-empty (token lists).
     """
     if isinstance(X, str):
-        raise TypeError("X must be a list of texts or of token lists, got a single str; "
-                        "wrap it in a list: [text]")
+        raise TypeError(
+            "X must be a list of texts or of token lists, got a single str; "
+            "wrap it in a list: [text]"
+        )
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "OUS":
         items = X.tolist()
     elif isinstance(X, (list, tuple)):
         items = list(X)
-    elif hasattr(X, "dtype") and hasattr(X, "tolist") and np.ndim(X) == 1 \
-            and np.asarray(X).dtype.kind in "OUS":
+    elif (
+        hasattr(X, "dtype")
+        and hasattr(X, "tolist")
+        and np.ndim(X) == 1
+        and np.asarray(X).dtype.kind in "OUS"
+    ):
         items = X.tolist()  # a pandas Series of strings
     else:
         return None
@@ -123,8 +130,9 @@ def as_text_input(X):
     if all(_is_token_list(x) for x in items) and any(len(x) for x in items):
         return [list(x) for x in items]
     if any(isinstance(x, str) or (_is_token_list(x) and len(x)) for x in items):
-        raise TypeError("text input must be all str (texts) or all lists of str (token "
-                        "lists); got a mix")
+        raise TypeError(
+            "text input must be all str (texts) or all lists of str (token lists); got a mix"
+        )
     return None
 
 
@@ -142,8 +150,10 @@ def analyze(texts, analyzer):
         elif callable(analyzer):
             tokens = list(analyzer(text))
             if not all(isinstance(t, str) for t in tokens):
-                raise TypeError(f"analyzer must return a list of str; for X[{i}] it returned "
-                                f"{type(tokens[0]).__name__} items")
+                raise TypeError(
+                    f"analyzer must return a list of str; for X[{i}] it returned "
+                    f"{type(tokens[0]).__name__} items"
+                )
             out.append(tokens)
         else:
             raise ValueError(f"analyzer must be 'char', 'word' or a callable, got {analyzer!r}")
@@ -166,11 +176,14 @@ def encode(token_lists, vocabulary, allow_empty=False, name="X"):
     ids = []
     for i, tokens in enumerate(token_lists):
         if not tokens and not allow_empty:
-            raise ValueError(f"{name}[{i}] is an empty sequence (no tokens); every sequence "
-                             "needs at least one step")
+            raise ValueError(
+                f"{name}[{i}] is an empty sequence (no tokens); every sequence "
+                "needs at least one step"
+            )
         ids.append(np.array([vocabulary.get(t, UNKNOWN) for t in tokens], dtype=np.int64))
-    values, lengths = pad(ids, np.int64) if ids else (np.zeros((0, 1), np.int64),
-                                                       np.zeros(0, np.int64))
+    values, lengths = (
+        pad(ids, np.int64) if ids else (np.zeros((0, 1), np.int64), np.zeros(0, np.int64))
+    )
     return Sequences(values, lengths)
 
 
@@ -181,16 +194,19 @@ def _numeric_kind(X):
     """'tabular' (2-D), 'array' (3-D) or 'ragged' (list of sequences of different shapes)."""
     if sp.issparse(X):
         return "tabular"  # validate_data raises the standard "dense data is required" error
-    if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object
-                                        and X.ndim == 1):
+    if isinstance(X, (list, tuple)) or (
+        isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
+    ):
         if len(X) == 0:
-            raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 "
-                             "is required.")
+            raise ValueError(
+                "Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required."
+            )
         try:
             shapes = {np.shape(x) for x in X}
         except ValueError:  # an item is itself ragged
-            raise ValueError("each sequence in X must be a 1-D (L,) or 2-D (L, n_features) "
-                             "array-like") from None
+            raise ValueError(
+                "each sequence in X must be a 1-D (L,) or 2-D (L, n_features) array-like"
+            ) from None
         if len(shapes) == 1:
             ndim = 1 + len(shapes.pop())
             return "array" if ndim == 3 else "tabular"
@@ -200,8 +216,9 @@ def _numeric_kind(X):
 
 
 def _check_finite_real(a, name):
-    return check_array(a, ensure_2d=False, allow_nd=True, dtype=FLOAT_DTYPES,
-                       ensure_min_samples=0, input_name=name)
+    return check_array(
+        a, ensure_2d=False, allow_nd=True, dtype=FLOAT_DTYPES, ensure_min_samples=0, input_name=name
+    )
 
 
 def _ragged_sequences(X, dtype):
@@ -211,16 +228,20 @@ def _ragged_sequences(X, dtype):
         if a.ndim == 1:
             a = a[:, None]
         if a.ndim != 2:
-            raise ValueError(f"X[{i}] must be a sequence of shape (L,) or (L, n_features), "
-                             f"got shape {a.shape}")
+            raise ValueError(
+                f"X[{i}] must be a sequence of shape (L,) or (L, n_features), got shape {a.shape}"
+            )
         if a.shape[0] == 0:
-            raise ValueError(f"X[{i}] is an empty sequence; every sequence needs at least "
-                             "one time step")
+            raise ValueError(
+                f"X[{i}] is an empty sequence; every sequence needs at least one time step"
+            )
         if a.shape[1] == 0:
             raise ValueError(f"X[{i}] has 0 features per step; a minimum of 1 is required")
         if seqs and a.shape[1] != seqs[0].shape[1]:
-            raise ValueError(f"every sequence in X must have the same number of features per "
-                             f"step; X[0] has {seqs[0].shape[1]}, X[{i}] has {a.shape[1]}")
+            raise ValueError(
+                f"every sequence in X must have the same number of features per "
+                f"step; X[0] has {seqs[0].shape[1]}, X[{i}] has {a.shape[1]}"
+            )
         seqs.append(a)
     values, lengths = pad(seqs, dtype)
     return values, lengths
@@ -231,11 +252,13 @@ def _array3d(X):
     if a.ndim != 3:
         raise ValueError(f"expected a 3-D array (n_samples, T, n_features), got shape {a.shape}")
     if a.shape[1] == 0:
-        raise ValueError(f"Found array with 0 time step(s) (shape={a.shape}) while a minimum "
-                         "of 1 is required.")
+        raise ValueError(
+            f"Found array with 0 time step(s) (shape={a.shape}) while a minimum of 1 is required."
+        )
     if a.shape[2] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={a.shape}) while a minimum "
-                         "of 1 is required.")
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={a.shape}) while a minimum of 1 is required."
+        )
     return a
 
 
@@ -249,7 +272,8 @@ def _oriented(a, layout):
             f"X has shape {a.shape}: {a.shape[1]} time steps of {a.shape[2]} features, or "
             f"{a.shape[1]} channels of {a.shape[2]} steps as sktime, aeon and tslearn write "
             "them? Say which with layout='NTC' (n_samples, T, n_features) or layout='NCT' "
-            "(n_samples, n_channels, T).")
+            "(n_samples, n_channels, T)."
+        )
     return a
 
 
@@ -279,8 +303,7 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
         if not allow_tokens:
             raise TypeError(f"{type(est).__name__} takes numeric sequences, got text")
         if fitted_kind is not None and fitted_kind != "tokens":
-            raise ValueError(f"{type(est).__name__} was fitted on numeric sequences, "
-                             "but X is text")
+            raise ValueError(f"{type(est).__name__} was fitted on numeric sequences, but X is text")
         tokens = analyze(texts, est.analyzer)
         if reset:
             _forget_input_attributes(est)
@@ -290,8 +313,10 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
         return encode(tokens, est.vocabulary_, allow_empty=allow_empty)
 
     if fitted_kind == "tokens":
-        raise ValueError(f"{type(est).__name__} was fitted on text (token sequences); X must "
-                         "be a list of texts or token lists")
+        raise ValueError(
+            f"{type(est).__name__} was fitted on text (token sequences); X must "
+            "be a list of texts or token lists"
+        )
     X = sequences_from_pandas(X) or X
     kind = _numeric_kind(X)
     if kind == "tabular":
@@ -305,7 +330,8 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
                 raise ValueError(
                     f"X is a 2-D array, read as univariate sequences (one feature per step), "
                     f"but {type(est).__name__} was fitted on {est.input_size_} features per "
-                    "step; pass a 3-D array (n_samples, T, n_features) or a list of sequences")
+                    "step; pass a 3-D array (n_samples, T, n_features) or a list of sequences"
+                )
         values = a[:, :, None].astype(dtype)
         lengths = np.full(len(a), a.shape[1], dtype=np.int64)
         n_features = 1
@@ -327,9 +353,11 @@ def check_sequences(est, X, *, reset, allow_tokens=True, allow_empty=False):
         est.input_kind_ = "tabular" if kind == "tabular" else "sequences"
         est.input_size_ = n_features
     elif n_features != est.input_size_:
-        raise ValueError(f"X has {n_features} features per time step, but "
-                         f"{type(est).__name__} is expecting {est.input_size_} features per "
-                         "time step as input.")
+        raise ValueError(
+            f"X has {n_features} features per time step, but "
+            f"{type(est).__name__} is expecting {est.input_size_} features per "
+            "time step as input."
+        )
     return Sequences(values, lengths)
 
 
@@ -350,8 +378,7 @@ def unique_labels(values):
     out[:] = labels
     if labels and all(isinstance(v, (str, np.str_)) for v in labels):
         return np.asarray(labels)
-    if labels and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                      for v in labels):
+    if labels and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
         return np.asarray(labels, dtype=np.int64)
     return out
 

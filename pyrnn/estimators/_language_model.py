@@ -1,4 +1,5 @@
 """RNNLanguageModel: a character- or word-level language model, trained with truncated BPTT."""
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -23,8 +24,10 @@ def _texts(X):
     if texts is None:
         if X is not None and len(X) and all(isinstance(t, (list, tuple)) and not t for t in X):
             return [[] for _ in X]
-        raise TypeError("X must be a str, a list of texts (str) or a list of token lists "
-                        f"(lists of str); got {type(X).__name__}")
+        raise TypeError(
+            "X must be a str, a list of texts (str) or a list of token lists "
+            f"(lists of str); got {type(X).__name__}"
+        )
     return texts
 
 
@@ -80,17 +83,40 @@ class RNNLanguageModel(BaseRNN):
     True
     """
 
-    _params = {**{k: v for k, v in COMMON_PARAMS.items() if k != "bidirectional"},
-               **TEXT_PARAMS, "tbptt": Param("int", 1)}
+    _params = {
+        **{k: v for k, v in COMMON_PARAMS.items() if k != "bidirectional"},
+        **TEXT_PARAMS,
+        "tbptt": Param("int", 1),
+    }
     _unit = "tok"
 
-    def __init__(self, cell="lstm", hidden_size=128, num_layers=1, dropout=0.0,
-                 optimizer="adam", learning_rate=0.005, batch_size=32, max_epochs=20,
-                 clip_norm=5.0, tbptt=64, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="char",
-                 embedding_dim=32, min_frequency=1, lr_schedule="constant",
-                 warmup_epochs=0):
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=128,
+        num_layers=1,
+        dropout=0.0,
+        optimizer="adam",
+        learning_rate=0.005,
+        batch_size=32,
+        max_epochs=20,
+        clip_norm=5.0,
+        tbptt=64,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_threads=None,
+        analyzer="char",
+        embedding_dim=32,
+        min_frequency=1,
+        lr_schedule="constant",
+        warmup_epochs=0,
+    ):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ data
@@ -137,8 +163,8 @@ class RNNLanguageModel(BaseRNN):
         inputs = stream[base[None, :] + np.arange(per)[:, None]]  # (per, B)
         targets = stream[base[None, :] + np.arange(per)[:, None] + 1]
         for start in range(0, per, self.tbptt):
-            x = np.ascontiguousarray(inputs[start:start + self.tbptt])
-            y = np.ascontiguousarray(targets[start:start + self.tbptt])
+            x = np.ascontiguousarray(inputs[start : start + self.tbptt])
+            y = np.ascontiguousarray(targets[start : start + self.tbptt])
             yield x.size, (x, y, start == 0)
 
     def _forward_backward(self, batch, rng):
@@ -187,8 +213,10 @@ class RNNLanguageModel(BaseRNN):
         stream = data[0]
         n_valid = int(np.ceil(self.validation_fraction * len(stream)))
         if len(stream) - n_valid < 3 or n_valid < 2:
-            raise ValueError(f"X has {len(stream)} tokens: too few to hold out "
-                             f"validation_fraction={self.validation_fraction} of them")
+            raise ValueError(
+                f"X has {len(stream)} tokens: too few to hold out "
+                f"validation_fraction={self.validation_fraction} of them"
+            )
         return (stream[:-n_valid],), (stream[-n_valid:],)
 
     # ------------------------------------------------------------ scoring and sampling
@@ -201,10 +229,11 @@ class RNNLanguageModel(BaseRNN):
         total, count = 0.0, 0
         state = None
         for start in range(0, ids.shape[1] - 1, 4096):
-            x = np.ascontiguousarray(ids[:, start:start + 4096].T)
-            y = np.ascontiguousarray(ids[:, start + 1:start + 4097].T)
-            out, state = self.network_.forward(self.embedding_.forward(x[:len(y)], False),
-                                               state=state, training=False)
+            x = np.ascontiguousarray(ids[:, start : start + 4096].T)
+            y = np.ascontiguousarray(ids[:, start + 1 : start + 4097].T)
+            out, state = self.network_.forward(
+                self.embedding_.forward(x[: len(y)], False), state=state, training=False
+            )
             loss, _ = softmax_cross_entropy(self._logits(out), y)
             total += loss * y.size
             count += y.size
@@ -227,16 +256,17 @@ class RNNLanguageModel(BaseRNN):
                 count += len(ids) - 1
             short = sorted((s for s in seqs if len(s) <= 4096), key=len)
             for start in range(0, len(short), 64):  # similar lengths batched together
-                batch = short[start:start + 64]
+                batch = short[start : start + 64]
                 lengths = np.array([len(s) - 1 for s in batch])
                 T = int(lengths.max())
                 ids = np.zeros((T + 1, len(batch)), np.int64)
                 for b, s in enumerate(batch):
-                    ids[:len(s), b] = s
+                    ids[: len(s), b] = s
                 x, y = np.ascontiguousarray(ids[:-1]), ids[1:]
                 mask = np.arange(T)[:, None] < lengths[None, :]
-                out, _ = self.network_.forward(self.embedding_.forward(x, False),
-                                               lengths=lengths, training=False)
+                out, _ = self.network_.forward(
+                    self.embedding_.forward(x, False), lengths=lengths, training=False
+                )
                 loss, _ = softmax_cross_entropy(self._logits(out), y, mask)
                 total += loss / _LN2 * mask.sum()
                 count += int(mask.sum())
@@ -285,11 +315,15 @@ class RNNLanguageModel(BaseRNN):
         check_is_fitted(self)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if not (isinstance(temperature, (int, float, np.floating)) and temperature >= 0
-                and np.isfinite(temperature)):
+        if not (
+            isinstance(temperature, (int, float, np.floating))
+            and temperature >= 0
+            and np.isfinite(temperature)
+        ):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                                  or top_k < 1):
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+        ):
             raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
         if isinstance(prompt, str):
             prompt_tokens = analyze([prompt], self.analyzer)[0]
@@ -302,8 +336,7 @@ class RNNLanguageModel(BaseRNN):
         generated = []
         with threads(self.n_threads):
             ids = np.concatenate([[EOS], self._ids(prompt_tokens)])[:, None]
-            out, state = self.network_.forward(self.embedding_.forward(ids, False),
-                                               training=False)
+            out, state = self.network_.forward(self.embedding_.forward(ids, False), training=False)
             h = out[-1]
             for _ in range(n):
                 logits = self._logits(h)
@@ -312,8 +345,9 @@ class RNNLanguageModel(BaseRNN):
                 if token == EOS:
                     break
                 generated.append(id_to_token[token])
-                h, state = self.network_.step(self.embedding_.forward(np.array([token]), False),
-                                              state)
+                h, state = self.network_.step(
+                    self.embedding_.forward(np.array([token]), False), state
+                )
         if isinstance(prompt, (list, tuple)):
             return prompt_tokens + generated
         if self.analyzer == "char":

@@ -8,12 +8,12 @@ is a DataFrame).
 Both become a list of ``(L_i, n_channels)`` float arrays, one per instance (in the order
 the instances appear), which the estimators pad and length-track like any list.
 """
+
 import numpy as np
 
 
 def _is_dataframe(X):
-    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") \
-        and hasattr(X, "index")
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "index")
 
 
 def _nested(X):
@@ -27,9 +27,11 @@ def _nested(X):
     for i, row in enumerate(cells):
         lengths = {len(c) for c in row}
         if len(lengths) != 1:
-            raise ValueError(f"X (nested DataFrame) row {i}: its channels have different "
-                             f"lengths {sorted(lengths)}; every channel of an instance "
-                             "needs one value per time step")
+            raise ValueError(
+                f"X (nested DataFrame) row {i}: its channels have different "
+                f"lengths {sorted(lengths)}; every channel of an instance "
+                "needs one value per time step"
+            )
         seqs.append(np.column_stack([np.asarray(c, dtype=np.float64) for c in row]))
     return seqs
 
@@ -41,8 +43,9 @@ def sequences_from_pandas(X):
         return None
     if getattr(X.index, "nlevels", 1) == 2:
         values = X.to_numpy(dtype=np.float64)
-        _, first, inverse = np.unique(np.asarray(X.index.get_level_values(0)),
-                                      return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(
+            np.asarray(X.index.get_level_values(0)), return_index=True, return_inverse=True
+        )
         rows = np.argsort(inverse, kind="stable")  # each instance's rows, in time order
         parts = np.split(values[rows], np.cumsum(np.bincount(inverse))[:-1])
         return [parts[k] for k in np.argsort(first)]  # instances in order of appearance

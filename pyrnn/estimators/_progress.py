@@ -1,4 +1,5 @@
 """The per-epoch progress bar of ``verbose`` estimators: tqdm when installed, else plain text."""
+
 import sys
 import time
 
@@ -23,8 +24,10 @@ class _TextBar:
         frac = self.done / self.total if self.total else 1.0
         filled = int(round(20 * frac))
         speed = self.done / max(time.perf_counter() - self.start, 1e-9)
-        sys.stderr.write(f"{end}{self.desc} [{'#' * filled}{'.' * (20 - filled)}] "
-                         f"{100 * frac:3.0f}% {self.postfix} {speed:,.0f} {self.unit}/s")
+        sys.stderr.write(
+            f"{end}{self.desc} [{'#' * filled}{'.' * (20 - filled)}] "
+            f"{100 * frac:3.0f}% {self.postfix} {speed:,.0f} {self.unit}/s"
+        )
         sys.stderr.flush()
 
     def close(self):
@@ -55,5 +58,4 @@ def progress_bar(total, desc, unit, show=True):
         from tqdm import tqdm
     except ImportError:
         return _TextBar(total, desc, unit)
-    return tqdm(total=total, desc=desc, unit=unit, leave=True, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, leave=True, file=sys.stderr, dynamic_ncols=True)

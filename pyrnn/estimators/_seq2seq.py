@@ -7,6 +7,7 @@ is also fed to the decoder at every step next to the embedding of the previous o
 Training uses teacher forcing (the decoder reads the true previous token); prediction decodes
 greedily or with beam search, up to a maximum output length.
 """
+
 import numbers
 
 import numpy as np
@@ -79,20 +80,46 @@ class Seq2Seq(BaseRNN):
     True
     """
 
-    _params = {**COMMON_PARAMS, **TEXT_PARAMS,
-               "source": Param("options", options=("sequence", "vector")),
-               "target_analyzer": Param("analyzer"),
-               "max_output_length": Param("int", 1, none=True),
-               "beam_width": Param("int", 1)}
+    _params = {
+        **COMMON_PARAMS,
+        **TEXT_PARAMS,
+        "source": Param("options", options=("sequence", "vector")),
+        "target_analyzer": Param("analyzer"),
+        "max_output_length": Param("int", 1, none=True),
+        "beam_width": Param("int", 1),
+    }
 
-    def __init__(self, cell="lstm", hidden_size=128, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.005, batch_size=32,
-                 max_epochs=50, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, source="sequence",
-                 analyzer="word", target_analyzer="char", embedding_dim=32, min_frequency=1,
-                 max_output_length=None, beam_width=1, lr_schedule="constant",
-                 warmup_epochs=0):
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=128,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        optimizer="adam",
+        learning_rate=0.005,
+        batch_size=32,
+        max_epochs=50,
+        clip_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_threads=None,
+        source="sequence",
+        analyzer="word",
+        target_analyzer="char",
+        embedding_dim=32,
+        min_frequency=1,
+        max_output_length=None,
+        beam_width=1,
+        lr_schedule="constant",
+        warmup_epochs=0,
+    ):
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ inputs and targets
@@ -101,8 +128,9 @@ class Seq2Seq(BaseRNN):
         if self.source == "sequence":
             return check_sequences(self, X, reset=reset)
         if as_text_input(X) is not None:
-            raise TypeError("source='vector' takes a 2-D array (n_samples, n_features) of "
-                            "vectors, got text")
+            raise TypeError(
+                "source='vector' takes a 2-D array (n_samples, n_features) of vectors, got text"
+            )
         a = validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
         if reset:
             self.input_kind_ = "vectors"
@@ -112,12 +140,12 @@ class Seq2Seq(BaseRNN):
     def _target_tokens(self, y):
         texts = as_text_input(y)
         if texts is None:
-            if y is not None and len(y) and all(isinstance(t, (list, tuple)) and not t
-                                                for t in y):
+            if y is not None and len(y) and all(isinstance(t, (list, tuple)) and not t for t in y):
                 texts = [[] for _ in y]  # every target empty
             else:
-                raise TypeError("y must be a list of target texts (str) or of token lists "
-                                "(lists of str)")
+                raise TypeError(
+                    "y must be a list of target texts (str) or of token lists (lists of str)"
+                )
         return texts, analyze(texts, self.target_analyzer)
 
     def _prepare_targets(self, y, n, first):
@@ -125,17 +153,22 @@ class Seq2Seq(BaseRNN):
             raise ValueError("Seq2Seq requires y to be passed, but the target y is None.")
         texts, tokens = self._target_tokens(y)
         if len(tokens) != n:
-            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
-                             f"[{n}, {len(tokens)}]")
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: [{n}, {len(tokens)}]"
+            )
         if first:
-            self._target_form = "tokens" if not isinstance(texts[0], str) else (
-                "char" if self.target_analyzer == "char" else "word")
+            self._target_form = (
+                "tokens"
+                if not isinstance(texts[0], str)
+                else ("char" if self.target_analyzer == "char" else "word")
+            )
             vocab = sorted({t for seq in tokens for t in seq})
             self.target_vocabulary_ = {t: i + 3 for i, t in enumerate(vocab)}
             self._target_tokens_by_id = [None, None, None] + vocab
             longest = max(len(seq) for seq in tokens)
-            self.max_output_length_ = (self.max_output_length if self.max_output_length
-                                       else 2 * longest + 2)
+            self.max_output_length_ = (
+                self.max_output_length if self.max_output_length else 2 * longest + 2
+            )
         unseen = sorted({t for seq in tokens for t in seq} - set(self.target_vocabulary_))
         if unseen:
             raise ValueError(f"y contains target tokens not seen in the first fit: {unseen[:10]}")
@@ -163,8 +196,18 @@ class Seq2Seq(BaseRNN):
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
-        return [m for m in (self.embedding_, self.encoder_, self.bridge_,
-                            self.target_embedding_, self.decoder_, self.head_) if m is not None]
+        return [
+            m
+            for m in (
+                self.embedding_,
+                self.encoder_,
+                self.bridge_,
+                self.target_embedding_,
+                self.decoder_,
+                self.head_,
+            )
+            if m is not None
+        ]
 
     def _grad_norm_network(self):
         return self.encoder_ if self.encoder_ is not None else self.decoder_
@@ -174,8 +217,9 @@ class Seq2Seq(BaseRNN):
         if self.source == "vector":
             return src
         x, lengths = src.time_major()
-        out, state = self.encoder_.forward(self._embed(x, training), lengths=lengths,
-                                           training=training)
+        out, state = self.encoder_.forward(
+            self._embed(x, training), lengths=lengths, training=training
+        )
         return self._last_layer_state(self.encoder_, state)
 
     def _initial_state(self, s, training):
@@ -205,8 +249,9 @@ class Seq2Seq(BaseRNN):
         s = self._summary(src, True)
         h0, state = self._initial_state(s, True)
         E = self.embedding_dim
-        x = np.concatenate([self.target_embedding_.forward(inputs),
-                            np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
+        x = np.concatenate(
+            [self.target_embedding_.forward(inputs), np.broadcast_to(s, (T + 1,) + s.shape)], axis=2
+        )
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state)
         loss, dlogits = softmax_cross_entropy(self._head_forward(out, rng), targets, mask)
 
@@ -214,7 +259,9 @@ class Seq2Seq(BaseRNN):
         dh0 = self.decoder_.state_grad[0] if self.cell == "lstm" else self.decoder_.state_grad
         self.target_embedding_.backward(dx[:, :, :E])
         ds = dx[:, :, E:].sum(axis=0)
-        dpre = dh0.transpose(1, 0, 2).reshape(B, -1) * (1 - h0.transpose(1, 0, 2).reshape(B, -1) ** 2)
+        dpre = dh0.transpose(1, 0, 2).reshape(B, -1) * (
+            1 - h0.transpose(1, 0, 2).reshape(B, -1) ** 2
+        )
         ds = ds + self.bridge_.backward(dpre)
         if self.source == "sequence":
             dsrc = self.encoder_.backward(None, self._last_layer_state_grad(self.encoder_, ds))
@@ -243,8 +290,10 @@ class Seq2Seq(BaseRNN):
         mask = np.arange(T + 1)[:, None] < dec_len[None, :]
         s = self._summary(src, False)
         _, state = self._initial_state(s, False)
-        x = np.concatenate([self.target_embedding_.forward(inputs, False),
-                            np.broadcast_to(s, (T + 1,) + s.shape)], axis=2)
+        x = np.concatenate(
+            [self.target_embedding_.forward(inputs, False), np.broadcast_to(s, (T + 1,) + s.shape)],
+            axis=2,
+        )
         out, _ = self.decoder_.forward(x, lengths=dec_len, state=state, training=False)
         return self._logits(out), targets, mask
 
@@ -304,7 +353,7 @@ class Seq2Seq(BaseRNN):
             if done.all() or t == self.max_output_length_:
                 break
             out[:, t] = tokens
-        return [out[b, :lengths[b]] for b in range(B)]
+        return [out[b, : lengths[b]] for b in range(B)]
 
     def _beam(self, s, width=None, all_beams=False):
         """Beam search; the best output per row, or with ``all_beams`` every beam as
@@ -343,17 +392,22 @@ class Seq2Seq(BaseRNN):
             if t < M:
                 seqs[:, :, t][live] = token[live]
             rows = (np.arange(B)[:, None] * K + parent).ravel()
-            state = tuple(a[:, rows] for a in state) if isinstance(state, tuple) \
-                else state[:, rows]
+            state = tuple(a[:, rows] for a in state) if isinstance(state, tuple) else state[:, rows]
             tokens = token.ravel()
             if done.all():
                 break
         if all_beams:
             order = np.argsort(-scores, axis=1, kind="stable")
-            return [[(seqs[b, k, :lengths[b, k]], float(scores[b, k])) for k in order[b]
-                     if np.isfinite(scores[b, k])] for b in range(B)]
+            return [
+                [
+                    (seqs[b, k, : lengths[b, k]], float(scores[b, k]))
+                    for k in order[b]
+                    if np.isfinite(scores[b, k])
+                ]
+                for b in range(B)
+            ]
         top = np.argmax(scores, axis=1)
-        return [seqs[b, top[b], :lengths[b, top[b]]] for b in range(B)]
+        return [seqs[b, top[b], : lengths[b, top[b]]] for b in range(B)]
 
     def _source_summaries(self, X):
         """The sources' summaries (B, S), chunk by chunk (inference)."""
@@ -389,9 +443,15 @@ class Seq2Seq(BaseRNN):
         results = []
         for s in self._source_summaries(X):
             for beams in self._beam(s, width=max(self.beam_width, n), all_beams=True):
-                results.append([(self._as_output([self._target_tokens_by_id[i]
-                                                  for i in ids.tolist()]), score)
-                                for ids, score in beams[:n]])
+                results.append(
+                    [
+                        (
+                            self._as_output([self._target_tokens_by_id[i] for i in ids.tolist()]),
+                            score,
+                        )
+                        for ids, score in beams[:n]
+                    ]
+                )
         return results
 
     def score_samples(self, X, y):
@@ -402,9 +462,12 @@ class Seq2Seq(BaseRNN):
         with threads(self.n_threads):
             src = self._check_X(X, reset=False)
             tgt = self._prepare_targets(y, len(src), False)
-            out = [self._target_log_probs(take_rows(src, idx), tgt.take(idx))
-                   for idx in np.array_split(np.arange(len(src)),
-                                             max(1, -(-len(src) // _PREDICT_CHUNK)))]
+            out = [
+                self._target_log_probs(take_rows(src, idx), tgt.take(idx))
+                for idx in np.array_split(
+                    np.arange(len(src)), max(1, -(-len(src) // _PREDICT_CHUNK))
+                )
+            ]
         return np.concatenate(out) if out else np.zeros(0)
 
     def predict_proba(self, X, y=None):
@@ -434,8 +497,10 @@ class Seq2Seq(BaseRNN):
         pred = self._predict_tokens(X)
         _, true = self._target_tokens(y)
         if len(true) != len(pred):
-            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
-                             f"[{len(pred)}, {len(true)}]")
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: "
+                f"[{len(pred)}, {len(true)}]"
+            )
         return float(np.mean([p == list(t) for p, t in zip(pred, true)]))
 
     def __sklearn_tags__(self):
@@ -443,4 +508,3 @@ class Seq2Seq(BaseRNN):
         tags.input_tags.three_d_array = self.source == "sequence"
         tags.target_tags.required = True
         return tags
-

@@ -4,6 +4,7 @@
 directions when bidirectional) and map it to class scores / values; ``RNNTagger`` maps the
 output at every step to a label. Text input goes through a learned embedding first.
 """
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
@@ -15,8 +16,14 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from ..conv import Conv1d
 from ..functional import log_softmax, softmax
 from ..losses import mse, softmax_cross_entropy
-from ._base import (COMMON_PARAMS, SEQUENCE_PARAMS, TEXT_PARAMS, BaseRNN, Param,
-                    store_hyper_parameters)
+from ._base import (
+    COMMON_PARAMS,
+    SEQUENCE_PARAMS,
+    TEXT_PARAMS,
+    BaseRNN,
+    Param,
+    store_hyper_parameters,
+)
 from ._data import check_sequences, encode_labels, label_index, unique_labels
 from ._threads import threads
 from ._weights import class_weight_vector, per_sequence_weights, per_step_weights
@@ -36,24 +43,35 @@ class _SequenceModel(BaseRNN):
         tokens = self.input_kind_ == "tokens"
         self.embedding_ = self._new_embedding(self.input_size_, rng) if tokens else None
         if self._per_step and self.conv_layers:
-            raise ValueError(f"{type(self).__name__} does not take conv_layers: strided "
-                             "convolutions shorten the sequence, and a tagger needs one output "
-                             "per input step")
+            raise ValueError(
+                f"{type(self).__name__} does not take conv_layers: strided "
+                "convolutions shorten the sequence, and a tagger needs one output "
+                "per input step"
+            )
         self.conv_ = []
         size = self._net_input_size()
         for layer in self.conv_layers or ():
             channels, kernel, stride = layer[:3]
-            self.conv_.append(Conv1d(size, channels, kernel, stride,
-                                     pool=layer[3] if len(layer) > 3 else 1, dtype=self._float,
-                                     random_state=self._seed(rng)))
+            self.conv_.append(
+                Conv1d(
+                    size,
+                    channels,
+                    kernel,
+                    stride,
+                    pool=layer[3] if len(layer) > 3 else 1,
+                    dtype=self._float,
+                    random_state=self._seed(rng),
+                )
+            )
             size = channels
         self.network_ = self._new_network(size, rng)
         self.head_ = self._new_linear(self.network_.output_size, self._n_outputs(), rng)
         self.optimizer_ = self._new_optimizer()
 
     def _modules(self):
-        return [m for m in (self.embedding_, *self.conv_, self.network_, self.head_)
-                if m is not None]
+        return [
+            m for m in (self.embedding_, *self.conv_, self.network_, self.head_) if m is not None
+        ]
 
     def _encode(self, x, lengths, training):
         """Embedding (text) and Conv1d layers (``conv_layers``): the network's input
@@ -64,8 +82,10 @@ class _SequenceModel(BaseRNN):
                 lengths = np.full(x.shape[1], x.shape[0], dtype=np.int64)
             short = int(lengths.min())
             if conv.output_length(short) < 1:
-                raise ValueError(f"a sequence of {short} steps is too short for conv_layers="
-                                 f"{self.conv_layers!r} (no output step left)")
+                raise ValueError(
+                    f"a sequence of {short} steps is too short for conv_layers="
+                    f"{self.conv_layers!r} (no output step left)"
+                )
             x, lengths = conv.forward(x, lengths, training)
         return x, lengths
 
@@ -107,8 +127,7 @@ class _SequenceModel(BaseRNN):
             idx = np.arange(start, min(start + _PREDICT_CHUNK, len(seqs)))
             x, lengths = seqs.time_major(idx)
             if embedding:
-                _, state = self.network_.forward(*self._encode(x, lengths, False),
-                                                 training=False)
+                _, state = self.network_.forward(*self._encode(x, lengths, False), training=False)
                 results.append(self._last_layer_state(self.network_, state).astype(np.float64))
                 continue
             out = self._logits(self._features(x, lengths, False))
@@ -142,8 +161,9 @@ class _SequenceModel(BaseRNN):
         """(sequences, targets, weights): weights per sequence (n,), or per step (n, T) for
         the tagger; sample_weight times the class weight of each target (ones by default)."""
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         seqs = self._check_X(X, reset=first)
         targets = self._prepare_targets(y, seqs, first, classes)
         return seqs, targets, self._weights(sample_weight, seqs, targets)
@@ -192,13 +212,36 @@ class _ClassWeighted(_SequenceModel):
 
     _params = {**_SequenceModel._params, "class_weight": Param("class_weight", none=True)}
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.003, batch_size=32,
-                 max_epochs=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=20, tol=1e-4, warm_start=False, random_state=None,
-                 verbose=0, dtype="float32", n_threads=None, analyzer="word",
-                 embedding_dim=32, min_frequency=1, lr_schedule="plateau", warmup_epochs=5,
-                 layout=None, conv_layers=None, class_weight=None):
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=64,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        optimizer="adam",
+        learning_rate=0.003,
+        batch_size=32,
+        max_epochs=100,
+        clip_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_threads=None,
+        analyzer="word",
+        embedding_dim=32,
+        min_frequency=1,
+        lr_schedule="plateau",
+        warmup_epochs=5,
+        layout=None,
+        conv_layers=None,
+        class_weight=None,
+    ):
         store_hyper_parameters(self, locals())
 
     def _set_class_weight(self, encoded):
@@ -365,8 +408,14 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
         -------
         self
         """
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight,
-                         validation_data=validation_data, callbacks=callbacks)
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            callbacks=callbacks,
+        )
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, *, callbacks=None):
         """One pass over (X, y), continuing from the current model.
@@ -375,8 +424,14 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
         """
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight,
-                         callbacks=callbacks)
+        return self._fit(
+            X,
+            y,
+            incremental=True,
+            classes=classes,
+            sample_weight=sample_weight,
+            callbacks=callbacks,
+        )
 
     def _n_outputs(self):
         return len(self.classes_)
@@ -389,11 +444,14 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
             source = y if classes is None else _class_labels(classes)
             if classes is not None:
                 _check_label_values(source)
-            self.classes_ = np.unique(source) if source.dtype != object \
-                else unique_labels(source.tolist())
+            self.classes_ = (
+                np.unique(source) if source.dtype != object else unique_labels(source.tolist())
+            )
             if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes "
-                                 f"in y; got 1 class: {self.classes_[0]!r}")
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes "
+                    f"in y; got 1 class: {self.classes_[0]!r}"
+                )
         encoded = encode_labels(y.tolist(), label_index(self.classes_))
         if first:
             self._set_class_weight(encoded)
@@ -482,13 +540,18 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
 
         ``sample_weight`` (n,), ``validation_data`` (scored by R^2) and ``callbacks`` as in
         :meth:`RNNClassifier.fit`."""
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight,
-                         validation_data=validation_data, callbacks=callbacks)
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            callbacks=callbacks,
+        )
 
     def partial_fit(self, X, y, sample_weight=None, *, callbacks=None):
         """One pass over (X, y), continuing from the current model. Returns self."""
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight,
-                         callbacks=callbacks)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight, callbacks=callbacks)
 
     def _n_outputs(self):
         return self.n_outputs_
@@ -506,8 +569,10 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
             scale = y2.std(axis=0)
             self.y_scale_ = np.where(scale > 0, scale, 1.0)
         elif y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
-                             f"fitted with {self.n_outputs_}")
+            raise ValueError(
+                f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
+                f"fitted with {self.n_outputs_}"
+            )
         return ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
 
     def _validation_score(self, valid):
@@ -544,19 +609,21 @@ def _label_sequences(y, lengths):
     else:
         rows = []
         for i, row in enumerate(y):
-            if isinstance(row, (str, list, tuple)) or (isinstance(row, np.ndarray)
-                                                       and row.ndim == 1):
+            if isinstance(row, (str, list, tuple)) or (
+                isinstance(row, np.ndarray) and row.ndim == 1
+            ):
                 rows.append(list(row))
             else:
                 raise ValueError(f"y[{i}] must be a sequence of labels (one per step)")
     check_consistent_length(lengths, rows)
     for i, (row, n) in enumerate(zip(rows, lengths)):
         if len(row) != n:
-            raise ValueError(f"y[{i}] has {len(row)} labels but X[{i}] has {n} steps; a "
-                             "tagger needs one label per step")
+            raise ValueError(
+                f"y[{i}] has {len(row)} labels but X[{i}] has {n} steps; a "
+                "tagger needs one label per step"
+            )
         if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in row):
-            raise ValueError(f"Input y contains NaN or infinity (in y[{i}]); labels must be "
-                             "finite")
+            raise ValueError(f"Input y contains NaN or infinity (in y[{i}]); labels must be finite")
     return rows
 
 
@@ -606,8 +673,14 @@ class RNNTagger(_ClassWeighted):
         -------
         self
         """
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight,
-                         validation_data=validation_data, callbacks=callbacks)
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            callbacks=callbacks,
+        )
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, *, callbacks=None):
         """One pass over (X, y), continuing from the current model.
@@ -616,8 +689,14 @@ class RNNTagger(_ClassWeighted):
         """
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight,
-                         callbacks=callbacks)
+        return self._fit(
+            X,
+            y,
+            incremental=True,
+            classes=classes,
+            sample_weight=sample_weight,
+            callbacks=callbacks,
+        )
 
     def _weights(self, sample_weight, seqs, targets):
         w = per_step_weights(sample_weight, seqs.lengths, targets.shape[1]).astype(self._float)
@@ -632,12 +711,14 @@ class RNNTagger(_ClassWeighted):
             labels = [v for row in rows for v in row] if classes is None else list(classes)
             self.classes_ = unique_labels(labels)
             if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 distinct labels in y; "
-                                 f"got 1 class: {self.classes_[0]!r}")
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 distinct labels in y; "
+                    f"got 1 class: {self.classes_[0]!r}"
+                )
         index = label_index(self.classes_)
         targets = np.zeros(seqs.values.shape[:2], dtype=np.int64)
         for i, row in enumerate(rows):
-            targets[i, :len(row)] = encode_labels(row, index, f"y[{i}]")
+            targets[i, : len(row)] = encode_labels(row, index, f"y[{i}]")
         if first:
             mask = np.arange(targets.shape[1])[None, :] < seqs.lengths[:, None]
             self._set_class_weight(targets[mask])
@@ -649,16 +730,19 @@ class RNNTagger(_ClassWeighted):
         T = x.shape[0]
         mask = np.arange(T)[:, None] < lengths[None, :]
         logits = self._train_outputs(x, lengths, rng)
-        loss, dlogits = softmax_cross_entropy(logits, np.ascontiguousarray(y[:, :T].T), mask,
-                                              sample_weight=np.ascontiguousarray(
-                                                  weights[0][:, :T].T) if weights else None)
+        loss, dlogits = softmax_cross_entropy(
+            logits,
+            np.ascontiguousarray(y[:, :T].T),
+            mask,
+            sample_weight=np.ascontiguousarray(weights[0][:, :T].T) if weights else None,
+        )
         self._train_backward(dlogits)
         return loss, int(mask.sum())
 
     def _validation_score(self, valid):
         seqs, y = valid[:2]
         outs = self._predict_outputs(seqs)
-        hits = sum(int(np.sum(o.argmax(axis=1) == y[i, :len(o)])) for i, o in enumerate(outs))
+        hits = sum(int(np.sum(o.argmax(axis=1) == y[i, : len(o)])) for i, o in enumerate(outs))
         return hits / float(seqs.lengths.sum())
 
     def _as_output(self, per_seq, fixed_length):
@@ -703,6 +787,6 @@ class RNNTagger(_ClassWeighted):
         w = per_step_weights(sample_weight, lengths, int(lengths.max(initial=1)))
         hits = np.zeros_like(w)
         for i, (p, r) in enumerate(zip(pred, rows)):
-            hits[i, :len(r)] = [a == b for a, b in zip(p.tolist(), r)]
+            hits[i, : len(r)] = [a == b for a, b in zip(p.tolist(), r)]
         total = float(w.sum())
         return float((hits * w).sum()) / total if total > 0 else 0.0

@@ -1,4 +1,5 @@
 """Thread control while an estimator fits or predicts."""
+
 import contextlib
 import threading
 

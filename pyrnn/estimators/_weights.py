@@ -1,4 +1,5 @@
 """Sample and class weights: validated, as the arrays the losses take."""
+
 import numbers
 
 import numpy as np
@@ -11,8 +12,10 @@ def _finite_nonnegative(w, name="sample_weight"):
     if np.any(w < 0):
         raise ValueError(f"{name} must be non-negative")
     if name == "sample_weight" and w.size and not np.any(w > 0):
-        raise ValueError("Sample weights must contain at least one non-zero number (all "
-                         "sample_weight are zero: nothing to learn from)")
+        raise ValueError(
+            "Sample weights must contain at least one non-zero number (all "
+            "sample_weight are zero: nothing to learn from)"
+        )
     return w
 
 
@@ -26,8 +29,9 @@ def per_sequence_weights(sample_weight, n):
     if w.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numbers, got dtype {w.dtype}")
     if w.shape != (n,):
-        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},): one weight per "
-                         "sequence")
+        raise ValueError(
+            f"sample_weight.shape == {w.shape}, expected ({n},): one weight per sequence"
+        )
     return _finite_nonnegative(w.astype(np.float64))
 
 
@@ -40,8 +44,11 @@ def per_step_weights(sample_weight, lengths, T):
         return steps * per_sequence_weights(sample_weight, n)[:, None]
     if not isinstance(sample_weight, (list, tuple, np.ndarray)):  # a Series, array-likes
         sample_weight = np.asarray(sample_weight)
-    if isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 1 \
-            and sample_weight.dtype != object:
+    if (
+        isinstance(sample_weight, np.ndarray)
+        and sample_weight.ndim == 1
+        and sample_weight.dtype != object
+    ):
         return steps * per_sequence_weights(sample_weight, n)[:, None]
     if isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 2:
         rows = list(sample_weight)
@@ -55,8 +62,9 @@ def per_step_weights(sample_weight, lengths, T):
     for i, (row, L) in enumerate(zip(rows, lengths)):
         r = np.asarray(row, dtype=np.float64)
         if r.ndim != 1 or len(r) < L:
-            raise ValueError(f"sample_weight[{i}] must have one weight per step ({L}), got "
-                             f"shape {r.shape}")
+            raise ValueError(
+                f"sample_weight[{i}] must have one weight per step ({L}), got shape {r.shape}"
+            )
         out[i, :L] = r[:L]
     return _finite_nonnegative(out)
 
@@ -72,12 +80,14 @@ def class_weight_vector(class_weight, classes, encoded):
         counts = np.bincount(encoded, minlength=K)
         if np.any(counts == 0):
             missing = [classes[k] for k in np.flatnonzero(counts == 0)]
-            raise ValueError(f"class_weight='balanced' needs every class in y; missing "
-                             f"{missing[:10]}")
+            raise ValueError(
+                f"class_weight='balanced' needs every class in y; missing {missing[:10]}"
+            )
         return len(encoded) / (K * counts.astype(np.float64))
     unknown = [k for k in class_weight if k not in set(classes.tolist())]
     if unknown:
-        raise ValueError(f"class_weight has labels not in the classes {classes.tolist()[:10]}: "
-                         f"{unknown[:10]}")
+        raise ValueError(
+            f"class_weight has labels not in the classes {classes.tolist()[:10]}: {unknown[:10]}"
+        )
     w = compute_class_weight(dict(class_weight), classes=classes, y=classes[encoded])
     return _finite_nonnegative(np.asarray(w, dtype=np.float64), "class_weight")

@@ -5,6 +5,7 @@ directions in one node) for a network or a fitted estimator; ``from_onnx`` and `
 bring weights back into a ``pyrnn.RNN``/``LSTM``/``GRU``. Needs ``pip install
 "pyrnn-cpu[onnx]"`` (onnx, onnxruntime); nothing here is imported by ``import pyrnn``.
 """
+
 from ._api import from_onnx, from_torch, to_onnx
 
 __all__ = ["to_onnx", "from_onnx", "from_torch"]

@@ -1,4 +1,5 @@
 """``to_onnx``: one entry point for networks and fitted estimators."""
+
 import json
 import os
 
@@ -43,9 +44,12 @@ def to_onnx(obj, path=None, *, lengths=False, initial_state=False):
         models, extra = model, None
     else:
         from ._estimators import estimator_models
+
         if initial_state:
-            raise ValueError("initial_state applies to networks; the decoder graphs of "
-                             "Seq2Seq and RNNLanguageModel take their states as inputs")
+            raise ValueError(
+                "initial_state applies to networks; the decoder graphs of "
+                "Seq2Seq and RNNLanguageModel take their states as inputs"
+            )
         models, extra = estimator_models(obj, lengths=lengths)
     if path is not None:
         _write(models, extra, os.fspath(path))
@@ -58,6 +62,7 @@ def _stem(path):
 
 def _write(models, extra, path):
     import onnx
+
     if isinstance(models, dict):
         for part, model in models.items():
             onnx.save(model, f"{_stem(path)}.{part}.onnx")

@@ -27,6 +27,7 @@ RNNLanguageModel   encoder (reads a prompt): ``X`` ids (N, T) -> ``logits`` (N, 
 Decoder logits of tokens never emitted (unknown; Seq2Seq's start token) are -inf, as in
 ``predict``/``sample``. :mod:`pyrnn.export.decode` has the loops that run the pairs of graphs.
 """
+
 import json
 
 import numpy as np
@@ -70,8 +71,11 @@ def _last_layer_state(g, net, h_n):
 def _linear(g, x, head, mask_ids=()):
     """x (..., in) @ weight.T + bias, with -inf at the columns ``mask_ids``."""
     w = g.const(np.ascontiguousarray(head.weight.T, dtype=np.float32), "head_weight")
-    bias = np.zeros(head.out_features, np.float32) if head.bias is None \
+    bias = (
+        np.zeros(head.out_features, np.float32)
+        if head.bias is None
         else head.bias.astype(np.float32)
+    )
     bias[list(mask_ids)] = -np.inf
     return g.op("Add", [g.op("MatMul", [x, w]), g.const(bias, "head_bias")])
 
@@ -86,8 +90,10 @@ def _labels(g, classes, index):
     elif classes.dtype.kind == "U" or all(isinstance(c, str) for c in classes.tolist()):
         table = classes.astype(str)
     else:
-        raise ValueError("ONNX labels must be numbers or strings; classes_ holds "
-                         f"{sorted({type(c).__name__ for c in classes.tolist()})}")
+        raise ValueError(
+            "ONNX labels must be numbers or strings; classes_ holds "
+            f"{sorted({type(c).__name__ for c in classes.tolist()})}"
+        )
     return g.op("Gather", [g.const(table, "classes"), index], axis=0), table.dtype
 
 
@@ -137,8 +143,13 @@ def _regressor(est, lengths):
     g = Graph("pyrnn_RNNRegressor")
     _, h_n, _ = _encode(g, est, est.network_, lengths)
     z = _linear(g, _last_layer_state(g, est.network_, h_n), est.head_)
-    y = g.op("Add", [g.op("Mul", [z, g.const(est.y_scale_.astype(np.float32), "y_scale")]),
-                     g.const(est.y_mean_.astype(np.float32), "y_mean")])
+    y = g.op(
+        "Add",
+        [
+            g.op("Mul", [z, g.const(est.y_scale_.astype(np.float32), "y_scale")]),
+            g.const(est.y_mean_.astype(np.float32), "y_mean"),
+        ],
+    )
     g.output(y, "variable", np.float32, ["N", len(est.y_mean_)])
     return g.model(doc="pyrnn RNNRegressor")
 
@@ -176,12 +187,15 @@ def _seq2seq_decoder(est):
     token = g.input("token", np.int64, ["N"])
     summary = g.input("summary", np.float32, ["N", est.bridge_.in_features])
     h, c = _state_io(g, est.decoder_, "N")
-    emb = g.op("Gather", [g.const(est.target_embedding_.weight.astype(np.float32),
-                                  "target_embedding"), token])
+    emb = g.op(
+        "Gather",
+        [g.const(est.target_embedding_.weight.astype(np.float32), "target_embedding"), token],
+    )
     y, h_n, c_n = _one_step(g, est.decoder_, g.op("Concat", [emb, summary], axis=1), h, c)
     logits = _linear(g, y, est.head_, (SEQ2SEQ_IDS["unknown"], SEQ2SEQ_IDS["start"]))
-    g.output(g.op("LogSoftmax", [logits], axis=1), "log_probs", np.float32,
-             ["N", est.head_.out_features])
+    g.output(
+        g.op("LogSoftmax", [logits], axis=1), "log_probs", np.float32, ["N", est.head_.out_features]
+    )
     _state_outputs(g, est.decoder_, h_n, c_n)
     return g.model(doc="pyrnn Seq2Seq decoder: one step")
 
@@ -202,8 +216,12 @@ def _lm_decoder(est):
     h, c = _state_io(g, est.network_, "N")
     emb = g.op("Gather", [g.const(est.embedding_.weight.astype(np.float32), "embedding"), token])
     y, h_n, c_n = _one_step(g, est.network_, emb, h, c)
-    g.output(_linear(g, y, est.head_, (LM_IDS["unknown"],)), "logits", np.float32,
-             ["N", est.head_.out_features])
+    g.output(
+        _linear(g, y, est.head_, (LM_IDS["unknown"],)),
+        "logits",
+        np.float32,
+        ["N", est.head_.out_features],
+    )
     _state_outputs(g, est.network_, h_n, c_n)
     return g.model(doc="pyrnn RNNLanguageModel: one step")
 
@@ -223,14 +241,23 @@ def _vocab_doc(est, **extra):
 
 def _seq2seq_doc(est):
     form = getattr(est, "_target_form", None)  # how predict joins tokens: 'char', 'word', 'tokens'
-    return _vocab_doc(est, target_vocabulary=est.target_vocabulary_, special_ids=SEQ2SEQ_IDS,
-                      target_analyzer=_analyzer(est.target_analyzer), target_form=form,
-                      max_output_length=int(est.max_output_length_))
+    return _vocab_doc(
+        est,
+        target_vocabulary=est.target_vocabulary_,
+        special_ids=SEQ2SEQ_IDS,
+        target_analyzer=_analyzer(est.target_analyzer),
+        target_form=form,
+        max_output_length=int(est.max_output_length_),
+    )
 
 
 def _lm_doc(est):
-    return {"estimator": "RNNLanguageModel", "analyzer": _analyzer(est.analyzer),
-            "vocabulary": est.vocabulary_, "special_ids": LM_IDS}
+    return {
+        "estimator": "RNNLanguageModel",
+        "analyzer": _analyzer(est.analyzer),
+        "vocabulary": est.vocabulary_,
+        "special_ids": LM_IDS,
+    }
 
 
 # name -> (fitted attribute that says "fitted", graphs builder, vocabulary document)
@@ -238,10 +265,19 @@ GRAPHS = {
     "RNNClassifier": ("network_", _classifier, _vocab_doc),
     "RNNRegressor": ("network_", _regressor, _vocab_doc),
     "RNNTagger": ("network_", _tagger, _vocab_doc),
-    "Seq2Seq": ("decoder_", lambda est, lengths: {"encoder": _seq2seq_encoder(est, lengths),
-                                                  "decoder": _seq2seq_decoder(est)}, _seq2seq_doc),
-    "RNNLanguageModel": ("network_", lambda est, lengths: {"encoder": _lm_encoder(est, lengths),
-                                                           "decoder": _lm_decoder(est)}, _lm_doc),
+    "Seq2Seq": (
+        "decoder_",
+        lambda est, lengths: {
+            "encoder": _seq2seq_encoder(est, lengths),
+            "decoder": _seq2seq_decoder(est),
+        },
+        _seq2seq_doc,
+    ),
+    "RNNLanguageModel": (
+        "network_",
+        lambda est, lengths: {"encoder": _lm_encoder(est, lengths), "decoder": _lm_decoder(est)},
+        _lm_doc,
+    ),
 }
 
 
@@ -256,11 +292,13 @@ def estimator_models(est, lengths=False):
     if getattr(est, "conv_layers", None):
         raise ValueError("to_onnx does not export conv_layers (Conv1d before the network) yet")
     if getattr(est, "layout", None) == "NCT":
-        raise ValueError("to_onnx exports estimators that read X as (N, T, C) (layout 'NTC'); "
-                         "transpose X and refit with layout='NTC'")
+        raise ValueError(
+            "to_onnx exports estimators that read X as (N, T, C) (layout 'NTC'); "
+            "transpose X and refit with layout='NTC'"
+        )
     models = build(est, lengths)
     doc = vocab(est)
     if doc is not None:
-        for model in (models.values() if isinstance(models, dict) else [models]):
+        for model in models.values() if isinstance(models, dict) else [models]:
             model.metadata_props.add(key="pyrnn.vocabulary", value=json.dumps(doc))
     return models, doc

@@ -3,6 +3,7 @@
 Every graph pyrnn writes is built with it, at opset 17 / IR version 8 (read by every
 ONNX Runtime since 1.14 and by ``onnx.checker``).
 """
+
 import numpy as np
 
 OPSET = 17
@@ -13,8 +14,9 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("ONNX export needs the 'onnx' package: "
-                          "pip install \"pyrnn-cpu[onnx]\"") from None
+        raise ImportError(
+            "ONNX export needs the 'onnx' package: pip install \"pyrnn-cpu[onnx]\""
+        ) from None
     return onnx
 
 
@@ -38,8 +40,11 @@ class Graph:
         array = np.asarray(array)
         if array.dtype.kind in "UO":
             tensor = self.onnx.helper.make_tensor(
-                name, self.onnx.TensorProto.STRING, array.shape,
-                [str(v).encode("utf-8") for v in array.ravel()])
+                name,
+                self.onnx.TensorProto.STRING,
+                array.shape,
+                [str(v).encode("utf-8") for v in array.ravel()],
+            )
         else:
             tensor = self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
         self.initializers.append(tensor)
@@ -52,10 +57,15 @@ class Graph:
         """Add one node; ``outputs`` is a count (fresh names) or a list of names.
         Returns the output name (one output) or the list of names."""
         if isinstance(outputs, int):
-            outputs = [name if (name and outputs == 1) else self.fresh(op_type.lower())
-                       for _ in range(outputs)]
-        self.nodes.append(self.onnx.helper.make_node(
-            op_type, list(inputs), list(outputs), name=self.fresh("n_" + op_type), **attrs))
+            outputs = [
+                name if (name and outputs == 1) else self.fresh(op_type.lower())
+                for _ in range(outputs)
+            ]
+        self.nodes.append(
+            self.onnx.helper.make_node(
+                op_type, list(inputs), list(outputs), name=self.fresh("n_" + op_type), **attrs
+            )
+        )
         return outputs[0] if len(outputs) == 1 else outputs
 
     def input(self, name, elem, shape):
@@ -70,19 +80,28 @@ class Graph:
         self.outputs.append(self._value_info(name, elem, shape))
 
     def _value_info(self, name, elem, shape):
-        elem_type = self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(elem)) \
-            if np.dtype(elem).kind not in "UO" else self.onnx.TensorProto.STRING
+        elem_type = (
+            self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(elem))
+            if np.dtype(elem).kind not in "UO"
+            else self.onnx.TensorProto.STRING
+        )
         return self.onnx.helper.make_tensor_value_info(name, elem_type, list(shape))
 
     def model(self, doc="", metadata=None):
         """The finished ``onnx.ModelProto`` (producer pyrnn, opset 17, IR version 8)."""
         from .. import __version__
+
         helper = self.onnx.helper
-        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
-                                  self.initializers, doc_string=doc)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="pyrnn", producer_version=__version__,
-                                  ir_version=IR_VERSION)
+        graph = helper.make_graph(
+            self.nodes, self.name, self.inputs, self.outputs, self.initializers, doc_string=doc
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="pyrnn",
+            producer_version=__version__,
+            ir_version=IR_VERSION,
+        )
         for key, value in (metadata or {}).items():
             model.metadata_props.add(key=key, value=value)
         return model

@@ -1,5 +1,6 @@
 """Networks from elsewhere: a PyTorch ``nn.RNN/LSTM/GRU`` module, or an ONNX graph of
 ``RNN``/``LSTM``/``GRU`` nodes (pyrnn's own, or a single node written by another tool)."""
+
 import json
 
 import numpy as np
@@ -15,10 +16,18 @@ META_KEY = "pyrnn.network.config"
 
 def network_config(net):
     """The constructor arguments that rebuild ``net``'s architecture (JSON-ready)."""
-    return {"cell": net.cell, "input_size": net.input_size, "hidden_size": net.hidden_size,
-            "num_layers": net.num_layers, "bidirectional": net.bidirectional,
-            "batch_first": net.batch_first, "merge_mode": net.merge_mode, "bias": net.bias,
-            "nonlinearity": net.nonlinearity, "reset_after": net.reset_after}
+    return {
+        "cell": net.cell,
+        "input_size": net.input_size,
+        "hidden_size": net.hidden_size,
+        "num_layers": net.num_layers,
+        "bidirectional": net.bidirectional,
+        "batch_first": net.batch_first,
+        "merge_mode": net.merge_mode,
+        "bias": net.bias,
+        "nonlinearity": net.nonlinearity,
+        "reset_after": net.reset_after,
+    }
 
 
 def build_network(config, dtype=np.float32):
@@ -52,19 +61,27 @@ def from_torch(module):
     kinds = {torch.nn.RNN: "rnn", torch.nn.LSTM: "lstm", torch.nn.GRU: "gru"}
     cell = next((c for cls, c in kinds.items() if type(module) is cls), None)
     if cell is None:
-        raise TypeError(f"from_torch takes a torch.nn.RNN, LSTM or GRU, got "
-                        f"{type(module).__name__}")
+        raise TypeError(
+            f"from_torch takes a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}"
+        )
     if getattr(module, "proj_size", 0):
-        raise ValueError("LSTM with proj_size > 0 (projected hidden state) has no pyrnn "
-                         "equivalent")
+        raise ValueError("LSTM with proj_size > 0 (projected hidden state) has no pyrnn equivalent")
     state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     dtype = next(iter(state.values())).dtype
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"module parameters must be float32 or float64, got {dtype}")
-    config = {"cell": cell, "input_size": module.input_size, "hidden_size": module.hidden_size,
-              "num_layers": module.num_layers, "bidirectional": module.bidirectional,
-              "batch_first": module.batch_first, "merge_mode": "concat", "bias": module.bias,
-              "nonlinearity": getattr(module, "nonlinearity", "tanh"), "reset_after": True}
+    config = {
+        "cell": cell,
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "num_layers": module.num_layers,
+        "bidirectional": module.bidirectional,
+        "batch_first": module.batch_first,
+        "merge_mode": "concat",
+        "bias": module.bias,
+        "nonlinearity": getattr(module, "nonlinearity", "tanh"),
+        "reset_after": True,
+    }
     net = build_network(config, dtype)
     net.dropout = float(module.dropout)
     net.load_state_dict(state)
@@ -76,6 +93,7 @@ def from_torch(module):
 
 def _load_model(model):
     import onnx
+
     if isinstance(model, onnx.ModelProto):
         return model
     try:
@@ -89,13 +107,15 @@ def _rnn_nodes(graph):
     if not nodes:
         raise ValueError("the ONNX graph has no RNN, LSTM or GRU node")
     if len({n.op_type for n in nodes}) > 1:
-        raise ValueError("the ONNX graph mixes different recurrent ops: "
-                         f"{sorted({n.op_type for n in nodes})}")
+        raise ValueError(
+            f"the ONNX graph mixes different recurrent ops: {sorted({n.op_type for n in nodes})}"
+        )
     return nodes
 
 
 def _attributes(node):
     import onnx
+
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -122,13 +142,18 @@ def _inferred_config(graph, nodes, W):
         raise ValueError(f"activations {acts} are not the standard ones {defaults[cell] * D}")
     consumers = {i for n in graph.node for i in n.input if n.op_type == "ReduceSum"}
     G = len(GATE_ORDER[cell])
-    return {"cell": cell, "input_size": int(W.shape[2]),
-            "hidden_size": int(attrs.get("hidden_size", W.shape[1] // G)),
-            "num_layers": len(nodes), "bidirectional": D == 2,
-            "batch_first": attrs.get("layout", 0) == 1,
-            "merge_mode": "sum" if nodes[0].output[0] in consumers else "concat",
-            "bias": len(nodes[0].input) > 3 and nodes[0].input[3] != "",
-            "nonlinearity": nonlinearity, "reset_after": bool(attrs.get("linear_before_reset", 0))}
+    return {
+        "cell": cell,
+        "input_size": int(W.shape[2]),
+        "hidden_size": int(attrs.get("hidden_size", W.shape[1] // G)),
+        "num_layers": len(nodes),
+        "bidirectional": D == 2,
+        "batch_first": attrs.get("layout", 0) == 1,
+        "merge_mode": "sum" if nodes[0].output[0] in consumers else "concat",
+        "bias": len(nodes[0].input) > 3 and nodes[0].input[3] != "",
+        "nonlinearity": nonlinearity,
+        "reset_after": bool(attrs.get("linear_before_reset", 0)),
+    }
 
 
 def _initializer(inits, node, index, what):
@@ -136,8 +161,10 @@ def _initializer(inits, node, index, what):
     if not name:
         return None
     if name not in inits:
-        raise ValueError(f"{what} of the {node.op_type} node ({name!r}) is not a constant "
-                         "initializer of the graph; only constant weights can be imported")
+        raise ValueError(
+            f"{what} of the {node.op_type} node ({name!r}) is not a constant "
+            "initializer of the graph; only constant weights can be imported"
+        )
     return inits[name]
 
 
@@ -152,8 +179,7 @@ def _layer_state_dict(net, layer, node, inits):
         if a is None and key != "B":
             raise ValueError(f"the {node.op_type} node of layer {layer} has no {key}")
         if a is not None and a.shape != expected[key]:
-            raise ValueError(f"layer {layer}: {key} has shape {a.shape}, expected "
-                             f"{expected[key]}")
+            raise ValueError(f"layer {layer}: {key} has shape {a.shape}, expected {expected[key]}")
         arrays[key] = a
     peep = _initializer(inits, node, 7, "P") if node.op_type == "LSTM" else None
     if peep is not None and np.any(peep):
@@ -180,6 +206,7 @@ def from_onnx(model):
     Anything else raises ValueError. Returns a float32 ``pyrnn.RNN``/``LSTM``/``GRU``.
     """
     import onnx
+
     model = _load_model(model)
     nodes = _rnn_nodes(model.graph)
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -201,8 +228,7 @@ def from_onnx(model):
     except TypeError as exc:
         raise ValueError(f"bad network configuration {config}: {exc}") from None
     if len(nodes) != net.num_layers:
-        raise ValueError(f"the graph has {len(nodes)} recurrent nodes for "
-                         f"{net.num_layers} layers")
+        raise ValueError(f"the graph has {len(nodes)} recurrent nodes for {net.num_layers} layers")
     state = {}
     for layer, node in enumerate(nodes):
         state.update(_layer_state_dict(net, layer, node, inits))

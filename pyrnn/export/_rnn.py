@@ -23,6 +23,7 @@ the reverse direction starting there) match pyrnn to float32 rounding. Not suppo
 float32 graphs). The ONNX spec leaves the outputs past ``sequence_lens`` to the runtime, so
 graphs with ``lengths`` also multiply ``y`` by an in-graph mask: zeros on any runtime.
 """
+
 import numpy as np
 
 from ._graph import Graph
@@ -57,8 +58,11 @@ def layer_tensors(net, layer, dtype=np.float32):
 
 def node_attributes(net):
     """The attributes of the ONNX node for every layer of ``net``."""
-    attrs = {"hidden_size": net.hidden_size, "layout": 0,
-             "direction": "bidirectional" if net.bidirectional else "forward"}
+    attrs = {
+        "hidden_size": net.hidden_size,
+        "layout": 0,
+        "direction": "bidirectional" if net.bidirectional else "forward",
+    }
     if net.cell == "rnn":
         attrs["activations"] = [ACTIVATIONS[net.nonlinearity]] * net.num_directions
     if net.cell == "gru":
@@ -99,9 +103,14 @@ def emit_network(g, net, x, seq_lens="", h0="", c0=""):
     h_parts, c_parts = [], []
     for layer in range(L):
         W, R, B = layer_tensors(net, layer)
-        inputs = [x, g.const(W, f"W_l{layer}"), g.const(R, f"R_l{layer}"),
-                  "" if B is None else g.const(B, f"B_l{layer}"), seq_lens,
-                  _layer_state(g, h0, layer, D, L)]
+        inputs = [
+            x,
+            g.const(W, f"W_l{layer}"),
+            g.const(R, f"R_l{layer}"),
+            "" if B is None else g.const(B, f"B_l{layer}"),
+            seq_lens,
+            _layer_state(g, h0, layer, D, L),
+        ]
         if lstm:
             inputs.append(_layer_state(g, c0, layer, D, L))
         while inputs and inputs[-1] == "":  # trailing optional inputs are left out
@@ -122,8 +131,9 @@ def step_mask(g, lengths, x_tm):
     """A float32 (T, B, 1) mask, 1 where t < lengths[b], from int64 lengths (B,) and x (T, B, .)."""
     T = g.op("Gather", [g.op("Shape", [x_tm]), g.ints(0)], axis=0)
     t = g.op("Range", [g.ints(0), T, g.ints(1)])
-    valid = g.op("Less", [g.op("Unsqueeze", [t, g.ints([1])]),
-                          g.op("Unsqueeze", [lengths, g.ints([0])])])
+    valid = g.op(
+        "Less", [g.op("Unsqueeze", [t, g.ints([1])]), g.op("Unsqueeze", [lengths, g.ints([0])])]
+    )
     return g.op("Unsqueeze", [g.op("Cast", [valid], to=1), g.ints([2])])  # 1 = FLOAT
 
 

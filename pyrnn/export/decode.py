@@ -13,6 +13,7 @@ graphs:
 The decoders are stateless: the recurrent state is an input and an output of every step.
 This file is meant to be read, and copied into a service that has no pyrnn.
 """
+
 import numpy as np
 
 __all__ = ["tokenize", "seq2seq_predict", "lm_sample"]
@@ -31,7 +32,7 @@ def _ids(token_lists, vocabulary):
     lengths = np.array([len(t) for t in token_lists], np.int64)
     ids = np.zeros((len(token_lists), max(int(lengths.max(initial=1)), 1)), np.int64)
     for i, tokens in enumerate(token_lists):
-        ids[i, :len(tokens)] = [vocabulary.get(t, 0) for t in tokens]
+        ids[i, : len(tokens)] = [vocabulary.get(t, 0) for t in tokens]
     return ids, lengths
 
 
@@ -42,9 +43,10 @@ def _feed(session, values):
 
 def _step(decoder, token, state, **extra):
     """One decoder step: (first output, new state list)."""
-    names = ("h", "c")[:len(state)]
-    outputs = decoder.run(None, _feed(decoder, {"token": token, **dict(zip(names, state)),
-                                                **extra}))
+    names = ("h", "c")[: len(state)]
+    outputs = decoder.run(
+        None, _feed(decoder, {"token": token, **dict(zip(names, state)), **extra})
+    )
     return outputs[0], outputs[1:]
 
 
@@ -118,10 +120,13 @@ def seq2seq_predict(encoder, decoder, doc, X, lengths=None, beam_width=1):
     values = {"lengths": lengths}
     if "vocabulary" in doc:
         values["X"], values["lengths"] = _ids(tokenize(X, doc["analyzer"]), doc["vocabulary"])
-        if "lengths" not in {i.name for i in encoder.get_inputs()} and \
-                len(set(values["lengths"].tolist())) > 1:
-            raise ValueError("texts of different lengths need an encoder exported with "
-                             "lengths=True")
+        if (
+            "lengths" not in {i.name for i in encoder.get_inputs()}
+            and len(set(values["lengths"].tolist())) > 1
+        ):
+            raise ValueError(
+                "texts of different lengths need an encoder exported with lengths=True"
+            )
     else:
         values["X"] = np.asarray(X, np.float32)
     summary, *state = encoder.run(None, _feed(encoder, values))
@@ -131,7 +136,7 @@ def seq2seq_predict(encoder, decoder, doc, X, lengths=None, beam_width=1):
     else:
         out, ends = _beam(decoder, summary, state, ids, M, beam_width)
     words = {i: w for w, i in doc["target_vocabulary"].items()}
-    results = [[words[i] for i in out[b, :ends[b]].tolist()] for b in range(len(out))]
+    results = [[words[i] for i in out[b, : ends[b]].tolist()] for b in range(len(out))]
     join = {"char": "", "word": " "}.get(doc.get("target_form"))
     return results if join is None else [join.join(r) for r in results]
 
@@ -146,20 +151,25 @@ def _draw(logits, temperature, top_k, rng):
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def lm_sample(encoder, decoder, doc, n=200, prompt="", temperature=1.0, top_k=None,
-              random_state=None):
+def lm_sample(
+    encoder, decoder, doc, n=200, prompt="", temperature=1.0, top_k=None, random_state=None
+):
     """Continue ``prompt`` with up to ``n`` tokens drawn from exported language-model graphs,
     as ``RNNLanguageModel.sample`` (same arguments; an int or RandomState ``random_state``
     gives the same draws). Returns the prompt plus the generated text (a token list when
     ``prompt`` is a list)."""
-    rng = random_state if isinstance(random_state, np.random.RandomState) \
+    rng = (
+        random_state
+        if isinstance(random_state, np.random.RandomState)
         else np.random.RandomState(random_state)
+    )
     tokens = tokenize([prompt], doc["analyzer"])[0]
     end = doc["special_ids"]["end"]
     words = {i: w for w, i in doc["vocabulary"].items()}
     ids = [end] + [doc["vocabulary"].get(t, 0) for t in tokens]
-    logits, *state = encoder.run(None, _feed(encoder, {"X": np.array([ids], np.int64),
-                                                       "lengths": np.array([len(ids)])}))
+    logits, *state = encoder.run(
+        None, _feed(encoder, {"X": np.array([ids], np.int64), "lengths": np.array([len(ids)])})
+    )
     generated = []
     for _ in range(n):
         token = _draw(logits[0].astype(np.float64), temperature, top_k, rng)
