@@ -210,7 +210,13 @@ def train_data_parallel(
     """
     _check_inputs(net, head, optimizer, X, y, lengths, loss)
     (x_parts, y_parts, len_parts), offsets = _partitions(client, X, y, lengths, workers)
-    [model] = client.scatter([(net, head)], broadcast=True, workers=workers)
+    # Every scatter gets a fresh key (hash=False). A content-hashed key would be the same for
+    # an equal model scattered by the previous call, whose future was just dropped: the
+    # client's release of that key travels on its batched stream, the new scatter by a direct
+    # call, so the scheduler can apply the release after the scatter, forget the key the new
+    # future names, and cancel the next step "for reason: lost dependencies" (dask/distributed
+    # issues 3703 and 8576).
+    [model] = client.scatter([(net, head)], broadcast=True, workers=workers, hash=False)
     result = DataParallelResult()
     n_net = net.params.size
     for batch in global_batches(
