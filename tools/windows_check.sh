@@ -10,12 +10,14 @@
 # Not possible here: clang-cl / MSVC mode (needs the MSVC STL, UCRT and Windows SDK headers),
 # the extension module and the wheel: the Windows job of .github/workflows/wheels.yml does those.
 #   apt-get install mingw-w64 g++-mingw-w64-x86-64-posix wine64 clang   (Debian/Ubuntu)
-# About 10 minutes on 2 cores. Usage: tools/windows_check.sh
+# About 10 minutes on 2 cores (objects newer than the sources are reused: rm -rf build/windows
+# for a clean run). Usage: tools/windows_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/windows
 mkdir -p "$out"
 gcc=x86_64-w64-mingw32-g++-posix  # the posix-threads variant is the one with libgomp
+wine=$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)  # Debian: not on PATH
 gccdir=$(dirname "$($gcc -print-libgcc-file-name)")
 clang=(clang++ --target=x86_64-w64-windows-gnu -fms-extensions -nostdinc++
        -isystem "$gccdir/include/c++" -isystem "$gccdir/include/c++/x86_64-w64-mingw32"
@@ -27,6 +29,10 @@ isa_flags() {  # the ISA level's flags, read from CMakeLists.txt (one place says
   sed -n "s/^ *set(KERNEL_FLAGS_$1 \(.*\))$/\1/p" CMakeLists.txt | tr -d '"'
 }
 
+fresh() {  # fresh OBJECT: built after every source and flag it depends on was last changed
+  [ -s "$1" ] && [ -z "$(find csrc tools/kernel_check.cpp CMakeLists.txt -newer "$1" -print -quit)" ]
+}
+
 build() {  # build NAME COMPILER-ARGS... -- EXTRA-FLAGS...: objects and NAME.exe in $out
   local name=$1; shift
   local cxx=() extra=()
@@ -34,14 +40,15 @@ build() {  # build NAME COMPILER-ARGS... -- EXTRA-FLAGS...: objects and NAME.exe
   extra=("$@")
   local objs=()
   for isa in "${levels[@]}"; do
+    local o="$out/$name-kernels-$isa.o"
     # shellcheck disable=SC2046
-    "${cxx[@]}" "${common[@]}" "${kernel[@]}" "${extra[@]}" $(isa_flags "$isa") \
-      -DPYRNN_ISA="$isa" -DPYRNN_ISA_NAME="\"$isa\"" -c csrc/kernels.cpp -o "$out/$name-kernels-$isa.o"
-    objs+=("$out/$name-kernels-$isa.o")
+    fresh "$o" || "${cxx[@]}" "${common[@]}" "${kernel[@]}" "${extra[@]}" $(isa_flags "$isa") \
+      -DPYRNN_ISA="$isa" -DPYRNN_ISA_NAME="\"$isa\"" -c csrc/kernels.cpp -o "$o"
+    objs+=("$o")
   done
   for src in csrc/plan.cpp csrc/load.cpp csrc/dispatch.cpp tools/kernel_check.cpp; do
     local o="$out/$name-$(basename "$src" .cpp).o"
-    "${cxx[@]}" "${common[@]}" -O2 "${extra[@]}" -DPYRNN_HAVE_BASELINE=1 -DPYRNN_HAVE_AVX2=1 \
+    fresh "$o" || "${cxx[@]}" "${common[@]}" -O2 "${extra[@]}" -DPYRNN_HAVE_BASELINE=1 -DPYRNN_HAVE_AVX2=1 \
       -DPYRNN_HAVE_AVX512=1 -c "$src" -o "$o"
     objs+=("$o")
   done
@@ -54,7 +61,7 @@ run() {  # run NAME: the kernel check at every ISA level under wine
   export WINEPREFIX="$PWD/$out/wineprefix" WINEDEBUG=-all
   for isa in "${levels[@]}"; do
     local rc=0
-    OMP_NUM_THREADS=${2:-2} wine64 "$out/$1.exe" "$isa" > "$out/$1-$isa.txt" 2>&1 || rc=$?
+    OMP_NUM_THREADS=${2:-2} "$wine" "$out/$1.exe" "$isa" > "$out/$1-$isa.txt" 2>&1 || rc=$?
     if [ "$rc" = 2 ]; then
       echo "$1 $isa: skipped (this CPU lacks it)"
     elif [ "$rc" = 0 ]; then
