@@ -60,7 +60,8 @@ build() {  # build NAME COMPILER-ARGS... -- EXTRA-FLAGS...: objects and NAME.exe
 }
 
 run() {  # run NAME: the kernel check at every ISA level under wine
-  export WINEPREFIX="$PWD/$out/wineprefix" WINEDEBUG=-all
+  # wine's prefix (thousands of files) outside the tree, where sdist builds do not walk it
+  export WINEPREFIX="${WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/pyrnn-wine}" WINEDEBUG=-all
   for isa in "${levels[@]}"; do
     local rc=0
     OMP_NUM_THREADS=${2:-2} "$wine" "$out/$1.exe" "$isa" > "$out/$1-$isa.txt" 2>&1 || rc=$?
