@@ -66,9 +66,12 @@ static inline int64_t num_panels(int64_t N) {
 // accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows. FULL: ncols == NR,
 // so C is loaded and stored directly (the partial-width path goes through a small buffer,
 // and sharing one body made the compiler spill every accumulator to the stack on the way out).
+// Never inlined: inlined into the time loops, GCC 12 ran out of registers around it (the medium
+// LSTM forward went 75 -> 118 ms when the step code grew).
 template <typename T, int M, bool FULL>
-static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp,
-                                T* C, int64_t ldc, int ncols, int init, const T* bias) {
+__attribute__((noinline)) static void micro_kernel(int64_t kc, const T* A, int64_t a_rs,
+                                                   int64_t a_cs, const T* Bp, T* C, int64_t ldc,
+                                                   int ncols, int init, const T* bias) {
   using V = vec_t<T>;
   constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
   V c[M][NV];
@@ -159,8 +162,9 @@ static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, i
 // element of C still sees the same FMA sequence (k in order from the same start value: 0 or
 // C itself), so the result is bitwise that of micro_rows, row by row and panel by panel.
 template <typename T, int M, int P>
-static inline void micro_panels(int64_t kc, const T* A, int64_t a_rs, const T* const* Bp,
-                                T* const* C, int64_t ldc, int init) {
+__attribute__((noinline)) static void micro_panels(int64_t kc, const T* A, int64_t a_rs,
+                                                   const T* const* Bp, T* const* C, int64_t ldc,
+                                                   int init) {
   using V = vec_t<T>;
   constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
   V c[M][P][NV];
