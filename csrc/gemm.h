@@ -147,13 +147,25 @@ static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, i
 
 // Rows [0, m) of one panel, A read in place: the recurrent step's GEMM, whose A (B rows of
 // h or dG) is small and hot in cache.
+// Rows [i, i + r) of the next micro-tile out of m: MR rows, except that a tail of 1 or 2 rows
+// (half or a third of the accumulators busy) is shared with the tile before it (32 rows: 6, 6,
+// 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2). Each element's FMA sequence does not depend on the
+// tiling, so neither does the result.
+template <typename T>
+static inline int64_t tile_rows(int64_t i, int64_t m) {
+  constexpr int MR = GemmCfg<T>::MR;
+  const int64_t left = m - i;
+  if (left > MR && left < MR + MR / 2) return left / 2;
+  return min_<int64_t>(MR, left);
+}
+
 template <typename T>
 static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
                               const T* Bp, T* C, int64_t ldc, int ncols, int init, const T* bias) {
-  constexpr int MR = GemmCfg<T>::MR;
-  for (int64_t i = 0; i < m; i += MR)
-    micro_rows<T>(min_<int64_t>(MR, m - i), kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc,
-                  ncols, init, bias);
+  for (int64_t i = 0, r; i < m; i += r) {
+    r = tile_rows<T>(i, m);
+    micro_rows<T>(r, kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc, ncols, init, bias);
+  }
 }
 
 // M (1 or 2) rows against P full-width panels at once. One row times one panel has only NV
