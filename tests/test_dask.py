@@ -27,8 +27,11 @@ N, T, F = 96, 7, 3
 
 @pytest.fixture(scope="module")
 def client():
+    # The scheduler's HTTP server (dashboard, health and metrics routes) on a free port: with
+    # dashboard_address=None it still takes 8787 and warns when another cluster holds it,
+    # which this suite's filterwarnings=error turns into a failed start.
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
     )
     with cluster, distributed.Client(cluster) as c:
         yield c
