@@ -9,6 +9,7 @@ module re-exports from scikit-learn or numpy. Annotations are read, never evalua
 
 import importlib
 import inspect
+import os
 import types
 
 import pytest
@@ -118,3 +119,18 @@ def test_the_check_sees_an_unannotated_function():
     assert "pyrnn.network.LSTM.__init__" in names  # methods of __all__'s classes are walked
     assert "pyrnn.network._RecurrentNetwork.backward" in names  # and those of their bases
     assert "pyrnn.estimators._sequence._ClassWeighted.partial_fit" in names
+
+
+def test_core_stub_lists_every_function_of_the_extension():
+    """pyrnn/_core.pyi (what type checkers see of the compiled module) names every public
+    function and class of ``pyrnn._core``, and nothing it does not have."""
+    import ast
+
+    from pyrnn import _core
+
+    stub = os.path.join(os.path.dirname(pyrnn.__file__), "_core.pyi")
+    with open(stub) as f:
+        tree = ast.parse(f.read())
+    in_stub = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    in_core = {n for n in dir(_core) if not n.startswith("_")}
+    assert in_stub == in_core
