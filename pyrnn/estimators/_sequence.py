@@ -148,6 +148,49 @@ class _SequenceModel(BaseRNN):
         width = self.network_.output_size if embedding else self.head_.out_features
         return np.concatenate(results) if results else np.zeros((0, width))
 
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        callbacks: Sequence[Any] | None = None,
+    ) -> Self:
+        """Train on sequences ``X`` with targets ``y``.
+
+        Parameters
+        ----------
+        X : array (n, T, F), array (n, T) (univariate), list of arrays (L_i, F) or (L_i,),
+            or text: list of str / list of token lists
+        y : RNNClassifier: array-like (n,) of hashable labels. RNNRegressor: floats (n,) or
+            (n, n_outputs). RNNTagger: a label per step, a list of n label sequences with
+            ``len(y[i])`` = the length of ``X[i]``, or a 2-D array (n, T) for fixed-length X;
+            labels may be any hashable values.
+        sample_weight : array-like (n,) of non-negative floats, optional
+            Weight of each sequence in the loss (a weighted mean), times its class weight
+            (classifier, tagger). RNNTagger also takes a weight per step: a list of n arrays
+            (L_i,) or a 2-D array (n, T).
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch (accuracy; R^2 for the regressor; per-step accuracy for
+            the tagger), recorded in ``history_``; the parameters of the best epoch are kept.
+            Replaces the split of ``early_stopping``.
+        callbacks : list, optional
+            Objects with ``on_epoch_end(estimator, history)`` (see :mod:`pyrnn.callbacks`).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            callbacks=callbacks,
+        )
+
     def fit_transform(self, X: ArrayLike, y: ArrayLike, **fit_params: Any) -> NDArray[np.float64]:
         """``fit(X, y, **fit_params)``, then :meth:`transform` of X."""
         return self.fit(X, y, **fit_params).transform(X)
@@ -424,43 +467,6 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
 
     _loss = staticmethod(softmax_cross_entropy)
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        sample_weight: ArrayLike | None = None,
-        *,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        callbacks: Sequence[Any] | None = None,
-    ) -> Self:
-        """Train on sequences ``X`` with one label each in ``y``.
-
-        Parameters
-        ----------
-        X : array (n, T, F), array (n, T) (univariate), list of arrays (L_i, F) or (L_i,),
-            or text: list of str / list of token lists
-        y : array-like (n,) of hashable labels
-        sample_weight : array-like (n,) of non-negative floats, optional
-            Weight of each sequence in the loss (a weighted mean), times its class weight.
-        validation_data : (X_val, y_val), optional
-            Scored (accuracy) after every epoch, recorded in ``history_``; the parameters of
-            the best epoch are kept. Replaces the split of ``early_stopping``.
-        callbacks : list, optional
-            Objects with ``on_epoch_end(estimator, history)`` (see :mod:`pyrnn.callbacks`).
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
-
     def _prepare_targets(self, y, seqs, first, classes):
         y = _class_labels(y)
         check_consistent_length(seqs.lengths, y)
@@ -559,28 +565,6 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
     """
 
     _loss = staticmethod(mse)
-
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        sample_weight: ArrayLike | None = None,
-        *,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        callbacks: Sequence[Any] | None = None,
-    ) -> Self:
-        """Train on sequences ``X`` with targets ``y`` (n,) or (n, n_outputs). Returns self.
-
-        ``sample_weight`` (n,), ``validation_data`` (scored by R^2) and ``callbacks`` as in
-        :meth:`RNNClassifier.fit`."""
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
 
     def partial_fit(
         self,
@@ -696,39 +680,6 @@ class RNNTagger(_ClassWeighted):
     """
 
     _per_step = True
-
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        sample_weight: ArrayLike | None = None,
-        *,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        callbacks: Sequence[Any] | None = None,
-    ) -> Self:
-        """Train on sequences ``X`` with a label per step in ``y``.
-
-        Parameters
-        ----------
-        X : sequences (see :class:`RNNClassifier`)
-        y : list of n label sequences, ``len(y[i])`` = the length of ``X[i]``; or a 2-D array
-            (n, T) for fixed-length X. Labels may be any hashable values.
-        sample_weight : optional; per sequence (n,), or per step: a list of n arrays
-            (L_i,) or a 2-D array (n, T). The loss is the weighted mean over all steps.
-        validation_data, callbacks : as in :meth:`RNNClassifier.fit`.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
 
     def _weights(self, sample_weight, seqs, targets):
         w = per_step_weights(sample_weight, seqs.lengths, targets.shape[1]).astype(self._float)
