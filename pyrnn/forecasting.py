@@ -19,9 +19,14 @@ reads sequences (an :class:`~pyrnn.RNNRegressor` by default) on them:
 Shapes: ``y`` (n_steps,), ``X`` (n_steps, n_exog); ``predict`` returns (horizon,).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -29,7 +34,13 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["RNNForecaster", "make_windows"]
 
 
-def make_windows(y, X, window, horizon, strategy):
+def make_windows(
+    y: NDArray[np.floating],
+    X: NDArray[np.floating] | None,
+    window: int,
+    horizon: int,
+    strategy: str,
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     """Training windows of a series.
 
     y (n,) floats; X (n, n_exog) or None. Returns (inputs (m, window, F), targets (m, k)),
@@ -94,13 +105,13 @@ class RNNForecaster(BaseEstimator):
 
     def __init__(
         self,
-        horizon=1,
-        window=24,
-        strategy="direct",
-        regressor=None,
-        n_paths=500,
-        random_state=None,
-    ):
+        horizon: int = 1,
+        window: int = 24,
+        strategy: str = "direct",
+        regressor: Any = None,
+        n_paths: int = 500,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.horizon = horizon
         self.window = window
         self.strategy = strategy
@@ -153,7 +164,7 @@ class RNNForecaster(BaseEstimator):
 
     # ------------------------------------------------------------ fit
 
-    def fit(self, y, X=None):
+    def fit(self, y: ArrayLike, X: ArrayLike | None = None) -> RNNForecaster:
         """Fit on the series y (n_steps,) with exogenous X (n_steps, n_exog) or None.
 
         Needs n_steps >= window + horizon (direct) or window + 1 (recursive): at least one
@@ -222,7 +233,13 @@ class RNNForecaster(BaseEstimator):
             ys = np.concatenate([ys, nxt[:, None]], axis=1)
         return ys[:, self.window :]
 
-    def predict(self, X_future=None, *, y_history=None, X_history=None):
+    def predict(
+        self,
+        X_future: ArrayLike | None = None,
+        *,
+        y_history: ArrayLike | None = None,
+        X_history: ArrayLike | None = None,
+    ) -> NDArray[np.float64]:
         """Forecasts of the ``horizon`` steps after the history.
 
         X_future : (horizon, n_exog) exogenous values of the forecast steps (when fitted
@@ -236,7 +253,14 @@ class RNNForecaster(BaseEstimator):
             return self._one(window_inputs(y, X, origin, self.window, self.horizon, "direct"))[0]
         return self._recursive_paths(y, X, np.zeros((1, self.horizon)))[0]
 
-    def predict_interval(self, X_future=None, *, coverage=0.9, y_history=None, X_history=None):
+    def predict_interval(
+        self,
+        X_future: ArrayLike | None = None,
+        *,
+        coverage: float = 0.9,
+        y_history: ArrayLike | None = None,
+        X_history: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Prediction intervals by residual bootstrap: (lower, upper), each (horizon,), meant
         to hold the future value with probability ``coverage``."""
         check_is_fitted(self, "regressor_")

@@ -20,11 +20,16 @@ An estimator subclass provides a few hooks and the code here does the rest:
 :meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
 
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
 import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -247,33 +252,33 @@ class BaseRNN(BaseEstimator):
 
     def __init__(
         self,
-        cell="lstm",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.003,
-        batch_size=32,
-        max_epochs=100,
-        clip_norm=5.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        tol=1e-4,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_threads=None,
-        analyzer="word",
-        embedding_dim=32,
-        min_frequency=1,
-        lr_schedule="plateau",
-        warmup_epochs=5,
-        layout=None,
-        conv_layers=None,
-    ):
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 0.003,
+        batch_size: int = 32,
+        max_epochs: int = 100,
+        clip_norm: float | None = 5.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 20,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        dtype: DTypeLike = "float32",
+        n_threads: int | None = None,
+        analyzer: str | Callable[[str], list[str]] = "word",
+        embedding_dim: int = 32,
+        min_frequency: int = 1,
+        lr_schedule: str = "plateau",
+        warmup_epochs: int = 5,
+        layout: str | None = None,
+        conv_layers: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration
