@@ -116,6 +116,45 @@ def fit_pyrnn(kind, Xtr, ytr, Xte, yte):
 # ---------------------------------------------------------------- plain PyTorch
 
 
+class TorchSchedule:
+    """pyrnn's training rules in the PyTorch loop: ``warmup_epochs`` of linear warm-up, then
+    ``ReduceLROnPlateau`` (factor 0.5, patience ``n_iter_no_change // 2``) on the epoch's
+    training loss when ``lr_schedule="plateau"`` (a constant lr otherwise), and the
+    parameters of the epoch with the lowest training loss restored at the end."""
+
+    def __init__(self, torch, opt, est):
+        self.opt, self.base, self.warmup = opt, est.learning_rate, est.warmup_epochs
+        self.epoch, self.best, self.best_state = 0, float("inf"), None
+        self.plateau = None
+        if est.lr_schedule == "plateau":
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, factor=0.5, patience=max(1, est.n_iter_no_change // 2)
+            )
+        elif est.lr_schedule != "constant":
+            raise ValueError(f"the benchmark reproduces 'plateau' and 'constant', not {est.lr_schedule!r}")
+        self._set_lr(self.base / self.warmup if self.warmup else self.base)
+
+    def _set_lr(self, lr):
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def end_epoch(self, loss, modules):
+        self.epoch += 1
+        if loss < self.best:
+            self.best = loss
+            self.best_state = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
+        if self.epoch < self.warmup:
+            self._set_lr(self.base * (self.epoch + 1) / self.warmup)
+        elif self.epoch == self.warmup:
+            self._set_lr(self.base)
+        elif self.plateau is not None:
+            self.plateau.step(loss)
+
+    def restore_best(self, modules):
+        for m, state in zip(modules, self.best_state or ()):
+            m.load_state_dict(state)
+
+
 def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
     """The same model and settings as the fitted pyrnn estimator ``est``, in a plain loop."""
     import torch
@@ -155,8 +194,10 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
 
     X = torch.tensor(Xtr)
     gen = torch.Generator().manual_seed(seed)
+    schedule = TorchSchedule(torch, opt, est)
     t0 = time.perf_counter()
     for _ in range(est.n_iter_):
+        total = 0.0
         for idx in torch.randperm(len(X), generator=gen).split(est.batch_size):
             opt.zero_grad()
             loss = loss_fn(outputs(X[idx]), target[idx])
@@ -164,6 +205,9 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
             if est.clip_norm:
                 torch.nn.utils.clip_grad_norm_(params, est.clip_norm)
             opt.step()
+            total += float(loss) * len(idx)
+        schedule.end_epoch(total / len(X), (rnn, head))
+    schedule.restore_best((rnn, head))
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         out = outputs(torch.tensor(Xte)).numpy()

@@ -58,7 +58,7 @@ class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
     kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer",
-    "class_weight" or "conv_layers";
+    "class_weight", "levels" (quantile levels) or "conv_layers";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -84,6 +84,8 @@ class Param:
             text = "None, an int >= 0 or a numpy RandomState"
         elif self.kind == "dtype":
             text = "'float32' or 'float64'"
+        elif self.kind == "levels":
+            text = "a sequence of distinct quantile levels in (0, 1)"
         elif self.kind == "class_weight":
             text = "'balanced' or a dict label -> non-negative weight"
         elif self.kind == "conv_layers":
@@ -126,6 +128,17 @@ class Param:
                     )
                     for layer in value
                 )
+            )
+        if self.kind == "levels":
+            try:
+                levels = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return False
+            return (
+                not isinstance(value, str)
+                and levels.ndim == 1
+                and bool(np.all((levels > 0) & (levels < 1)))
+                and len(np.unique(levels)) == len(levels)
             )
         if self.kind == "class_weight":
             return (

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..conv import Conv1d
 from ..functional import log_softmax, softmax
-from ..losses import mse, softmax_cross_entropy
+from ..losses import mse, pinball, softmax_cross_entropy
 from ._base import (
     COMMON_PARAMS,
     SEQUENCE_PARAMS,
@@ -513,7 +513,13 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
 
     Parameters
     ----------
-    Same as :class:`RNNClassifier`. With ``early_stopping`` the validation score is R^2.
+    Same as :class:`RNNClassifier` (without ``class_weight``). With ``early_stopping`` the
+    validation score is R^2 (of the mean outputs), plus:
+    quantiles : sequence of levels in (0, 1) or None, default=None
+        Also learn these quantiles of each target: extra outputs of the same head trained
+        with the pinball loss (:func:`pyrnn.losses.pinball`) beside the squared error of the
+        mean; read them with :meth:`predict_quantiles` (sorted, so they never cross).
+        ``RNNForecaster(interval="quantile")`` uses them for prediction intervals.
 
     Attributes
     ----------
@@ -521,6 +527,8 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         Target columns.
     y_mean_, y_scale_ : ndarray (n_outputs,)
         Target standardization.
+    quantiles_ : ndarray (n_quantiles,)
+        The levels of ``quantiles``, sorted (empty without them).
     Others as :class:`RNNClassifier` (without ``classes_``).
 
     Examples
@@ -533,7 +541,51 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
     (565,)
     """
 
-    _loss = staticmethod(mse)
+    _params = {**_SequenceModel._params, "quantiles": Param("levels", none=True)}
+
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=64,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        optimizer="adam",
+        learning_rate=0.003,
+        batch_size=32,
+        max_epochs=100,
+        clip_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_threads=None,
+        analyzer="word",
+        embedding_dim=32,
+        min_frequency=1,
+        lr_schedule="plateau",
+        warmup_epochs=5,
+        layout=None,
+        conv_layers=None,
+        quantiles=None,
+    ):
+        store_hyper_parameters(self, locals())
+
+    def _loss(self, outputs, y, sample_weight=None):
+        """MSE on the mean outputs (the first n_outputs_ columns); with ``quantiles``, plus
+        the pinball loss of the quantile outputs (n_outputs_ * n_quantiles columns after
+        them, output-major: column n_outputs_ + i * n_quantiles + j is output i, level j)."""
+        k = self.n_outputs_
+        if not len(self.quantiles_):
+            return mse(outputs, y, sample_weight=sample_weight)
+        loss, dmean = mse(outputs[:, :k], y[:, :k], sample_weight=sample_weight)
+        levels = np.tile(self.quantiles_, k)
+        qloss, dq = pinball(outputs[:, k:], y[:, k:], levels, sample_weight=sample_weight)
+        return loss + qloss, np.concatenate([dmean, dq], axis=1)
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
         """Train on sequences ``X`` with targets ``y`` (n,) or (n, n_outputs). Returns self.
@@ -554,7 +606,7 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         return self._fit(X, y, incremental=True, sample_weight=sample_weight, callbacks=callbacks)
 
     def _n_outputs(self):
-        return self.n_outputs_
+        return self.n_outputs_ * (1 + len(self.quantiles_))
 
     def _prepare_targets(self, y, seqs, first, classes):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -564,6 +616,7 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         y2 = y.reshape(len(y), -1)
         if first:
             self.n_outputs_ = y2.shape[1]
+            self.quantiles_ = np.sort(np.asarray(self.quantiles or (), dtype=np.float64))
             self._y_ndim = y.ndim
             self.y_mean_ = y2.mean(axis=0)
             scale = y2.std(axis=0)
@@ -573,19 +626,44 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
                 f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
                 f"fitted with {self.n_outputs_}"
             )
-        return ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
+        z = ((y2 - self.y_mean_) / self.y_scale_).astype(self._float)
+        # the quantile outputs see the same targets, each repeated once per level
+        return np.concatenate([z, np.repeat(z, len(self.quantiles_), axis=1)], axis=1)
 
     def _validation_score(self, valid):
         seqs, y = valid[:2]
-        return float(r2_score(y, self._predict_outputs(seqs)))
+        k = self.n_outputs_
+        return float(r2_score(y[:, :k], self._predict_outputs(seqs)[:, :k]))
+
+    def _scaled_outputs(self, X):
+        """All head outputs in target units: means (n, k), quantiles (n, k, n_quantiles)
+        sorted along the levels (so they never cross)."""
+        check_is_fitted(self)
+        k = self.n_outputs_
+        with threads(self.n_threads):
+            out = self._predict_outputs(self._check_X(X, reset=False))
+        mean = out[:, :k] * self.y_scale_ + self.y_mean_
+        q = out[:, k:].reshape(len(out), k, len(self.quantiles_))
+        return mean, np.sort(q, axis=2) * self.y_scale_[:, None] + self.y_mean_[:, None]
 
     def predict(self, X):
         """Predicted values, ndarray (n_samples,) or (n_samples, n_outputs), float64."""
+        mean, _ = self._scaled_outputs(X)
+        return mean[:, 0] if self._y_ndim == 1 else mean
+
+    def predict_quantiles(self, X):
+        """Predicted quantiles at the levels ``quantiles_`` (fitted with ``quantiles``):
+        ndarray (n_samples, n_quantiles), or (n_samples, n_outputs, n_quantiles) for 2-D y,
+        float64, non-decreasing along the levels (the outputs are sorted, so quantiles of
+        different levels never cross)."""
         check_is_fitted(self)
-        with threads(self.n_threads):
-            seqs = self._check_X(X, reset=False)
-            pred = self._predict_outputs(seqs) * self.y_scale_ + self.y_mean_
-        return pred[:, 0] if self._y_ndim == 1 else pred
+        if not len(self.quantiles_):
+            raise ValueError(
+                "predict_quantiles needs a model fitted with quantiles, e.g. "
+                "RNNRegressor(quantiles=(0.05, 0.95))"
+            )
+        _, q = self._scaled_outputs(X)
+        return q[:, 0] if self._y_ndim == 1 else q
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
