@@ -604,7 +604,7 @@ class BaseRNN(BaseEstimator):
         """Track the best loss / validation score (and the parameters where it was reached);
         True when training should stop: ``n_iter_no_change`` epochs without an improvement
         of more than ``tol``, counted only once the loss has left its starting plateau (fallen
-        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        10% below the first epoch's loss), so that an RNN is not stopped before it learns."""
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:
