@@ -20,6 +20,7 @@ An estimator subclass provides a few hooks and the code here does the rest:
 :meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
 
+import inspect
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -213,6 +214,35 @@ def store_hyper_parameters(estimator, arguments):
     for name, value in arguments.items():
         if name not in ("self", "__class__"):
             setattr(estimator, name, value)
+
+
+def extended_init(base_init, **extra):
+    """An ``__init__`` taking the parameters of ``base_init`` (an estimator's ``__init__``
+    that only stores its arguments) plus ``extra`` (name=default, after them), storing each.
+
+    Its ``__signature__`` lists every parameter by name, which is what scikit-learn's
+    ``get_params``/``clone`` read, so a subclass adds a parameter without repeating the
+    whole signature.
+    """
+    base = inspect.signature(base_init)
+    signature = base.replace(
+        parameters=[
+            *base.parameters.values(),
+            *(
+                inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=value)
+                for name, value in extra.items()
+            ),
+        ]
+    )
+
+    def __init__(self, *args, **kwargs):
+        """Store the hyper-parameters unchanged (they are validated in ``fit``)."""
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        store_hyper_parameters(self, bound.arguments)
+
+    __init__.__signature__ = signature
+    return __init__
 
 
 @dataclass
@@ -604,7 +634,7 @@ class BaseRNN(BaseEstimator):
         """Track the best loss / validation score (and the parameters where it was reached);
         True when training should stop: ``n_iter_no_change`` epochs without an improvement
         of more than ``tol``, counted only once the loss has left its starting plateau (fallen
-        10% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:

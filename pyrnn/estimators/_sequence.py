@@ -22,7 +22,7 @@ from ._base import (
     TEXT_PARAMS,
     BaseRNN,
     Param,
-    store_hyper_parameters,
+    extended_init,
 )
 from ._data import check_sequences, encode_labels, label_index, unique_labels
 from ._threads import threads
@@ -212,37 +212,7 @@ class _ClassWeighted(_SequenceModel):
 
     _params = {**_SequenceModel._params, "class_weight": Param("class_weight", none=True)}
 
-    def __init__(
-        self,
-        cell="lstm",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.003,
-        batch_size=32,
-        max_epochs=100,
-        clip_norm=5.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        tol=1e-4,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_threads=None,
-        analyzer="word",
-        embedding_dim=32,
-        min_frequency=1,
-        lr_schedule="plateau",
-        warmup_epochs=5,
-        layout=None,
-        conv_layers=None,
-        class_weight=None,
-    ):
-        store_hyper_parameters(self, locals())
+    __init__ = extended_init(_SequenceModel.__init__, class_weight=None)
 
     def _set_class_weight(self, encoded):
         """``class_weight_`` (n_classes,) from ``class_weight`` and the encoded labels."""
@@ -292,10 +262,9 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
     n_iter_no_change : int, default=20
         Epochs without an improvement of more than ``tol`` (in training loss, or validation
         accuracy with validation data) before stopping. Counted only once the training loss
-        has fallen 10% below its first epoch's value: RNNs often sit at their starting loss
+        has fallen 1% below its first epoch's value: RNNs often sit at their starting loss
         for a while before they learn, and stopping there returns a chance-level model
-        (training then runs to ``max_epochs``; a loss that never fell 1% below its start
-        ends with a ConvergenceWarning).
+        (training then runs to ``max_epochs`` and warns that the loss stalled).
     tol : float, default=1e-4
     warm_start : bool, default=False
         ``fit`` continues from the current model instead of starting anew.
@@ -544,37 +513,7 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
 
     _params = {**_SequenceModel._params, "quantiles": Param("levels", none=True)}
 
-    def __init__(
-        self,
-        cell="lstm",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.003,
-        batch_size=32,
-        max_epochs=100,
-        clip_norm=5.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        tol=1e-4,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_threads=None,
-        analyzer="word",
-        embedding_dim=32,
-        min_frequency=1,
-        lr_schedule="plateau",
-        warmup_epochs=5,
-        layout=None,
-        conv_layers=None,
-        quantiles=None,
-    ):
-        store_hyper_parameters(self, locals())
+    __init__ = extended_init(_SequenceModel.__init__, quantiles=None)
 
     def _loss(self, outputs, y, sample_weight=None):
         """MSE on the mean outputs (the first n_outputs_ columns); with ``quantiles``, plus
