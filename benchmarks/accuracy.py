@@ -137,7 +137,9 @@ class TorchSchedule:
                 opt, factor=0.5, patience=max(1, est.n_iter_no_change // 2)
             )
         elif est.lr_schedule != "constant":
-            raise ValueError(f"the benchmark reproduces 'plateau' and 'constant', not {est.lr_schedule!r}")
+            raise ValueError(
+                f"the benchmark reproduces 'plateau' and 'constant', not {est.lr_schedule!r}"
+            )
         self._set_lr(self.base / self.warmup if self.warmup else self.base)
 
     def _set_lr(self, lr):
@@ -327,6 +329,9 @@ def main(argv=None):
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         ap.error(f"unknown data sets {unknown}; choose from {list(DATASETS)}")
+    import pyrnn
+
+    print(f"pyrnn from {os.path.dirname(pyrnn.__file__)}", file=sys.stderr)
     print(HEADER)
     rows = run(names, args.threads, seeds)
     out_dir = os.path.join(HERE, "results")
@@ -338,6 +343,7 @@ def main(argv=None):
                 rows=rows,
                 threads=args.threads,
                 seeds=seeds,
+                pyrnn_file=pyrnn.__file__,  # which pyrnn was timed (a worktree or installed)
                 python=sys.version,
                 machine=platform.machine(),
                 processor=platform.processor(),

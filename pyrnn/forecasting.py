@@ -135,8 +135,7 @@ class RNNForecaster(BaseEstimator):
             )
         if self.interval not in ("bootstrap", "quantile"):
             raise ValueError(
-                "RNNForecaster: interval must be 'bootstrap' or 'quantile', got "
-                f"{self.interval!r}"
+                f"RNNForecaster: interval must be 'bootstrap' or 'quantile', got {self.interval!r}"
             )
         if self.interval == "quantile" and self.strategy != "direct":
             raise ValueError(

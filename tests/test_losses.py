@@ -270,7 +270,10 @@ def test_pinball_minimizer_is_the_quantile():
     y = np.random.default_rng(15).standard_normal(401)
     for tau in (0.1, 0.5, 0.9):
         q = np.quantile(y, tau, method="inverted_cdf")
-        grad = [losses.pinball(np.full((401, 1), c), y[:, None], [tau])[1].sum() for c in (q - 1e-9, q + 1e-9)]
+        grad = [
+            losses.pinball(np.full((401, 1), c), y[:, None], [tau])[1].sum()
+            for c in (q - 1e-9, q + 1e-9)
+        ]
         assert grad[0] < 0 < grad[1]
 
 
