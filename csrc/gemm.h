@@ -66,9 +66,12 @@ static inline int64_t num_panels(int64_t N) {
 // accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows. FULL: ncols == NR,
 // so C is loaded and stored directly (the partial-width path goes through a small buffer,
 // and sharing one body made the compiler spill every accumulator to the stack on the way out).
+// Never inlined: inlined into the time loops, GCC 12 ran out of registers around it (the medium
+// LSTM forward went 75 -> 118 ms when the step code grew).
 template <typename T, int M, bool FULL>
-static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp,
-                                T* C, int64_t ldc, int ncols, int init, const T* bias) {
+__attribute__((noinline)) static void micro_kernel(int64_t kc, const T* A, int64_t a_rs,
+                                                   int64_t a_cs, const T* Bp, T* C, int64_t ldc,
+                                                   int ncols, int init, const T* bias) {
   using V = vec_t<T>;
   constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
   V c[M][NV];
@@ -151,6 +154,66 @@ static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, i
   for (int64_t i = 0; i < m; i += MR)
     micro_rows<T>(min_<int64_t>(MR, m - i), kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc,
                   ncols, init, bias);
+}
+
+// M (1 or 2) rows against P full-width panels at once. One row times one panel has only NV
+// independent FMA chains (2 at AVX2), so the FMA latency (4 cycles), not the loads, bounds
+// it: a B = 1 step ran at a quarter of the FMA rate. P panels give M * P * NV chains. Every
+// element of C still sees the same FMA sequence (k in order from the same start value: 0 or
+// C itself), so the result is bitwise that of micro_rows, row by row and panel by panel.
+template <typename T, int M, int P>
+__attribute__((noinline)) static void micro_panels(int64_t kc, const T* A, int64_t a_rs,
+                                                   const T* const* Bp, T* const* C, int64_t ldc,
+                                                   int init) {
+  using V = vec_t<T>;
+  constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
+  V c[M][P][NV];
+  const T* b[P];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) b[p] = Bp[p];
+#pragma GCC unroll 2
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][p][v] = init ? loadu(C[p] + i * ldc + v * VL) : V{};
+  for (int64_t k = 0; k < kc; ++k) {
+    T ai[M];
+#pragma GCC unroll 2
+    for (int i = 0; i < M; ++i) ai[i] = A[i * a_rs + k];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const V bv = loadu(b[p] + k * NR + v * VL);
+#pragma GCC unroll 2
+        for (int i = 0; i < M; ++i) c[i][p][v] += ai[i] * bv;
+      }
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) storeu(C[p] + i * ldc + v * VL, c[i][p][v]);
+}
+
+// C_p[0:m, 0:NR] (+)= A[0:m, 0:kc] * Bp_p for n full-width panels (init: 0 = C is zeroed
+// first, 1 = accumulate onto C), m <= 2 rows of A (row stride a_rs, contiguous k): the step
+// GEMM of a batch of one or two, where several panels share each A element. Bitwise the
+// result of panel_rows on each panel.
+template <typename T>
+static inline void few_rows_panels(int64_t m, int64_t kc, const T* A, int64_t a_rs,
+                                   const T* const* Bp, T* const* C, int64_t ldc, int n, int init) {
+  int p = 0;
+  if (m == 1) {
+    for (; p + 4 <= n; p += 4) micro_panels<T, 1, 4>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p + 2 <= n; p += 2) micro_panels<T, 1, 2>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p < n; ++p) micro_panels<T, 1, 1>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+  } else {
+    for (; p + 2 <= n; p += 2) micro_panels<T, 2, 2>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p < n; ++p) micro_panels<T, 2, 1>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+  }
 }
 
 // C[0:M, 0:ncols] = A (M, K) * Bp + bias for one panel Bp packed over the full K (K x NR),
