@@ -36,7 +36,13 @@ from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
 from ..heads import Embedding, Linear
 from ..callbacks import as_callbacks
-from ._control import LEAVE_START, EpochSnapshot, make_schedule, warn_if_not_learning
+from ._control import (
+    LEAVE_START,
+    LEAVE_START_VALIDATED,
+    EpochSnapshot,
+    make_schedule,
+    warn_if_not_learning,
+)
 from ._data import take_rows
 from ._progress import progress_bar
 from ._threads import threads
@@ -633,8 +639,10 @@ class BaseRNN(BaseEstimator):
     def _update_no_improvement(self, loss, score):
         """Track the best loss / validation score (and the parameters where it was reached);
         True when training should stop: ``n_iter_no_change`` epochs without an improvement
-        of more than ``tol``, counted only once the loss has left its starting plateau (fallen
-        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        of more than ``tol``, counted only once the loss has left its starting plateau, so
+        that an RNN is not stopped before it learns: fallen 10% below the first epoch's loss
+        when the training loss decides (``LEAVE_START``), 1% when a validation score does
+        (``LEAVE_START_VALIDATED``: the best validated epoch is kept anyway)."""
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:
@@ -650,7 +658,8 @@ class BaseRNN(BaseEstimator):
         if best and np.isfinite(loss):
             self._best_params = [m.params.copy() for m in self._modules()]
         self.best_loss_ = min(self.best_loss_, loss)
-        left_start = self.best_loss_ < self._first_loss * (1 - LEAVE_START)
+        leave = LEAVE_START if score is None else LEAVE_START_VALIDATED
+        left_start = self.best_loss_ < self._first_loss * (1 - leave)
         if improved or not left_start:
             self._no_improvement_count = 0
         else:

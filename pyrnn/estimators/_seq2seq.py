@@ -34,7 +34,7 @@ class Seq2Seq(BaseRNN):
         As in :class:`RNNClassifier` (defaults: hidden_size=128, learning_rate=0.005,
         max_epochs=50, n_iter_no_change=10, lr_schedule='constant', warmup_epochs=0). The
         encoder and the decoder both have ``num_layers`` layers of ``hidden_size`` units.
-        The stopping rule (counted once the loss fell 1% below its start) and the
+        The stopping rule (counted once the loss fell 10% below its start) and the
         best-epoch restore are the same as the classifier's.
     bidirectional : bool, default=False
         Bidirectional encoder (the decoder always runs forward).

@@ -262,9 +262,10 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
     n_iter_no_change : int, default=20
         Epochs without an improvement of more than ``tol`` (in training loss, or validation
         accuracy with validation data) before stopping. Counted only once the training loss
-        has fallen 1% below its first epoch's value: RNNs often sit at their starting loss
-        for a while before they learn, and stopping there returns a chance-level model
-        (training then runs to ``max_epochs`` and warns that the loss stalled).
+        has fallen 10% below its first epoch's value (1% when a validation score decides):
+        RNNs often sit at their starting loss for a while before they learn, and stopping
+        there returns a chance-level model (training then runs to ``max_epochs``, and warns
+        when the loss never fell 1%).
     tol : float, default=1e-4
     warm_start : bool, default=False
         ``fit`` continues from the current model instead of starting anew.
