@@ -23,9 +23,14 @@ reads sequences (an :class:`~pyrnn.RNNRegressor` by default) on them:
 Shapes: ``y`` (n_steps,), ``X`` (n_steps, n_exog); ``predict`` returns (horizon,).
 """
 
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -33,7 +38,13 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["RNNForecaster", "make_windows"]
 
 
-def make_windows(y, X, window, horizon, strategy):
+def make_windows(
+    y: NDArray[np.floating],
+    X: NDArray[np.floating] | None,
+    window: int,
+    horizon: int,
+    strategy: str,
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     """Training windows of a series.
 
     y (n,) floats; X (n, n_exog) or None. Returns (inputs (m, window, F), targets (m, k)),
@@ -105,15 +116,15 @@ class RNNForecaster(BaseEstimator):
 
     def __init__(
         self,
-        horizon=1,
-        window=24,
-        strategy="direct",
-        regressor=None,
-        n_paths=500,
-        random_state=None,
-        interval="bootstrap",
-        quantiles=(0.05, 0.95),
-    ):
+        horizon: int = 1,
+        window: int = 24,
+        strategy: str = "direct",
+        regressor: Any = None,
+        n_paths: int = 500,
+        random_state: int | np.random.RandomState | None = None,
+        interval: str = "bootstrap",
+        quantiles: Sequence[float] = (0.05, 0.95),
+    ) -> None:
         self.horizon = horizon
         self.window = window
         self.strategy = strategy
@@ -195,7 +206,7 @@ class RNNForecaster(BaseEstimator):
 
     # ------------------------------------------------------------ fit
 
-    def fit(self, y, X=None):
+    def fit(self, y: ArrayLike, X: ArrayLike | None = None) -> RNNForecaster:
         """Fit on the series y (n_steps,) with exogenous X (n_steps, n_exog) or None.
 
         Needs n_steps >= window + horizon (direct) or window + 1 (recursive): at least one
@@ -259,7 +270,13 @@ class RNNForecaster(BaseEstimator):
             ys = np.concatenate([ys, nxt[:, None]], axis=1)
         return ys[:, self.window :]
 
-    def predict(self, X_future=None, *, y_history=None, X_history=None):
+    def predict(
+        self,
+        X_future: ArrayLike | None = None,
+        *,
+        y_history: ArrayLike | None = None,
+        X_history: ArrayLike | None = None,
+    ) -> NDArray[np.float64]:
         """Forecasts of the ``horizon`` steps after the history.
 
         X_future : (horizon, n_exog) exogenous values of the forecast steps (when fitted
@@ -273,7 +290,13 @@ class RNNForecaster(BaseEstimator):
             return self._one(window_inputs(y, X, origin, self.window, self.horizon, "direct"))[0]
         return self._recursive_paths(y, X, np.zeros((1, self.horizon)))[0]
 
-    def _quantile_interval(self, q, X_future, y_history, X_history):
+    def _quantile_interval(
+        self,
+        q: list[float],
+        X_future: ArrayLike | None,
+        y_history: ArrayLike | None,
+        X_history: ArrayLike | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(lower, upper) from the learned quantile outputs at the levels q."""
         levels = self.regressor_.quantiles_
         cols = [np.flatnonzero(np.isclose(levels, v)) for v in q]
@@ -290,7 +313,14 @@ class RNNForecaster(BaseEstimator):
         )
         return quant[:, cols[0][0]], quant[:, cols[1][0]]
 
-    def predict_interval(self, X_future=None, *, coverage=0.9, y_history=None, X_history=None):
+    def predict_interval(
+        self,
+        X_future: ArrayLike | None = None,
+        *,
+        coverage: float = 0.9,
+        y_history: ArrayLike | None = None,
+        X_history: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Prediction intervals: (lower, upper), each (horizon,), meant to hold the future
         value with probability ``coverage``; by residual bootstrap or from the learned
         quantiles (``interval``)."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the extension with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan (the
-# developer build in build/dev and pyrnn/ are left alone) and run the kernel and network tests
+# installed or editable-installed pyrnn is left alone) and run the kernel and network tests
 # against it. Usage: tools/sanitize.sh [pytest arguments]   (default: the test files below)
 #
 # How it runs, for doing it by hand:
@@ -16,7 +16,8 @@
 # - UBSan findings abort the run (-fno-sanitize-recover, halt_on_error=1), as ASan's do, so
 #   the exit status says whether the run was clean.
 # - The package is staged in build/asan/pkg (Python sources + the sanitized _core) and put
-#   first on PYTHONPATH; child processes started by the tests inherit all of the above.
+#   first on PYTHONPATH (tools/stage_package.sh); child processes started by the tests
+#   inherit all of the above.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
@@ -29,8 +30,7 @@ if [ ! -f $build/build.ninja ]; then
     -DSKBUILD_PROJECT_VERSION=0.1.0 >/dev/null
 fi
 cmake --build $build
-rm -rf $build/pkg && mkdir -p $build/pkg
-cp -r pyrnn $build/pkg/ && rm -f $build/pkg/pyrnn/_core*.so && cp $build/_core*.so $build/pkg/pyrnn/
+source tools/stage_package.sh && stage_package $build
 
 if [[ "$CXX" == *clang* ]]; then
   asan_rt=$($CXX -print-file-name=libclang_rt.asan-x86_64.so)
@@ -40,7 +40,6 @@ fi
 export LD_PRELOAD="$asan_rt $($CXX -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export PYTHONPATH="$PWD/$build/pkg${PYTHONPATH:+:$PYTHONPATH}"
 # pytest, not python -m pytest: the latter would put the source tree (with the normal
 # extension) first on sys.path.
 if [ $# -eq 0 ]; then

@@ -20,12 +20,16 @@ An estimator subclass provides a few hooks and the code here does the rest:
 :meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
 
-import inspect
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
 import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -222,35 +226,6 @@ def store_hyper_parameters(estimator, arguments):
             setattr(estimator, name, value)
 
 
-def extended_init(base_init, **extra):
-    """An ``__init__`` taking the parameters of ``base_init`` (an estimator's ``__init__``
-    that only stores its arguments) plus ``extra`` (name=default, after them), storing each.
-
-    Its ``__signature__`` lists every parameter by name, which is what scikit-learn's
-    ``get_params``/``clone`` read, so a subclass adds a parameter without repeating the
-    whole signature.
-    """
-    base = inspect.signature(base_init)
-    signature = base.replace(
-        parameters=[
-            *base.parameters.values(),
-            *(
-                inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=value)
-                for name, value in extra.items()
-            ),
-        ]
-    )
-
-    def __init__(self, *args, **kwargs):
-        """Store the hyper-parameters unchanged (they are validated in ``fit``)."""
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        store_hyper_parameters(self, bound.arguments)
-
-    __init__.__signature__ = signature
-    return __init__
-
-
 @dataclass
 class _EpochStats:
     """What one epoch measured: the mean loss over its items, and ``||dL/dh_t||`` per step t
@@ -296,33 +271,33 @@ class BaseRNN(BaseEstimator):
 
     def __init__(
         self,
-        cell="lstm",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.003,
-        batch_size=32,
-        max_epochs=100,
-        clip_norm=5.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        tol=1e-4,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_threads=None,
-        analyzer="word",
-        embedding_dim=32,
-        min_frequency=1,
-        lr_schedule="plateau",
-        warmup_epochs=5,
-        layout=None,
-        conv_layers=None,
-    ):
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 0.003,
+        batch_size: int = 32,
+        max_epochs: int = 100,
+        clip_norm: float | None = 5.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 20,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        dtype: DTypeLike = "float32",
+        n_threads: int | None = None,
+        analyzer: str | Callable[[str], list[str]] = "word",
+        embedding_dim: int = 32,
+        min_frequency: int = 1,
+        lr_schedule: str = "plateau",
+        warmup_epochs: int = 5,
+        layout: str | None = None,
+        conv_layers: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration

@@ -5,12 +5,20 @@ directions when bidirectional) and map it to class scores / values; ``RNNTagger`
 output at every step to a label. Text input goes through a learned embedding first.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import TransformerTags, assert_all_finite, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 from ..conv import Conv1d
@@ -22,7 +30,7 @@ from ._base import (
     TEXT_PARAMS,
     BaseRNN,
     Param,
-    extended_init,
+    store_hyper_parameters,
 )
 from ._data import check_sequences, encode_labels, label_index, unique_labels
 from ._threads import threads
@@ -140,11 +148,54 @@ class _SequenceModel(BaseRNN):
         width = self.network_.output_size if embedding else self.head_.out_features
         return np.concatenate(results) if results else np.zeros((0, width))
 
-    def fit_transform(self, X, y, **fit_params):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        callbacks: Sequence[Any] | None = None,
+    ) -> Self:
+        """Train on sequences ``X`` with targets ``y``.
+
+        Parameters
+        ----------
+        X : array (n, T, F), array (n, T) (univariate), list of arrays (L_i, F) or (L_i,),
+            or text: list of str / list of token lists
+        y : RNNClassifier: array-like (n,) of hashable labels. RNNRegressor: floats (n,) or
+            (n, n_outputs). RNNTagger: a label per step, a list of n label sequences with
+            ``len(y[i])`` = the length of ``X[i]``, or a 2-D array (n, T) for fixed-length X;
+            labels may be any hashable values.
+        sample_weight : array-like (n,) of non-negative floats, optional
+            Weight of each sequence in the loss (a weighted mean), times its class weight
+            (classifier, tagger). RNNTagger also takes a weight per step: a list of n arrays
+            (L_i,) or a 2-D array (n, T).
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch (accuracy; R^2 for the regressor; per-step accuracy for
+            the tagger), recorded in ``history_``; the parameters of the best epoch are kept.
+            Replaces the split of ``early_stopping``.
+        callbacks : list, optional
+            Objects with ``on_epoch_end(estimator, history)`` (see :mod:`pyrnn.callbacks`).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            callbacks=callbacks,
+        )
+
+    def fit_transform(self, X: ArrayLike, y: ArrayLike, **fit_params: Any) -> NDArray[np.float64]:
         """``fit(X, y, **fit_params)``, then :meth:`transform` of X."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """The learned sequence embedding: the final hidden state of the last layer (both
         directions when bidirectional), ndarray (n_samples, D*hidden_size), float64. A fitted
         estimator thus works as a feature extractor, e.g. in a ``Pipeline``."""
@@ -212,11 +263,69 @@ class _ClassWeighted(_SequenceModel):
 
     _params = {**_SequenceModel._params, "class_weight": Param("class_weight", none=True)}
 
-    __init__ = extended_init(_SequenceModel.__init__, class_weight=None)
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 0.003,
+        batch_size: int = 32,
+        max_epochs: int = 100,
+        clip_norm: float | None = 5.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 20,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        dtype: DTypeLike = "float32",
+        n_threads: int | None = None,
+        analyzer: str | Callable[[str], list[str]] = "word",
+        embedding_dim: int = 32,
+        min_frequency: int = 1,
+        lr_schedule: str = "plateau",
+        warmup_epochs: int = 5,
+        layout: str | None = None,
+        conv_layers: Sequence[tuple[int, ...]] | None = None,
+        class_weight: dict[Any, float] | str | None = None,
+    ) -> None:
+        store_hyper_parameters(self, locals())
 
     def _set_class_weight(self, encoded):
         """``class_weight_`` (n_classes,) from ``class_weight`` and the encoded labels."""
         self.class_weight_ = class_weight_vector(self.class_weight, self.classes_, encoded)
+
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        callbacks: Sequence[Any] | None = None,
+    ) -> Self:
+        """One pass over (X, y), continuing from the current model; ``y`` and
+        ``sample_weight`` as in ``fit``. Returns self.
+
+        ``classes`` (all the labels there will ever be) is required on the first call.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(
+            X,
+            y,
+            incremental=True,
+            classes=classes,
+            sample_weight=sample_weight,
+            callbacks=callbacks,
+        )
+
+    def _n_outputs(self):
+        return len(self.classes_)
 
 
 class RNNClassifier(ClassifierMixin, _ClassWeighted):
@@ -368,54 +477,6 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
 
     _loss = staticmethod(softmax_cross_entropy)
 
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
-        """Train on sequences ``X`` with one label each in ``y``.
-
-        Parameters
-        ----------
-        X : array (n, T, F), array (n, T) (univariate), list of arrays (L_i, F) or (L_i,),
-            or text: list of str / list of token lists
-        y : array-like (n,) of hashable labels
-        sample_weight : array-like (n,) of non-negative floats, optional
-            Weight of each sequence in the loss (a weighted mean), times its class weight.
-        validation_data : (X_val, y_val), optional
-            Scored (accuracy) after every epoch, recorded in ``history_``; the parameters of
-            the best epoch are kept. Replaces the split of ``early_stopping``.
-        callbacks : list, optional
-            Objects with ``on_epoch_end(estimator, history)`` (see :mod:`pyrnn.callbacks`).
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None, *, callbacks=None):
-        """One pass over (X, y), continuing from the current model.
-
-        ``classes`` (all the labels there will ever be) is required on the first call.
-        """
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(
-            X,
-            y,
-            incremental=True,
-            classes=classes,
-            sample_weight=sample_weight,
-            callbacks=callbacks,
-        )
-
-    def _n_outputs(self):
-        return len(self.classes_)
-
     def _prepare_targets(self, y, seqs, first, classes):
         y = _class_labels(y)
         check_consistent_length(seqs.lengths, y)
@@ -449,27 +510,27 @@ class RNNClassifier(ClassifierMixin, _ClassWeighted):
         with threads(self.n_threads):
             return self._predict_outputs(self._check_X(X, reset=False))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class scores (logits, float64): (n_samples, n_classes), or for two classes
         (n_samples,) the score of ``classes_[1]`` minus that of ``classes_[0]`` (scikit-learn's
         convention: positive means ``classes_[1]``)."""
         scores = self._class_scores(X)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities, ndarray (n_samples, n_classes), columns in ``classes_`` order."""
         return softmax(self._class_scores(X))
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log of :meth:`predict_proba`, computed stably: (n_samples, n_classes)."""
         return log_softmax(self._class_scores(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Most probable label of each sequence, ndarray (n_samples,)."""
         scores = self._class_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Mean accuracy of ``predict(X)`` against ``y``, weighted by ``sample_weight``
         (n_samples,). Works for every kind of label ``fit`` accepts (strings, numbers, tuples,
         a mix of them), which scikit-learn's ``accuracy_score`` does not all type-check."""
@@ -523,7 +584,37 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
 
     _params = {**_SequenceModel._params, "quantiles": Param("levels", none=True)}
 
-    __init__ = extended_init(_SequenceModel.__init__, quantiles=None)
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 0.003,
+        batch_size: int = 32,
+        max_epochs: int = 100,
+        clip_norm: float | None = 5.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 20,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        dtype: DTypeLike = "float32",
+        n_threads: int | None = None,
+        analyzer: str | Callable[[str], list[str]] = "word",
+        embedding_dim: int = 32,
+        min_frequency: int = 1,
+        lr_schedule: str = "plateau",
+        warmup_epochs: int = 5,
+        layout: str | None = None,
+        conv_layers: Sequence[tuple[int, ...]] | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> None:
+        store_hyper_parameters(self, locals())
 
     def _loss(self, outputs, y, sample_weight=None):
         """MSE on the mean outputs (the first n_outputs_ columns); with ``quantiles``, plus
@@ -537,21 +628,14 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         qloss, dq = pinball(outputs[:, k:], y[:, k:], levels, sample_weight=sample_weight)
         return loss + qloss, np.concatenate([dmean, dq], axis=1)
 
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
-        """Train on sequences ``X`` with targets ``y`` (n,) or (n, n_outputs). Returns self.
-
-        ``sample_weight`` (n,), ``validation_data`` (scored by R^2) and ``callbacks`` as in
-        :meth:`RNNClassifier.fit`."""
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
-
-    def partial_fit(self, X, y, sample_weight=None, *, callbacks=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        callbacks: Sequence[Any] | None = None,
+    ) -> Self:
         """One pass over (X, y), continuing from the current model. Returns self."""
         return self._fit(X, y, incremental=True, sample_weight=sample_weight, callbacks=callbacks)
 
@@ -596,12 +680,12 @@ class RNNRegressor(RegressorMixin, _SequenceModel):
         q = out[:, k:].reshape(len(out), k, len(self.quantiles_))
         return mean, np.sort(q, axis=2) * self.y_scale_[:, None] + self.y_mean_[:, None]
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """Predicted values, ndarray (n_samples,) or (n_samples, n_outputs), float64."""
         mean, _ = self._scaled_outputs(X)
         return mean[:, 0] if self._y_ndim == 1 else mean
 
-    def predict_quantiles(self, X):
+    def predict_quantiles(self, X: ArrayLike) -> NDArray[np.float64]:
         """Predicted quantiles at the levels ``quantiles_`` (fitted with ``quantiles``):
         ndarray (n_samples, n_quantiles), or (n_samples, n_outputs, n_quantiles) for 2-D y,
         float64, non-decreasing along the levels (the outputs are sorted, so quantiles of
@@ -685,53 +769,9 @@ class RNNTagger(_ClassWeighted):
 
     _per_step = True
 
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
-        """Train on sequences ``X`` with a label per step in ``y``.
-
-        Parameters
-        ----------
-        X : sequences (see :class:`RNNClassifier`)
-        y : list of n label sequences, ``len(y[i])`` = the length of ``X[i]``; or a 2-D array
-            (n, T) for fixed-length X. Labels may be any hashable values.
-        sample_weight : optional; per sequence (n,), or per step: a list of n arrays
-            (L_i,) or a 2-D array (n, T). The loss is the weighted mean over all steps.
-        validation_data, callbacks : as in :meth:`RNNClassifier.fit`.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(
-            X,
-            y,
-            incremental=False,
-            sample_weight=sample_weight,
-            validation_data=validation_data,
-            callbacks=callbacks,
-        )
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None, *, callbacks=None):
-        """One pass over (X, y), continuing from the current model.
-
-        ``classes`` (all labels there will ever be) is required on the first call.
-        """
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(
-            X,
-            y,
-            incremental=True,
-            classes=classes,
-            sample_weight=sample_weight,
-            callbacks=callbacks,
-        )
-
     def _weights(self, sample_weight, seqs, targets):
         w = per_step_weights(sample_weight, seqs.lengths, targets.shape[1]).astype(self._float)
         return w * self.class_weight_[targets] if hasattr(self, "class_weight_") else w
-
-    def _n_outputs(self):
-        return len(self.classes_)
 
     def _prepare_targets(self, y, seqs, first, classes):
         rows = _label_sequences(y, seqs.lengths)
@@ -778,7 +818,7 @@ class RNNTagger(_ClassWeighted):
             return np.stack(per_seq)
         return per_seq
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> list[NDArray[np.float64]] | NDArray[np.float64]:
         """Label probabilities per step: a list of (L_i, n_classes) arrays, or one array
         (n, T, n_classes) when X is an array of fixed-length sequences."""
         check_is_fitted(self)
@@ -787,7 +827,7 @@ class RNNTagger(_ClassWeighted):
             probs = [softmax(o) for o in self._predict_outputs(seqs)]
         return self._as_output(probs, self._fixed_length(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> list[NDArray[Any]] | NDArray[Any]:
         """Most probable label per step: a list of (L_i,) arrays, or one array (n, T) when X
         is an array of fixed-length sequences."""
         check_is_fitted(self)
@@ -806,7 +846,7 @@ class RNNTagger(_ClassWeighted):
     def _fixed_length(X):
         return isinstance(X, np.ndarray) and X.ndim in (2, 3) and X.dtype != object
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Per-step accuracy: the fraction of all steps of all sequences tagged correctly
         (weighted by ``sample_weight``, per sequence (n,) or per step, as in ``fit``)."""
         pred = self.predict(X)
