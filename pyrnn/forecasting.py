@@ -11,17 +11,21 @@ reads sequences (an :class:`~pyrnn.RNNRegressor` by default) on them:
 * ``strategy="direct"``: one model, ``horizon`` outputs ``y[t+1 .. t+horizon]``;
   ``strategy="recursive"``: one one-step model, applied ``horizon`` times, each forecast
   fed back as the next input.
-* prediction intervals by residual bootstrap: direct adds the empirical quantiles of each
-  horizon's in-sample residuals; recursive simulates ``n_paths`` future paths, each step's
-  forecast plus a resampled one-step residual, and takes quantiles over the paths. In-sample
-  residuals are optimistic for a model that overfits: hold out data to check coverage.
+* prediction intervals by residual bootstrap (``interval="bootstrap"``): direct adds the
+  empirical quantiles of each horizon's in-sample residuals; recursive simulates ``n_paths``
+  future paths, each step's forecast plus a resampled one-step residual, and takes quantiles
+  over the paths. In-sample residuals are optimistic for a model that overfits: hold out data
+  to check coverage.
+* or by quantile regression (``interval="quantile"``, direct strategy): the regressor learns
+  the ``quantiles`` levels of every horizon as extra outputs trained with the pinball loss
+  (``RNNRegressor(quantiles=...)``), sorted so that they never cross.
 
 Shapes: ``y`` (n_steps,), ``X`` (n_steps, n_exog); ``predict`` returns (horizon,).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numbers
 
@@ -89,7 +93,14 @@ class RNNForecaster(BaseEstimator):
         A regressor taking 3-D inputs (n, window, F) and 2-D targets; cloned in ``fit``.
         None: ``RNNRegressor(random_state=random_state)``.
     n_paths : int, default=500
-        Simulated paths for the recursive strategy's intervals.
+        Simulated paths for the recursive strategy's bootstrap intervals.
+    interval : {"bootstrap", "quantile"}, default="bootstrap"
+        How ``predict_interval`` works: residual bootstrap, or quantile outputs trained with
+        the pinball loss (direct strategy; the regressor must take a ``quantiles``
+        parameter, as :class:`~pyrnn.RNNRegressor` does).
+    quantiles : sequence of levels in (0, 1), default=(0.05, 0.95)
+        The levels ``interval="quantile"`` learns; ``predict_interval(coverage=c)`` needs
+        the levels (1 - c) / 2 and (1 + c) / 2 among them (the default: c = 0.9).
     random_state : int, RandomState or None, default=None
         Seeds the default regressor and the bootstrap.
 
@@ -111,6 +122,8 @@ class RNNForecaster(BaseEstimator):
         regressor: Any = None,
         n_paths: int = 500,
         random_state: int | np.random.RandomState | None = None,
+        interval: str = "bootstrap",
+        quantiles: Sequence[float] = (0.05, 0.95),
     ) -> None:
         self.horizon = horizon
         self.window = window
@@ -118,6 +131,8 @@ class RNNForecaster(BaseEstimator):
         self.regressor = regressor
         self.n_paths = n_paths
         self.random_state = random_state
+        self.interval = interval
+        self.quantiles = quantiles
 
     # ------------------------------------------------------------ input checks
 
@@ -129,6 +144,33 @@ class RNNForecaster(BaseEstimator):
             raise ValueError(
                 f"RNNForecaster: strategy must be 'direct' or 'recursive', got {self.strategy!r}"
             )
+        if self.interval not in ("bootstrap", "quantile"):
+            raise ValueError(
+                f"RNNForecaster: interval must be 'bootstrap' or 'quantile', got {self.interval!r}"
+            )
+        if self.interval == "quantile" and self.strategy != "direct":
+            raise ValueError(
+                "RNNForecaster: interval='quantile' needs strategy='direct' (quantiles of a "
+                "one-step model do not carry over to later steps); use interval='bootstrap'"
+            )
+
+    def _new_regressor(self):
+        """The regressor to fit: a clone of ``regressor`` (default RNNRegressor), given the
+        ``quantiles`` levels when ``interval="quantile"``."""
+        if self.regressor is None:
+            from .estimators import RNNRegressor
+
+            reg = RNNRegressor(random_state=self.random_state)
+        else:
+            reg = clone(self.regressor)
+        if self.interval == "quantile":
+            if "quantiles" not in reg.get_params():
+                raise ValueError(
+                    "RNNForecaster: interval='quantile' needs a regressor with a 'quantiles' "
+                    f"parameter (e.g. RNNRegressor), got {type(reg).__name__}"
+                )
+            reg.set_params(quantiles=tuple(self.quantiles))
+        return reg
 
     @staticmethod
     def _series(y, name="y"):
@@ -182,12 +224,7 @@ class RNNForecaster(BaseEstimator):
                 f"{self.horizon} and strategy={self.strategy!r} need at least {need}"
             )
         inputs, targets = make_windows(y, X, self.window, self.horizon, self.strategy)
-        if self.regressor is None:
-            from .estimators import RNNRegressor
-
-            self.regressor_ = RNNRegressor(random_state=self.random_state)
-        else:
-            self.regressor_ = clone(self.regressor)
+        self.regressor_ = self._new_regressor()
         self.regressor_.fit(inputs, targets)
         fitted = np.asarray(self.regressor_.predict(inputs)).reshape(targets.shape)
         self.residuals_ = targets - fitted
@@ -253,6 +290,29 @@ class RNNForecaster(BaseEstimator):
             return self._one(window_inputs(y, X, origin, self.window, self.horizon, "direct"))[0]
         return self._recursive_paths(y, X, np.zeros((1, self.horizon)))[0]
 
+    def _quantile_interval(
+        self,
+        q: list[float],
+        X_future: ArrayLike | None,
+        y_history: ArrayLike | None,
+        X_history: ArrayLike | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(lower, upper) from the learned quantile outputs at the levels q."""
+        levels = self.regressor_.quantiles_
+        cols = [np.flatnonzero(np.isclose(levels, v)) for v in q]
+        if any(len(c) == 0 for c in cols):
+            raise ValueError(
+                f"RNNForecaster was fitted with quantiles={tuple(levels)}; a coverage of "
+                f"{q[1] - q[0]:.4g} needs the levels {q[0]:.4g} and {q[1]:.4g}: add them to "
+                "quantiles (or pass the coverage they give)"
+            )
+        y, X = self._history(y_history, X_history, X_future)
+        inputs = window_inputs(y, X, np.array([len(y) - 1]), self.window, self.horizon, "direct")
+        quant = np.asarray(self.regressor_.predict_quantiles(inputs)).reshape(
+            self.horizon, len(levels)
+        )
+        return quant[:, cols[0][0]], quant[:, cols[1][0]]
+
     def predict_interval(
         self,
         X_future: ArrayLike | None = None,
@@ -261,12 +321,15 @@ class RNNForecaster(BaseEstimator):
         y_history: ArrayLike | None = None,
         X_history: ArrayLike | None = None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Prediction intervals by residual bootstrap: (lower, upper), each (horizon,), meant
-        to hold the future value with probability ``coverage``."""
+        """Prediction intervals: (lower, upper), each (horizon,), meant to hold the future
+        value with probability ``coverage``; by residual bootstrap or from the learned
+        quantiles (``interval``)."""
         check_is_fitted(self, "regressor_")
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1), got {coverage!r}")
         q = [(1 - coverage) / 2, (1 + coverage) / 2]
+        if self.interval == "quantile":
+            return self._quantile_interval(q, X_future, y_history, X_history)
         if self.strategy == "direct":
             point = self.predict(X_future, y_history=y_history, X_history=X_history)
             lo, hi = np.quantile(self.residuals_, q, axis=0)

@@ -40,7 +40,13 @@ from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
 from ..heads import Embedding, Linear
 from ..callbacks import as_callbacks
-from ._control import LEAVE_START, EpochSnapshot, make_schedule, warn_if_not_learning
+from ._control import (
+    LEAVE_START,
+    LEAVE_START_VALIDATED,
+    EpochSnapshot,
+    make_schedule,
+    warn_if_not_learning,
+)
 from ._data import take_rows
 from ._progress import progress_bar
 from ._threads import threads
@@ -63,7 +69,7 @@ class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
     kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer",
-    "class_weight" or "conv_layers";
+    "class_weight", "levels" (quantile levels) or "conv_layers";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -89,6 +95,8 @@ class Param:
             text = "None, an int >= 0 or a numpy RandomState"
         elif self.kind == "dtype":
             text = "'float32' or 'float64'"
+        elif self.kind == "levels":
+            text = "a sequence of distinct quantile levels in (0, 1)"
         elif self.kind == "class_weight":
             text = "'balanced' or a dict label -> non-negative weight"
         elif self.kind == "conv_layers":
@@ -131,6 +139,17 @@ class Param:
                     )
                     for layer in value
                 )
+            )
+        if self.kind == "levels":
+            try:
+                levels = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return False
+            return (
+                not isinstance(value, str)
+                and levels.ndim == 1
+                and bool(np.all((levels > 0) & (levels < 1)))
+                and len(np.unique(levels)) == len(levels)
             )
         if self.kind == "class_weight":
             return (
@@ -595,8 +614,10 @@ class BaseRNN(BaseEstimator):
     def _update_no_improvement(self, loss, score):
         """Track the best loss / validation score (and the parameters where it was reached);
         True when training should stop: ``n_iter_no_change`` epochs without an improvement
-        of more than ``tol``, counted only once the loss has left its starting plateau (fallen
-        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        of more than ``tol``, counted only once the loss has left its starting plateau, so
+        that an RNN is not stopped before it learns: fallen 10% below the first epoch's loss
+        when the training loss decides (``LEAVE_START``), 1% when a validation score does
+        (``LEAVE_START_VALIDATED``: the best validated epoch is kept anyway)."""
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:
@@ -612,7 +633,8 @@ class BaseRNN(BaseEstimator):
         if best and np.isfinite(loss):
             self._best_params = [m.params.copy() for m in self._modules()]
         self.best_loss_ = min(self.best_loss_, loss)
-        left_start = self.best_loss_ < self._first_loss * (1 - LEAVE_START)
+        leave = LEAVE_START if score is None else LEAVE_START_VALIDATED
+        left_start = self.best_loss_ < self._first_loss * (1 - leave)
         if improved or not left_start:
             self._no_improvement_count = 0
         else:
