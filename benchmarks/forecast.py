@@ -64,13 +64,20 @@ def evaluate(name, horizon, threads):
         cover = float(np.mean(covered)) if covered else float("nan")
         return rmse, cover
 
-    for strategy, interval in (
-        ("direct", "bootstrap"),
-        ("recursive", "bootstrap"),
-        ("direct", "quantile"),
+    for strategy, interval, calibration in (
+        ("direct", "bootstrap", None),
+        ("direct", "bootstrap", 0.3),
+        ("recursive", "bootstrap", None),
+        ("recursive", "bootstrap", 0.3),
+        ("direct", "quantile", None),
     ):
         f = RNNForecaster(
-            horizon=horizon, window=lags, strategy=strategy, interval=interval, random_state=0
+            horizon=horizon,
+            window=lags,
+            strategy=strategy,
+            interval=interval,
+            calibration=calibration,
+            random_state=0,
         )
         t0 = time.perf_counter()
         f.fit(z[:split])
@@ -79,7 +86,8 @@ def evaluate(name, horizon, threads):
             lambda h, f=f: f.predict(y_history=h),
             lambda h, f=f: f.predict_interval(y_history=h, coverage=0.9),
         )
-        rows.append((f"RNNForecaster ({strategy}, {interval} intervals)", rmse, cover, fit_s))
+        held = f", calibration={calibration}" if calibration else ""
+        rows.append((f"RNNForecaster ({strategy}, {interval} intervals{held})", rmse, cover, fit_s))
 
     t0 = time.perf_counter()
     ar = AutoReg(z[:split], lags=lags, trend="c").fit()

@@ -14,8 +14,10 @@ reads sequences (an :class:`~pyrnn.RNNRegressor` by default) on them:
 * prediction intervals by residual bootstrap (``interval="bootstrap"``): direct adds the
   empirical quantiles of each horizon's in-sample residuals; recursive simulates ``n_paths``
   future paths, each step's forecast plus a resampled one-step residual, and takes quantiles
-  over the paths. In-sample residuals are optimistic for a model that overfits: hold out data
-  to check coverage.
+  over the paths. In-sample residuals are optimistic for a model that overfits: with
+  ``calibration=f`` they come instead from the last fraction f of the training windows,
+  forecast by a model fitted on the windows before them (split conformal), and the model is
+  then refitted on all windows.
 * or by quantile regression (``interval="quantile"``, direct strategy): the regressor learns
   the ``quantiles`` levels of every horizon as extra outputs trained with the pinball loss
   (``RNNRegressor(quantiles=...)``), sorted so that they never cross.
@@ -103,12 +105,18 @@ class RNNForecaster(BaseEstimator):
         the levels (1 - c) / 2 and (1 + c) / 2 among them (the default: c = 0.9).
     random_state : int, RandomState or None, default=None
         Seeds the default regressor and the bootstrap.
+    calibration : float in (0, 0.5] or None, default=None
+        Bootstrap intervals only. None: the residuals are those of the training windows
+        themselves (in-sample; too narrow when the model overfits). A fraction f: the last
+        f of the training windows (in time order) are forecast by a model fitted on the
+        earlier ones, their residuals are the bootstrap's, and the final model is fitted on
+        all windows (fit costs about twice as much).
 
     Attributes
     ----------
     regressor_ : the fitted regressor.
-    residuals_ : ndarray (m, k): in-sample residuals of the training windows (k = horizon
-        for direct, 1 for recursive).
+    residuals_ : ndarray (m, k): residuals of the training windows (k = horizon for direct,
+        1 for recursive): in-sample, or of the held-out last windows with ``calibration``.
     y_ : ndarray (n_steps,), X_ : (n_steps, n_exog) or None: the training series, the
         default history ``predict`` forecasts from.
     n_exog_ : int, exogenous features per step (0 without X).
@@ -124,6 +132,7 @@ class RNNForecaster(BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         interval: str = "bootstrap",
         quantiles: Sequence[float] = (0.05, 0.95),
+        calibration: float | None = None,
     ) -> None:
         self.horizon = horizon
         self.window = window
@@ -133,6 +142,7 @@ class RNNForecaster(BaseEstimator):
         self.random_state = random_state
         self.interval = interval
         self.quantiles = quantiles
+        self.calibration = calibration
 
     # ------------------------------------------------------------ input checks
 
@@ -148,6 +158,21 @@ class RNNForecaster(BaseEstimator):
             raise ValueError(
                 f"RNNForecaster: interval must be 'bootstrap' or 'quantile', got {self.interval!r}"
             )
+        if self.calibration is not None:
+            c = self.calibration
+            if (
+                isinstance(c, bool)
+                or not isinstance(c, (int, float, np.floating))
+                or not 0 < c <= 0.5
+            ):
+                raise ValueError(
+                    f"RNNForecaster: calibration must be None or a fraction in (0, 0.5], got {c!r}"
+                )
+            if self.interval != "bootstrap":
+                raise ValueError(
+                    "RNNForecaster: calibration applies to interval='bootstrap' (quantile "
+                    "intervals are learned, not taken from residuals)"
+                )
         if self.interval == "quantile" and self.strategy != "direct":
             raise ValueError(
                 "RNNForecaster: interval='quantile' needs strategy='direct' (quantiles of a "
@@ -224,10 +249,31 @@ class RNNForecaster(BaseEstimator):
                 f"{self.horizon} and strategy={self.strategy!r} need at least {need}"
             )
         inputs, targets = make_windows(y, X, self.window, self.horizon, self.strategy)
+        if self.calibration is not None:
+            n_cal = int(round(self.calibration * len(inputs)))
+            if n_cal < 1 or len(inputs) - n_cal < 1:
+                raise ValueError(
+                    f"calibration={self.calibration} of {len(inputs)} training windows leaves "
+                    "no window to fit or none to calibrate on; use a longer series or None"
+                )
+            # Windows overlapping the held-out ones (their targets reach into them) are left
+            # out of the calibration fit too, so no held-out value is seen before it is forecast.
+            gap = self.horizon if self.strategy == "direct" else 1
+            n_fit = len(inputs) - n_cal - (gap - 1)
+            if n_fit < 1:
+                raise ValueError(
+                    f"calibration={self.calibration}: too few training windows before the "
+                    "held-out ones; use a longer series or None"
+                )
+            probe = self._new_regressor().fit(inputs[:n_fit], targets[:n_fit])
+            held = np.asarray(probe.predict(inputs[-n_cal:])).reshape(targets[-n_cal:].shape)
+            residuals = targets[-n_cal:] - held
         self.regressor_ = self._new_regressor()
         self.regressor_.fit(inputs, targets)
-        fitted = np.asarray(self.regressor_.predict(inputs)).reshape(targets.shape)
-        self.residuals_ = targets - fitted
+        if self.calibration is None:
+            fitted = np.asarray(self.regressor_.predict(inputs)).reshape(targets.shape)
+            residuals = targets - fitted
+        self.residuals_ = residuals
         self.y_, self.X_ = y, X
         return self
 

@@ -209,3 +209,59 @@ def test_regressor_bad_quantiles(levels):
     X = np.zeros((8, 3, 1), np.float32)
     with pytest.raises(ValueError, match="'quantiles' parameter must be a sequence of distinct"):
         RNNRegressor(quantiles=levels).fit(X, np.zeros(8))
+
+
+def _noisy_ar1(n, seed=1):
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n)
+    for t in range(1, n):
+        y[t] = 0.7 * y[t - 1] + rng.standard_normal()
+    return y
+
+
+def test_calibration_gives_the_residuals_of_held_out_windows():
+    # A linear model does not overfit: held-out residuals give the same widths as in-sample
+    # ones, the k-step AR(1) error's 90% half-width.
+    y = _noisy_ar1(3000)
+    f = RNNForecaster(horizon=5, window=2, regressor=linear(), calibration=0.4, random_state=0).fit(
+        y
+    )
+    n_windows = 3000 - 2 - 5 + 1
+    assert f.residuals_.shape == (round(0.4 * n_windows), 5)
+    lo, hi = f.predict_interval(coverage=0.9)
+    sd = np.sqrt(np.cumsum(0.49 ** np.arange(5)))
+    np.testing.assert_allclose((hi - lo) / 2, 1.645 * sd, rtol=0.15)
+    # the final model is fitted on every window: the same as without calibration
+    plain = RNNForecaster(horizon=5, window=2, regressor=linear()).fit(y)
+    np.testing.assert_allclose(f.predict(), plain.predict())
+
+
+def test_calibration_mends_the_coverage_of_an_overfitting_model():
+    # One nearest neighbour reproduces every training window: in-sample residuals are all 0
+    # and the intervals empty; residuals of held-out windows cover new data about as asked.
+    from sklearn.neighbors import KNeighborsRegressor
+
+    knn = make_pipeline(FunctionTransformer(flatten), KNeighborsRegressor(n_neighbors=1))
+    y = _noisy_ar1(2600, seed=3)
+    train, test = y[:2000], y[2000:]
+    inside = RNNForecaster(window=3, regressor=knn).fit(train)
+    assert not np.any(inside.residuals_)
+    held = RNNForecaster(window=3, regressor=knn, calibration=0.3, random_state=0).fit(train)
+    covered = []
+    for t in range(3, len(test)):
+        lo, hi = held.predict_interval(coverage=0.9, y_history=test[:t])
+        covered.append(lo[0] <= test[t] <= hi[0])
+    assert 0.82 <= np.mean(covered) <= 0.97
+
+
+@pytest.mark.parametrize("value", [0, 0.6, -0.1, True, "0.2", np.nan])
+def test_bad_calibration(value):
+    with pytest.raises(ValueError, match="calibration must be None or a fraction"):
+        RNNForecaster(regressor=linear(), calibration=value).fit(np.arange(50.0))
+
+
+def test_calibration_needs_bootstrap_and_enough_windows():
+    with pytest.raises(ValueError, match="calibration applies to interval='bootstrap'"):
+        RNNForecaster(interval="quantile", calibration=0.2).fit(np.arange(60.0))
+    with pytest.raises(ValueError, match="no window to fit|too few training windows"):
+        RNNForecaster(window=3, horizon=2, regressor=linear(), calibration=0.5).fit(np.arange(6.0))
