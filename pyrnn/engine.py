@@ -379,6 +379,8 @@ def forward_group(calls, chained=False) -> list:
     to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """
+    if not isinstance(calls, (list, tuple)) or not all(isinstance(c, dict) for c in calls):
+        raise TypeError("calls must be a list of dicts of forward's arguments")
     if chained and calls and np.ndim(calls[0].get("x")) == 3:  # later calls leave x out
         T, B = np.shape(calls[0]["x"])[:2]
         calls = [dict(c, lengths=check_lengths(c.get("lengths"), T, B)) for c in calls]

@@ -32,6 +32,8 @@ WEIGHTS = {
     "network": 13,
     "losses_optimizers": 15,
     "estimators": 5,
+    "engine_pack": 12,
+    "engine_group": 12,
 }
 
 
