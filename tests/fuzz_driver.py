@@ -7,6 +7,7 @@ A campaign from the command line (the figures of issue 11's closing note):
 
     python tests/fuzz_driver.py --total 10000            # split over the entry points
     python tests/fuzz_driver.py --examples 500 --entry network
+    python tests/fuzz_driver.py --total 10000 --jobs 2 --json fuzz.json   # 2 entries at once
 
 The test suite runs a few cases per entry point (tests/test_fuzz.py); the environment
 variable PYRNN_FUZZ_EXAMPLES=N runs N per entry point there instead.
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 HANG_SECONDS = 120
@@ -145,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, help="cases per entry point")
     parser.add_argument("--total", type=int, help="cases in all, split by WEIGHTS")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="entry points run at once")
     parser.add_argument("--json", help="write the figures to this file too")
     args = parser.parse_args(argv)
     if args.child:
@@ -164,18 +167,22 @@ def main(argv=None):
     print(
         f"{'entry point':26s} {'cases':>6s} " + " ".join(f"{o:>6s}" for o in OUTCOMES) + "  seconds"
     )
-    for entry, n in plan.items():
+
+    def one(entry):
         start = time.perf_counter()
-        counts, findings = run_entry(entry, n, args.seed, env=subprocess_env())
-        took = time.perf_counter() - start
-        table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
-        all_findings[entry] = findings
-        print(
-            f"{entry:26s} {sum(counts.values()):6d} "
-            + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
-            + f"  {took:7.1f}",
-            flush=True,
-        )
+        counts, findings = run_entry(entry, plan[entry], args.seed, env=subprocess_env())
+        return entry, counts, findings, time.perf_counter() - start
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # (the cases run in child processes)
+        for entry, counts, findings, took in pool.map(one, plan):
+            table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
+            all_findings[entry] = findings
+            print(
+                f"{entry:26s} {sum(counts.values()):6d} "
+                + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
+                + f"  {took:7.1f}",
+                flush=True,
+            )
     total = Counter()
     for row in table.values():
         total.update({o: row.get(o, 0) for o in OUTCOMES})

@@ -455,4 +455,4 @@ def test_pack_of_weights_with_no_input_columns_names_weight_ih():
         with pytest.raises(ValueError, match="weight_ih must have shape"):  # (no 4 TiB asked)
             engine.pack(w_ih, w_hh, cell="rnn")
     with pytest.raises(TypeError, match="weight_ih must have dtype"):
-        engine.pack(np.zeros((4, 2), np.int64), np.zeros((4, 1), np.float32), cell="rnn")
+        engine.pack(np.zeros((1, 2), np.int64), w_hh, cell="rnn")
