@@ -27,6 +27,9 @@
 # - ASAN_OPTIONS=detect_leaks=0: CPython keeps its interned objects to the end, which
 #   LeakSanitizer reports by the thousand; pyrnn's own leaks are checked by the RSS test in
 #   tests/test_thread_safety.py instead.
+# - allocator_may_return_null=1: an allocation too large for the machine fails as it does
+#   without ASan (NULL: numpy's and pyrnn's MemoryError, which tests ask for) instead of
+#   ending the process with an allocation-size-too-big report.
 # - Every report goes to a file build/asan/reports/{asan,ubsan}.PID (log_path), so reports
 #   from child processes (the fuzz suite's, the ISA tests') are counted too, and a report in a
 #   child whose crash a test expects is still seen. UBSan findings are fatal
@@ -73,7 +76,7 @@ else
   asan_rt=$($CXX -print-file-name=libasan.so)
 fi
 export LD_PRELOAD="$asan_rt $($CXX -print-file-name=libstdc++.so)"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$root/$build/reports/asan"
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:log_path=$root/$build/reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$root/$build/reports/ubsan"
 export PYTHONPATH="$root/$build/pkg${PYTHONPATH:+:$PYTHONPATH}"
 
