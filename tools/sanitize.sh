@@ -55,6 +55,9 @@ if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
   has avx512f avx512dq avx512vl avx512bw && isa_levels="$isa_levels;avx512"
 fi
 
+# the build tools (as pip's isolated build has them), when this Python lacks them
+python -c "import pybind11" 2>/dev/null && command -v ninja >/dev/null && command -v cmake >/dev/null ||
+  python -m pip install -q pybind11 cmake ninja
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_COMPILER="$CXX" \
   -DCMAKE_CXX_FLAGS="$san -O1 -g1" -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" \
@@ -90,6 +93,7 @@ python - <<EOF
 import pyrnn, pyrnn._core
 for mod in (pyrnn, pyrnn._core):
     assert mod.__file__.startswith("$root/$build/pkg/"), mod.__file__
+assert "-fsanitize=address" in pyrnn._core.config()["cxx_flags"], "not the sanitized build"
 EOF
 # Test paths are given relative to the working tree; pytest runs in build/asan with the tree's
 # configuration (-c), so that nothing puts the source folder pyrnn/ first on sys.path.
