@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 HANG_SECONDS = 120
@@ -174,7 +174,8 @@ def main(argv=None):
         return entry, counts, findings, time.perf_counter() - start
 
     with ThreadPoolExecutor(args.jobs) as pool:  # (the cases run in child processes)
-        for entry, counts, findings, took in pool.map(one, plan):
+        for done in as_completed([pool.submit(one, entry) for entry in plan]):
+            entry, counts, findings, took = done.result()
             table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
             all_findings[entry] = findings
             print(
@@ -183,13 +184,12 @@ def main(argv=None):
                 + f"  {took:7.1f}",
                 flush=True,
             )
+            for kind, detail in findings[:10]:
+                print(f"  {kind}: {detail}", flush=True)
     total = Counter()
     for row in table.values():
         total.update({o: row.get(o, 0) for o in OUTCOMES})
     print(f"{'total':26s} {sum(total.values()):6d} " + " ".join(f"{total[o]:6d}" for o in OUTCOMES))
-    for entry, findings in all_findings.items():
-        for kind, detail in findings[:10]:
-            print(f"{entry}: {kind}: {detail}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"table": table, "findings": all_findings}, f, indent=1)
