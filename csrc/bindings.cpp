@@ -643,9 +643,9 @@ int64_t conv_int(const py::handle& h, const char* name, int64_t lo) {
     throw TypeErr(std::string(name) + " must be an int, got " +
                   std::string(py::str(py::type::of(h).attr("__name__"))));
   const int64_t v = h.cast<int64_t>();
-  if (v < lo)
-    throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " +
-                   std::to_string(v));
+  if (v < lo || v > INT32_MAX)
+    throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + " and at most " +
+                   std::to_string(INT32_MAX) + ", got " + std::to_string(v));
   return v;
 }
 
@@ -672,6 +672,10 @@ Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const
   s.padding = conv_int(padding, "padding", 0);
   s.pool = conv_int(pool, "pool", 1);
   s.relu = relu;
+  // out_len's arithmetic (T + 2 padding - dilation (K - 1)) must fit in int64
+  if ((long double)s.dilation * (s.K - 1) + 2.0L * s.padding + s.T >
+      (long double)(int64_t(1) << 62))
+    throw ValueErr("kernel_size * dilation + 2 * padding is too large");
   if (s.out_len(s.T) < 1)
     throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " +
                    std::to_string(s.K) + ", dilation " + std::to_string(s.dilation) + ", padding " +
@@ -700,6 +704,9 @@ py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::
   a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false, keep);
   a.bias = checked<T>(bias, "bias", {s.C_out}, true, keep);
   a.lengths = conv_lengths(lengths, s, keep);
+  check_memory(
+      int64_t(sizeof(T)) * s.B * s.C_out * (s.out_len(s.T) + (training ? s.conv_len(s.T) : 0)),
+      "this conv1d call");
   auto y = empty<T>({s.out_len(s.T), s.B, s.C_out});
   a.y = y.mutable_data();
   py::object ws = py::none();
@@ -1054,6 +1061,9 @@ PYBIND11_MODULE(_core, m) {
         if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
         if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
         if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+        // the plan's byte counts (T B G H (I + H) itemsize at most) must fit in int64
+        if ((long double)T * B * 4 * H * (I + H) * itemsize > (long double)(int64_t(1) << 62))
+          throw ValueErr("T * B * H * (I + H) is too large");
         const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
         const int64_t GH = num_gates(s.cell) * H;
         const Tuning tn = tuning(cache_info());
