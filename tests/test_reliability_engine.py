@@ -462,3 +462,24 @@ def test_pack_of_weights_with_no_input_columns_names_weight_ih():
             engine.pack(w_ih, w_hh, cell="rnn")
     with pytest.raises(TypeError, match="weight_ih must have dtype"):
         engine.pack(np.zeros((1, 2), np.int64), w_hh, cell="rnn")
+
+
+def test_conv1d_sizes_past_int64_arithmetic_are_an_error():
+    # padding 2**62 overflowed T + 2 * padding (signed overflow: undefined behaviour).
+    x, w = np.ones((6, 2, 3), np.float32), np.ones((4, 3, 2), np.float32)
+    for stride, dilation, padding, pool in [(1, 1, 2**62, 1), (1, 2**40, 0, 1), (2**31, 1, 0, 1)]:
+        with pytest.raises(ValueError, match="at most 2147483647"):
+            engine._core.conv1d_forward(
+                x, w, None, None, stride, dilation, padding, pool, True, True
+            )
+
+
+def test_conv1d_output_beyond_available_memory_fails_up_front():
+    x, w = np.ones((6, 1, 1), np.float32), np.ones((2**16, 1, 1), np.float32)
+    with pytest.raises(MemoryError, match="this conv1d call needs"):  # (2**31 steps) x 2**16
+        engine._core.conv1d_forward(x, w, None, None, 1, 1, 2**30, 1, False, True)
+
+
+def test_plan_of_sizes_past_int64_is_an_error():
+    with pytest.raises(ValueError, match="too large"):
+        engine._core.plan("lstm", "tanh", 2**40, 2**20, 8, 2**10, 2, 4, 0.0, 2)
