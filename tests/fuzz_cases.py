@@ -782,6 +782,7 @@ def estimators(data):
         cell=data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell"),
         batch_size=data.draw(st.integers(1, 12), "batch"),
         n_threads=data.draw(st.sampled_from([None, 1, 2]), "threads"),
+        layout="NTC",  # (n, T, F) as made here; T < F is ambiguous without it
     )
     bad = data.draw(
         st.sampled_from(
