@@ -14,6 +14,8 @@ Each entry point is a function ``case(data)`` that draws its inputs from a hypot
 A crash (the child dies by a signal) and a hang are counted by the driver.
 """
 
+import sys
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -377,7 +379,9 @@ def break_group(data, calls, chained, dtype):
     )
     bad = [dict(c) for c in calls]
     if kind == "garbage":
-        slot = data.draw(st.sampled_from(sorted(bad[k])), "slot")
+        # (reverse, training, reset_after take any value as bool(); lengths any int sequence)
+        valid_anyway = ("reverse", "training", "reset_after", "lengths")
+        slot = data.draw(st.sampled_from(sorted(set(bad[k]) - set(valid_anyway))), "slot")
         bad[k][slot] = data.draw(GARBAGE, "value")
         if (
             bad[k][slot] is None
@@ -593,6 +597,14 @@ def break_nested(data, calls):
     return calls
 
 
+def short_repr(v):
+    if isinstance(v, np.ndarray):
+        return f"array{v.shape}:{v.dtype}"
+    if isinstance(v, (list, tuple)):
+        return type(v)(map(short_repr, v))
+    return repr(v)[:40]
+
+
 def core_any_arguments(data):
     name = data.draw(st.sampled_from(CORE_FUNCTIONS), "function")
     args = valid_core_call(name, data)
@@ -609,6 +621,7 @@ def core_any_arguments(data):
         args = data.draw(st.lists(ANY, max_size=15), "args")
     if name == "fma_peak_gflops":  # a valid count would run a 1 s benchmark: keep it invalid
         args = [-1 if isinstance(v, (bool, int, np.integer)) else v for v in args]
+    sys.stderr.write(f"_core.{name}{tuple(map(short_repr, args))}\n")  # (a hang's last case)
     try:
         getattr(_core, name)(*args)
     except CLEAN:

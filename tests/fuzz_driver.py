@@ -14,6 +14,7 @@ variable PYRNN_FUZZ_EXAMPLES=N runs N per entry point there instead.
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import subprocess
@@ -49,6 +50,8 @@ def child_main(entry, n, seed, log_path):
 
     fn = fuzz_cases.ENTRY_POINTS[entry]
     log = open(log_path, "a", buffering=1)
+    faulthandler.enable()  # a crash, and a case still running at HANG_SECONDS / 2, print the
+    # Python stacks to stderr, which the driver keeps with the finding
 
     @with_seed(seed)
     @settings(
@@ -61,6 +64,7 @@ def child_main(entry, n, seed, log_path):
     @given(st.data())
     def run(data):
         log.write("start\n")
+        faulthandler.dump_traceback_later(HANG_SECONDS / 2)
         try:
             outcome, detail = fn(data), ""
         except fuzz_cases.Wrong as e:
@@ -70,6 +74,8 @@ def child_main(entry, n, seed, log_path):
         except BaseException:  # hypothesis dropping an example it could not finish drawing
             log.write(json.dumps(["discarded", ""]) + "\n")
             raise
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         log.write(json.dumps([outcome, detail[:500]]) + "\n")
 
     run()
@@ -114,7 +120,7 @@ def run_entry(entry, n, seed=0, hang_seconds=HANG_SECONDS, env=None):
         if len(lines) > 2 * len(results):  # a case started and never ended
             kind = "hang" if hung else "crash"
             counts[kind] += 1
-            findings.append((kind, f"exit {proc.returncode}; {stderr[-1500:]}"))
+            findings.append((kind, f"exit {proc.returncode}; {stderr[-4000:]}"))
         elif proc.returncode != 0:
             raise RuntimeError(f"fuzz child for {entry} failed outside a case:\n{stderr}")
         elif not results:
