@@ -554,6 +554,11 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
     const py::tuple c = calls[k].cast<py::tuple>();
     if (c.size() != 13 && c.size() != 14) throw ValueErr("each call is the arguments of forward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    // a chain publishes and reads its steps in time order (the wavefront): with a reverse
+    // call in it, the next call waited for steps its input had already written (a hang)
+    if (chained && c[3].cast<bool>())
+      throw ValueErr("the calls of a chain run forward in time: reverse must be False (call " +
+                     std::to_string(k) + ")");
     const T* x_prev = nullptr;
     LayerShape s{};
     if (c[4].is_none()) {

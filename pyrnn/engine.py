@@ -375,7 +375,8 @@ def forward_group(calls, chained=False) -> list:
     independent (the two directions of a bidirectional layer) and run concurrently. Chained,
     call k+1 reads call k's output ``y`` as its ``x`` (leave ``x`` out of the later calls):
     a stack of unidirectional layers runs as a wavefront, layer k+1 working on the steps
-    layer k has finished while layer k moves on. For small batches, whose steps are too small
+    layer k has finished while layer k moves on (every call of a chain has ``reverse=False``
+    and the same T and B). For small batches, whose steps are too small
     to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """

@@ -483,3 +483,31 @@ def test_conv1d_output_beyond_available_memory_fails_up_front():
 def test_plan_of_sizes_past_int64_is_an_error():
     with pytest.raises(ValueError, match="too large"):
         engine._core.plan("lstm", "tanh", 2**40, 2**20, 8, 2**10, 2, 4, 0.0, 2)
+
+
+def test_chain_with_a_reverse_call_is_an_error_not_a_hang():
+    # The next call waited for steps its reversed input had published out of order (fuzz).
+    out = child(
+        """
+        import numpy as np
+        from pyrnn import engine
+        r = np.random.default_rng(0)
+        T, B, I, H = 40, 2, 3, 5
+        w1 = dict(weight_ih=r.random((H, I), np.float32), weight_hh=r.random((H, H), np.float32))
+        w2 = dict(weight_ih=r.random((H, H), np.float32), weight_hh=r.random((H, H), np.float32))
+        x = r.random((T, B, I), np.float32)
+        for reversed_call in (0, 1):
+            calls = [dict(w1, x=x, cell="rnn"), dict(w2, cell="rnn")]
+            calls[reversed_call]["reverse"] = True
+            try:
+                with engine.using_threads(2):
+                    engine.forward_group(calls, chained=True)
+            except ValueError as e:
+                assert "reverse must be False" in str(e), e
+            else:
+                raise AssertionError("accepted")
+        print("ok")
+        """,
+        timeout=60,
+    )
+    assert out.strip() == "ok"
