@@ -374,7 +374,9 @@ def break_group(data, calls, chained, dtype):
     """A group with one thing wrong in it; returns the call to make."""
     k = data.draw(st.integers(0, len(calls) - 1), "broken_call")
     kind = data.draw(
-        st.sampled_from(["garbage", "dtype", "not_a_dict", "unknown_key", "chain_x", "empty"]),
+        st.sampled_from(
+            ["garbage", "dtype", "not_a_dict", "unknown_key", "chain_x", "chain_reverse", "empty"]
+        ),
         "break",
     )
     bad = [dict(c) for c in calls]
@@ -410,6 +412,8 @@ def break_group(data, calls, chained, dtype):
         dT = data.draw(st.sampled_from([1, 5] + ([-1] if T > 1 else [])), "dT")
         bad[k]["x"] = np.zeros((T + dT, B, I), dtype)
         bad[k]["lengths"] = None
+    elif kind == "chain_reverse" and chained:  # a chain runs forward in time
+        bad[k]["reverse"] = True
     else:
         return lambda: engine.forward_group([], chained)
     return lambda: engine.forward_group(bad, chained)
