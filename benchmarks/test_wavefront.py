@@ -4,7 +4,7 @@ A 2-layer unidirectional and a 1-layer bidirectional ``pyrnn.LSTM/GRU/RNN`` (T =
 I = 64, H = 128, B in {1, 8}) on 2 threads, inference (``forward(training=False)``) and
 training (``forward`` + ``backward`` of ones). ``grouped`` is the network as shipped: it
 runs its layer-directions through ``engine.forward_group``/``backward_group`` when
-``engine.plan(...)["group_layers"]`` says so; ``layered`` is the same network with its
+``engine.plan(...)`` says so (``group_layers`` for directions, ``chain_layers`` for a stack); ``layered`` is the same network with its
 ``_group_layers`` patched to return False, i.e. one ``engine.forward`` call per
 layer-direction, each using both threads. report.py prints layered time / grouped time
 against the 1.6x target. Each benchmark records whether the plan grouped at all.

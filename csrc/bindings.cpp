@@ -1090,6 +1090,7 @@ PYBIND11_MODULE(_core, m) {
         d["forward"] = as_dict(f);
         d["backward"] = as_dict(b);
         d["group_layers"] = group_layers(n, 2, s, GH * (I + H) * itemsize, tn);
+        d["chain_layers"] = chain_layers(n, s, GH * (I + H) * itemsize, GH * H * itemsize, tn);
         return d;
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("T"), py::arg("B"), py::arg("I"),

@@ -135,6 +135,8 @@ ThreadPlan plan_threads(int requested, const LayerShape& s, int64_t weight_bytes
 // rather than one by one with every step shared among the threads.
 bool group_layers(int requested, int pieces, const LayerShape& s, int64_t weight_bytes,
                   const Tuning& tn);
+bool chain_layers(int requested, const LayerShape& s, int64_t weight_bytes, int64_t stream_bytes,
+                  const Tuning& tn);
 // ---- Conv1d (conv1d.h): a 1-D convolution over time, + optional ReLU and max pooling ------
 // Time-major like the recurrent kernels: x (T, B, C_in) -> y (T_out, B, C_out). PyTorch's
 // weight layout (C_out, C_in, K). Conv positions: T_conv = (T + 2*padding - dilation*(K-1)

@@ -66,9 +66,12 @@ static inline int64_t num_panels(int64_t N) {
 // accumulators: 0 = zero, 1 = C itself, 2 = `bias` broadcast down the rows. FULL: ncols == NR,
 // so C is loaded and stored directly (the partial-width path goes through a small buffer,
 // and sharing one body made the compiler spill every accumulator to the stack on the way out).
+// Never inlined: inlined into the time loops, GCC 12 ran out of registers around it (the medium
+// LSTM forward went 75 -> 118 ms when the step code grew).
 template <typename T, int M, bool FULL>
-static inline void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp,
-                                T* C, int64_t ldc, int ncols, int init, const T* bias) {
+__attribute__((noinline)) static void micro_kernel(int64_t kc, const T* A, int64_t a_rs,
+                                                   int64_t a_cs, const T* Bp, T* C, int64_t ldc,
+                                                   int ncols, int init, const T* bias) {
   using V = vec_t<T>;
   constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
   V c[M][NV];
@@ -144,13 +147,85 @@ static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, i
 
 // Rows [0, m) of one panel, A read in place: the recurrent step's GEMM, whose A (B rows of
 // h or dG) is small and hot in cache.
+// Rows [i, i + r) of the next micro-tile out of m: MR rows, except that a tail of 1 or 2 rows
+// (half or a third of the accumulators busy) is shared with the tile before it (32 rows: 6, 6,
+// 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2). Each element's FMA sequence does not depend on the
+// tiling, so neither does the result.
+template <typename T>
+static inline int64_t tile_rows(int64_t i, int64_t m) {
+  constexpr int MR = GemmCfg<T>::MR;
+  const int64_t left = m - i;
+  if (left > MR && left < MR + MR / 2) return left / 2;
+  return min_<int64_t>(MR, left);
+}
+
 template <typename T>
 static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
                               const T* Bp, T* C, int64_t ldc, int ncols, int init, const T* bias) {
-  constexpr int MR = GemmCfg<T>::MR;
-  for (int64_t i = 0; i < m; i += MR)
-    micro_rows<T>(min_<int64_t>(MR, m - i), kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc,
-                  ncols, init, bias);
+  for (int64_t i = 0, r; i < m; i += r) {
+    r = tile_rows<T>(i, m);
+    micro_rows<T>(r, kc, A + i * a_rs, a_rs, a_cs, Bp, C + i * ldc, ldc, ncols, init, bias);
+  }
+}
+
+// M (1 or 2) rows against P full-width panels at once. One row times one panel has only NV
+// independent FMA chains (2 at AVX2), so the FMA latency (4 cycles), not the loads, bounds
+// it: a B = 1 step ran at a quarter of the FMA rate. P panels give M * P * NV chains. Every
+// element of C still sees the same FMA sequence (k in order from the same start value: 0 or
+// C itself), so the result is bitwise that of micro_rows, row by row and panel by panel.
+template <typename T, int M, int P>
+__attribute__((noinline)) static void micro_panels(int64_t kc, const T* A, int64_t a_rs,
+                                                   const T* const* Bp, T* const* C, int64_t ldc,
+                                                   int init) {
+  using V = vec_t<T>;
+  constexpr int VL = GemmCfg<T>::VL, NV = GemmCfg<T>::NV, NR = GemmCfg<T>::NR;
+  V c[M][P][NV];
+  const T* b[P];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) b[p] = Bp[p];
+#pragma GCC unroll 2
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][p][v] = init ? loadu(C[p] + i * ldc + v * VL) : V{};
+  for (int64_t k = 0; k < kc; ++k) {
+    T ai[M];
+#pragma GCC unroll 2
+    for (int i = 0; i < M; ++i) ai[i] = A[i * a_rs + k];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const V bv = loadu(b[p] + k * NR + v * VL);
+#pragma GCC unroll 2
+        for (int i = 0; i < M; ++i) c[i][p][v] += ai[i] * bv;
+      }
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) storeu(C[p] + i * ldc + v * VL, c[i][p][v]);
+}
+
+// C_p[0:m, 0:NR] (+)= A[0:m, 0:kc] * Bp_p for n full-width panels (init: 0 = C is zeroed
+// first, 1 = accumulate onto C), m <= 2 rows of A (row stride a_rs, contiguous k): the step
+// GEMM of a batch of one or two, where several panels share each A element. Bitwise the
+// result of panel_rows on each panel.
+template <typename T>
+static inline void few_rows_panels(int64_t m, int64_t kc, const T* A, int64_t a_rs,
+                                   const T* const* Bp, T* const* C, int64_t ldc, int n, int init) {
+  int p = 0;
+  if (m == 1) {
+    for (; p + 4 <= n; p += 4) micro_panels<T, 1, 4>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p + 2 <= n; p += 2) micro_panels<T, 1, 2>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p < n; ++p) micro_panels<T, 1, 1>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+  } else {
+    for (; p + 2 <= n; p += 2) micro_panels<T, 2, 2>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+    for (; p < n; ++p) micro_panels<T, 2, 1>(kc, A, a_rs, Bp + p, C + p, ldc, init);
+  }
 }
 
 // C[0:M, 0:ncols] = A (M, K) * Bp + bias for one panel Bp packed over the full K (K x NR),
@@ -320,6 +395,41 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
   }
 }
 
+// A product with at most kDotMaxN columns (dX of a layer with 1-4 input features) would use
+// N of a micro-tile's NR columns: 1/16 of the FMA work useful at AVX2 for a univariate series,
+// 8% of a whole training step (T = 150, B = 32, H = 64, I = 1). Such C is computed as dot
+// products along K instead, each row's A read contiguously (a_cs == 1) against a contiguous
+// copy of each B column (in this thread's `buf`, N * K elements): lane-strided partial sums
+// and one fixed reduction, so each element's value depends on neither M nor the thread count.
+constexpr int64_t kDotMaxN = 4;
+template <typename T, typename GetB>
+static void dot_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, const GetB& get,
+                     T* buf, T* C, int64_t ldc, bool accumulate, const T* bias, int tid, int nt) {
+  using V = vec_t<T>;
+  constexpr int VL = GemmCfg<T>::VL;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) buf[n * K + k] = get(k, n);
+  const Range rows = split(M, tid, nt);
+  for (int64_t m = rows.begin; m < rows.end; ++m) {
+    const T* a = A + m * a_rs;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* b = buf + n * K;
+      V acc[2] = {V{}, V{}};  // two chains: the loads, not the FMA latency, bound the loop
+      int64_t k = 0;
+      for (; k + 2 * VL <= K; k += 2 * VL) {
+        acc[0] += loadu(a + k) * loadu(b + k);
+        acc[1] += loadu(a + k + VL) * loadu(b + k + VL);
+      }
+      acc[0] += acc[1];
+      T s = accumulate ? C[m * ldc + n] : (bias ? bias[n] : T(0));
+      T part = T(0);
+      for (int i = 0; i < VL; ++i) part += acc[0][i];
+      for (; k < K; ++k) part += a[k] * b[k];
+      C[m * ldc + n] = s + part;
+    }
+  }
+}
+
 // C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
 // function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed
 // over the full K (`packed`, panels of K x NR), or through get(k, n), packed one k-block at a time
@@ -331,6 +441,11 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
                      bool accumulate, const T* bias, int tid, int nt, Barrier& bar) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
+  if (N <= kDotMaxN && a_cs == 1 && N * K <= MC * KC) {
+    dot_rows<T>(M, N, K, A, a_rs, get, apack, C, ldc, accumulate, bias, tid, nt);
+    if (!packed) bar.wait();  // as the tiled path below: C complete when every thread returns
+    return;
+  }
   const int64_t np = num_panels<T>(N);
   const int64_t ntiles = (np + NCP - 1) / NCP;
   const int64_t ncp =

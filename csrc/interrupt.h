@@ -70,10 +70,13 @@ class InterruptWatch {
   }
   static bool python_default_handler() {
     namespace py = pybind11;
-    static py::handle signal_mod = py::module_::import("signal").release();
+    // _signal, the C module under `signal`: its getsignal returns the handler as is
+    // (signal.getsignal wraps it in enum conversions, ~10 us per kernel call).
+    static py::handle signal_mod = py::module_::import("_signal").release();
     static py::handle dflt = py::object(signal_mod.attr("default_int_handler")).release();
-    static py::handle sigint = py::object(signal_mod.attr("SIGINT")).release();
-    return signal_mod.attr("getsignal")(sigint).is(dflt);
+    static py::handle getsignal = py::object(signal_mod.attr("getsignal")).release();
+    static py::handle sigint = py::int_(SIGINT).release();
+    return getsignal(sigint).is(dflt);
   }
 #endif
   void restore() {

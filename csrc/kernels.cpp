@@ -195,7 +195,9 @@ static void forward(const ForwardArgs<T>& a) {
   const int64_t KCS = step_slice<T>(tn);
   const int64_t RG =
       max_<int64_t>(MR, tn.step_tile_bytes / (G * NR * int64_t(sizeof(T))) / MR * MR);
-  Buffer<T> tiles(int64_t(nthreads) * RG * G * NR);  // one step tile per thread
+  // One step tile per thread: RG rows, or 2 rows of up to 4 unit blocks (few_rows_panels).
+  const int64_t tile_rows = max_<int64_t>(RG, 8);
+  Buffer<T> tiles(int64_t(nthreads) * tile_rows * G * NR);
 
   Barrier bar;
   StopPoll stop(a.stop);
@@ -257,54 +259,98 @@ static void forward(const ForwardArgs<T>& a) {
           ex = rhbuf.get();
         }
         T* y_t = a.y + t * B * H;
-        // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
-        // for all gates of those units lands in this thread's tile, k-blocked in slices of a
-        // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon) that
-        // every row tile reuses from cache; the epilogue then consumes the tile while it is hot.
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
                                  // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
             __builtin_prefetch(hp + e, 0, 2);
-        T* tb = tiles.get() + tid * RG * G * NR;
+        T* tb = tiles.get() + tid * tile_rows * G * NR;
         const int64_t ldt = G * NR;
         const int ng = cell.step_gates();  // gates multiplied before the first barrier
-        for (int64_t q = own.begin; q < own.end; ++q) {
-          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
-            const int64_t m = min_<int64_t>(RG, rows.end - b0);
-            for (int g = 0; g < ng; ++g)
-              for (int64_t k0 = 0; k0 < H; k0 += KCS)
-                panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
-                              whh_p + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
-                              k0 == 0 ? 0 : 1, nullptr);
-            for (int64_t b = b0; b < b0 + m; ++b) {
-              T* xg = xg_t + b * GH;
-              const T* ghb = tb + (b - b0) * ldt;
-              const int64_t o = b * H;
-              const T* cpo = cp ? cp + o : nullptr;
-              T* cno = cn ? cn + o : nullptr;
-              T* exo = ex ? ex + o : nullptr;
-              if (active(a.lengths, b, t))
-                cell.forward(j0, j1, NR, xg, ghb, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
-              else
-                cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
+        auto epilogue = [&](int64_t q, int64_t b, const T* ghb) PYRNN_INLINE_LAMBDA {
+          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
+          T* xg = xg_t + b * GH;
+          const T* cpo = cp ? cp + o : nullptr;
+          T* cno = cn ? cn + o : nullptr;
+          T* exo = ex ? ex + o : nullptr;
+          if (active(a.lengths, b, t))
+            cell.forward(j0, j1, NR, xg, ghb, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
+          else
+            cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
+        };
+        const int64_t nrows = rows.end - rows.begin;
+        if (nrows <= 2) {
+          // One or two rows: the products of several unit blocks in one call (few_rows_panels
+          // keeps enough FMA chains in flight), into a tile of qg blocks per row; then the
+          // epilogues. Same FMA sequence per element as the general path below.
+          const int64_t qg = (4 + ng - 1) / ng, ldq = qg * ldt;
+          for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += qg) {
+            const int64_t nb = min_(qg, own.end - q0);
+            const T* bp[8];
+            T* cq[8];
+            int n = 0;
+            for (int64_t qi = 0; qi < nb; ++qi)
+              for (int g = 0; g < ng; ++g, ++n) {
+                bp[n] = whh_p + (g * nq + q0 + qi) * H * NR;
+                cq[n] = tb + qi * ldt + g * NR;
+              }
+            few_rows_panels<T>(nrows, H, hp + rows.begin * H, H, bp, cq, ldq, n, 0);
+            for (int64_t qi = 0; qi < nb; ++qi)
+              for (int64_t b = rows.begin; b < rows.end; ++b)
+                epilogue(q0 + qi, b, tb + (b - rows.begin) * ldq + qi * ldt);
+          }
+        } else {
+          // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
+          // for all gates of those units lands in this thread's tile, k-blocked in slices of a
+          // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon)
+          // that every row tile reuses from cache; the epilogue then consumes the tile while
+          // it is hot.
+          for (int64_t q = own.begin; q < own.end; ++q) {
+            for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
+              const int64_t m = min_<int64_t>(RG, rows.end - b0);
+              for (int g = 0; g < ng; ++g)
+                for (int64_t k0 = 0; k0 < H; k0 += KCS)
+                  panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
+                                whh_p + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
+                                k0 == 0 ? 0 : 1, nullptr);
+              for (int64_t b = b0; b < b0 + m; ++b) epilogue(q, b, tb + (b - b0) * ldt);
             }
           }
         }
         if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
-          for (int64_t q = own.begin; q < own.end; ++q) {
-            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-            for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
-              const int64_t m = min_<int64_t>(RG, rows.end - b0);
-              for (int64_t k0 = 0; k0 < H; k0 += KCS)
-                panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
-                              whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR, k0 == 0 ? 0 : 1,
-                              nullptr);
-              for (int64_t b = b0; b < b0 + m; ++b)
-                if (active(a.lengths, b, t))
-                  cell.forward_phase2(j0, j1, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
-                                      hn + b * H, y_t + b * H);
+          if (nrows <= 2) {
+            for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += 4) {
+              const int64_t nb = min_<int64_t>(4, own.end - q0);
+              const T* bp[4];
+              T* cq[4];
+              for (int64_t qi = 0; qi < nb; ++qi) {
+                bp[qi] = whh_p + (2 * nq + q0 + qi) * H * NR;
+                cq[qi] = tb + qi * NR;
+              }
+              few_rows_panels<T>(nrows, H, ex + rows.begin * H, H, bp, cq, 4 * NR, int(nb), 0);
+              for (int64_t qi = 0; qi < nb; ++qi) {
+                const int64_t j0 = (q0 + qi) * NR, j1 = min_(H, j0 + NR);
+                for (int64_t b = rows.begin; b < rows.end; ++b)
+                  if (active(a.lengths, b, t))
+                    cell.forward_phase2(j0, j1, xg_t + b * GH,
+                                        tb + (b - rows.begin) * 4 * NR + qi * NR, hp + b * H,
+                                        hn + b * H, y_t + b * H);
+              }
+            }
+          } else {
+            for (int64_t q = own.begin; q < own.end; ++q) {
+              const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+              for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
+                const int64_t m = min_<int64_t>(RG, rows.end - b0);
+                for (int64_t k0 = 0; k0 < H; k0 += KCS)
+                  panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
+                                whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
+                                k0 == 0 ? 0 : 1, nullptr);
+                for (int64_t b = b0; b < b0 + m; ++b)
+                  if (active(a.lengths, b, t))
+                    cell.forward_phase2(j0, j1, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
+                                        hn + b * H, y_t + b * H);
+              }
             }
           }
         }
@@ -505,7 +551,22 @@ static void backward(const BackwardArgs<T>& a) {
       // k-blocked so that a step_slice x NR slice of the panel stays in L1 across the row
       // tiles; each element still sees the same FMA sequence (C is stored and reloaded
       // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
-      for (int64_t q = own.begin; q < own.end && nr > 0; ++q)
+      int64_t q_from = own.begin;
+      if (nr > 0 && nr <= 2) {  // one or two rows: the full unit blocks 4 at a time (see forward)
+        const int64_t full_end = min_(own.end, H / NR);
+        for (; q_from < full_end; q_from += 4) {
+          const int n = int(min_<int64_t>(4, full_end - q_from));
+          const T* bp[4];
+          T* cq[4];
+          for (int i = 0; i < n; ++i) {
+            bp[i] = whh_p.get() + (q_from + i) * GH * NR;
+            cq[i] = dh + rows.begin * H + (q_from + i) * NR;
+          }
+          few_rows_panels<T>(nr, K, dg_t + rows.begin * GH, GH, bp, cq, H, n, 1);
+        }
+        q_from = max_(own.begin, full_end);  // the partial last block, if any, below
+      }
+      for (int64_t q = q_from; q < own.end && nr > 0; ++q)
         for (int64_t k0 = 0; k0 < K; k0 += KCS)
           panel_rows<T>(nr, min_(KCS, K - k0), dg_t + rows.begin * GH + k0, GH, 1,
                         whh_p.get() + q * GH * NR + k0 * NR, dh + rows.begin * H + q * NR, H,

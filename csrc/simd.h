@@ -64,9 +64,19 @@ static PYRNN_INLINE vi as_int(vf x) {
 static PYRNN_INLINE vf as_float(vi x) {
   return __builtin_bit_cast(vf, x);
 }
-// m ? a : b per lane, m a comparison mask.
+// m ? a : b per lane, m a comparison mask: the vector conditional (GCC >= 4.8 and Clang in
+// C++), one blend instruction where the ISA has one (AVX, SSE4.1, NEON's bsl) instead of three
+// bit operations.
 static PYRNN_INLINE vf select(vi m, vf a, vf b) {
-  return as_float((m & as_int(a)) | (~m & as_int(b)));
+  return m ? a : b;
+}
+// Lane-wise min / max in the form every ISA has as one instruction (minps: a < b ? a : b, so a
+// NaN in a gives b).
+static PYRNN_INLINE vf vmin(vf a, vf b) {
+  return a < b ? a : b;
+}
+static PYRNN_INLINE vf vmax(vf a, vf b) {
+  return a > b ? a : b;
 }
 static PYRNN_INLINE double select(bool m, double a, double b) {
   return m ? a : b;
@@ -84,9 +94,8 @@ static PYRNN_INLINE vf with_sign_of(vf mag, vf s) {  // |mag| with the sign bit 
 // range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN. Results that are subnormal come from a
 // two-step scale (gradual underflow).
 static PYRNN_INLINE vf vexp(vf x) {
-  vf xc = select(x > splat(89.0f), splat(89.0f), x);
-  xc = select(xc < splat(-104.0f), splat(-104.0f), xc);
-  xc = select(xc == xc, xc, vf{});  // NaN lanes computed on 0, restored below
+  // clamped to [-104, 89]; a NaN lane is computed on 89 (vmin's rule) and restored below
+  const vf xc = vmax(vmin(x, splat(89.0f)), splat(-104.0f));
   const vf magic = splat(12582912.0f);  // 1.5 * 2^23: round-to-nearest integer trick
   const vf k = (xc * 1.44269504088896341f + magic) - magic;
   const vf r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;

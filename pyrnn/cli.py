@@ -296,7 +296,8 @@ def _show_plans(cell, shapes):
             f"    T={T} B={B} I={I} H={H}: forward {p['forward']['split']} "
             f"({p['forward']['threads']}), backward {p['backward']['split']} "
             f"({p['backward']['threads']})"
-            + ("; layers/directions grouped, one thread each" if p["group_layers"] else "")
+            + ("; directions at once, one thread each" if p["group_layers"] else "")
+            + ("; stacked layers as a wavefront" if p["chain_layers"] else "")
         )
 
 

@@ -580,10 +580,11 @@ def plan(
     """How one layer-direction of shape ``x (T, B, I)``, hidden size ``H`` would share its steps
     among at most ``num_threads`` threads (default: :func:`get_num_threads`), as the kernels
     decide it from this machine's caches and load: ``{"forward": {"threads", "split"},
-    "backward": {...}, "group_layers": bool}`` where split is ``"serial"``, ``"batch rows"`` or
-    ``"hidden units"``, and group_layers says whether independent layer-directions of this
-    shape (two directions, or a stack as a wavefront) run each on its own thread
-    (:func:`forward_group`).
+    "backward": {...}, "group_layers": bool, "chain_layers": bool}`` where split is
+    ``"serial"``, ``"batch rows"`` or ``"hidden units"``; group_layers says whether independent
+    layer-directions of this shape (the two directions of a layer) run each on its own thread
+    (:func:`forward_group`), chain_layers whether a stack of such layers runs as a wavefront
+    (``chained=True``: also requires that one layer's forward would not share its steps).
 
     A call uses no more threads than there are free cores: ``busy_cores`` is how many of the
     ``cpus`` CPUs this process may use other processes keep busy (default: what the load

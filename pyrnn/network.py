@@ -362,9 +362,13 @@ class _RecurrentNetwork(Parameters):
 
     def _group_layers(self, T, B):
         """Whether this network's layer-directions run each on one thread at once (see
-        engine.forward_group): when their steps are too small to share across cores."""
+        engine.forward_group): when their steps are too small to share across cores. The two
+        directions of a bidirectional layer are independent ("group_layers"); a unidirectional
+        stack runs as a wavefront, which must also beat one layer sharing its steps
+        ("chain_layers")."""
         if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
             return False
+        key = "group_layers" if self.num_directions == 2 else "chain_layers"
         return engine.plan(
             self.cell,
             T,
@@ -373,7 +377,7 @@ class _RecurrentNetwork(Parameters):
             self.hidden_size,
             nonlinearity=self.nonlinearity,
             dtype=self.dtype,
-        )["group_layers"]
+        )[key]
 
     def _call(self, idx, layer_in, lengths, h0, c0, training):
         """engine.forward's arguments for layer-direction idx (= layer * D + direction)."""

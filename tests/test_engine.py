@@ -199,6 +199,55 @@ def test_thread_count_does_not_change_results(cell, kw, dtype, shape, restore_nu
     check_against_reference(arrays, options, dtype)
 
 
+def _rows(arrays, options, rows):
+    """The problem restricted to batch rows ``rows``."""
+    sub = dict(arrays, x=np.ascontiguousarray(arrays["x"][:, rows]))
+    for k in ("h0", "c0"):
+        if arrays[k] is not None:
+            sub[k] = np.ascontiguousarray(arrays[k][rows])
+    opts = dict(options)
+    if options["lengths"] is not None:
+        opts["lengths"] = options["lengths"][rows]
+    return sub, opts
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_a_sequence_does_not_depend_on_its_batch(cell, kw, dtype, restore_num_threads):
+    # A step of one or two rows runs its own kernel (several weight panels at once, to keep
+    # enough FMA chains in flight); it must give bitwise what the general path gives a row
+    # of a larger batch, at any thread count. H = 200 and 40: several unit blocks and a
+    # partial last one; B = 9 covers a 6-row micro-tile plus a tail. I = 2: dX by dot products
+    # (a product with at most 4 columns), its rows shared among threads.
+    for H, I in ((40, 7), (200, 7), (40, 2)):
+        T, B = 5, 9
+        arrays, options = ref.random_problem(
+            cell, T, B, I, H, variable_length=True, dtype=dtype, seed=H, **kw
+        )
+        wy, wh, wc = ref.loss_weights(T, B, H, cell, dtype=dtype)
+        for n in (1, 2):
+            engine.set_num_threads(n)
+            for reverse in (False, True):
+                opts = dict(options, reverse=reverse)
+                whole = engine.forward(**arrays, **opts)
+                gwhole = engine.backward(whole.workspace, wy, wh, wc)
+                for rows in ([0], [4], [8], [2, 3], [7, 8]):
+                    sub, sopts = _rows(arrays, opts, rows)
+                    part = engine.forward(**sub, **sopts)
+                    gpart = engine.backward(
+                        part.workspace,
+                        *(
+                            None if w is None else np.ascontiguousarray(w[..., rows, :])
+                            for w in (wy, wh, wc)
+                        ),
+                    )
+                    where = f"H={H} threads={n} reverse={reverse} rows={rows}"
+                    np.testing.assert_array_equal(part.y, whole.y[:, rows], where)
+                    np.testing.assert_array_equal(part.h_n, whole.h_n[rows], where)
+                    np.testing.assert_array_equal(gpart.dx, gwhole.dx[:, rows], where)
+                    np.testing.assert_array_equal(gpart.dh0, gwhole.dh0[rows], where)
+
+
 def test_same_call_twice_is_bitwise_identical():
     arrays, options = ref.random_problem(
         "lstm", 7, 4, 5, 33, dtype=np.float32, variable_length=True
