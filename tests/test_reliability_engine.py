@@ -358,31 +358,45 @@ def test_a_failed_scratch_allocation_names_its_size():
 # ---- the newer entry points: pack / forward(packed=) / forward_group / backward_group ------
 
 
-def test_chained_call_with_its_own_longer_x_is_an_error_not_a_hang():
-    # It waited for steps of the previous call's y that never come (found by the fuzz suite).
-    out = child(
-        """
-        import numpy as np
-        from pyrnn import engine
-        rng = np.random.default_rng(0)
-        T, B, I, H = 4, 2, 3, 5
-        w1 = dict(weight_ih=rng.random((4 * H, I), np.float32),
-                  weight_hh=rng.random((4 * H, H), np.float32), cell="lstm")
-        w2 = dict(weight_ih=rng.random((4 * H, H), np.float32),
-                  weight_hh=rng.random((4 * H, H), np.float32), cell="lstm")
-        x = rng.random((T, B, I), np.float32)
-        for bad in [(T + 5, B), (T - 1, B), (T, B + 1)]:
-            try:
-                engine.forward_group([dict(w1, x=x), dict(w2, x=np.zeros(bad + (H,), np.float32))],
-                                     chained=True)
-            except ValueError as e:
-                assert "share T and B" in str(e), e
-            else:
-                raise AssertionError("accepted")
-        print("ok")
-        """,
-        timeout=60,
-    )
+CHAIN_CHILD = """
+import numpy as np
+from pyrnn import engine
+r = np.random.default_rng(0)
+T, B, I, H = 40, 2, 3, 5
+w1 = dict(weight_ih=r.random((H, I), np.float32), weight_hh=r.random((H, H), np.float32), cell="rnn")
+w2 = dict(weight_ih=r.random((H, H), np.float32), weight_hh=r.random((H, H), np.float32), cell="rnn")
+x = r.random((T, B, I), np.float32)
+for calls in {groups}:
+    try:
+        with engine.using_threads(2):
+            engine.forward_group(calls, chained=True)
+    except ValueError as e:
+        assert {message!r} in str(e), e
+    else:
+        raise AssertionError("accepted")
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(
+    "message, groups",
+    [  # a later call with its own x of another T or B: it waited for steps that never come
+        (
+            "share T and B",
+            "[[dict(w1, x=x), dict(w2, x=np.zeros(bad + (H,), np.float32))]"
+            " for bad in [(T + 5, B), (T - 1, B), (T, B + 1)]]",
+        ),
+        # a reverse call: the next one waited for steps published out of order
+        (
+            "reverse must be False",
+            "[[dict(w1, x=x, reverse=True), dict(w2)], [dict(w1, x=x), dict(w2, reverse=True)]]",
+        ),
+    ],
+    ids=["other-T-or-B", "reverse"],
+)
+def test_invalid_chains_are_an_error_not_a_hang(message, groups):
+    # Both hung forever (found by the fuzz campaign): run in a child with a timeout.
+    out = child(CHAIN_CHILD.format(groups=groups, message=message), timeout=120)
     assert out.strip() == "ok"
 
 
@@ -485,31 +499,3 @@ def test_conv1d_output_beyond_available_memory_fails_up_front():
 def test_plan_of_sizes_past_int64_is_an_error():
     with pytest.raises(ValueError, match="too large"):
         engine._core.plan("lstm", "tanh", 2**40, 2**20, 8, 2**10, 2, 4, 0.0, 2)
-
-
-def test_chain_with_a_reverse_call_is_an_error_not_a_hang():
-    # The next call waited for steps its reversed input had published out of order (fuzz).
-    out = child(
-        """
-        import numpy as np
-        from pyrnn import engine
-        r = np.random.default_rng(0)
-        T, B, I, H = 40, 2, 3, 5
-        w1 = dict(weight_ih=r.random((H, I), np.float32), weight_hh=r.random((H, H), np.float32))
-        w2 = dict(weight_ih=r.random((H, H), np.float32), weight_hh=r.random((H, H), np.float32))
-        x = r.random((T, B, I), np.float32)
-        for reversed_call in (0, 1):
-            calls = [dict(w1, x=x, cell="rnn"), dict(w2, cell="rnn")]
-            calls[reversed_call]["reverse"] = True
-            try:
-                with engine.using_threads(2):
-                    engine.forward_group(calls, chained=True)
-            except ValueError as e:
-                assert "reverse must be False" in str(e), e
-            else:
-                raise AssertionError("accepted")
-        print("ok")
-        """,
-        timeout=60,
-    )
-    assert out.strip() == "ok"
