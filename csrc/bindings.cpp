@@ -76,6 +76,9 @@ unsigned long g_main_thread = 0;  // Python's main thread (signals are handled t
 template <typename Fn>
 void run_kernel(Fn&& kernel) {
   InterruptWatch watch(g_main_thread);
+  // A Ctrl-C that came before the watch was in place (while the call was being checked) is
+  // pending in Python, unseen by the kernel: raise it now, not after the whole kernel call.
+  if (watch.stop_flag() && PyErr_CheckSignals() != 0) throw py::error_already_set();
   {
     py::gil_scoped_release release;
     kernel(watch.stop_flag());
