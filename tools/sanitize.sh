@@ -7,8 +7,11 @@
 #   tools/sanitize.sh tests/test_group.py -k packed    # other pytest arguments
 #
 # Exit status 0 only when pytest passed AND no sanitizer report was written (by the test
-# process or by any child process it started). Takes ~10 minutes on 2 busy cores (the build
-# ~5 of them, cold); `CXX=clang++ tools/sanitize.sh` builds with Clang into build/asan-clang.
+# process or by any child process it started). Measured on 2 shared cores: cold build 456 s at
+# load 12, rebuild after a bindings.cpp change ~150-340 s, the tests 7.5-15 min (load 5-12);
+# ~5-8 minutes of CPU in all. `CXX=clang++ tools/sanitize.sh` builds with Clang into
+# build/asan-clang. Run it in the foreground, or the tests' children set their own SIGINT
+# handler: a background job of a non-interactive shell starts with SIGINT ignored.
 #
 # What makes it fast (each part of it a development-only setting; wheels are unaffected):
 # - only the ISA levels this CPU can run are compiled (CMake option PYRNN_ISA_LEVELS, e.g.
