@@ -2,14 +2,17 @@
 
 What a new user gets: each data set (shipped inside an installable package, no download) is
 fitted by a pyrnn estimator at its DEFAULT settings (only ``random_state`` set) and by a
-plain PyTorch model of the same size and settings (same cell, hidden size, layers,
-direction, optimizer, learning rate, batch size, gradient clipping, and as many epochs as
-pyrnn ran), in the same run, on the same threads. Printed as one table (test accuracy, or
-R^2 for forecasting; fit time in seconds) and saved as JSON in benchmarks/results/.
+plain PyTorch model of the same size and settings, in the same run, on the same threads:
+same cell, hidden size, layers, direction, PyTorch's default initialization (which pyrnn's
+is), optimizer, batch size, gradient clipping, pyrnn's learning-rate rules (linear warm-up,
+then ReduceLROnPlateau on the training loss) and its best-epoch restore, for as many epochs
+as pyrnn ran. Each data set runs for several seeds (``random_state`` of pyrnn, the manual
+seed of PyTorch); the table shows the means, and the scores of each seed. Test accuracy, or
+R^2 for forecasting; fit time in seconds. Saved as JSON in benchmarks/results/.
 
     python -m pip install ".[bench]"      # aeon, statsmodels, torch
-    python benchmarks/accuracy.py          # all data sets (~10 min on 2 cores)
-    python benchmarks/accuracy.py --datasets GunPoint,sunspots --threads 1
+    python benchmarks/accuracy.py          # all data sets, 1 thread
+    python benchmarks/accuracy.py --datasets GunPoint,sunspots --seeds 0
 
 Data sets: aeon's bundled UCR/UEA archives (GunPoint, ItalyPowerDemand, ArrowHead,
 BasicMotions: their own train/test splits), scikit-learn's digits read as 8 steps of 8
@@ -89,24 +92,27 @@ def _co2():
     return _forecast(np.diff(monthly), 24)  # month-to-month changes (the level trends)
 
 
+# name: (task, loader, seeds run by default). The UCR/UEA sets have 36..67 training series
+# and 40..175 test series, where one seed's score moves by several points: 3 seeds each. The
+# larger sets move little from seed to seed and cost the most time: 1 seed.
 DATASETS = {
-    "GunPoint": ("classify", _aeon("GunPoint")),
-    "ItalyPowerDemand": ("classify", _aeon("ItalyPowerDemand")),
-    "ArrowHead": ("classify", _aeon("ArrowHead")),
-    "BasicMotions": ("classify", _aeon("BasicMotions")),
-    "digits": ("classify", _digits),
-    "sunspots": ("regress", _sunspots),
-    "co2": ("regress", _co2),
+    "GunPoint": ("classify", _aeon("GunPoint"), 3),
+    "ItalyPowerDemand": ("classify", _aeon("ItalyPowerDemand"), 3),
+    "ArrowHead": ("classify", _aeon("ArrowHead"), 3),
+    "BasicMotions": ("classify", _aeon("BasicMotions"), 3),
+    "digits": ("classify", _digits, 1),
+    "sunspots": ("regress", _sunspots, 1),
+    "co2": ("regress", _co2, 1),
 }
 
 
 # ---------------------------------------------------------------- pyrnn at defaults
 
 
-def fit_pyrnn(kind, Xtr, ytr, Xte, yte):
+def fit_pyrnn(kind, Xtr, ytr, Xte, yte, seed=0):
     from pyrnn import RNNClassifier, RNNRegressor
 
-    est = (RNNClassifier if kind == "classify" else RNNRegressor)(random_state=0)
+    est = (RNNClassifier if kind == "classify" else RNNRegressor)(random_state=seed)
     t0 = time.perf_counter()
     est.fit(Xtr, ytr)
     seconds = time.perf_counter() - t0
@@ -114,6 +120,47 @@ def fit_pyrnn(kind, Xtr, ytr, Xte, yte):
 
 
 # ---------------------------------------------------------------- plain PyTorch
+
+
+class TorchSchedule:
+    """pyrnn's training rules in the PyTorch loop: ``warmup_epochs`` of linear warm-up, then
+    ``ReduceLROnPlateau`` (factor 0.5, patience ``n_iter_no_change // 2``) on the epoch's
+    training loss when ``lr_schedule="plateau"`` (a constant lr otherwise), and the
+    parameters of the epoch with the lowest training loss restored at the end."""
+
+    def __init__(self, torch, opt, est):
+        self.opt, self.base, self.warmup = opt, est.learning_rate, est.warmup_epochs
+        self.epoch, self.best, self.best_state = 0, float("inf"), None
+        self.plateau = None
+        if est.lr_schedule == "plateau":
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, factor=0.5, patience=max(1, est.n_iter_no_change // 2)
+            )
+        elif est.lr_schedule != "constant":
+            raise ValueError(
+                f"the benchmark reproduces 'plateau' and 'constant', not {est.lr_schedule!r}"
+            )
+        self._set_lr(self.base / self.warmup if self.warmup else self.base)
+
+    def _set_lr(self, lr):
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def end_epoch(self, loss, modules):
+        self.epoch += 1
+        if loss < self.best:
+            self.best = loss
+            self.best_state = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
+        if self.epoch < self.warmup:
+            self._set_lr(self.base * (self.epoch + 1) / self.warmup)
+        elif self.epoch == self.warmup:
+            self._set_lr(self.base)
+        elif self.plateau is not None:
+            self.plateau.step(loss)
+
+    def restore_best(self, modules):
+        for m, state in zip(modules, self.best_state or ()):
+            m.load_state_dict(state)
 
 
 def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
@@ -155,8 +202,10 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
 
     X = torch.tensor(Xtr)
     gen = torch.Generator().manual_seed(seed)
+    schedule = TorchSchedule(torch, opt, est)
     t0 = time.perf_counter()
     for _ in range(est.n_iter_):
+        total = 0.0
         for idx in torch.randperm(len(X), generator=gen).split(est.batch_size):
             opt.zero_grad()
             loss = loss_fn(outputs(X[idx]), target[idx])
@@ -164,6 +213,9 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
             if est.clip_norm:
                 torch.nn.utils.clip_grad_norm_(params, est.clip_norm)
             opt.step()
+            total += float(loss.detach()) * len(idx)
+        schedule.end_epoch(total / len(X), (rnn, head))
+    schedule.restore_best((rnn, head))
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         out = outputs(torch.tensor(Xte)).numpy()
@@ -177,18 +229,43 @@ def fit_torch(kind, est, Xtr, ytr, Xte, yte, seed=0):
 # ---------------------------------------------------------------- report
 
 
-def run(names, threads):
+def warm_up():
+    """One tiny untimed fit per library: one-time costs of a process (scikit-learn's first
+    input check discovers dataframe plugins through the installed packages' entry points,
+    seconds on a loaded machine; PyTorch's first autograd call) stay out of the timings."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 5, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    est, _, _ = fit_pyrnn("classify", X, y, X, y)
+    est.set_params(max_epochs=1)
+    fit_torch("classify", est.fit(X, y), X, y, X, y)
+
+
+def run(names, threads, seeds):
     import torch
     import pyrnn
 
     pyrnn.set_num_threads(threads)
     torch.set_num_threads(threads)
+    warm_up()
     rows = []
     for name in names:
-        kind, load = DATASETS[name]
+        kind, load, n_seeds = DATASETS[name]
         Xtr, ytr, Xte, yte = load()
-        est, score, seconds = fit_pyrnn(kind, Xtr, ytr, Xte, yte)
-        t_score, t_seconds = fit_torch(kind, est, Xtr, ytr, Xte, yte)
+        runs = []
+        for seed in range(n_seeds) if seeds is None else seeds:
+            est, score, seconds = fit_pyrnn(kind, Xtr, ytr, Xte, yte, seed)
+            t_score, t_seconds = fit_torch(kind, est, Xtr, ytr, Xte, yte, seed)
+            runs.append(
+                dict(
+                    seed=seed,
+                    epochs=est.n_iter_,
+                    pyrnn_score=score,
+                    pyrnn_seconds=seconds,
+                    torch_score=t_score,
+                    torch_seconds=t_seconds,
+                )
+            )
         rows.append(
             dict(
                 dataset=name,
@@ -197,11 +274,8 @@ def run(names, threads):
                 n_test=len(Xte),
                 T=Xtr.shape[1],
                 channels=Xtr.shape[2],
-                epochs=est.n_iter_,
-                pyrnn_score=score,
-                pyrnn_seconds=seconds,
-                torch_score=t_score,
-                torch_seconds=t_seconds,
+                runs=runs,
+                **{k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "seed"},
             )
         )
         print(format_row(rows[-1]), flush=True)
@@ -209,18 +283,22 @@ def run(names, threads):
 
 
 HEADER = (
-    "| data set | task | n train/test | T x C | epochs | pyrnn score | torch score "
-    "| pyrnn fit s | torch fit s | speed-up |\n|---|---|---|---|---|---|---|---|---|---|"
+    "| data set | task | n train/test | T x C | seeds | epochs | pyrnn score | torch score "
+    "| pyrnn fit s | torch fit s | speed-up | scores per seed (pyrnn / torch) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
 def format_row(r):
+    """One table row: means over the seeds (epochs, scores, fit seconds), then each seed."""
     metric = "acc" if r["task"] == "classify" else "R2"
+    runs = r.get("runs") or [dict(seed=0, **r)]
+    per_seed = ", ".join(f"{x['pyrnn_score']:.3f} / {x['torch_score']:.3f}" for x in runs)
     return (
         f"| {r['dataset']} | {r['task']} ({metric}) | {r['n_train']}/{r['n_test']} "
-        f"| {r['T']} x {r['channels']} | {r['epochs']} | {r['pyrnn_score']:.3f} "
+        f"| {r['T']} x {r['channels']} | {len(runs)} | {r['epochs']:.0f} | {r['pyrnn_score']:.3f} "
         f"| {r['torch_score']:.3f} | {r['pyrnn_seconds']:.1f} | {r['torch_seconds']:.1f} "
-        f"| {r['torch_seconds'] / r['pyrnn_seconds']:.1f}x |"
+        f"| {r['torch_seconds'] / r['pyrnn_seconds']:.1f}x | {per_seed} |"
     )
 
 
@@ -231,7 +309,13 @@ def main(argv=None):
         default=",".join(DATASETS),
         help="comma-separated, from: " + ", ".join(DATASETS),
     )
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--seeds",
+        help="comma-separated random_state values for every data set (default: 0,1,2 for "
+        "the UCR/UEA sets, 0 for the others); each runs once per seed (both libraries) and "
+        "the table shows the means",
+    )
     ap.add_argument("--json", help="print the table of a saved result file and exit")
     args = ap.parse_args(argv)
     if args.json:
@@ -241,11 +325,15 @@ def main(argv=None):
         print("\n".join(format_row(r) for r in rows))
         return 0
     names = [n for n in args.datasets.split(",") if n]
+    seeds = None if args.seeds is None else [int(v) for v in args.seeds.split(",") if v]
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         ap.error(f"unknown data sets {unknown}; choose from {list(DATASETS)}")
+    import pyrnn
+
+    print(f"pyrnn from {os.path.dirname(pyrnn.__file__)}", file=sys.stderr)
     print(HEADER)
-    rows = run(names, args.threads)
+    rows = run(names, args.threads, seeds)
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, time.strftime("%Y%m%d-%H%M%S") + "-accuracy.json")
@@ -254,6 +342,8 @@ def main(argv=None):
             dict(
                 rows=rows,
                 threads=args.threads,
+                seeds=seeds,
+                pyrnn_file=pyrnn.__file__,  # which pyrnn was timed (a worktree or installed)
                 python=sys.version,
                 machine=platform.machine(),
                 processor=platform.processor(),

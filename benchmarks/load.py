@@ -25,16 +25,12 @@ import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BUSY_TARGET = 1.25  # default / 1 thread with a core taken
 SHAPES = {"small": (50, 1, 64, 128), "medium": (100, 64, 128, 256)}  # (T, B, I, H), LSTM
 
 
 def import_pyrnn():
-    """The working tree's pyrnn when the extension is built in place, else the installed one."""
-    root = os.path.dirname(HERE)
-    if any(f.startswith("_core") for f in os.listdir(os.path.join(root, "pyrnn"))):
-        sys.path.insert(0, root)
+    """The installed (or editable-installed) pyrnn, with its data sets."""
     import pyrnn
     import pyrnn.datasets
 

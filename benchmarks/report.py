@@ -40,13 +40,9 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def _child_env(drop=()):
-    """Environment of the child processes: the same pyrnn as this process, minus ``drop``."""
-    import pyrnn
-
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pyrnn.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
+    """Environment of the child processes: this one's (so the same installed or editable
+    pyrnn), minus ``drop``."""
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def _run_pytest(files, json_path, args, drop_env=(), log_path=None):
@@ -71,7 +67,7 @@ def _run_pytest(files, json_path, args, drop_env=(), log_path=None):
     if args.numpy_train_all:
         cmd.append("--bench-numpy-train-all")
     # cwd=benchmarks/: the repository root must not land first on sys.path (an unbuilt
-    # source tree would shadow the installed package); PYTHONPATH says which pyrnn to use.
+    # source tree would shadow the installed package).
     proc = subprocess.Popen(
         cmd,
         cwd=HERE,

@@ -26,8 +26,21 @@ def forward(
     h0: Optional[np.ndarray],
     c0: Optional[np.ndarray],
     training: bool,
+    packed: Optional[np.ndarray] = None,
     nthreads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[Workspace]]: ...
+def pack(
+    cell: str,
+    nonlinearity: str,
+    reset_after: bool,
+    weight_ih: np.ndarray,
+    weight_hh: np.ndarray,
+    bias_ih: Optional[np.ndarray],
+    bias_hh: Optional[np.ndarray],
+) -> np.ndarray: ...
+
+# A call of a group: the tuple of forward's (backward's) positional arguments, nthreads left out.
+def forward_group(calls: list[tuple], chained: bool, nthreads: int = 0) -> list[tuple]: ...
 def backward(
     cell: str,
     nonlinearity: str,
@@ -44,6 +57,7 @@ def backward(
     has_bias: bool,
     nthreads: int = 0,
 ) -> tuple: ...
+def backward_group(calls: list[tuple], nthreads: int = 0) -> list[tuple]: ...
 def gemm(A: np.ndarray, B: np.ndarray, nthreads: int = 0) -> np.ndarray: ...
 def activation(name: str, x: np.ndarray) -> np.ndarray: ...
 def fma_peak_gflops(nthreads: int) -> float: ...

@@ -22,9 +22,12 @@ Built in: :class:`ModelCheckpoint` (write the best model so far to a file) and
 :class:`EarlyStopping` (stop when a monitored value stops improving).
 """
 
+from __future__ import annotations
+
 import math
 import os
 import pickle
+from typing import Any, Callable
 
 __all__ = ["Callback", "ModelCheckpoint", "EarlyStopping", "as_callbacks"]
 
@@ -32,26 +35,26 @@ __all__ = ["Callback", "ModelCheckpoint", "EarlyStopping", "as_callbacks"]
 class Callback:
     """Base class with the three hooks doing nothing; subclass and override what you need."""
 
-    def on_train_begin(self, estimator):
+    def on_train_begin(self, estimator: Any) -> None:
         """Before the first epoch of a fit / partial_fit call."""
 
-    def on_epoch_end(self, estimator, history):
+    def on_epoch_end(self, estimator: Any, history: list[dict[str, Any]]) -> bool | None:
         """After each epoch; return True to stop training."""
         return False
 
-    def on_train_end(self, estimator, history):
+    def on_train_end(self, estimator: Any, history: list[dict[str, Any]]) -> None:
         """After the last epoch of the call (stopped, finished or interrupted)."""
 
 
 class _FunctionCallback(Callback):
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[Any, list[dict[str, Any]]], bool | None]) -> None:
         self.fn = fn
 
-    def on_epoch_end(self, estimator, history):
+    def on_epoch_end(self, estimator: Any, history: list[dict[str, Any]]) -> bool | None:
         return self.fn(estimator, history)
 
 
-def as_callbacks(callbacks):
+def as_callbacks(callbacks: Any) -> list[Any]:
     """Validate ``callbacks`` (None, one callback or a list) -> a list of Callback-like objects."""
     if callbacks is None:
         return []
@@ -83,7 +86,7 @@ def _monitor_mode(monitor, mode):
 class _Monitor(Callback):
     """Tracks the best value of ``history[-1][monitor]``."""
 
-    def __init__(self, monitor, mode, min_delta=0.0):
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a history key (str), got {type(monitor).__name__}")
         self.monitor = monitor
@@ -91,7 +94,7 @@ class _Monitor(Callback):
         self.min_delta = float(min_delta)
         self.best = None
 
-    def on_train_begin(self, estimator):
+    def on_train_begin(self, estimator: Any) -> None:
         self.best = None
 
     def _improved(self, history):
@@ -133,12 +136,14 @@ class ModelCheckpoint(_Monitor):
     best : the best monitored value so far; best_epoch : its epoch.
     """
 
-    def __init__(self, path, monitor="validation_score", mode="auto"):
+    def __init__(
+        self, path: str | os.PathLike[str], monitor: str = "validation_score", mode: str = "auto"
+    ) -> None:
         super().__init__(monitor, mode)
         self.path = os.fspath(path)
         self.best_epoch = None
 
-    def on_epoch_end(self, estimator, history):
+    def on_epoch_end(self, estimator: Any, history: list[dict[str, Any]]) -> bool | None:
         if self._improved(history):
             tmp = self.path + ".tmp"
             with open(tmp, "wb") as f:
@@ -160,17 +165,23 @@ class EarlyStopping(_Monitor):
     mode : {"auto", "min", "max"}, default="auto"
     """
 
-    def __init__(self, monitor="validation_score", patience=10, min_delta=0.0, mode="auto"):
+    def __init__(
+        self,
+        monitor: str = "validation_score",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+    ) -> None:
         super().__init__(monitor, mode, min_delta)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive int, got {patience!r}")
         self.patience = patience
         self.wait = 0
 
-    def on_train_begin(self, estimator):
+    def on_train_begin(self, estimator: Any) -> None:
         super().on_train_begin(estimator)
         self.wait = 0
 
-    def on_epoch_end(self, estimator, history):
+    def on_epoch_end(self, estimator: Any, history: list[dict[str, Any]]) -> bool | None:
         self.wait = 0 if self._improved(history) else self.wait + 1
         return self.wait >= self.patience

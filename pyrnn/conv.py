@@ -14,10 +14,13 @@ Shapes: x (T, B, C_in) time-major, or (B, T, C_in) with ``batch_first``; lengths
 None; y (T_out, B, C_out) (batch_first: (B, T_out, C_out)), T_out = ``output_length(T)``.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import engine
-from .init import as_generator
+from .init import RandomStateLike, as_generator
 from .parameters import Parameters
 
 __all__ = ["Conv1d"]
@@ -58,20 +61,20 @@ class Conv1d(Parameters):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
         *,
-        dilation=1,
-        padding=0,
-        pool=1,
-        relu=True,
-        bias=True,
-        batch_first=False,
-        dtype=np.float32,
-        random_state=None,
-    ):
+        dilation: int = 1,
+        padding: int = 0,
+        pool: int = 1,
+        relu: bool = True,
+        bias: bool = True,
+        batch_first: bool = False,
+        dtype: DTypeLike = np.float32,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.in_channels = _int_at_least("in_channels", in_channels, 1)
         self.out_channels = _int_at_least("out_channels", out_channels, 1)
         self.kernel_size = _int_at_least("kernel_size", kernel_size, 1)
@@ -100,11 +103,11 @@ class Conv1d(Parameters):
     # ------------------------------------------------------------------ shapes
 
     @property
-    def total_stride(self):
+    def total_stride(self) -> int:
         """Steps of input per step of output: stride * pool."""
         return self.stride * self.pool
 
-    def output_length(self, length):
+    def output_length(self, length: int | ArrayLike) -> int | NDArray[np.int64]:
         """Output steps for input sequences of ``length`` steps (int or int array); < 1 means
         the sequence is too short for this layer."""
         span = self.dilation * (self.kernel_size - 1) + 1
@@ -114,7 +117,9 @@ class Conv1d(Parameters):
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x, lengths=None, training=True):
+    def forward(
+        self, x: ArrayLike, lengths: ArrayLike | None = None, training: bool = True
+    ) -> tuple[np.ndarray, NDArray[np.int64] | None]:
         """x (T, B, C_in) (batch_first: (B, T, C_in)) -> (y, out_lengths).
 
         y is (T_out, B, C_out) (batch_first: (B, T_out, C_out)), zeros past each sequence's
@@ -148,7 +153,7 @@ class Conv1d(Parameters):
         out_lengths = None if lengths is None else self.output_length(np.asarray(lengths))
         return (y.transpose(1, 0, 2) if self.batch_first else y), out_lengths
 
-    def backward(self, dy):
+    def backward(self, dy: ArrayLike) -> np.ndarray:
         """dy shaped like forward's y -> dx shaped like its x; adds to ``grad``. Once per
         training forward."""
         if self._ws is None:

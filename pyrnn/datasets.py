@@ -18,12 +18,17 @@ make_forecasting_windows   (n, window, 1) float returns in percent     (n,) floa
 =========================  ==========================================  ======================
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import ast
 import codecs
 import datetime
 import importlib.util
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
 __all__ = [
@@ -50,7 +55,7 @@ def _check_positive_int(value, name, minimum=1):
 # ---------------------------------------------------------------- classification
 
 
-def load_digits_sequences():
+def load_digits_sequences() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """scikit-learn's bundled 8x8 handwritten digits, read row by row as sequences.
 
     Each image becomes a sequence of T = 8 steps (its rows) of 8 features (the pixels of the
@@ -86,7 +91,13 @@ def _waveform(kind, phase):
     return 2.0 * frac - 1.0  # sawtooth
 
 
-def make_waveforms(n_samples=600, min_length=20, max_length=60, noise=0.1, random_state=None):
+def make_waveforms(
+    n_samples: int = 600,
+    min_length: int = 20,
+    max_length: int = 60,
+    noise: float = 0.1,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[list[NDArray[np.float64]], NDArray[np.str_]]:
     """Noisy periodic signals of different lengths, labelled by their shape.
 
     Each sample is one of ``sine``, ``square``, ``triangle``, ``sawtooth`` with a random period
@@ -127,7 +138,13 @@ def make_waveforms(n_samples=600, min_length=20, max_length=60, noise=0.1, rando
 PUZZLE_MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 
 
-def make_puzzle_moves(n_samples=1000, min_moves=5, max_moves=15, size=4, random_state=None):
+def make_puzzle_moves(
+    n_samples: int = 1000,
+    min_moves: int = 5,
+    max_moves: int = 15,
+    size: int = 4,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[list[list[str]], list[list[int]]]:
     """Random games of the sliding 15-puzzle: tag each move with the tile that moved.
 
     Every game starts from the solved board (tiles ``1 .. size*size-1`` in reading order, the
@@ -201,7 +218,7 @@ def _words_below_1000(n):
     return words
 
 
-def number_to_words(n):
+def number_to_words(n: int) -> str:
     """Spell out an integer ``0 <= n < 1_000_000`` in English words, without "and".
 
     >>> number_to_words(342)
@@ -222,7 +239,11 @@ def number_to_words(n):
     return " ".join(words)
 
 
-def make_number_words(n_samples=2000, max_value=9999, random_state=None):
+def make_number_words(
+    n_samples: int = 2000,
+    max_value: int = 9999,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[list[str], list[str]]:
     """Numbers spelled out in words, paired with their digits: a small translation task.
 
     The numbers are drawn *without replacement* from ``0 .. max_value``, so any split of the
@@ -261,7 +282,9 @@ _DATE_FORMATS = (
 )
 
 
-def make_dates(n_samples=2000, random_state=None):
+def make_dates(
+    n_samples: int = 2000, random_state: int | np.random.RandomState | None = None
+) -> tuple[list[str], list[str]]:
     """Dates written in six human formats, paired with their ISO 8601 form.
 
     Dates are uniform over 1950-01-01 .. 2049-12-31; formats are chosen uniformly among
@@ -343,7 +366,9 @@ def _docstrings(path):
     return [text for text in texts if text]
 
 
-def load_python_text(modules=PYTHON_TEXT_MODULES, max_chars=None):
+def load_python_text(
+    modules: Sequence[str] = PYTHON_TEXT_MODULES, max_chars: int | None = None
+) -> str:
     """English text read from the Python standard library installed with this interpreter.
 
     The text is the Zen of Python (module ``this``, decoded from its source) followed by every
@@ -383,7 +408,9 @@ def load_python_text(modules=PYTHON_TEXT_MODULES, max_chars=None):
 # ---------------------------------------------------------------- forecasting
 
 
-def make_price_series(n_steps=3000, random_state=None):
+def make_price_series(
+    n_steps: int = 3000, random_state: int | np.random.RandomState | None = None
+) -> NDArray[np.float64]:
     """A synthetic, positive, price-like series with changing cycles, mean reversion and noise.
 
     ``log p_t = log 100 + a_t sin(phi_t) + u_t + w_t`` where
@@ -431,7 +458,9 @@ def make_price_series(n_steps=3000, random_state=None):
     return 100.0 * np.exp(amplitude * np.sin(phi) + u + w)
 
 
-def make_forecasting_windows(prices, window=40, horizon=5):
+def make_forecasting_windows(
+    prices: ArrayLike, window: int = 40, horizon: int = 5
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Cut a price series into (past returns, future return) pairs for forecasting T+horizon.
 
     With ``r_t = 100 * (log p_t - log p_{t-1})`` (percent log-returns), sample ``n`` looks at

@@ -34,9 +34,10 @@ import contextlib
 import contextvars
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 
@@ -89,7 +90,7 @@ class Workspace:
 
     __slots__ = ("_buf", "_args")
 
-    def __init__(self, buf, args):
+    def __init__(self, buf: object, args: tuple) -> None:
         self._buf = buf
         self._args = args
 
@@ -157,7 +158,7 @@ def _thread_count(n, what):
 
 
 @contextlib.contextmanager
-def using_threads(n_threads):
+def using_threads(n_threads: int | None) -> Iterator[None]:
     """Run the kernel calls of the block, in this thread (context) only, on ``n_threads``
     threads; ``None`` leaves the count to the defaults. Nothing global changes, so blocks in
     concurrent threads do not see each other.
@@ -175,7 +176,7 @@ def using_threads(n_threads):
         _THREADS.reset(token)
 
 
-def check_lengths(lengths, T: int, B: int) -> Optional[np.ndarray]:
+def check_lengths(lengths: ArrayLike | None, T: int, B: int) -> Optional[np.ndarray]:
     """Validate per-sequence lengths: an int array (B,) with 1 <= lengths[b] <= T.
 
     The one check of lengths for the engine, the networks and truncated BPTT. Returns them as
@@ -213,21 +214,21 @@ def _check_bias_pair(bias_ih, bias_hh):
 
 
 def forward(
-    x,
-    weight_ih,
-    weight_hh,
-    bias_ih=None,
-    bias_hh=None,
+    x: np.ndarray,
+    weight_ih: np.ndarray,
+    weight_hh: np.ndarray,
+    bias_ih: np.ndarray | None = None,
+    bias_hh: np.ndarray | None = None,
     *,
-    cell="lstm",
-    nonlinearity="tanh",
-    reset_after=True,
-    lengths=None,
-    h0=None,
-    c0=None,
-    reverse=False,
-    training=True,
-    packed=None,
+    cell: str = "lstm",
+    nonlinearity: str = "tanh",
+    reset_after: bool = True,
+    lengths: ArrayLike | None = None,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    reverse: bool = False,
+    training: bool = True,
+    packed: np.ndarray | None = None,
 ) -> ForwardResult:
     """Run one recurrent layer over a batch of sequences.
 
@@ -311,14 +312,14 @@ def _forward_call(
 
 
 def pack(
-    weight_ih,
-    weight_hh,
-    bias_ih=None,
-    bias_hh=None,
+    weight_ih: np.ndarray,
+    weight_hh: np.ndarray,
+    bias_ih: np.ndarray | None = None,
+    bias_hh: np.ndarray | None = None,
     *,
-    cell="lstm",
-    nonlinearity="tanh",
-    reset_after=True,
+    cell: str = "lstm",
+    nonlinearity: str = "tanh",
+    reset_after: bool = True,
 ) -> np.ndarray:
     """The kernels' packed form of one layer-direction's weights and biases.
 
@@ -368,7 +369,7 @@ def _forward_result(call, out, x=None) -> ForwardResult:
     return ForwardResult(y, h_n, c_n, workspace)
 
 
-def forward_group(calls, chained=False) -> list:
+def forward_group(calls: list[dict[str, Any]], chained: bool = False) -> list[ForwardResult]:
     """Several layer-direction forwards at once, each whole on one thread.
 
     ``calls`` is a list of dicts of :func:`forward`'s arguments. Unchained, the calls are
@@ -394,7 +395,12 @@ def forward_group(calls, chained=False) -> list:
     return results
 
 
-def backward_group(workspaces, dys, dh_ns=None, dc_ns=None) -> list:
+def backward_group(
+    workspaces: list[Workspace],
+    dys: list[np.ndarray | None],
+    dh_ns: list[np.ndarray | None] | None = None,
+    dc_ns: list[np.ndarray | None] | None = None,
+) -> list[Gradients]:
     """:func:`backward` of several independent workspaces at once (e.g. the two directions
     of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns`` the matching
     ``dy``, ``dh_n``, ``dc_n`` of each (lists; None entries or None for all: zeros). Returns
@@ -442,7 +448,12 @@ def _check_workspace(workspace):
         )
 
 
-def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
+def backward(
+    workspace: Workspace,
+    dy: np.ndarray | None = None,
+    dh_n: np.ndarray | None = None,
+    dc_n: np.ndarray | None = None,
+) -> Gradients:
     """Backpropagation through time for the forward that produced ``workspace``.
 
     Parameters
@@ -478,7 +489,7 @@ def backward(workspace: Workspace, dy=None, dh_n=None, dc_n=None) -> Gradients:
     return Gradients(*out)
 
 
-def set_num_threads(n) -> None:
+def set_num_threads(n: int | None) -> None:
     """Set the number of threads every kernel call uses unless a :func:`using_threads` block
     (an estimator's ``n_threads``) says otherwise; ``None`` goes back to the default (the
     OpenMP runtime's setting: ``threadpoolctl`` limits, ``OMP_NUM_THREADS``, all cores).
@@ -497,7 +508,15 @@ def max_threads() -> int:
     return _core.max_threads()
 
 
-def training_nbytes(cell, T, B, I, H, dtype=np.float32, reset_after=True) -> int:
+def training_nbytes(
+    cell: str,
+    T: int,
+    B: int,
+    I: int,
+    H: int,
+    dtype: DTypeLike = np.float32,
+    reset_after: bool = True,
+) -> int:
     """Bytes one layer-direction's training step holds at its peak: the workspace forward
     keeps for BPTT ((G+2)·T·B·H values for LSTM, (G+1)·T·B·H for RNN, (G+2)·T·B·H for GRU;
     G = :func:`num_gates`), its output y (T·B·H) and backward's dx (T·B·I)."""
@@ -505,7 +524,7 @@ def training_nbytes(cell, T, B, I, H, dtype=np.float32, reset_after=True) -> int
     return (ws + T * B * H + T * B * I) * np.dtype(dtype).itemsize
 
 
-def check_memory(nbytes, what) -> None:
+def check_memory(nbytes: int, what: str) -> None:
     """Raise ``MemoryError`` naming the size when ``nbytes`` (from 64 MiB up) is more than the
     machine can give now (``MemAvailable``, or the cgroup limit's headroom), before anything
     is allocated."""
@@ -573,7 +592,7 @@ def plan(
     *,
     nonlinearity: str = "tanh",
     num_threads: int | None = None,
-    dtype=np.float32,
+    dtype: DTypeLike = np.float32,
     busy_cores: float | None = None,
     cpus: int | None = None,
 ) -> dict:
@@ -612,12 +631,12 @@ def plan(
     )
 
 
-def gemm(a, b):
+def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a (M, K) @ b (K, N)`` with pyrnn's own GEMM micro-kernels (for benchmarks/tests)."""
     return _core.gemm(a, b, _THREADS.get())
 
 
-def activation(name: str, x):
+def activation(name: str, x: np.ndarray) -> np.ndarray:
     """The float32 SIMD activation (``"exp"``, ``"sigmoid"``, ``"tanh"``) the kernels use."""
     return _core.activation(name, x)
 
@@ -631,18 +650,18 @@ def fma_peak_gflops(nthreads: int = 1) -> float:
 
 
 def conv1d_forward(
-    x,
-    weight,
-    bias=None,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
     *,
-    lengths=None,
-    stride=1,
-    dilation=1,
-    padding=0,
-    pool=1,
-    relu=True,
-    training=True,
-):
+    lengths: ArrayLike | None = None,
+    stride: int = 1,
+    dilation: int = 1,
+    padding: int = 0,
+    pool: int = 1,
+    relu: bool = True,
+    training: bool = True,
+) -> tuple[np.ndarray, Workspace | None]:
     """A 1-D convolution over time (+ ReLU, + max pooling), time-major.
 
     x (T, B, C_in); weight (C_out, C_in, K) (PyTorch's layout); bias (C_out,) or None;
@@ -667,7 +686,9 @@ def conv1d_forward(
     return y, Workspace(ws, args)
 
 
-def conv1d_backward(workspace, dy):
+def conv1d_backward(
+    workspace: Workspace, dy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Backward of :func:`conv1d_forward`: dy (T_out, B, C_out) -> (dx (T, B, C_in),
     dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed."""
     if not isinstance(workspace, Workspace) or len(workspace._args) != 9:

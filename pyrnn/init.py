@@ -15,9 +15,12 @@ Typical recipes::
 from __future__ import annotations
 
 import functools
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .parameters import Parameters
 
 # What every ``random_state`` argument takes.
 RandomStateLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
@@ -88,7 +91,7 @@ def _gates_and_hidden(name, view, net):
 
 
 @_changes_weights
-def uniform_default(net, random_state: RandomStateLike = None) -> None:
+def uniform_default(net: Parameters, random_state: RandomStateLike = None) -> None:
     """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
     Parameters
@@ -103,7 +106,9 @@ def uniform_default(net, random_state: RandomStateLike = None) -> None:
 
 
 @_changes_weights
-def xavier_uniform(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
+def xavier_uniform(
+    net: Parameters, random_state: RandomStateLike = None, gain: float = 1.0
+) -> None:
     """Glorot/Xavier uniform for every gate block of the weights; biases set to zero.
 
     Each ``(H, F)`` gate block is drawn from U(-a, a) with ``a = gain * sqrt(6 / (F + H))``
@@ -128,7 +133,7 @@ def _random_orthogonal(rng, n):
 
 
 @_changes_weights
-def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
+def orthogonal(net: Parameters, random_state: RandomStateLike = None, gain: float = 1.0) -> None:
     """Orthogonal recurrent weights: each ``(H, H)`` gate block of ``weight_hh`` is a random
     orthogonal matrix times ``gain``. Input weights and biases are left as they are."""
     rng = as_generator(random_state)
@@ -141,7 +146,7 @@ def orthogonal(net, random_state: RandomStateLike = None, gain: float = 1.0) -> 
 
 
 @_changes_weights
-def identity(net, scale: float = 1.0) -> None:
+def identity(net: Parameters, scale: float = 1.0) -> None:
     """IRNN initialization (Le, Jaitly & Hinton, 2015): each gate block of ``weight_hh`` is
     ``scale * I`` and all biases are zero. Input weights are left as they are (the paper
     draws them from N(0, 0.001**2)). Meant for ``RNN(nonlinearity="relu")``."""
@@ -154,7 +159,7 @@ def identity(net, scale: float = 1.0) -> None:
 
 
 @_changes_weights
-def forget_bias(net, value: float = 1.0) -> None:
+def forget_bias(net: Parameters, value: float = 1.0) -> None:
     """LSTM forget-gate bias: rows ``H:2H`` (gate f) of ``bias_ih`` set to ``value`` and of
     ``bias_hh`` to 0, so the effective forget bias is ``value`` (Jozefowicz et al., 2015)."""
     found = False

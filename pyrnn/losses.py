@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from .functional import sigmoid, softmax_and_log_softmax
 
-__all__ = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
+__all__ = ["softmax_cross_entropy", "binary_cross_entropy", "mse", "pinball"]
 
 
 def _as_float_array(name, a):
@@ -253,3 +253,60 @@ def mse(
     loss = float(np.sum(diff.astype(np.float64) ** 2)) / n
     dpred = diff * pred.dtype.type(2.0 / n)
     return loss, dpred
+
+
+def pinball(
+    pred: ArrayLike,
+    y: ArrayLike,
+    quantiles: ArrayLike,
+    mask: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+) -> Tuple[float, np.ndarray]:
+    """Pinball (quantile) loss with its gradient: output k estimates the ``quantiles[k]``
+    quantile of y.
+
+    For a residual u = y - pred and level tau, ``rho_tau(u) = u * (tau - [u < 0])``; its
+    minimizer over a constant pred is the tau-quantile of y.
+
+    Parameters
+    ----------
+    pred : array (..., K) of float
+        Predicted quantiles.
+    y : array, the shape of ``pred``
+        Targets.
+    quantiles : array (K,) of levels in (0, 1)
+        The level of each output column (broadcast over the leading dimensions).
+    mask, sample_weight : as in :func:`mse`.
+
+    Returns
+    -------
+    loss : float
+        Mean of ``rho_tau(y - pred)`` over unmasked elements, weighted with sample_weight
+        like :func:`mse`.
+    dpred : array, shape and dtype of ``pred``
+        Gradient of ``loss``: ``([y < pred] - tau) / n`` on unmasked elements (at y == pred
+        the subgradient ``-tau / n``), 0 elsewhere.
+    """
+    pred = _as_float_array("pred", pred)
+    y = _as_float_array("y", y)
+    if y.shape != pred.shape or pred.ndim < 1:
+        raise ValueError(f"y must have the shape of pred {pred.shape} (..., K), got {y.shape}")
+    tau = np.asarray(quantiles, dtype=np.float64)
+    if tau.shape != pred.shape[-1:] or not np.all((tau > 0) & (tau < 1)):
+        raise ValueError(
+            f"quantiles must be {pred.shape[-1]} levels in (0, 1), one per output column; "
+            f"got {quantiles!r}"
+        )
+    m = _elementwise_mask(mask, pred.shape)
+    u = y.astype(np.float64) - pred.astype(np.float64)
+    below = u < 0
+    rho = np.where(m, u * (tau - below), 0.0)
+    slope = np.where(m, below - tau, 0.0)  # d rho / d pred
+    if sample_weight is not None:
+        w = _item_weights(sample_weight, pred.shape[:-1], np.float64)[..., None]
+        total = float(np.sum(np.where(m, w, 0)))
+    else:
+        w, total = 1.0, float(np.count_nonzero(m))
+    if total == 0.0:
+        return 0.0, np.zeros_like(pred)
+    return float(np.sum(w * rho)) / total, (w * slope / total).astype(pred.dtype)

@@ -42,19 +42,19 @@ class _RecurrentNetwork(Parameters):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers,
-        bidirectional,
-        batch_first,
-        dropout,
-        dtype,
-        random_state,
-        merge_mode,
-        bias,
-        nonlinearity,
-        reset_after,
-    ):
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        batch_first: bool,
+        dropout: float,
+        dtype: DTypeLike,
+        random_state: RandomStateLike,
+        merge_mode: str,
+        bias: bool,
+        nonlinearity: str,
+        reset_after: bool,
+    ) -> None:
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -126,7 +126,7 @@ class _RecurrentNetwork(Parameters):
             self._weights.append(tuple(self._param_views.get(n) for n in names))
             self._dweights.append(tuple(self._grad_views.get(n) for n in names))
 
-    def weights_changed(self):
+    def weights_changed(self) -> None:
         """Say that the parameters were changed in place.
 
         Inference calls (``forward(training=False)``, ``step``) reuse the kernels' packed form
@@ -282,7 +282,7 @@ class _RecurrentNetwork(Parameters):
             out = out.transpose(1, 0, 2)
         return out, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
-    def training_nbytes(self, T, B):
+    def training_nbytes(self, T: int, B: int) -> int:
         """Bytes a training forward and backward over (T, B) needs at its peak, all layers and
         directions: about (G+3)·T·B·H values per layer-direction (G gates; see
         ``engine.training_nbytes``), so memory grows linearly in T, B and H."""
@@ -404,7 +404,11 @@ class _RecurrentNetwork(Parameters):
         if c_n is not None:
             c_n[idx] = res.c_n
 
-    def backward(self, dout: Optional[ArrayLike], dstate=None) -> np.ndarray:
+    def backward(
+        self,
+        dout: Optional[ArrayLike],
+        dstate: np.ndarray | tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    ) -> np.ndarray:
         """Backpropagate through the last training ``forward``.
 
         Parameters

@@ -491,7 +491,9 @@ class WarmupLR(_Schedule):
     The optimizer starts at base_lr / warmup_epochs as soon as this schedule is created.
     """
 
-    def __init__(self, optimizer, warmup_epochs, after=None):
+    def __init__(
+        self, optimizer: Optimizer, warmup_epochs: int, after: _Schedule | None = None
+    ) -> None:
         super().__init__(optimizer)
         if (
             isinstance(warmup_epochs, bool)
@@ -510,7 +512,7 @@ class WarmupLR(_Schedule):
         if self.warmup_epochs:
             optimizer.lr = self.base_lr / self.warmup_epochs
 
-    def step(self, metric=None):
+    def step(self, metric: float | None = None) -> None:
         """Advance one epoch: the next warm-up lr, or one step of ``after``."""
         self.last_epoch += 1
         if self.last_epoch < self.warmup_epochs:
@@ -522,13 +524,13 @@ class WarmupLR(_Schedule):
         elif self.after is not None:
             self.after.step()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer, with the ``after`` schedule's state."""
         state = super().state_dict()
         state["after"] = None if self.after is None else self.after.state_dict()
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
         state = dict(state_dict)
         after = state.pop("after")

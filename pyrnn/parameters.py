@@ -28,7 +28,7 @@ def float_dtype(dtype: DTypeLike) -> np.dtype:
     return np.dtype(dtype.name)
 
 
-def positive_int(name: str, value) -> int:
+def positive_int(name: str, value: object) -> int:
     """``value`` as an int >= 1; anything else (bools included) raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -4,7 +4,14 @@ Needs matplotlib, an optional dependency (``pip install matplotlib``, or the ``p
 this package). Each function draws on ``ax`` (a new figure's axes by default) and returns it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_loss_curve", "plot_gradient_norms"]
 
@@ -29,7 +36,7 @@ def _fitted(estimator, attribute):
     return getattr(estimator, attribute)
 
 
-def plot_loss_curve(estimator, ax=None):
+def plot_loss_curve(estimator: Any, ax: Axes | None = None) -> Axes:
     """Training loss per epoch (``loss_curve_``), and the validation score per epoch
     (``validation_scores_``, on a second y axis) when early stopping kept one.
 
@@ -64,7 +71,12 @@ def plot_loss_curve(estimator, ax=None):
     return ax
 
 
-def plot_gradient_norms(estimator, epochs=None, ax=None, log=True):
+def plot_gradient_norms(
+    estimator: Any,
+    epochs: Sequence[int] | None = None,
+    ax: Axes | None = None,
+    log: bool = True,
+) -> Axes:
     """Per-timestep gradient norms ``||dL/dh_t||`` of the first recurrent layer.
 
     One line per chosen epoch from ``gradient_norms_`` (each the mean over that epoch's

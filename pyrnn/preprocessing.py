@@ -9,7 +9,10 @@ kind of input it was given, and fits in a ``Pipeline`` in front of them::
     make_pipeline(SequenceScaler(), RNNClassifier())
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -57,7 +60,9 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     input_kind_ : "tabular" (2-D array), "array" (3-D) or "ragged" (list of sequences)
     """
 
-    def __init__(self, *, with_mean=True, with_std=True, layout="NTC"):
+    def __init__(
+        self, *, with_mean: bool = True, with_std: bool = True, layout: str = "NTC"
+    ) -> None:
         self.with_mean = with_mean
         self.with_std = with_std
         self.layout = layout
@@ -121,7 +126,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ API
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: None = None) -> SequenceScaler:
         """Compute each channel's mean and standard deviation over all steps. Returns self."""
         steps, _ = self._steps(X, reset=True)
         s64 = steps.astype(np.float64)
@@ -136,7 +141,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.var_ = self.scale_ = None
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray | list[np.ndarray]:
         """X scaled, as the same kind of input (same shape, same float dtype)."""
         check_is_fitted(self, "n_channels_")
         steps, rebuild = self._steps(X, reset=False)
@@ -147,7 +152,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             out /= self.scale_.astype(out.dtype)
         return rebuild(out)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray | list[np.ndarray]:
         """Undo :meth:`transform`: ``x * scale_ + mean_``, same kind of input."""
         check_is_fitted(self, "n_channels_")
         steps, rebuild = self._steps(X, reset=False)

@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -459,7 +460,7 @@ def _object_items(values):
 # ---------------------------------------------------------------- public API
 
 
-def save(obj, path):
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write a network (``pyrnn.RNN``/``LSTM``/``GRU``) or an estimator to ``path``.
 
     The file is a safetensors file whose metadata holds a versioned JSON description (see
@@ -487,7 +488,7 @@ def save(obj, path):
         f.write(data)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Any:
     """Read a network or estimator written by :func:`save`.
 
     Raises ValueError for a file that is truncated, corrupted, written by a newer format

@@ -7,13 +7,17 @@ state the previous chunk ended in, but gradients stop at the chunk boundary.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from .clip import clip_grad_norm
 from .engine import check_lengths
+
+if TYPE_CHECKING:
+    from .network import GRU, LSTM, RNN, State
+    from .optim import Optimizer
 
 __all__ = ["pad_sequences", "sequence_mask", "tbptt_forward_backward"]
 
@@ -75,18 +79,18 @@ def _set_rows(new, old, rows):
 
 
 def tbptt_forward_backward(
-    net,
+    net: RNN | LSTM | GRU,
     x: ArrayLike,
     y: ArrayLike,
     loss_fn: Callable[..., Tuple[float, np.ndarray]],
     k: int,
     *,
-    head=None,
+    head: Any = None,
     lengths: Optional[ArrayLike] = None,
-    state=None,
-    optimizer=None,
+    state: State | None = None,
+    optimizer: Optimizer | None = None,
     clip_norm: Optional[float] = None,
-):
+) -> tuple[float, State]:
     """Truncated BPTT over a long batch of sequences, in chunks of ``k`` steps.
 
     Each chunk runs ``net.forward`` from the state the previous chunk ended in (the state is

@@ -42,7 +42,6 @@ WEIGHTS = {
 
 def child_main(entry, n, seed, log_path):
     """In the child: run n hypothesis cases of one entry point, one log line per case."""
-    sys.path.insert(0, TESTS_DIR)
     from hypothesis import HealthCheck, Phase, given, settings, seed as with_seed
     from hypothesis import strategies as st
 
@@ -82,7 +81,9 @@ def child_main(entry, n, seed, log_path):
 
 
 def run_entry(entry, n, seed=0, hang_seconds=HANG_SECONDS, env=None):
-    """Run n cases of ``entry`` in child processes. Returns (Counter of outcomes, findings)."""
+    """Run n cases of ``entry`` in child processes (started in tests/, this script's folder
+    first on their sys.path as for any script; ``env``: their environment, default this
+    process's). Returns (Counter of outcomes, findings)."""
     counts, findings = Counter(), []
     attempt = 0
     while sum(counts.values()) < n:
@@ -160,9 +161,6 @@ def main(argv=None):
         entry, n, seed, log = args.child
         child_main(entry, int(n), int(seed), log)
         return 0
-    sys.path[:0] = [os.getcwd(), TESTS_DIR]  # like python -m: the tree it is run from first
-    from support import subprocess_env
-
     entries = args.entry or list(WEIGHTS)
     if args.total:
         weight = sum(WEIGHTS[e] for e in entries)
@@ -176,7 +174,7 @@ def main(argv=None):
 
     def one(entry):
         start = time.perf_counter()
-        counts, findings = run_entry(entry, plan[entry], args.seed, env=subprocess_env())
+        counts, findings = run_entry(entry, plan[entry], args.seed)
         return entry, counts, findings, time.perf_counter() - start
 
     with ThreadPoolExecutor(args.jobs) as pool:  # (the cases run in child processes)

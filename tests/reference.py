@@ -23,18 +23,18 @@ state after the last processed step.
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
-# Every cell variant, as pytest parameters (cell, extra options), shared by the test files.
-CELLS = [
-    pytest.param("rnn", {"nonlinearity": "tanh"}, id="rnn_tanh"),
-    pytest.param("rnn", {"nonlinearity": "relu"}, id="rnn_relu"),
-    pytest.param("lstm", {}, id="lstm"),
-    pytest.param("gru", {"reset_after": True}, id="gru_reset_after"),
-    pytest.param("gru", {"reset_after": False}, id="gru_reset_before"),
-]
+# Every cell variant, id -> (cell, extra options), shared by the test files (which make
+# pytest parameters of them: this module stays free of pytest).
+CELLS = {
+    "rnn_tanh": ("rnn", {"nonlinearity": "tanh"}),
+    "rnn_relu": ("rnn", {"nonlinearity": "relu"}),
+    "lstm": ("lstm", {}),
+    "gru_reset_after": ("gru", {"reset_after": True}),
+    "gru_reset_before": ("gru", {"reset_after": False}),
+}
 
 
 def sigmoid(a):

@@ -1,25 +1,19 @@
-"""Running Python in a subprocess against the same ``pyrnn`` these tests imported.
+"""Running Python in a subprocess against the same ``pyrnn`` these tests import.
 
-Children start in ``tests/`` (a child started in the repository root would import the source
-folder ``pyrnn/`` first, which has no compiled extension after a plain install), with the
-imported package's parent folder first on ``PYTHONPATH``. After ``pip install`` or the
-editable install that adds nothing; it matters only for a working tree whose extension
-``./dev-build.sh`` built in place, run with ``python -m pytest``.
+Children inherit this process's environment and interpreter, so they import the same installed
+(or editable-installed) pyrnn. They start in ``tests/``: a child started in the repository root
+would import the source folder ``pyrnn/`` first, which has no compiled extension after a plain
+``pip install .``.
 """
 
 import os
 
-import pyrnn
-
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pyrnn.__file__)))
 
 
 def subprocess_env(**extra):
-    """``os.environ`` plus ``extra``, with the imported pyrnn first on PYTHONPATH."""
-    env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    return env
+    """``os.environ`` plus ``extra`` (the child's environment)."""
+    return dict(os.environ, **extra)
 
 
 def run_python(code, timeout=120, **env):

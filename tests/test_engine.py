@@ -18,7 +18,7 @@ import reference as ref
 from support import TESTS_DIR, subprocess_env
 from pyrnn import engine
 
-CELLS = ref.CELLS
+CELLS = [pytest.param(*args, id=name) for name, args in ref.CELLS.items()]
 SHAPES = [  # (T, B, I, H)
     pytest.param((5, 3, 4, 5), id="T5B3I4H5"),
     pytest.param((1, 1, 2, 3), id="T1B1I2H3"),

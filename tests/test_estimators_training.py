@@ -377,3 +377,18 @@ def test_tagger_transform():
     assert emb.shape == (len(X), 8) and emb.dtype == np.float64
     np.testing.assert_array_equal(emb, tagger.transform(X))
     np.testing.assert_array_equal(tagger.transform(X.astype(np.float64)), emb)
+
+
+def test_stop_rule_counts_once_the_loss_fell_10_percent_or_1_with_validation():
+    X, y = data()
+    clf = RNNClassifier(**{**FAST, "max_epochs": 1}, n_iter_no_change=2, tol=1e-4).fit(X, y)
+
+    def stops(losses, score=None):
+        clf._reset_training_state()
+        return [clf._update_no_improvement(loss, score) for loss in losses]
+
+    # 5% below the start is still the plateau when the training loss decides: no count
+    assert stops([1.0, 0.95, 0.95, 0.95, 0.95, 0.95]) == [False] * 6
+    assert stops([1.0, 0.85, 0.85, 0.85]) == [False, False, False, True]
+    # a validation score decides (constant here): 1% below the start is enough
+    assert stops([1.0, 0.98, 0.98], score=0.5) == [False, False, True]

@@ -236,3 +236,49 @@ def test_sample_weight_bad_input(sw, match):
     logits, y, _ = make_case(np.random.default_rng(13))
     with pytest.raises(ValueError, match=match):
         losses.softmax_cross_entropy(logits, y, sample_weight=sw)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+@pytest.mark.parametrize("use_weight", [False, True])
+def test_pinball_finite_differences(use_mask, use_weight):
+    rng = np.random.default_rng(14)
+    p, t = rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3))  # no ties
+    levels = np.array([0.1, 0.5, 0.9])
+    mask = (rng.random((4, 5)) < 0.8) if use_mask else None
+    sw = rng.uniform(0.0, 2.0, size=(4, 5)) if use_weight else None
+    loss, d = losses.pinball(p, t, levels, mask, sw)
+    num = numerical_grad(lambda z: losses.pinball(z, t, levels, mask, sw)[0], p.copy())
+    np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
+    assert d.dtype == np.float64 and loss > 0
+
+
+def test_pinball_hand_computed():
+    # residuals u = y - pred = [2, -1] at levels 0.9, 0.1: rho = [0.9 * 2, -1 * (0.1 - 1)]
+    loss, d = losses.pinball([[1.0, 1.0]], [[3.0, 0.0]], [0.9, 0.1])
+    assert loss == pytest.approx((1.8 + 0.9) / 2)
+    np.testing.assert_allclose(d, [[-0.9 / 2, 0.9 / 2]])
+    # weighted: item weights 1 and 3 -> sum w rho / (K sum w)
+    loss, _ = losses.pinball(
+        [[0.0], [0.0]], [[1.0], [-1.0]], [0.25], sample_weight=np.array([1.0, 3.0])
+    )
+    assert loss == pytest.approx((1 * 0.25 + 3 * 0.75) / 4)
+
+
+def test_pinball_minimizer_is_the_quantile():
+    """The constant minimizing the mean pinball loss of a sample is its tau-quantile: the
+    gradient changes sign there."""
+    y = np.random.default_rng(15).standard_normal(401)
+    for tau in (0.1, 0.5, 0.9):
+        q = np.quantile(y, tau, method="inverted_cdf")
+        grad = [
+            losses.pinball(np.full((401, 1), c), y[:, None], [tau])[1].sum()
+            for c in (q - 1e-9, q + 1e-9)
+        ]
+        assert grad[0] < 0 < grad[1]
+
+
+def test_pinball_bad_levels():
+    with pytest.raises(ValueError, match="quantiles must be 2 levels in"):
+        losses.pinball(np.zeros((3, 2)), np.zeros((3, 2)), [0.5, 1.0])
+    with pytest.raises(ValueError, match="quantiles must be 2 levels in"):
+        losses.pinball(np.zeros((3, 2)), np.zeros((3, 2)), [0.5])

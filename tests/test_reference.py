@@ -13,7 +13,7 @@ import pytest
 
 import reference as ref
 
-CELLS = ref.CELLS
+CELLS = [pytest.param(*args, id=name) for name, args in ref.CELLS.items()]
 SHAPES = [  # (T, B, I, H)
     pytest.param((4, 3, 3, 5), id="T4B3I3H5"),
     pytest.param((1, 1, 2, 3), id="T1B1I2H3"),

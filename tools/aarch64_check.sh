@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-compile the kernels for aarch64 (NEON), report what the vectorizer did with them, and
-# run tools/aarch64_kernel_check.cpp under qemu-aarch64.
+# run tools/kernel_check.cpp under qemu-aarch64.
 #   apt-get install g++-aarch64-linux-gnu qemu-user    (Debian/Ubuntu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ echo "vectorizer: $(grep -c 'cells.h' "$out/vec-missed.txt" || true) missed note
 "$CXX" "${flags[@]}" -c csrc/plan.cpp -o "$out/plan.o"
 "$CXX" "${flags[@]}" -c csrc/load.cpp -o "$out/load.o"
 "$CXX" "${flags[@]}" -c csrc/dispatch.cpp -o "$out/dispatch.o"
-"$CXX" "${flags[@]}" tools/aarch64_kernel_check.cpp "$out/kernels.o" "$out/plan.o" "$out/load.o" \
+"$CXX" "${flags[@]}" tools/kernel_check.cpp "$out/kernels.o" "$out/plan.o" "$out/load.o" \
   "$out/dispatch.o" \
   -o "$out/kernel_check" -static
 echo "NEON fused multiply-adds in the kernels: $(aarch64-linux-gnu-objdump -d "$out/kernels.o" | grep -c 'fmla.*\.4s')"

@@ -14,11 +14,7 @@ CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release 
   -Dpybind11_DIR="$(python -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
   -DSKBUILD_PROJECT_VERSION=0.1.0 >/dev/null
 cmake --build "$build" -- -j2 | grep -E "error|FAILED" || true
-test -f "$build"/_core*.so  # the build must have produced the module
 # A package tree of the Python sources plus the Clang-built module, first on sys.path.
-pkg="$build/pkg/pyrnn"
-rm -rf "$build/pkg" && mkdir -p "$pkg"
-cp -r pyrnn/. "$pkg/" && rm -f "$pkg"/_core*.so && cp "$build"/_core*.so "$pkg/"
-export PYTHONPATH="$PWD/$build/pkg"
+source tools/stage_package.sh && stage_package "$build"
 (cd "$build" && python -c "from pyrnn import engine; c = engine.config(); assert c['compiler'].startswith('clang'), c; print('pyrnn built by', c['compiler'], 'running', c['isa'])")
 pytest -q -p no:cacheprovider tests/test_activations.py tests/test_engine.py "$@"

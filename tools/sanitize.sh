@@ -38,7 +38,8 @@
 #   child whose crash a test expects is still seen. UBSan findings are fatal
 #   (-fno-sanitize-recover), as ASan's are.
 # - Python: the package is staged in build/asan/pkg (this tree's pyrnn/*.py, copied at each
-#   run, + the sanitized _core) and put first on PYTHONPATH; the tests' child processes get the
+#   run, + the sanitized _core) and put first on PYTHONPATH by tools/stage_package.sh (which
+#   also steps past an editable install's import hook); the tests' child processes get the
 #   same package (tests/support.py). The script checks that pyrnn and pyrnn._core are imported
 #   from there, and pytest runs from build/asan so the source folder pyrnn/ is not on sys.path.
 set -euo pipefail
@@ -71,9 +72,8 @@ start=$(date +%s)
 cmake --build $build
 echo "sanitize.sh: build ($isa_levels) took $(($(date +%s) - start)) s"
 
-rm -rf $build/pkg $build/reports && mkdir -p $build/pkg $build/reports
-cp -r pyrnn $build/pkg/
-rm -f $build/pkg/pyrnn/_core*.so && cp $build/_core*.so $build/pkg/pyrnn/
+rm -rf $build/reports && mkdir -p $build/reports
+source tools/stage_package.sh && stage_package $build  # (also steps past an editable install)
 find $build/pkg -name __pycache__ -prune -exec rm -rf {} +
 
 if [[ "$CXX" == *clang* ]]; then
@@ -84,7 +84,6 @@ fi
 export LD_PRELOAD="$asan_rt $($CXX -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:log_path=$root/$build/reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$root/$build/reports/ubsan"
-export PYTHONPATH="$root/$build/pkg${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ $# -eq 0 ]; then
   set -- tests/test_engine.py tests/test_engine_errors.py tests/test_activations.py \

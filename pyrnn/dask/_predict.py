@@ -7,6 +7,10 @@ on ragged collections. This helper keeps its idea (the fitted estimator is one o
 the graph, each block is predicted where it lives) for every layout pyrnn reads.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import dask
 import dask.array as da
 import dask.bag as db
@@ -24,7 +28,7 @@ def _apply_partition(seqs, estimator, method):
     return list(getattr(estimator, method)(seqs)) if seqs else []
 
 
-def predict_blocks(estimator, X, method="predict"):
+def predict_blocks(estimator: Any, X: Any, method: str = "predict") -> Any:
     """Apply a fitted estimator's ``method`` to a Dask collection, block by block.
 
     Parameters

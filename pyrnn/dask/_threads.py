@@ -1,8 +1,15 @@
 """Each Dask worker's pyrnn thread pool sized to the worker's own threads."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .. import engine
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class _MatchThreads(WorkerPlugin):
@@ -14,7 +21,7 @@ class _MatchThreads(WorkerPlugin):
         engine.set_num_threads(max(1, int(worker.state.nthreads)))
 
 
-def match_worker_threads(client):
+def match_worker_threads(client: Client) -> dict[str, int]:
     """Size every worker's pyrnn thread pool to that worker's ``threads_per_worker``.
 
     Dask's nanny starts worker processes with ``OMP_NUM_THREADS=1`` (so that libraries do not

@@ -15,21 +15,39 @@ thread counts (the engine is deterministic for any thread count); they differ fr
 process computing the whole batch at once only by the order of floating-point sums.
 """
 
+from __future__ import annotations
+
 import copy
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
 
 import dask
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import losses
 from ..clip import clip_grad_norm
 
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from ..heads import Linear
+    from ..network import GRU, LSTM, RNN
+    from ..optim import Optimizer
+
 LOSSES = {"softmax_cross_entropy": losses.softmax_cross_entropy, "mse": losses.mse}
 
 
-def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=0):
+def global_batches(
+    n_samples: int,
+    batch_size: int,
+    epochs: int,
+    *,
+    shuffle: bool = True,
+    random_state: int | np.random.Generator | None = 0,
+) -> list[NDArray[np.int64]]:
     """The global batches of ``epochs`` passes over ``n_samples`` samples, in order.
 
     Each epoch is a permutation (drawn from ``np.random.default_rng(random_state)``, one per
@@ -45,7 +63,15 @@ def global_batches(n_samples, batch_size, epochs, *, shuffle=True, random_state=
     return batches
 
 
-def final_state_loss(net, head, x, y, lengths, loss, scale=1.0):
+def final_state_loss(
+    net: RNN | LSTM | GRU,
+    head: Linear,
+    x: np.ndarray,
+    y: np.ndarray,
+    lengths: ArrayLike | None,
+    loss: str,
+    scale: float = 1.0,
+) -> float:
     """Forward and backward of ``loss(head(final state of the last layer), y) * scale``.
 
     x : array (B, T, F); y : targets (B,) or (B, K); lengths : int array (B,) or None.
@@ -113,7 +139,7 @@ class DataParallelResult:
     shard_seconds: list = field(default_factory=list)
 
     @property
-    def communication_share(self):
+    def communication_share(self) -> float:
         """Share of the step time not spent computing the slowest shard: scheduling,
         moving parameters and gradients, summing them and the update."""
         total = sum(self.step_seconds)
@@ -165,22 +191,22 @@ def _partitions(client, X, y, lengths, workers):
 
 
 def train_data_parallel(
-    client,
-    net,
-    head,
-    optimizer,
-    X,
-    y,
+    client: Client,
+    net: RNN | LSTM | GRU,
+    head: Linear,
+    optimizer: Optimizer,
+    X: da.Array,
+    y: ArrayLike,
     *,
-    lengths=None,
-    loss="softmax_cross_entropy",
-    batch_size=64,
-    epochs=1,
-    shuffle=True,
-    random_state=0,
-    max_norm=None,
-    workers=None,
-):
+    lengths: ArrayLike | None = None,
+    loss: str = "softmax_cross_entropy",
+    batch_size: int = 64,
+    epochs: int = 1,
+    shuffle: bool = True,
+    random_state: int | np.random.Generator | None = 0,
+    max_norm: float | None = None,
+    workers: Sequence[str] | None = None,
+) -> DataParallelResult:
     """Train ``net`` and ``head`` in place, data-parallel over the cluster's workers.
 
     The model is ``head(final state of net's last layer)`` trained on ``loss``, the
@@ -210,7 +236,13 @@ def train_data_parallel(
     """
     _check_inputs(net, head, optimizer, X, y, lengths, loss)
     (x_parts, y_parts, len_parts), offsets = _partitions(client, X, y, lengths, workers)
-    [model] = client.scatter([(net, head)], broadcast=True, workers=workers)
+    # Every scatter gets a fresh key (hash=False). A content-hashed key would be the same for
+    # an equal model scattered by the previous call, whose future was just dropped: the
+    # client's release of that key travels on its batched stream, the new scatter by a direct
+    # call, so the scheduler can apply the release after the scatter, forget the key the new
+    # future names, and cancel the next step "for reason: lost dependencies" (dask/distributed
+    # issues 3703 and 8576).
+    [model] = client.scatter([(net, head)], broadcast=True, workers=workers, hash=False)
     result = DataParallelResult()
     n_net = net.params.size
     for batch in global_batches(

@@ -20,11 +20,16 @@ An estimator subclass provides a few hooks and the code here does the rest:
 :meth:`BaseRNN._end_epoch` (history, early stopping, and the place where callbacks plug in).
 """
 
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
 import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -35,7 +40,13 @@ from ..functional import dropout_mask
 from ..network import GRU, LSTM, RNN
 from ..heads import Embedding, Linear
 from ..callbacks import as_callbacks
-from ._control import LEAVE_START, EpochSnapshot, make_schedule, warn_if_not_learning
+from ._control import (
+    LEAVE_START,
+    LEAVE_START_VALIDATED,
+    EpochSnapshot,
+    make_schedule,
+    warn_if_not_learning,
+)
 from ._data import take_rows
 from ._progress import progress_bar
 from ._threads import threads
@@ -58,7 +69,7 @@ class Param:
     """One row of the hyper-parameter table: what values are valid, checked in ``fit``.
 
     kind is "int", "real", "bool", "options", "random_state", "dtype", "analyzer",
-    "class_weight" or "conv_layers";
+    "class_weight", "levels" (quantile levels) or "conv_layers";
     ``low``/``high`` bound numbers (``closed`` says which ends are allowed: "both", "left",
     "right", "neither"); ``options`` lists valid strings; ``none`` allows None.
     """
@@ -84,6 +95,8 @@ class Param:
             text = "None, an int >= 0 or a numpy RandomState"
         elif self.kind == "dtype":
             text = "'float32' or 'float64'"
+        elif self.kind == "levels":
+            text = "a sequence of distinct quantile levels in (0, 1)"
         elif self.kind == "class_weight":
             text = "'balanced' or a dict label -> non-negative weight"
         elif self.kind == "conv_layers":
@@ -126,6 +139,17 @@ class Param:
                     )
                     for layer in value
                 )
+            )
+        if self.kind == "levels":
+            try:
+                levels = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return False
+            return (
+                not isinstance(value, str)
+                and levels.ndim == 1
+                and bool(np.all((levels > 0) & (levels < 1)))
+                and len(np.unique(levels)) == len(levels)
             )
         if self.kind == "class_weight":
             return (
@@ -247,33 +271,33 @@ class BaseRNN(BaseEstimator):
 
     def __init__(
         self,
-        cell="lstm",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.003,
-        batch_size=32,
-        max_epochs=100,
-        clip_norm=5.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        tol=1e-4,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_threads=None,
-        analyzer="word",
-        embedding_dim=32,
-        min_frequency=1,
-        lr_schedule="plateau",
-        warmup_epochs=5,
-        layout=None,
-        conv_layers=None,
-    ):
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 0.003,
+        batch_size: int = 32,
+        max_epochs: int = 100,
+        clip_norm: float | None = 5.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 20,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        dtype: DTypeLike = "float32",
+        n_threads: int | None = None,
+        analyzer: str | Callable[[str], list[str]] = "word",
+        embedding_dim: int = 32,
+        min_frequency: int = 1,
+        lr_schedule: str = "plateau",
+        warmup_epochs: int = 5,
+        layout: str | None = None,
+        conv_layers: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
         store_hyper_parameters(self, locals())
 
     # ------------------------------------------------------------ configuration
@@ -590,8 +614,10 @@ class BaseRNN(BaseEstimator):
     def _update_no_improvement(self, loss, score):
         """Track the best loss / validation score (and the parameters where it was reached);
         True when training should stop: ``n_iter_no_change`` epochs without an improvement
-        of more than ``tol``, counted only once the loss has left its starting plateau (fallen
-        1% below the first epoch's loss), so that an RNN is not stopped before it learns."""
+        of more than ``tol``, counted only once the loss has left its starting plateau, so
+        that an RNN is not stopped before it learns: fallen 10% below the first epoch's loss
+        when the training loss decides (``LEAVE_START``), 1% when a validation score does
+        (``LEAVE_START_VALIDATED``: the best validated epoch is kept anyway)."""
         if self._first_loss is None:
             self._first_loss = loss
         if score is not None:
@@ -607,7 +633,8 @@ class BaseRNN(BaseEstimator):
         if best and np.isfinite(loss):
             self._best_params = [m.params.copy() for m in self._modules()]
         self.best_loss_ = min(self.best_loss_, loss)
-        left_start = self.best_loss_ < self._first_loss * (1 - LEAVE_START)
+        leave = LEAVE_START if score is None else LEAVE_START_VALIDATED
+        left_start = self.best_loss_ < self._first_loss * (1 - leave)
         if improved or not left_start:
             self._no_improvement_count = 0
         else:

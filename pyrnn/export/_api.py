@@ -1,7 +1,10 @@
 """``to_onnx``: one entry point for networks and fitted estimators."""
 
+from __future__ import annotations
+
 import json
 import os
+from typing import Any
 
 from ..network import GRU, LSTM, RNN
 from ._import import META_KEY, from_onnx, from_torch, network_config
@@ -10,7 +13,13 @@ from ._rnn import network_model
 __all__ = ["to_onnx", "from_onnx", "from_torch"]
 
 
-def to_onnx(obj, path=None, *, lengths=False, initial_state=False):
+def to_onnx(
+    obj: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    lengths: bool = False,
+    initial_state: bool = False,
+) -> Any:
     """Export a network or a fitted estimator to ONNX.
 
     Parameters

@@ -1,7 +1,11 @@
 """Networks from elsewhere: a PyTorch ``nn.RNN/LSTM/GRU`` module, or an ONNX graph of
 ``RNN``/``LSTM``/``GRU`` nodes (pyrnn's own, or a single node written by another tool)."""
 
+from __future__ import annotations
+
 import json
+import os
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +52,7 @@ def build_network(config, dtype=np.float32):
 # ---------------------------------------------------------------- PyTorch
 
 
-def from_torch(module):
+def from_torch(module: Any) -> RNN | LSTM | GRU:
     """A pyrnn network equal to a ``torch.nn.RNN``, ``LSTM`` or ``GRU`` module.
 
     The hyper-parameters (input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -196,7 +200,7 @@ def _layer_state_dict(net, layer, node, inits):
     return out
 
 
-def from_onnx(model):
+def from_onnx(model: str | os.PathLike[str] | Any) -> RNN | LSTM | GRU:
     """A pyrnn network from an ONNX model (a path or an ``onnx.ModelProto``).
 
     Reads the graphs ``to_onnx`` writes for networks (their exact configuration is in the

@@ -14,12 +14,19 @@ The decoders are stateless: the recurrent state is an input and an output of eve
 This file is meant to be read, and copied into a service that has no pyrnn.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 __all__ = ["tokenize", "seq2seq_predict", "lm_sample"]
 
 
-def tokenize(texts, analyzer):
+def tokenize(texts: Sequence[Any], analyzer: str | None) -> list[list[str]]:
     """Texts -> token lists: 'char' splits characters, 'word' whitespace; token lists pass."""
     split = {"char": list, "word": str.split}.get(analyzer)
     if split is None and any(isinstance(t, str) for t in texts):
@@ -108,7 +115,14 @@ def _beam(decoder, summary, state, ids, M, K):
     return seqs[np.arange(B), top], ends[np.arange(B), top]
 
 
-def seq2seq_predict(encoder, decoder, doc, X, lengths=None, beam_width=1):
+def seq2seq_predict(
+    encoder: InferenceSession,
+    decoder: InferenceSession,
+    doc: dict[str, Any],
+    X: Any,
+    lengths: Any = None,
+    beam_width: int = 1,
+) -> list[Any]:
     """Decode with exported Seq2Seq graphs, as ``Seq2Seq.predict`` with the same
     ``beam_width`` (1: greedy, the most probable token at each step, fed back; k > 1: beam
     search), until the end token or ``max_output_length`` tokens.
@@ -152,8 +166,15 @@ def _draw(logits, temperature, top_k, rng):
 
 
 def lm_sample(
-    encoder, decoder, doc, n=200, prompt="", temperature=1.0, top_k=None, random_state=None
-):
+    encoder: InferenceSession,
+    decoder: InferenceSession,
+    doc: dict[str, Any],
+    n: int = 200,
+    prompt: str | Sequence[str] = "",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> str | list[str]:
     """Continue ``prompt`` with up to ``n`` tokens drawn from exported language-model graphs,
     as ``RNNLanguageModel.sample`` (same arguments; an int or RandomState ``random_state``
     gives the same draws). Returns the prompt plus the generated text (a token list when
