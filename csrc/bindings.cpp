@@ -76,6 +76,9 @@ unsigned long g_main_thread = 0;  // Python's main thread (signals are handled t
 template <typename Fn>
 void run_kernel(Fn&& kernel) {
   InterruptWatch watch(g_main_thread);
+  // A Ctrl-C that came before the watch was in place (while the call was being checked) is
+  // pending in Python, unseen by the kernel: raise it now, not after the whole kernel call.
+  if (watch.stop_flag() && PyErr_CheckSignals() != 0) throw py::error_already_set();
   {
     py::gil_scoped_release release;
     kernel(watch.stop_flag());
@@ -102,8 +105,14 @@ void check_memory(int64_t nbytes, const std::string& what) {
 // The flag is exchanged before the kernel runs, so two threads cannot both use it.
 struct CoreWorkspace {
   py::array buf;
+  LayerShape s;  // the layer-direction that made it: backward must be given the same
   std::atomic<bool> consumed{false};
 };
+
+bool same_layer(const LayerShape& a, const LayerShape& b) {
+  return a.cell == b.cell && a.reset_after == b.reset_after && a.reverse == b.reverse &&
+         a.T == b.T && a.B == b.B && a.I == b.I && a.H == b.H;
+}
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::ostringstream o;
@@ -132,12 +141,13 @@ CellKind parse_cell(const std::string& cell, const std::string& nonlinearity) {
 // The dtype all arrays of a call share; x decides.
 enum class DT { F32, F64 };
 
-DT dtype_of_x(const py::handle& x) {
-  if (!py::isinstance<py::array>(x)) throw TypeErr("x must be a numpy array");
+DT dtype_of_x(const py::handle& x, const char* name = "x") {
+  if (!py::isinstance<py::array>(x)) throw TypeErr(std::string(name) + " must be a numpy array");
   const py::array a = py::reinterpret_borrow<py::array>(x);
   if (a.dtype().equal(py::dtype::of<float>())) return DT::F32;
   if (a.dtype().equal(py::dtype::of<double>())) return DT::F64;
-  throw TypeErr("x must have dtype float32 or float64, got " + std::string(py::str(a.dtype())));
+  throw TypeErr(std::string(name) + " must have dtype float32 or float64, got " +
+                std::string(py::str(a.dtype())));
 }
 
 // Arrays made by a call (aligned copies), kept alive until it returns.
@@ -228,16 +238,11 @@ const int64_t* checked_lengths(const py::handle& h, int64_t T, int64_t B, Keep& 
   return p;
 }
 
-LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::handle& x,
-                      const py::handle& w_ih, const py::handle& w_hh) {
-  const py::array xa = py::reinterpret_borrow<py::array>(x);
-  if (xa.ndim() != 3) throw ValueErr("x must have shape (T, B, I), got " + shape_of(xa));
-  LayerShape s{
-      cell, reset_after, reverse, int64_t(xa.shape(0)), int64_t(xa.shape(1)), int64_t(xa.shape(2)),
-      0};
-  if (s.T < 1 || s.B < 1 || s.I < 1)
-    throw ValueErr("x must have shape (T, B, I) with T, B, I >= 1 (no empty sequences), got " +
-                   shape_of(xa));
+// The layer's shape from x's dimensions (T, B, I) and weight_hh (H); weight_ih is checked
+// against it later, with the other arrays.
+LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, int64_t T, int64_t B,
+                      int64_t I, const py::handle& w_hh) {
+  LayerShape s{cell, reset_after, reverse, T, B, I, 0};
   if (!py::isinstance<py::array>(w_hh))
     throw TypeErr("weight_hh must be a numpy array, got " + type_name(w_hh));
   const py::array wh = py::reinterpret_borrow<py::array>(w_hh);
@@ -246,8 +251,17 @@ LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::h
     throw ValueErr("weight_hh must have shape (G*H, H) with G = " + std::to_string(G) +
                    " gates, got " + shape_of(wh));
   s.H = wh.shape(1);
-  (void)w_ih;
   return s;
+}
+
+LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::handle& x,
+                      const py::handle& w_hh) {
+  const py::array xa = py::reinterpret_borrow<py::array>(x);
+  if (xa.ndim() != 3) throw ValueErr("x must have shape (T, B, I), got " + shape_of(xa));
+  if (xa.shape(0) < 1 || xa.shape(1) < 1 || xa.shape(2) < 1)
+    throw ValueErr("x must have shape (T, B, I) with T, B, I >= 1 (no empty sequences), got " +
+                   shape_of(xa));
+  return shape_from(cell, reset_after, reverse, xa.shape(0), xa.shape(1), xa.shape(2), w_hh);
 }
 
 template <typename T>
@@ -263,6 +277,33 @@ int64_t packed_size(const LayerShape& s) {
     return active_table().packed_size_f64(s);
 }
 
+// pack()'s array is the kernels' packed weights followed by a signature of what they were
+// packed for (8 bytes, never read by the kernels): the cell, GRU's formulation, I, H, which
+// biases, the dtype and the ISA level, whose layout it is. forward checks it, so packed weights
+// of another layer (even of the same size) are an error, not a silent wrong result. Weights
+// changed in place after packing cannot be seen here (pack again; networks do).
+constexpr int64_t kSignatureBytes = 8;
+
+uint64_t pack_signature(const LayerShape& s, size_t itemsize, bool has_b_ih, bool has_b_hh) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the fields
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 1099511628211ull;
+  };
+  mix(uint64_t(s.cell));
+  mix(s.cell == CellKind::GRU && s.reset_after);
+  mix(uint64_t(s.I));
+  mix(uint64_t(s.H));
+  mix(itemsize);
+  mix(uint64_t(has_b_ih) | uint64_t(has_b_hh) << 1);
+  for (const char* p = active_table().isa; *p; ++p) mix(uint64_t(*p));
+  return h;
+}
+
+template <typename T>
+int64_t packed_elements(const LayerShape& s) {
+  return packed_size<T>(s) + kSignatureBytes / int64_t(sizeof(T));
+}
+
 // The forward's packed weights for one layer-direction (ForwardArgs::packed).
 template <typename T>
 py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::handle& w_hh,
@@ -273,8 +314,10 @@ py::array_t<T> pack_t(const LayerShape& s, const py::handle& w_ih, const py::han
   const T* wh = checked<T>(w_hh, "weight_hh", {GH, s.H}, false, keep);
   const T* bi = checked<T>(b_ih, "bias_ih", {GH}, true, keep);
   const T* bh = checked<T>(b_hh, "bias_hh", {GH}, true, keep);
-  auto out = empty<T>({py::ssize_t(packed_size<T>(s))});
+  auto out = empty<T>({py::ssize_t(packed_elements<T>(s))});
   T* dst = out.mutable_data();
+  const uint64_t sig = pack_signature(s, sizeof(T), bi != nullptr, bh != nullptr);
+  std::memcpy(dst + packed_size<T>(s), &sig, kSignatureBytes);
   {
     py::gil_scoped_release release;
     if constexpr (std::is_same<T, float>::value)
@@ -319,7 +362,15 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   a.h0 = checked<T>(h0, "h0", {B, H}, true, keep);
   if (!lstm && !c0.is_none()) throw ValueErr("c0 is only for LSTM cells");
   a.c0 = lstm ? checked<T>(c0, "c0", {B, H}, true, keep) : nullptr;
-  a.packed = checked<T>(packed, "packed", {packed_size<T>(s)}, true, keep);
+  a.packed = checked<T>(packed, "packed", {packed_elements<T>(s)}, true, keep);
+  if (a.packed) {
+    uint64_t sig = 0;
+    std::memcpy(&sig, a.packed + packed_size<T>(s), kSignatureBytes);
+    if (sig != pack_signature(s, sizeof(T), a.b_ih != nullptr, a.b_hh != nullptr))
+      throw ValueErr(
+          "packed was made for another layer (cell, input or hidden size, biases, dtype or ISA "
+          "level): pass pack() of exactly these weights and biases, or None");
+  }
   const int64_t ws_n = training ? workspace_layout(s).total : 0;
   check_memory(int64_t(sizeof(T)) * (ws_n + T_ * B * H + 2 * B * H), "this forward call");
   auto y = empty<T>({T_, B, H});
@@ -336,6 +387,7 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   if (training) {
     auto w = std::make_unique<CoreWorkspace>();
     w->buf = empty<T>({py::ssize_t(ws_n)});
+    w->s = s;
     a.ws = static_cast<T*>(w->buf.mutable_data());
     call.ws = py::cast(std::move(w));
   }
@@ -411,8 +463,10 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
   if (!lstm && !dc_n.is_none()) throw ValueErr("dc_n is only for LSTM cells");
   a.dc_n = lstm ? checked<T>(dc_n, "dc_n", {B, H}, true, keep) : nullptr;
   CoreWorkspace& w = workspace_arg(ws);
-  if (!w.buf.dtype().equal(py::dtype::of<T>()) || w.buf.size() != workspace_layout(s).total)
-    throw ValueErr("workspace does not belong to this layer's shape and dtype (x, weights)");
+  if (!w.buf.dtype().equal(py::dtype::of<T>()) || !same_layer(w.s, s))
+    throw ValueErr(
+        "workspace does not belong to this layer (the forward that made it had another cell, "
+        "direction, dtype or shape of x and the weights)");
   call.ws = &w;
   a.ws = static_cast<T*>(w.buf.mutable_data());
   auto dx = empty<T>({T_, B, I});
@@ -503,6 +557,11 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
     const py::tuple c = calls[k].cast<py::tuple>();
     if (c.size() != 13 && c.size() != 14) throw ValueErr("each call is the arguments of forward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
+    // a chain publishes and reads its steps in time order (the wavefront): with a reverse
+    // call in it, the next call waited for steps its input had already written (a hang)
+    if (chained && c[3].cast<bool>())
+      throw ValueErr("the calls of a chain run forward in time: reverse must be False (call " +
+                     std::to_string(k) + ")");
     const T* x_prev = nullptr;
     LayerShape s{};
     if (c[4].is_none()) {
@@ -510,12 +569,17 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
         throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
       const LayerShape& p = prepared.back().a.s;
       x_prev = prepared.back().a.y;
-      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), py::array_t<T>({p.T, p.B, p.H}),
-                     c[5], c[6]);  // (shape only)
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), p.T, p.B, p.H, c[6]);
     } else {
       if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
         throw TypeErr("all calls of a group must share one dtype");
-      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+      s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[6]);
+      // a chain's call waits for the steps of the previous call's y: it must have as many
+      if (chained && k > 0 && (s.T != prepared.back().a.s.T || s.B != prepared.back().a.s.B))
+        throw ValueErr("the calls of a chain must share T and B (x of call " + std::to_string(k) +
+                       " has T=" + std::to_string(s.T) + ", B=" + std::to_string(s.B) + "; call " +
+                       std::to_string(k - 1) + " has T=" + std::to_string(prepared.back().a.s.T) +
+                       ", B=" + std::to_string(prepared.back().a.s.B) + ")");
     }
     prepared.push_back(
         prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(),
@@ -544,7 +608,7 @@ py::list backward_group_t(const py::list& calls, int nt) {
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
     if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
       throw TypeErr("all calls of a group must share one dtype");
-    const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[5], c[6]);
+    const LayerShape s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), c[4], c[6]);
     for (auto& p : prepared)
       if (p.ws == &workspace_arg(c[8]))
         throw ValueErr("a workspace appears twice in one backward group");
@@ -587,9 +651,9 @@ int64_t conv_int(const py::handle& h, const char* name, int64_t lo) {
     throw TypeErr(std::string(name) + " must be an int, got " +
                   std::string(py::str(py::type::of(h).attr("__name__"))));
   const int64_t v = h.cast<int64_t>();
-  if (v < lo)
-    throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + ", got " +
-                   std::to_string(v));
+  if (v < lo || v > INT32_MAX)
+    throw ValueErr(std::string(name) + " must be >= " + std::to_string(lo) + " and at most " +
+                   std::to_string(INT32_MAX) + ", got " + std::to_string(v));
   return v;
 }
 
@@ -616,6 +680,10 @@ Conv1dShape conv_shape_from(const py::handle& x, const py::handle& weight, const
   s.padding = conv_int(padding, "padding", 0);
   s.pool = conv_int(pool, "pool", 1);
   s.relu = relu;
+  // out_len's arithmetic (T + 2 padding - dilation (K - 1)) must fit in int64
+  if ((long double)s.dilation * (s.K - 1) + 2.0L * s.padding + s.T >
+      (long double)(int64_t(1) << 62))
+    throw ValueErr("kernel_size * dilation + 2 * padding is too large");
   if (s.out_len(s.T) < 1)
     throw ValueErr("x has T = " + std::to_string(s.T) + " steps, too few for kernel_size " +
                    std::to_string(s.K) + ", dilation " + std::to_string(s.dilation) + ", padding " +
@@ -644,6 +712,9 @@ py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::
   a.weight = checked<T>(weight, "weight", {s.C_out, s.C_in, s.K}, false, keep);
   a.bias = checked<T>(bias, "bias", {s.C_out}, true, keep);
   a.lengths = conv_lengths(lengths, s, keep);
+  check_memory(
+      int64_t(sizeof(T)) * s.B * s.C_out * (s.out_len(s.T) + (training ? s.conv_len(s.T) : 0)),
+      "this conv1d call");
   auto y = empty<T>({s.out_len(s.T), s.B, s.C_out});
   a.y = y.mutable_data();
   py::object ws = py::none();
@@ -770,7 +841,7 @@ PYBIND11_MODULE(_core, m) {
          long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
-        const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
+        const LayerShape s = shape_from(kind, reset_after, reverse, x, w_hh);
         const int nt = resolve_threads(nthreads);
         return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0,
                                                 training, nt, packed)
@@ -794,11 +865,12 @@ PYBIND11_MODULE(_core, m) {
         if (!py::isinstance<py::array>(w_ih) || py::reinterpret_borrow<py::array>(w_ih).ndim() != 2)
           throw TypeErr("weight_ih must be a 2-D numpy array (G*H, I)");
         const py::array wi = py::reinterpret_borrow<py::array>(w_ih);
-        const py::array_t<float> x_shape(
-            {py::ssize_t(1), py::ssize_t(1), wi.shape(1)});  // (shape only)
-        LayerShape s = shape_from(kind, reset_after, false, x_shape, w_ih, w_hh);
-        return dtype_of_x(w_ih) == DT::F32 ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
-                                           : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
+        if (wi.shape(1) < 1)
+          throw ValueErr("weight_ih must have shape (G*H, I) with I >= 1, got " + shape_of(wi));
+        const LayerShape s = shape_from(kind, reset_after, false, 1, 1, wi.shape(1), w_hh);
+        return dtype_of_x(w_ih, "weight_ih") == DT::F32
+                   ? py::object(pack_t<float>(s, w_ih, w_hh, b_ih, b_hh))
+                   : py::object(pack_t<double>(s, w_ih, w_hh, b_ih, b_hh));
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("weight_ih"),
       py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"),
@@ -813,7 +885,7 @@ PYBIND11_MODULE(_core, m) {
          py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias, long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
-        const LayerShape s = shape_from(kind, reset_after, reverse, x, w_ih, w_hh);
+        const LayerShape s = shape_from(kind, reset_after, reverse, x, w_hh);
         const int nt = resolve_threads(nthreads);
         return dt == DT::F32
                    ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt)
@@ -997,6 +1069,9 @@ PYBIND11_MODULE(_core, m) {
         if (T < 1 || B < 1 || I < 1 || H < 1) throw ValueErr("T, B, I and H must be >= 1");
         if (itemsize != 4 && itemsize != 8) throw ValueErr("itemsize must be 4 or 8");
         if (nthreads < 1) throw ValueErr("nthreads must be >= 1");
+        // the plan's byte counts (T B G H (I + H) itemsize at most) must fit in int64
+        if ((long double)T * B * 4 * H * (I + H) * itemsize > (long double)(int64_t(1) << 62))
+          throw ValueErr("T * B * H * (I + H) is too large");
         const LayerShape s{parse_cell(cell, nonlinearity), true, false, T, B, I, H};
         const int64_t GH = num_gates(s.cell) * H;
         const Tuning tn = tuning(cache_info());

@@ -376,10 +376,13 @@ def forward_group(calls: list[dict[str, Any]], chained: bool = False) -> list[Fo
     independent (the two directions of a bidirectional layer) and run concurrently. Chained,
     call k+1 reads call k's output ``y`` as its ``x`` (leave ``x`` out of the later calls):
     a stack of unidirectional layers runs as a wavefront, layer k+1 working on the steps
-    layer k has finished while layer k moves on. For small batches, whose steps are too small
+    layer k has finished while layer k moves on (every call of a chain has ``reverse=False``
+    and the same T and B). For small batches, whose steps are too small
     to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """
+    if not isinstance(calls, (list, tuple)) or not all(isinstance(c, dict) for c in calls):
+        raise TypeError("calls must be a list of dicts of forward's arguments")
     if chained and calls and np.ndim(calls[0].get("x")) == 3:  # later calls leave x out
         T, B = np.shape(calls[0]["x"])[:2]
         calls = [dict(c, lengths=check_lengths(c.get("lengths"), T, B)) for c in calls]

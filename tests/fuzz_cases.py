@@ -14,6 +14,8 @@ Each entry point is a function ``case(data)`` that draws its inputs from a hypot
 A crash (the child dies by a signal) and a hang are counted by the driver.
 """
 
+import sys
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -183,6 +185,303 @@ def engine_forward_backward(data):
     return "ok"
 
 
+# ---- engine.pack and forward(packed=...): bitwise the forward that packs for itself --------
+
+
+def same(got, want, what):
+    """Bitwise equality (None matches None): the engine's own results, other paths."""
+    if (got is None) != (want is None) or (
+        got is not None and not (got.shape == want.shape and np.array_equal(got, want))
+    ):
+        raise Wrong(f"{what}: not bitwise equal to the one-by-one result")
+
+
+def same_forward(got, want, what):
+    for name in ("y", "h_n", "c_n"):
+        same(getattr(got, name), getattr(want, name), f"{what}: {name}")
+
+
+def same_gradients(got, want, what):
+    for name in ("dx", "dh0", "dc0", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"):
+        same(getattr(got, name), getattr(want, name), f"{what}: {name}")
+
+
+def weights(arrays):
+    return {k: arrays[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def cell_options(opts):
+    return {k: opts[k] for k in ("cell", "nonlinearity", "reset_after") if k in opts}
+
+
+def foreign_packed(data, arrays, opts, dtype):
+    """A packed array that does not belong to these weights: another cell, shape, dtype,
+    bias presence, a cut or strided copy, or garbage."""
+    kind = data.draw(
+        st.sampled_from(["cell", "shape", "dtype", "bias", "cut", "strided", "garbage"]), "foreign"
+    )
+    w, cell = weights(arrays), cell_options(opts)
+    if kind == "cell":
+        others = [c for c in CELLS if dict(c[1], cell=c[0]) != cell]
+        other, kw = data.draw(st.sampled_from(others), "other_cell")
+        I, H = arrays["x"].shape[2], arrays["weight_hh"].shape[1]
+        o, _ = ref.random_problem(
+            other, 1, 1, I, H, dtype=dtype, bias=w["bias_ih"] is not None, **kw
+        )
+        return engine.pack(**weights(o), cell=other, **kw)
+    if kind == "shape":
+        I, H = arrays["x"].shape[2], arrays["weight_hh"].shape[1]
+        dI, dH = data.draw(
+            st.sampled_from([(1, 0), (0, 1), (1, 1), (-1, 0)] if I > 1 else [(1, 0), (0, 1)]), "dIH"
+        )
+        o, _ = ref.random_problem(
+            opts["cell"],
+            1,
+            1,
+            I + dI,
+            H + dH,
+            dtype=dtype,
+            bias=w["bias_ih"] is not None,
+            **{k: v for k, v in cell.items() if k != "cell"},
+        )
+        return engine.pack(**weights(o), **cell)
+    if kind == "dtype":
+        other = np.float64 if dtype == np.float32 else np.float32
+        return engine.pack(
+            **{k: None if v is None else v.astype(other) for k, v in w.items()}, **cell
+        )
+    if kind == "bias":
+        if w["bias_ih"] is None:
+            G = w["weight_hh"].shape[0]
+            w = dict(w, bias_ih=np.zeros(G, dtype), bias_hh=np.zeros(G, dtype))
+        else:
+            w = dict(w, bias_ih=None, bias_hh=None)
+        return engine.pack(**w, **cell)
+    good = engine.pack(**w, **cell)
+    if kind == "cut":
+        return good[: data.draw(st.integers(0, good.size - 1), "keep")]
+    if kind == "strided":
+        return np.repeat(good, 2)[::2]
+    return data.draw(GARBAGE, "garbage")
+
+
+def engine_pack(data):
+    arrays, opts, dtype = problem(data)
+    w, cell = weights(arrays), cell_options(opts)
+    use = data.draw(
+        st.sampled_from(["own", "own", "misaligned", "stale", "foreign", "bad_pack"]), "use"
+    )
+    if use == "bad_pack":  # pack() itself given a wrong argument
+        slot = data.draw(st.sampled_from(["weight_ih", "weight_hh", "bias_ih", "bias_hh"]), "slot")
+        bad = data.draw(st.one_of(GARBAGE, st.just("transposed"), st.just("other_dtype")), "bad")
+        a = w[slot] if w[slot] is not None else w["weight_hh"][:, 0].copy()
+        if isinstance(bad, str) and bad == "transposed":
+            bad = (
+                np.ascontiguousarray(a.T)
+                if a.ndim == 2 and a.shape[0] != a.shape[1]
+                else np.zeros(a.size + 1, dtype)
+            )
+        elif isinstance(bad, str) and bad == "other_dtype":
+            bad = a.astype(np.float64 if dtype == np.float32 else np.float32)
+        if bad is None and slot.startswith("bias"):
+            bad = "x"  # (both biases None is valid)
+        return expect_error(lambda: engine.pack(**dict(w, **{slot: bad}), **cell))
+    threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
+    training = data.draw(st.booleans(), "training")
+    if use == "foreign":
+        packed = foreign_packed(data, arrays, opts, dtype)
+        with engine.using_threads(threads):
+            return expect_error(
+                lambda: engine.forward(**arrays, **opts, training=training, packed=packed)
+            )
+    packed = engine.pack(**w, **cell)
+    if use == "misaligned":
+        packed = misaligned(packed)
+    if use == "stale":  # packed before the weights changed: it computes with the old ones
+        old = {k: None if v is None else v.copy() for k, v in w.items()}
+        arrays["weight_hh"][...] *= 0.5
+        with engine.using_threads(threads):
+            got = engine.forward(**arrays, **opts, training=training, packed=packed)
+            want = engine.forward(**dict(arrays, **old), **opts, training=training)
+        same_forward(got, want, "stale packed")
+        return "ok"
+    with engine.using_threads(threads):
+        got = engine.forward(**arrays, **opts, training=training, packed=packed)
+        want = engine.forward(**arrays, **opts, training=training)
+    same_forward(got, want, "packed")
+    if training:
+        dy = np.random.default_rng(1).standard_normal(want.y.shape).astype(dtype)
+        same_gradients(
+            engine.backward(got.workspace, dy),
+            engine.backward(want.workspace, dy),
+            "packed backward",
+        )
+    return "ok"
+
+
+# ---- engine.forward_group / backward_group: bitwise the calls one by one -------------------
+
+
+def group_problem(data):
+    """1-3 forward calls (dicts of forward's arguments): independent, or a chain."""
+    chained = data.draw(st.booleans(), "chained")
+    n = data.draw(st.integers(1, 3), "n_calls")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
+    T, B = data.draw(st.integers(1, 10), "T"), data.draw(st.integers(1, 6), "B")
+    lengths = None
+    if data.draw(st.booleans(), "ragged"):
+        lengths = np.random.default_rng(T * B).integers(1, T + 1, B)
+    calls, I = [], data.draw(st.integers(1, 8), "I")
+    for k in range(n):
+        cell, kw = data.draw(st.sampled_from(CELLS), f"cell{k}")
+        H = data.draw(st.integers(1, 8), f"H{k}")
+        arrays, opts = ref.random_problem(
+            cell,
+            T,
+            B,
+            I,
+            H,
+            dtype=dtype,
+            seed=k,
+            bias=data.draw(st.booleans(), f"bias{k}"),
+            initial_state=data.draw(st.booleans(), f"state{k}"),
+            reverse=not chained and data.draw(st.booleans(), f"reverse{k}"),
+            **kw,
+        )
+        if cell != "lstm":
+            arrays.pop("c0")
+        call = dict(arrays, **dict(opts, lengths=lengths))
+        if data.draw(st.booleans(), f"packed{k}"):
+            call["packed"] = engine.pack(**weights(arrays), **cell_options(opts))
+        if chained and k > 0:
+            call.pop("x")
+        calls.append(call)
+        if chained:
+            I = H
+    return calls, chained, dtype
+
+
+def one_by_one(calls, chained):
+    results, prev = [], None
+    for c in calls:
+        r = engine.forward(**dict(c, x=prev.y) if "x" not in c else c)
+        results.append(r)
+        prev = r
+    return results
+
+
+def break_group(data, calls, chained, dtype):
+    """A group with one thing wrong in it; returns the call to make."""
+    k = data.draw(st.integers(0, len(calls) - 1), "broken_call")
+    kind = data.draw(
+        st.sampled_from(
+            ["garbage", "dtype", "not_a_dict", "unknown_key", "chain_x", "chain_reverse", "empty"]
+        ),
+        "break",
+    )
+    bad = [dict(c) for c in calls]
+    if kind == "garbage":
+        # (reverse, training, reset_after take any value as bool(); lengths any int sequence)
+        valid_anyway = ("reverse", "training", "reset_after", "lengths")
+        slot = data.draw(st.sampled_from(sorted(set(bad[k]) - set(valid_anyway))), "slot")
+        bad[k][slot] = data.draw(GARBAGE, "value")
+        if (
+            bad[k][slot] is None
+            and slot in ("bias_ih", "bias_hh", "lengths", "h0", "c0", "packed", "x")
+            and not (slot == "x" and (k == 0 or not chained))
+        ):
+            bad[k][slot] = "x"
+    elif kind == "dtype":
+        other = np.float64 if dtype == np.float32 else np.float32
+        names = [n for n in ("x", "weight_ih", "weight_hh", "h0") if bad[k].get(n) is not None]
+        name = data.draw(st.sampled_from(names), "slot")
+        bad[k][name] = bad[k][name].astype(other)
+    elif kind == "not_a_dict":
+        bad[k] = data.draw(st.sampled_from([None, 3, "x", (1, 2), []]), "value")
+    elif kind == "unknown_key":
+        bad[k]["weight"] = bad[k]["weight_ih"]
+    elif kind == "chain_x":  # a later call of a chain with its own x of another T
+        if not chained or k == 0:
+            return lambda: (
+                engine.forward_group(bad[:k] + [dict(bad[k], x=None)], True)
+                if k
+                else engine.forward_group([dict(bad[0], x=None)], chained)
+            )
+        T, B, _ = calls[0]["x"].shape
+        I = bad[k]["weight_ih"].shape[1]
+        dT = data.draw(st.sampled_from([1, 5] + ([-1] if T > 1 else [])), "dT")
+        bad[k]["x"] = np.zeros((T + dT, B, I), dtype)
+        bad[k]["lengths"] = None
+    elif kind == "chain_reverse" and chained:  # a chain runs forward in time
+        bad[k]["reverse"] = True
+    else:
+        return lambda: engine.forward_group([], chained)
+    return lambda: engine.forward_group(bad, chained)
+
+
+def engine_group(data):
+    calls, chained, dtype = group_problem(data)
+    threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
+    use = data.draw(st.sampled_from(["run", "run", "run", "broken", "broken_backward"]), "use")
+    with engine.using_threads(threads):
+        if use == "broken":
+            return expect_error(break_group(data, calls, chained, dtype))
+        got = engine.forward_group(calls, chained)
+        want = one_by_one(calls, chained)
+        if use == "broken_backward":
+            return expect_error(break_backward_group(data, got, want, calls))
+        for k, (g, w) in enumerate(zip(got, want)):
+            same_forward(g, w, f"forward_group call {k}")
+        rng = np.random.default_rng(len(calls))
+        dys = [rng.standard_normal(w.y.shape).astype(dtype) for w in want]
+        dhs = [
+            rng.standard_normal(w.h_n.shape).astype(dtype)
+            if data.draw(st.booleans(), f"dh{k}")
+            else None
+            for k, w in enumerate(want)
+        ]
+        dcs = [
+            None
+            if w.c_n is None or not data.draw(st.booleans(), f"dc{k}")
+            else rng.standard_normal(w.c_n.shape).astype(dtype)
+            for k, w in enumerate(want)
+        ]
+        got_g = engine.backward_group([g.workspace for g in got], dys, dhs, dcs)
+        for k, (w, dy, dh, dc) in enumerate(zip(want, dys, dhs, dcs)):
+            same_gradients(
+                got_g[k], engine.backward(w.workspace, dy, dh, dc), f"backward_group call {k}"
+            )
+    return "ok"
+
+
+def break_backward_group(data, got, want, calls):
+    """backward_group with one wrong argument (its workspaces are fresh otherwise)."""
+    kind = data.draw(
+        st.sampled_from(["consumed", "twice", "foreign", "count", "dy", "garbage_ws"]), "break"
+    )
+    wss = [g.workspace for g in got]
+    dys = [np.zeros(w.y.shape, w.y.dtype) for w in want]
+    k = data.draw(st.integers(0, len(wss) - 1), "which")
+    if kind == "consumed":
+        engine.backward(wss[k])
+    elif kind == "twice":
+        wss.append(wss[k])
+        dys.append(dys[k])
+    elif kind == "foreign":  # the workspace of a longer sequence, under this call's arguments
+        c = calls[k] if "x" in calls[k] else dict(calls[k], x=want[k - 1].y)
+        longer = dict(c, x=np.concatenate([c["x"], c["x"][-1:]]), lengths=None)
+        wss[k] = engine.Workspace(engine.forward(**longer).workspace._buf, wss[k]._args)
+    elif kind == "count":
+        dys = dys[:-1]
+    elif kind == "dy":
+        dys[k] = data.draw(st.one_of(GARBAGE, st.just(np.zeros((1, 1, 1), dys[k].dtype))), "dy")
+        if dys[k] is None:
+            dys[k] = "x"
+    else:
+        wss[k] = data.draw(GARBAGE, "ws")
+    return lambda: engine.backward_group(wss, dys)
+
+
 # ---- every _core function with arguments of any type --------------------------------------
 
 CORE_FUNCTIONS = [
@@ -190,6 +489,14 @@ CORE_FUNCTIONS = [
     "forward",
     "backward",
     "backward",
+    "pack",
+    "forward_group",
+    "forward_group",
+    "backward_group",
+    "backward_group",
+    "conv1d_forward",
+    "conv1d_backward",
+    "plan",
     "gemm",
     "activation",
     "set_num_threads",
@@ -244,6 +551,32 @@ def valid_core_call(name, data):
             *head, a["bias_ih"], a["bias_hh"], opts["lengths"], a["h0"], a["c0"], True
         )[3]
         return head + [opts["lengths"], ws, None, None, None, a["bias_ih"] is not None, 0]
+    if name == "pack":
+        arrays, opts, _ = problem(data, small=5)
+        return [opts["cell"], opts.get("nonlinearity", "tanh"), opts.get("reset_after", True)] + [
+            arrays[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ]
+    if name in ("forward_group", "backward_group"):
+        calls, chained, _ = group_problem(data)
+        prepared = [engine._forward_call(**({"x": None} | c)) for c in calls]
+        if name == "forward_group":
+            return [prepared, chained, 0]
+        outs = _core.forward_group(prepared, chained, 0)
+        back, prev_y = [], None
+        for call, (y, _, _, ws) in zip(prepared, outs):
+            x = prev_y if call[4] is None else call[4]
+            back.append(call[:4] + (x, call[5], call[6], call[9], ws, y, None, None, True))
+            prev_y = y
+        return [back, 0]
+    if name in ("conv1d_forward", "conv1d_backward"):
+        x = np.ones((6, 2, 3), np.float32)
+        w = np.ones((4, 3, 2), np.float32)
+        if name == "conv1d_forward":
+            return [x, w, np.ones(4, np.float32), None, 1, 1, 0, 1, True, True]
+        ws = _core.conv1d_forward(x, w, None, None, 1, 1, 0, 1, True, True)[1]
+        return [x, w, None, 1, 1, 0, 1, True, ws, np.ones((5, 2, 4), np.float32), False]
+    if name == "plan":
+        return ["lstm", "tanh", 5, 2, 3, 4, 2, 4, -1.0, -1]
     if name == "gemm":
         return [np.ones((3, 2), np.float32), np.ones((2, 4), np.float32), 0]
     if name == "activation":
@@ -255,18 +588,44 @@ def valid_core_call(name, data):
     return []
 
 
+def break_nested(data, calls):
+    """A group's list of call tuples with one element of one call replaced (or cut)."""
+    calls = list(calls)
+    k = data.draw(st.integers(0, len(calls) - 1), "call")
+    c = list(calls[k])
+    if data.draw(st.booleans(), "cut_call"):
+        c = c[: data.draw(st.integers(0, len(c)), "keep")]
+    elif c:
+        c[data.draw(st.integers(0, len(c) - 1), "element")] = data.draw(ANY, "value")
+    calls[k] = tuple(c) if data.draw(st.booleans(), "as_tuple") else c
+    return calls
+
+
+def short_repr(v):
+    if isinstance(v, np.ndarray):
+        return f"array{v.shape}:{v.dtype}"
+    if isinstance(v, (list, tuple)):
+        return type(v)(map(short_repr, v))
+    return repr(v)[:40]
+
+
 def core_any_arguments(data):
     name = data.draw(st.sampled_from(CORE_FUNCTIONS), "function")
     args = valid_core_call(name, data)
     if args and data.draw(st.booleans(), "break_valid"):
         for _ in range(data.draw(st.integers(1, 3), "n_broken")):
-            args[data.draw(st.integers(0, len(args) - 1), "position")] = data.draw(ANY, "value")
+            at = data.draw(st.integers(0, len(args) - 1), "position")
+            if isinstance(args[at], list) and args[at] and data.draw(st.booleans(), "nested"):
+                args[at] = break_nested(data, args[at])  # inside one call of a group
+            else:
+                args[at] = data.draw(ANY, "value")
         if data.draw(st.booleans(), "cut"):
             args = args[: data.draw(st.integers(0, len(args)), "keep")]
     elif not args or data.draw(st.booleans(), "random_args"):
         args = data.draw(st.lists(ANY, max_size=15), "args")
     if name == "fma_peak_gflops":  # a valid count would run a 1 s benchmark: keep it invalid
         args = [-1 if isinstance(v, (bool, int, np.integer)) else v for v in args]
+    sys.stderr.write(f"_core.{name}{tuple(map(short_repr, args))}\n")  # (a hang's last case)
     try:
         getattr(_core, name)(*args)
     except CLEAN:
@@ -440,6 +799,7 @@ def estimators(data):
         cell=data.draw(st.sampled_from(["rnn", "lstm", "gru"]), "cell"),
         batch_size=data.draw(st.integers(1, 12), "batch"),
         n_threads=data.draw(st.sampled_from([None, 1, 2]), "threads"),
+        layout="NTC",  # (n, T, F) as made here; T < F is ambiguous without it
     )
     bad = data.draw(
         st.sampled_from(
@@ -482,4 +842,6 @@ ENTRY_POINTS = {
     "network": network,
     "losses_optimizers": losses_optimizers,
     "estimators": estimators,
+    "engine_pack": engine_pack,
+    "engine_group": engine_group,
 }

@@ -7,12 +7,14 @@ A campaign from the command line (the figures of issue 11's closing note):
 
     python tests/fuzz_driver.py --total 10000            # split over the entry points
     python tests/fuzz_driver.py --examples 500 --entry network
+    python tests/fuzz_driver.py --total 10000 --jobs 2 --json fuzz.json   # 2 entries at once
 
 The test suite runs a few cases per entry point (tests/test_fuzz.py); the environment
 variable PYRNN_FUZZ_EXAMPLES=N runs N per entry point there instead.
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import subprocess
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 HANG_SECONDS = 120
@@ -32,6 +35,8 @@ WEIGHTS = {
     "network": 13,
     "losses_optimizers": 15,
     "estimators": 5,
+    "engine_pack": 12,
+    "engine_group": 12,
 }
 
 
@@ -44,6 +49,8 @@ def child_main(entry, n, seed, log_path):
 
     fn = fuzz_cases.ENTRY_POINTS[entry]
     log = open(log_path, "a", buffering=1)
+    faulthandler.enable()  # a crash, and a case still running at HANG_SECONDS / 2, print the
+    # Python stacks to stderr, which the driver keeps with the finding
 
     @with_seed(seed)
     @settings(
@@ -56,6 +63,7 @@ def child_main(entry, n, seed, log_path):
     @given(st.data())
     def run(data):
         log.write("start\n")
+        faulthandler.dump_traceback_later(HANG_SECONDS / 2)
         try:
             outcome, detail = fn(data), ""
         except fuzz_cases.Wrong as e:
@@ -65,6 +73,8 @@ def child_main(entry, n, seed, log_path):
         except BaseException:  # hypothesis dropping an example it could not finish drawing
             log.write(json.dumps(["discarded", ""]) + "\n")
             raise
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         log.write(json.dumps([outcome, detail[:500]]) + "\n")
 
     run()
@@ -111,7 +121,7 @@ def run_entry(entry, n, seed=0, hang_seconds=HANG_SECONDS, env=None):
         if len(lines) > 2 * len(results):  # a case started and never ended
             kind = "hang" if hung else "crash"
             counts[kind] += 1
-            findings.append((kind, f"exit {proc.returncode}; {stderr[-1500:]}"))
+            findings.append((kind, f"exit {proc.returncode}; {stderr[-4000:]}"))
         elif proc.returncode != 0:
             raise RuntimeError(f"fuzz child for {entry} failed outside a case:\n{stderr}")
         elif not results:
@@ -144,6 +154,7 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, help="cases per entry point")
     parser.add_argument("--total", type=int, help="cases in all, split by WEIGHTS")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="entry points run at once")
     parser.add_argument("--json", help="write the figures to this file too")
     args = parser.parse_args(argv)
     if args.child:
@@ -160,25 +171,29 @@ def main(argv=None):
     print(
         f"{'entry point':26s} {'cases':>6s} " + " ".join(f"{o:>6s}" for o in OUTCOMES) + "  seconds"
     )
-    for entry, n in plan.items():
+
+    def one(entry):
         start = time.perf_counter()
-        counts, findings = run_entry(entry, n, args.seed)
-        took = time.perf_counter() - start
-        table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
-        all_findings[entry] = findings
-        print(
-            f"{entry:26s} {sum(counts.values()):6d} "
-            + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
-            + f"  {took:7.1f}",
-            flush=True,
-        )
+        counts, findings = run_entry(entry, plan[entry], args.seed)
+        return entry, counts, findings, time.perf_counter() - start
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # (the cases run in child processes)
+        for done in as_completed([pool.submit(one, entry) for entry in plan]):
+            entry, counts, findings, took = done.result()
+            table[entry] = dict(counts, cases=sum(counts.values()), seconds=round(took, 1))
+            all_findings[entry] = findings
+            print(
+                f"{entry:26s} {sum(counts.values()):6d} "
+                + " ".join(f"{counts[o]:6d}" for o in OUTCOMES)
+                + f"  {took:7.1f}",
+                flush=True,
+            )
+            for kind, detail in findings[:10]:
+                print(f"  {kind}: {detail}", flush=True)
     total = Counter()
     for row in table.values():
         total.update({o: row.get(o, 0) for o in OUTCOMES})
     print(f"{'total':26s} {sum(total.values()):6d} " + " ".join(f"{total[o]:6d}" for o in OUTCOMES))
-    for entry, findings in all_findings.items():
-        for kind, detail in findings[:10]:
-            print(f"{entry}: {kind}: {detail}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"table": table, "findings": all_findings}, f, indent=1)

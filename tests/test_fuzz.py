@@ -24,6 +24,8 @@ DEFAULT_EXAMPLES = {
     "network": 30,
     "losses_optimizers": 80,
     "estimators": 6,
+    "engine_pack": 30,
+    "engine_group": 20,
 }
 
 

@@ -4,6 +4,7 @@ atomically, non-finite padding does not reach the gradients, the gradient-norm d
 not overflow, misaligned arrays are read safely, Ctrl-C stops a long kernel call, and memory
 that is not there is refused up front with its size named."""
 
+import os
 import sys
 import textwrap
 
@@ -227,6 +228,10 @@ import os, signal, threading, time
 import numpy as np
 from pyrnn import engine
 
+# Python's own Ctrl-C handling, which a child started with SIGINT ignored (a background job of
+# a non-interactive shell, e.g. `tools/sanitize.sh &`) does not get by itself
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 phase = {phase!r}
 rng = np.random.default_rng(0)
 H, I = 512, 8
@@ -327,6 +332,11 @@ def test_training_beyond_available_memory_fails_up_front_naming_the_size():
     net.forward(x[:5, :2])  # a feasible call still runs
 
 
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="RLIMIT_AS cannot bound a process under AddressSanitizer (tools/sanitize.sh), whose "
+    "shadow memory is reserved address space",
+)
 def test_a_failed_scratch_allocation_names_its_size():
     out = child("""
         import resource
@@ -345,3 +355,149 @@ def test_a_failed_scratch_allocation_names_its_size():
             print(e)
     """)
     assert "could not allocate" in out and "bytes" in out, out
+
+
+# ---- the newer entry points: pack / forward(packed=) / forward_group / backward_group ------
+
+
+CHAIN_CHILD = """
+import numpy as np
+from pyrnn import engine
+r = np.random.default_rng(0)
+T, B, I, H = 40, 2, 3, 5
+w1 = dict(weight_ih=r.random((H, I), np.float32), weight_hh=r.random((H, H), np.float32), cell="rnn")
+w2 = dict(weight_ih=r.random((H, H), np.float32), weight_hh=r.random((H, H), np.float32), cell="rnn")
+x = r.random((T, B, I), np.float32)
+for calls in {groups}:
+    try:
+        with engine.using_threads(2):
+            engine.forward_group(calls, chained=True)
+    except ValueError as e:
+        assert {message!r} in str(e), e
+    else:
+        raise AssertionError("accepted")
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(
+    "message, groups",
+    [  # a later call with its own x of another T or B: it waited for steps that never come
+        (
+            "share T and B",
+            "[[dict(w1, x=x), dict(w2, x=np.zeros(bad + (H,), np.float32))]"
+            " for bad in [(T + 5, B), (T - 1, B), (T, B + 1)]]",
+        ),
+        # a reverse call: the next one waited for steps published out of order
+        (
+            "reverse must be False",
+            "[[dict(w1, x=x, reverse=True), dict(w2)], [dict(w1, x=x), dict(w2, reverse=True)]]",
+        ),
+    ],
+    ids=["other-T-or-B", "reverse"],
+)
+def test_invalid_chains_are_an_error_not_a_hang(message, groups):
+    # Both hung forever (found by the fuzz campaign): run in a child with a timeout.
+    out = child(CHAIN_CHILD.format(groups=groups, message=message), timeout=120)
+    assert out.strip() == "ok"
+
+
+def pack_problem(cell, dtype=np.float32, I=3, H=4, bias=True, **kw):
+    arrays, opts = ref.random_problem(cell, 2, 2, I, H, dtype=dtype, bias=bias, **kw)
+    w = {k: arrays[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    return (
+        arrays["x"],
+        w,
+        {k: opts[k] for k in ("cell", "nonlinearity", "reset_after") if k in opts},
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        dict(cell="gru", reset_after=False),  # the same size: b_hn folded differently
+        dict(cell="rnn", nonlinearity="relu", base=dict(cell="rnn")),
+        dict(cell="gru", bias=False),
+        dict(cell="gru", dtype=np.float64),
+    ],
+    ids=["gru-formulation", "rnn-nonlinearity", "biases", "dtype"],
+)
+def test_packed_weights_of_another_layer_are_an_error(other):
+    # Packed weights of the same size but another layer were used silently (wrong results).
+    other = dict(other)
+    base = other.pop("base", dict(cell="gru"))
+    x, w, kw = pack_problem(**base)
+    packed = engine.pack(**pack_problem(**other)[1], **pack_problem(**other)[2])
+    with pytest.raises((ValueError, TypeError), match="packed"):
+        engine.forward(x, **w, **kw, packed=packed)
+    assert np.array_equal(  # its own packing is still bitwise the unpacked call
+        engine.forward(x, **w, **kw, packed=engine.pack(**w, **kw)).y,
+        engine.forward(x, **w, **kw).y,
+    )
+
+
+def test_packed_weights_of_another_shape_and_cell_of_the_same_size_are_an_error():
+    x, w, kw = pack_problem("gru", I=3, H=4)
+    size = engine.pack(**w, **kw).size
+    same_size = [
+        (I, H)
+        for I in range(1, 64)
+        for H in range(1, 17)
+        if engine.pack(np.zeros((H, I), np.float32), np.zeros((H, H), np.float32), cell="rnn").size
+        == size
+    ]
+    assert same_size  # (rnn I=13, H=8 for the usual panel widths)
+    I, H = same_size[0]
+    packed = engine.pack(np.ones((H, I), np.float32), np.ones((H, H), np.float32), cell="rnn")
+    with pytest.raises(ValueError, match="packed was made for another layer"):
+        engine.forward(x, **w, **kw, packed=packed)
+
+
+def test_backward_rejects_the_workspace_of_another_layer_of_the_same_size():
+    # reverse, rnn tanh/relu and gru formulations have workspaces of one size: it was accepted.
+    x, w, kw = pack_problem("gru")
+    ws = engine.forward(x, **w, **kw, reverse=True).workspace
+    for wrong in (dict(kw, reset_after=False), kw):
+        other = engine.Workspace(
+            ws._buf, (*ws._args[:2], wrong["reset_after"], False, *ws._args[4:])
+        )
+        with pytest.raises(ValueError, match="does not belong to this layer"):
+            engine.backward(other)
+    engine.backward(ws)  # its own still works (nothing was consumed by the refusals)
+
+
+def test_forward_group_calls_that_are_not_dicts_are_a_type_error():
+    with pytest.raises(TypeError, match="list of dicts"):
+        engine.forward_group([("x",)], chained=True)
+    with pytest.raises(TypeError, match="list of dicts"):
+        engine.forward_group(None)
+
+
+def test_pack_of_weights_with_no_input_columns_names_weight_ih():
+    w_hh = np.zeros((1, 1), np.float32)
+    for w_ih in (np.zeros((0, 2**40), np.float32), np.zeros((1, 0), np.float32)):
+        with pytest.raises(ValueError, match="weight_ih must have shape"):  # (no 4 TiB asked)
+            engine.pack(w_ih, w_hh, cell="rnn")
+    with pytest.raises(TypeError, match="weight_ih must have dtype"):
+        engine.pack(np.zeros((1, 2), np.int64), w_hh, cell="rnn")
+
+
+def test_conv1d_sizes_past_int64_arithmetic_are_an_error():
+    # padding 2**62 overflowed T + 2 * padding (signed overflow: undefined behaviour).
+    x, w = np.ones((6, 2, 3), np.float32), np.ones((4, 3, 2), np.float32)
+    for stride, dilation, padding, pool in [(1, 1, 2**62, 1), (1, 2**40, 0, 1), (2**31, 1, 0, 1)]:
+        with pytest.raises(ValueError, match="at most 2147483647"):
+            engine._core.conv1d_forward(
+                x, w, None, None, stride, dilation, padding, pool, True, True
+            )
+
+
+def test_conv1d_output_beyond_available_memory_fails_up_front():
+    x, w = np.ones((6, 1, 1), np.float32), np.ones((2**16, 1, 1), np.float32)
+    with pytest.raises(MemoryError, match="this conv1d call needs"):  # (2**31 steps) x 2**16
+        engine._core.conv1d_forward(x, w, None, None, 1, 1, 2**30, 1, False, True)
+
+
+def test_plan_of_sizes_past_int64_is_an_error():
+    with pytest.raises(ValueError, match="too large"):
+        engine._core.plan("lstm", "tanh", 2**40, 2**20, 8, 2**10, 2, 4, 0.0, 2)
