@@ -211,18 +211,10 @@ def test_regressor_bad_quantiles(levels):
         RNNRegressor(quantiles=levels).fit(X, np.zeros(8))
 
 
-def _noisy_ar1(n, seed=1):
-    rng = np.random.default_rng(seed)
-    y = np.zeros(n)
-    for t in range(1, n):
-        y[t] = 0.7 * y[t - 1] + rng.standard_normal()
-    return y
-
-
 def test_calibration_gives_the_residuals_of_held_out_windows():
     # A linear model does not overfit: held-out residuals give the same widths as in-sample
     # ones, the k-step AR(1) error's 90% half-width.
-    y = _noisy_ar1(3000)
+    y = noisy_ar1(3000, seed=1)
     f = RNNForecaster(horizon=5, window=2, regressor=linear(), calibration=0.4, random_state=0).fit(
         y
     )
@@ -242,7 +234,7 @@ def test_calibration_mends_the_coverage_of_an_overfitting_model():
     from sklearn.neighbors import KNeighborsRegressor
 
     knn = make_pipeline(FunctionTransformer(flatten), KNeighborsRegressor(n_neighbors=1))
-    y = _noisy_ar1(2600, seed=3)
+    y = noisy_ar1(2600, seed=3)
     train, test = y[:2000], y[2000:]
     inside = RNNForecaster(window=3, regressor=knn).fit(train)
     assert not np.any(inside.residuals_)
