@@ -395,13 +395,13 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
   }
 }
 
-// A product with at most kDotMaxN columns (dX of a layer with 1-4 input features) would use
-// N of a micro-tile's NR columns: 1/16 of the FMA work useful at AVX2 for a univariate series,
-// 8% of a whole training step (T = 150, B = 32, H = 64, I = 1). Such C is computed as dot
+// A product with at most a quarter of a micro-tile's NR columns (dX of a layer with few input
+// features: N <= 2, 4, 16 at 128-, 256-, 512-bit vectors) would waste most of each tile: 1/16
+// of the FMA work useful at AVX2 for a univariate series, 8% of a whole training step
+// (T = 150, B = 32, H = 64, I = 1). Such C is computed as dot
 // products along K instead, each row's A read contiguously (a_cs == 1) against a contiguous
 // copy of each B column (in this thread's `buf`, N * K elements): lane-strided partial sums
 // and one fixed reduction, so each element's value depends on neither M nor the thread count.
-constexpr int64_t kDotMaxN = 4;
 template <typename T, typename GetB>
 static void dot_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, const GetB& get,
                      T* buf, T* C, int64_t ldc, bool accumulate, const T* bias, int tid, int nt) {
@@ -441,7 +441,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
                      bool accumulate, const T* bias, int tid, int nt, Barrier& bar) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
-  if (N <= kDotMaxN && a_cs == 1 && N * K <= MC * KC) {
+  if (4 * N <= NR && a_cs == 1 && N * K <= MC * KC) {
     dot_rows<T>(M, N, K, A, a_rs, get, apack, C, ldc, accumulate, bias, tid, nt);
     if (!packed) bar.wait();  // as the tiled path below: C complete when every thread returns
     return;

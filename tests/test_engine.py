@@ -218,7 +218,8 @@ def test_a_sequence_does_not_depend_on_its_batch(cell, kw, dtype, restore_num_th
     # enough FMA chains in flight); it must give bitwise what the general path gives a row
     # of a larger batch, at any thread count. H = 200 and 40: several unit blocks and a
     # partial last one; B = 9 covers a 6-row micro-tile plus a tail. I = 2: dX by dot products
-    # (a product with at most 4 columns), its rows shared among threads.
+    # at every vector width (a product using at most a quarter of a micro-tile's columns), its
+    # rows shared among threads.
     for H, I in ((40, 7), (200, 7), (40, 2)):
         T, B = 5, 9
         arrays, options = ref.random_problem(
