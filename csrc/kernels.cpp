@@ -264,95 +264,65 @@ static void forward(const ForwardArgs<T>& a) {
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
             __builtin_prefetch(hp + e, 0, 2);
         T* tb = tiles.get() + tid * tile_rows * G * NR;
-        const int64_t ldt = G * NR;
-        const int ng = cell.step_gates();  // gates multiplied before the first barrier
-        auto epilogue = [&](int64_t q, int64_t b, const T* ghb) PYRNN_INLINE_LAMBDA {
+        const int64_t nrows = rows.end - rows.begin;
+        // The recurrent product of gates [g0, g0 + ng) of this thread's units, from A (B rows
+        // of H), into this thread's tile; then epi(q, b, the tile row of unit block q, row b)
+        // consumes it while it is hot.
+        auto step_product = [&](const T* A, int g0, int ng, auto&& epi) PYRNN_INLINE_LAMBDA {
+          const int64_t ldt = ng * NR;
+          if (nrows <= 2) {
+            // One or two rows: several unit blocks per call (few_rows_panels keeps enough FMA
+            // chains in flight), qg blocks per tile row. Same FMA sequence per element as below.
+            const int64_t qg = (4 + ng - 1) / ng, ldq = qg * ldt;
+            for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += qg) {
+              const int64_t nb = min_(qg, own.end - q0);
+              const T* bp[8];
+              T* cq[8];
+              int n = 0;
+              for (int64_t qi = 0; qi < nb; ++qi)
+                for (int g = 0; g < ng; ++g, ++n) {
+                  bp[n] = whh_p + ((g0 + g) * nq + q0 + qi) * H * NR;
+                  cq[n] = tb + qi * ldt + g * NR;
+                }
+              few_rows_panels<T>(nrows, H, A + rows.begin * H, H, bp, cq, ldq, n, 0);
+              for (int64_t qi = 0; qi < nb; ++qi)
+                for (int64_t b = rows.begin; b < rows.end; ++b)
+                  epi(q0 + qi, b, tb + (b - rows.begin) * ldq + qi * ldt);
+            }
+            return;
+          }
+          // Per block of NR units and group of RG batch rows, k-blocked in slices of a weight
+          // panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon) that
+          // every row tile reuses from cache.
+          for (int64_t q = own.begin; q < own.end; ++q)
+            for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
+              const int64_t m = min_<int64_t>(RG, rows.end - b0);
+              for (int g = 0; g < ng; ++g)
+                for (int64_t k0 = 0; k0 < H; k0 += KCS)
+                  panel_rows<T>(m, min_(KCS, H - k0), A + b0 * H + k0, H, 1,
+                                whh_p + ((g0 + g) * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt,
+                                NR, k0 == 0 ? 0 : 1, nullptr);
+              for (int64_t b = b0; b < b0 + m; ++b) epi(q, b, tb + (b - b0) * ldt);
+            }
+        };
+        step_product(hp, 0, cell.step_gates(), [&](int64_t q, int64_t b, const T* gh) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
           T* xg = xg_t + b * GH;
           const T* cpo = cp ? cp + o : nullptr;
           T* cno = cn ? cn + o : nullptr;
           T* exo = ex ? ex + o : nullptr;
           if (active(a.lengths, b, t))
-            cell.forward(j0, j1, NR, xg, ghb, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
+            cell.forward(j0, j1, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
           else
             cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
-        };
-        const int64_t nrows = rows.end - rows.begin;
-        if (nrows <= 2) {
-          // One or two rows: the products of several unit blocks in one call (few_rows_panels
-          // keeps enough FMA chains in flight), into a tile of qg blocks per row; then the
-          // epilogues. Same FMA sequence per element as the general path below.
-          const int64_t qg = (4 + ng - 1) / ng, ldq = qg * ldt;
-          for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += qg) {
-            const int64_t nb = min_(qg, own.end - q0);
-            const T* bp[8];
-            T* cq[8];
-            int n = 0;
-            for (int64_t qi = 0; qi < nb; ++qi)
-              for (int g = 0; g < ng; ++g, ++n) {
-                bp[n] = whh_p + (g * nq + q0 + qi) * H * NR;
-                cq[n] = tb + qi * ldt + g * NR;
-              }
-            few_rows_panels<T>(nrows, H, hp + rows.begin * H, H, bp, cq, ldq, n, 0);
-            for (int64_t qi = 0; qi < nb; ++qi)
-              for (int64_t b = rows.begin; b < rows.end; ++b)
-                epilogue(q0 + qi, b, tb + (b - rows.begin) * ldq + qi * ldt);
-          }
-        } else {
-          // Fused step, per block of NR units and group of RG batch rows: the recurrent GEMM
-          // for all gates of those units lands in this thread's tile, k-blocked in slices of a
-          // weight panel (Tuning::step_slice_bytes; 32 to 128 KiB measured alike on the Xeon)
-          // that every row tile reuses from cache; the epilogue then consumes the tile while
-          // it is hot.
-          for (int64_t q = own.begin; q < own.end; ++q) {
-            for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
-              const int64_t m = min_<int64_t>(RG, rows.end - b0);
-              for (int g = 0; g < ng; ++g)
-                for (int64_t k0 = 0; k0 < H; k0 += KCS)
-                  panel_rows<T>(m, min_(KCS, H - k0), hp + b0 * H + k0, H, 1,
-                                whh_p + (g * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt, NR,
-                                k0 == 0 ? 0 : 1, nullptr);
-              for (int64_t b = b0; b < b0 + m; ++b) epilogue(q, b, tb + (b - b0) * ldt);
-            }
-          }
-        }
+        });
         if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
-          if (nrows <= 2) {
-            for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += 4) {
-              const int64_t nb = min_<int64_t>(4, own.end - q0);
-              const T* bp[4];
-              T* cq[4];
-              for (int64_t qi = 0; qi < nb; ++qi) {
-                bp[qi] = whh_p + (2 * nq + q0 + qi) * H * NR;
-                cq[qi] = tb + qi * NR;
-              }
-              few_rows_panels<T>(nrows, H, ex + rows.begin * H, H, bp, cq, 4 * NR, int(nb), 0);
-              for (int64_t qi = 0; qi < nb; ++qi) {
-                const int64_t j0 = (q0 + qi) * NR, j1 = min_(H, j0 + NR);
-                for (int64_t b = rows.begin; b < rows.end; ++b)
-                  if (active(a.lengths, b, t))
-                    cell.forward_phase2(j0, j1, xg_t + b * GH,
-                                        tb + (b - rows.begin) * 4 * NR + qi * NR, hp + b * H,
-                                        hn + b * H, y_t + b * H);
-              }
-            }
-          } else {
-            for (int64_t q = own.begin; q < own.end; ++q) {
-              const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-              for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
-                const int64_t m = min_<int64_t>(RG, rows.end - b0);
-                for (int64_t k0 = 0; k0 < H; k0 += KCS)
-                  panel_rows<T>(m, min_(KCS, H - k0), ex + b0 * H + k0, H, 1,
-                                whh_p + (2 * nq + q) * H * NR + k0 * NR, tb, NR, NR,
-                                k0 == 0 ? 0 : 1, nullptr);
-                for (int64_t b = b0; b < b0 + m; ++b)
-                  if (active(a.lengths, b, t))
-                    cell.forward_phase2(j0, j1, xg_t + b * GH, tb + (b - b0) * NR, hp + b * H,
-                                        hn + b * H, y_t + b * H);
-              }
-            }
-          }
+          step_product(ex, 2, 1, [&](int64_t q, int64_t b, const T* gh) {  // n from (r h) W_hn
+            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+            if (active(a.lengths, b, t))
+              cell.forward_phase2(j0, j1, xg_t + b * GH, gh, hp + b * H, hn + b * H, y_t + b * H);
+          });
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
       }
