@@ -1,7 +1,9 @@
 // cells.h — the elementwise half of each cell ("post-GEMM"), forward and backward side by side.
 // Each function handles one batch row and the hidden units [j0, j1) of one thread's block.
 //   xg (G*H)   input projection + folded biases, pre-activation; overwritten with the
-//              activated gates (forward) and then with the gate gradients (backward)
+//              activated gates (forward, when training: KEEP) and then with the gate gradients
+//              (backward). The forward takes xg at unit j0 of gate 0 with gates xs apart (the
+//              workspace row: xs = H; inference's blocked chunk: xs = NR, see kernels.cpp)
 //   gh         the recurrent product h_prev W_hh^T of this row and block, as the GEMM left it
 //              in the thread's L1 tile: gate g of unit j at gh[g * gs + (j - j0)]
 //   hp, h      hidden state in / out (H);  cp, c: LSTM cell state in / out (H)
@@ -21,7 +23,7 @@ static PYRNN_INLINE void rnn_forward(int64_t j0, int64_t j1, const T* xg, const 
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
-    const V a = ld<V>(xg + j, n) + ld<V>(gh + (j - j0), n);
+    const V a = ld<V>(xg + (j - j0), n) + ld<V>(gh + (j - j0), n);
     const V v = RELU ? L::relu(a) : L::tanh(a);
     st(h + j, v, n);
     st(y + j, v, n);
@@ -45,23 +47,25 @@ static PYRNN_INLINE double rnn_backward(int64_t j0, int64_t j1, T* xg, const T* 
 }
 
 // ---- LSTM: i, f, o = sigmoid, g = tanh; c = f c_prev + i g; h = o tanh(c) ----------------
-template <typename T>
-static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+template <typename T, bool KEEP>
+static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t xs, int64_t gs, T* xg,
                                       const T* gh, const T* cp, T* c, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
     const int64_t u = j - j0;
-    const V i = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
-    const V f = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
-    const V g = L::tanh(ld<V>(xg + 2 * H + j, n) + ld<V>(gh + 2 * gs + u, n));
-    const V o = L::sigmoid(ld<V>(xg + 3 * H + j, n) + ld<V>(gh + 3 * gs + u, n));
+    const V i = L::sigmoid(ld<V>(xg + u, n) + ld<V>(gh + u, n));
+    const V f = L::sigmoid(ld<V>(xg + xs + u, n) + ld<V>(gh + gs + u, n));
+    const V g = L::tanh(ld<V>(xg + 2 * xs + u, n) + ld<V>(gh + 2 * gs + u, n));
+    const V o = L::sigmoid(ld<V>(xg + 3 * xs + u, n) + ld<V>(gh + 3 * gs + u, n));
     const V cn = f * ld<V>(cp + j, n) + i * g;
     const V hn = o * L::tanh(cn);
-    st(xg + j, i, n);
-    st(xg + H + j, f, n);
-    st(xg + 2 * H + j, g, n);
-    st(xg + 3 * H + j, o, n);
+    if (KEEP) {
+      st(xg + u, i, n);
+      st(xg + xs + u, f, n);
+      st(xg + 2 * xs + u, g, n);
+      st(xg + 3 * xs + u, o, n);
+    }
     st(c + j, cn, n);
     st(h + j, hn, n);
     st(y + j, hn, n);
@@ -98,23 +102,25 @@ static PYRNN_INLINE void lstm_backward(int64_t j0, int64_t j1, int64_t H, T* xg,
 
 // ---- GRU, reset_after (PyTorch): n = tanh(W_in x + b_in + r (W_hn h + b_hn)) ------------
 // h = (1 - z) n + z h_prev. extra (H) keeps hn = W_hn h_prev + b_hn.
-template <typename T>
-static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+template <typename T, bool KEEP>
+static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t xs, int64_t gs, T* xg,
                                         const T* gh, const T* b_hn, const T* hp, T* extra, T* h,
                                         T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
     const int64_t u = j - j0;
-    const V r = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
-    const V z = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
+    const V r = L::sigmoid(ld<V>(xg + u, n) + ld<V>(gh + u, n));
+    const V z = L::sigmoid(ld<V>(xg + xs + u, n) + ld<V>(gh + gs + u, n));
     const V hn = ld<V>(gh + 2 * gs + u, n) + ld<V>(b_hn + j, n);
-    const V nn = L::tanh(ld<V>(xg + 2 * H + j, n) + r * hn);
+    const V nn = L::tanh(ld<V>(xg + 2 * xs + u, n) + r * hn);
     const V v = (T(1) - z) * nn + z * ld<V>(hp + j, n);
-    st(xg + j, r, n);
-    st(xg + H + j, z, n);
-    st(xg + 2 * H + j, nn, n);
-    st(extra + j, hn, n);
+    if (KEEP) {
+      st(xg + u, r, n);
+      st(xg + xs + u, z, n);
+      st(xg + 2 * xs + u, nn, n);
+      st(extra + j, hn, n);
+    }
     st(h + j, v, n);
     st(y + j, v, n);
   });
@@ -145,32 +151,33 @@ static PYRNN_INLINE double gru_ra_backward(int64_t j0, int64_t j1, int64_t H, T*
 
 // ---- GRU, reset before (Cho et al.): n = tanh(W_in x + b_in + W_hn (r h) + b_hn) ---------
 // Two phases per step: r, z and rh = r h_prev (extra); then, once every thread's rh is
-// written, n and h from the product rh W_hn^T.
-template <typename T>
-static PYRNN_INLINE void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t H, int64_t gs, T* xg,
+// written, n and h from the product rh W_hn^T. z stays in xg for the second phase.
+template <typename T, bool KEEP>
+static PYRNN_INLINE void gru_rb_forward_rz(int64_t j0, int64_t j1, int64_t xs, int64_t gs, T* xg,
                                            const T* gh, const T* hp, T* rh) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
     const int64_t u = j - j0;
-    const V r = L::sigmoid(ld<V>(xg + j, n) + ld<V>(gh + u, n));
-    const V z = L::sigmoid(ld<V>(xg + H + j, n) + ld<V>(gh + gs + u, n));
-    st(xg + j, r, n);
-    st(xg + H + j, z, n);
+    const V r = L::sigmoid(ld<V>(xg + u, n) + ld<V>(gh + u, n));
+    const V z = L::sigmoid(ld<V>(xg + xs + u, n) + ld<V>(gh + gs + u, n));
+    if (KEEP) st(xg + u, r, n);
+    st(xg + xs + u, z, n);
     st(rh + j, r * ld<V>(hp + j, n), n);
   });
 }
 
-template <typename T>
-static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t H, T* xg, const T* gh,
+template <typename T, bool KEEP>
+static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t xs, T* xg, const T* gh,
                                           const T* hp, T* h, T* y) {
   using L = Lanes<T>;
   using V = typename L::V;
   for_lanes<T>(j0, j1, [&](int64_t j, auto n) PYRNN_INLINE_LAMBDA {
-    const V z = ld<V>(xg + H + j, n);
-    const V nn = L::tanh(ld<V>(xg + 2 * H + j, n) + ld<V>(gh + (j - j0), n));
+    const int64_t u = j - j0;
+    const V z = ld<V>(xg + xs + u, n);
+    const V nn = L::tanh(ld<V>(xg + 2 * xs + u, n) + ld<V>(gh + u, n));
     const V v = (T(1) - z) * nn + z * ld<V>(hp + j, n);
-    st(xg + 2 * H + j, nn, n);
+    if (KEEP) st(xg + 2 * xs + u, nn, n);
     st(h + j, v, n);
     st(y + j, v, n);
   });
@@ -231,9 +238,12 @@ struct CellOps {
   // product): all but GRU's n rows, whose two sides differ.
   int64_t shared_rows() const { return kind == CellKind::GRU ? 2 * H : gates() * H; }
 
-  // One row's block [j0, j1) of a step: gh is the tile row (gate g at gh + g * gs).
-  void forward(int64_t j0, int64_t j1, int64_t gs, T* xg, const T* gh, const T* b_hn, const T* hp,
-               const T* cp, T* cn, T* hn, T* y, T* ex) const {
+  // One row's block [j0, j1) of a step: gh is the tile row (gate g at gh + g * gs), xg the
+  // input projection at unit j0 (gate g at xg + g * xs). KEEP (training): the activated gates
+  // (and GRU's extra) are stored for the backward; inference keeps only what it reads again.
+  template <bool KEEP>
+  void forward(int64_t j0, int64_t j1, int64_t xs, int64_t gs, T* xg, const T* gh, const T* b_hn,
+               const T* hp, const T* cp, T* cn, T* hn, T* y, T* ex) const {
     switch (kind) {
       case CellKind::RNN_TANH:
         rnn_forward<T, false>(j0, j1, xg, gh, hn, y);
@@ -242,19 +252,21 @@ struct CellOps {
         rnn_forward<T, true>(j0, j1, xg, gh, hn, y);
         break;
       case CellKind::LSTM:
-        lstm_forward<T>(j0, j1, H, gs, xg, gh, cp, cn, hn, y);
+        lstm_forward<T, KEEP>(j0, j1, xs, gs, xg, gh, cp, cn, hn, y);
         break;
       case CellKind::GRU:
         if (reset_after)
-          gru_ra_forward<T>(j0, j1, H, gs, xg, gh, b_hn, hp, ex, hn, y);
+          gru_ra_forward<T, KEEP>(j0, j1, xs, gs, xg, gh, b_hn, hp, ex, hn, y);
         else
-          gru_rb_forward_rz<T>(j0, j1, H, gs, xg, gh, hp, ex);
+          gru_rb_forward_rz<T, KEEP>(j0, j1, xs, gs, xg, gh, hp, ex);
         break;
     }
   }
   // two_phase only: n and h from the product (r * h_prev) W_hn^T in gh.
-  void forward_phase2(int64_t j0, int64_t j1, T* xg, const T* gh, const T* hp, T* hn, T* y) const {
-    gru_rb_forward_n<T>(j0, j1, H, xg, gh, hp, hn, y);
+  template <bool KEEP>
+  void forward_phase2(int64_t j0, int64_t j1, int64_t xs, T* xg, const T* gh, const T* hp, T* hn,
+                      T* y) const {
+    gru_rb_forward_n<T, KEEP>(j0, j1, xs, xg, gh, hp, hn, y);
   }
   // A row past its length: the state passes through, the output is zero.
   void forward_inactive(int64_t j0, int64_t j1, const T* hp, T* hn, T* y, const T* cp, T* cn,

@@ -156,9 +156,14 @@ static void forward(const ForwardArgs<T>& a) {
   const T* const bias = pk + pl.bias;
   const T* const b_hn = pk + pl.b_hn;
 
-  // Input projection destination: the workspace's gates (training) or a chunk buffer.
+  // Input projection destination: the workspace's gates (training: rows of G*H, as the
+  // backward and its GEMMs read them) or, for inference, a chunk buffer blocked by unit block:
+  // [q][step][b][G][NR], so that a step's epilogue reads its block of every row as one
+  // sequential run (rows of G*H put each row's gates on pages of their own: at B = 64,
+  // H = 512 the epilogue took 21% of the LSTM forward, stalled on those reads).
   const int64_t chunk = min_(T_, a.chunk_steps > 0 ? a.chunk_steps : max_<int64_t>(1, 128 / B));
-  Buffer<T> xg_chunk(training ? 0 : chunk * B * GH);
+  Buffer<T> xg_chunk(training ? 0 : nq * chunk * B * G * NR);
+  const int64_t xs = training ? H : NR;  // gate stride within xg
 
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
@@ -232,13 +237,19 @@ static void forward(const ForwardArgs<T>& a) {
         for (int64_t q = own.begin; q < own.end; ++q)
           for (int64_t g = 0; g < G; ++g)
             panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p + (g * nq + q) * I * NR,
-                          xg_chunk_t + r0 * GH + g * H + q * NR, GH,
-                          int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR);
+                          training ? xg_chunk_t + r0 * GH + g * H + q * NR
+                                   : xg_chunk_t + (q * chunk * B + r0) * G * NR + g * NR,
+                          training ? GH : G * NR, int(min_<int64_t>(NR, H - q * NR)),
+                          bias + g * H + q * NR);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
         if ((quit = stop.poll(tid, step, !by_rows))) break;
         const int64_t t = s.reverse ? T_ - 1 - step : step;
-        T* xg_t = xg_chunk_t + (t - t_lo) * B * GH;
+        // Row b's input projection at unit block q (gate g at + g * xs).
+        auto xg_at = [&](int64_t q, int64_t b) {
+          return training ? xg_chunk_t + ((t - t_lo) * B + b) * GH + q * NR
+                          : xg_chunk_t + ((q * chunk + t - t_lo) * B + b) * G * NR;
+        };
         const T* hp;
         T* hn;
         const T* cp = nullptr;
@@ -265,6 +276,23 @@ static void forward(const ForwardArgs<T>& a) {
             __builtin_prefetch(hp + e, 0, 2);
         T* tb = tiles.get() + tid * tile_rows * G * NR;
         const int64_t nrows = rows.end - rows.begin;
+        // The state rows the epilogue of block q, row b will touch, asked into L2 before the
+        // block's product: a weight stream larger than L2 (W_hh of 4 MiB at H = 512) evicts
+        // them between steps, and their rows lie H apart, each a miss of its own. Then they
+        // arrive during the product instead of one by one inside the epilogue.
+        auto warm = [&](int64_t q, int64_t b) PYRNN_INLINE_LAMBDA {
+          constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+          const int64_t o = b * H + q * NR;
+          const T* xq = xg_at(q, b);
+          for (int64_t e = 0; e < NR; e += kLine) {
+            __builtin_prefetch(hp + o + e, 0, 2);
+            if (cp) __builtin_prefetch(cp + o + e, 0, 2);
+            if (ex) __builtin_prefetch(ex + o + e, 1, 2);
+            __builtin_prefetch(hn + o + e, 1, 2);
+            __builtin_prefetch(y_t + o + e, 1, 2);
+            for (int64_t g = 0; g < G; ++g) __builtin_prefetch(xq + g * xs + e, 1, 2);
+          }
+        };
         // The recurrent product of gates [g0, g0 + ng) of this thread's units, from A (B rows
         // of H), into this thread's tile; then epi(q, b, the tile row of unit block q, row b)
         // consumes it while it is hot.
@@ -297,6 +325,7 @@ static void forward(const ForwardArgs<T>& a) {
           for (int64_t q = own.begin; q < own.end; ++q)
             for (int64_t b0 = rows.begin; b0 < rows.end; b0 += RG) {
               const int64_t m = min_<int64_t>(RG, rows.end - b0);
+              for (int64_t b = b0; b < b0 + m; ++b) warm(q, b);
               for (int g = 0; g < ng; ++g)
                 for (int64_t k0 = 0; k0 < H; k0 += KCS)
                   panel_rows<T>(m, min_(KCS, H - k0), A + b0 * H + k0, H, 1,
@@ -307,21 +336,30 @@ static void forward(const ForwardArgs<T>& a) {
         };
         step_product(hp, 0, cell.step_gates(), [&](int64_t q, int64_t b, const T* gh) {
           const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
-          T* xg = xg_t + b * GH;
+          T* xg = xg_at(q, b);
           const T* cpo = cp ? cp + o : nullptr;
           T* cno = cn ? cn + o : nullptr;
           T* exo = ex ? ex + o : nullptr;
-          if (active(a.lengths, b, t))
-            cell.forward(j0, j1, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o, y_t + o, exo);
-          else
+          if (!active(a.lengths, b, t))
             cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
+          else if (training)
+            cell.template forward<true>(j0, j1, xs, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o,
+                                        y_t + o, exo);
+          else
+            cell.template forward<false>(j0, j1, xs, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o,
+                                         y_t + o, exo);
         });
         if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
           step_product(ex, 2, 1, [&](int64_t q, int64_t b, const T* gh) {  // n from (r h) W_hn
-            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-            if (active(a.lengths, b, t))
-              cell.forward_phase2(j0, j1, xg_t + b * GH, gh, hp + b * H, hn + b * H, y_t + b * H);
+            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
+            if (!active(a.lengths, b, t)) return;
+            if (training)
+              cell.template forward_phase2<true>(j0, j1, xs, xg_at(q, b), gh, hp + o, hn + o,
+                                                 y_t + o);
+            else
+              cell.template forward_phase2<false>(j0, j1, xs, xg_at(q, b), gh, hp + o, hn + o,
+                                                  y_t + o);
           });
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
