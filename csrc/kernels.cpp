@@ -294,8 +294,8 @@ static void forward(const ForwardArgs<T>& a) {
           }
         };
         // The recurrent product of gates [g0, g0 + ng) of this thread's units, from A (B rows
-        // of H), into this thread's tile; then epi(q, b, the tile row of unit block q, row b)
-        // consumes it while it is hot.
+        // of H), into this thread's tile; then epi(q, b0, m, tile, row stride) consumes rows
+        // [b0, b0 + m) of unit block q while they are hot.
         auto step_product = [&](const T* A, int g0, int ng, auto&& epi) PYRNN_INLINE_LAMBDA {
           const int64_t ldt = ng * NR;
           if (nrows <= 2) {
@@ -314,8 +314,7 @@ static void forward(const ForwardArgs<T>& a) {
                 }
               few_rows_panels<T>(nrows, H, A + rows.begin * H, H, bp, cq, ldq, n, 0);
               for (int64_t qi = 0; qi < nb; ++qi)
-                for (int64_t b = rows.begin; b < rows.end; ++b)
-                  epi(q0 + qi, b, tb + (b - rows.begin) * ldq + qi * ldt);
+                epi(q0 + qi, rows.begin, nrows, tb + qi * ldt, ldq);
             }
             return;
           }
@@ -331,35 +330,43 @@ static void forward(const ForwardArgs<T>& a) {
                   panel_rows<T>(m, min_(KCS, H - k0), A + b0 * H + k0, H, 1,
                                 whh_p + ((g0 + g) * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt,
                                 NR, k0 == 0 ? 0 : 1, nullptr);
-              for (int64_t b = b0; b < b0 + m; ++b) epi(q, b, tb + (b - b0) * ldt);
+              epi(q, b0, m, tb, ldt);
             }
         };
-        step_product(hp, 0, cell.step_gates(), [&](int64_t q, int64_t b, const T* gh) {
-          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
-          T* xg = xg_at(q, b);
-          const T* cpo = cp ? cp + o : nullptr;
-          T* cno = cn ? cn + o : nullptr;
-          T* exo = ex ? ex + o : nullptr;
-          if (!active(a.lengths, b, t))
-            cell.forward_inactive(j0, j1, hp + o, hn + o, y_t + o, cpo, cno, exo);
-          else if (training)
-            cell.template forward<true>(j0, j1, xs, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o,
-                                        y_t + o, exo);
-          else
-            cell.template forward<false>(j0, j1, xs, NR, xg, gh, b_hn, hp + o, cpo, cno, hn + o,
-                                         y_t + o, exo);
-        });
+        // The epilogue of rows [b0, b0 + m) of unit block q, from their tile rows (grs apart).
+        auto rows_of = [&](int64_t q, int64_t b0, const T* gh, int64_t grs) {
+          return StepRows<T>{xg_at(q, b0),
+                             training ? GH : G * NR,
+                             xs,
+                             gh,
+                             grs,
+                             NR,
+                             b_hn,
+                             hp,
+                             cp,
+                             cn,
+                             hn,
+                             y_t,
+                             ex,
+                             a.lengths,
+                             t};
+        };
+        step_product(hp, 0, cell.step_gates(),
+                     [&](int64_t q, int64_t b0, int64_t m, const T* gh, int64_t grs) {
+                       const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
+                       if (training)
+                         cell.template forward<true>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
+                       else
+                         cell.template forward<false>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
+                     });
         if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
-          step_product(ex, 2, 1, [&](int64_t q, int64_t b, const T* gh) {  // n from (r h) W_hn
-            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR), o = b * H;
-            if (!active(a.lengths, b, t)) return;
+          step_product(ex, 2, 1, [&](int64_t q, int64_t b0, int64_t m, const T* gh, int64_t grs) {
+            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);  // n from (r h) W_hn
             if (training)
-              cell.template forward_phase2<true>(j0, j1, xs, xg_at(q, b), gh, hp + o, hn + o,
-                                                 y_t + o);
+              cell.template forward_phase2<true>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
             else
-              cell.template forward_phase2<false>(j0, j1, xs, xg_at(q, b), gh, hp + o, hn + o,
-                                                  y_t + o);
+              cell.template forward_phase2<false>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
           });
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
