@@ -416,16 +416,16 @@ static void bias_gradients(const CellOps<T>& cell, const T* gates, const T* extr
   }
 }
 
-// ||dL/dh_t|| (and ||dL/dc_t||) from the per-(t, row, unit block) squared partial sums, added
-// in one fixed order: the same however the steps were shared among threads.
+// ||dL/dh_t|| (and ||dL/dc_t||) from the per-(t, row) squared sums, added in one fixed order:
+// the same however the steps were shared among threads.
 template <typename T>
-static void step_norms(const double* part_h, const double* part_c, int64_t T_, int64_t per_step,
-                       T* norm_h, T* norm_c) {
+static void step_norms(const double* row_h, const double* row_c, int64_t T_, int64_t B, T* norm_h,
+                       T* norm_c) {
   for (int64_t t = 0; t < T_; ++t) {
     double sh = 0, sc = 0;
-    for (int64_t e = t * per_step; e < (t + 1) * per_step; ++e) {
-      sh += part_h[e];
-      if (norm_c) sc += part_c[e];
+    for (int64_t e = t * B; e < (t + 1) * B; ++e) {
+      sh += row_h[e];
+      if (norm_c) sc += row_c[e];
     }
     norm_h[t] = T(std::sqrt(sh));
     if (norm_c) norm_c[t] = T(std::sqrt(sc));
@@ -456,9 +456,12 @@ static void backward(const BackwardArgs<T>& a) {
   Buffer<T> drh(gru_rb ? B * Hp : 0);
   Buffer<T> zero_dy(a.dy ? 0 : B * H);
   if (!a.dy) std::memset(zero_dy.get(), 0, sizeof(T) * B * H);
-  // Squared-norm partial sums per (t, batch row, unit block), added up in one fixed order at
-  // the end: the same result however the steps are shared among threads.
-  Buffer<double> part_h(T_ * B * nq), part_c(lstm ? T_ * B * nq : 0);
+  // Squared-norm partial sums per (batch row, unit block) of the last two steps (a ring: a
+  // thread writes step t - 2's slot only after the barrier that follows every thread's sums
+  // of step t), added per row in unit order into row_h/row_c (t, b) once the row is complete,
+  // and those per step at the end: one fixed order however the steps are shared among threads.
+  Buffer<double> part_h(2 * B * nq), part_c(lstm ? 2 * B * nq : 0);
+  Buffer<double> row_h(T_ * B), row_c(lstm ? T_ * B : 0);
   Buffer<T> slab(KC * num_panels<T>(I + H) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
@@ -532,8 +535,9 @@ static void backward(const BackwardArgs<T>& a) {
           T* xg = dg_t + b * GH;
           const int64_t o = b * H;
           double nh = 0, nc = 0;
-          part_h.get()[(t * B + b) * nq + q] = 0;
-          if (lstm) part_c.get()[(t * B + b) * nq + q] = 0;
+          const int64_t e = ((t % 2) * B + b) * nq + q;
+          part_h.get()[e] = 0;
+          if (lstm) part_c.get()[e] = 0;
           T* exo = cell.has_extra() ? extra + t * B * H + o : nullptr;
           if (!active(a.lengths, b, t)) {  // state passed through: gradient too
             cell.backward_inactive(j0, j1, xg, exo);
@@ -542,11 +546,23 @@ static void backward(const BackwardArgs<T>& a) {
           cell.backward(j0, j1, xg, hp + o, ho + o, lstm ? cells + in_slot(t) * B * H + o : nullptr,
                         lstm ? cells + out_slot(t) * B * H + o : nullptr, dy_t + o, dh + o,
                         lstm ? dc + o : nullptr, exo, nh, nc);
-          part_h.get()[(t * B + b) * nq + q] = nh;
-          if (lstm) part_c.get()[(t * B + b) * nq + q] = nc;
+          part_h.get()[e] = nh;
+          if (lstm) part_c.get()[e] = nc;
         }
       }
       if (!by_rows) bar.wait();  // the products below read dG_t of every unit
+      {  // each row's sums over its unit blocks, now complete (split by units: after the barrier)
+        const Range rr = by_rows ? rows : split(B, tid, nt);
+        for (int64_t b = rr.begin; b < rr.end; ++b) {
+          double sh = 0, sc = 0;
+          for (int64_t q = 0; q < nq; ++q) {
+            sh += part_h.get()[((t % 2) * B + b) * nq + q];
+            if (lstm) sc += part_c.get()[((t % 2) * B + b) * nq + q];
+          }
+          row_h.get()[t * B + b] = sh;
+          if (lstm) row_c.get()[t * B + b] = sc;
+        }
+      }
       const int64_t nr = rows.end - rows.begin;
       if (gru_rb && nr > 0) {
         for (int64_t q = own.begin; q < own.end; ++q) {
@@ -629,7 +645,7 @@ static void backward(const BackwardArgs<T>& a) {
     }  // !stop.stopped()
   }
   if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
-  step_norms(part_h.get(), part_c.get(), T_, B * nq, a.norm_h, lstm ? a.norm_c : nullptr);
+  step_norms(row_h.get(), row_c.get(), T_, B, a.norm_h, lstm ? a.norm_c : nullptr);
 }
 
 // ---- several layer-directions at once ------------------------------------------------------
