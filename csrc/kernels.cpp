@@ -156,14 +156,10 @@ static void forward(const ForwardArgs<T>& a) {
   const T* const bias = pk + pl.bias;
   const T* const b_hn = pk + pl.b_hn;
 
-  // Input projection destination: the workspace's gates (training: rows of G*H, as the
-  // backward and its GEMMs read them) or, for inference, a chunk buffer blocked by unit block:
-  // [q][step][b][G][NR], so that a step's epilogue reads its block of every row as one
-  // sequential run (rows of G*H put each row's gates on pages of their own: at B = 64,
-  // H = 512 the epilogue took 21% of the LSTM forward, stalled on those reads).
+  // Input projection destination: the workspace's gates (training) or, for inference, a chunk
+  // buffer grouped by unit blocks (see xg_group below).
   const int64_t chunk = min_(T_, a.chunk_steps > 0 ? a.chunk_steps : max_<int64_t>(1, 128 / B));
   Buffer<T> xg_chunk(training ? 0 : nq * chunk * B * G * NR);
-  const int64_t xs = training ? H : NR;  // gate stride within xg
 
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
@@ -200,9 +196,9 @@ static void forward(const ForwardArgs<T>& a) {
   const int64_t KCS = step_slice<T>(tn);
   const int64_t RG =
       max_<int64_t>(MR, tn.step_tile_bytes / (G * NR * int64_t(sizeof(T))) / MR * MR);
-  // One step tile per thread: RG rows, or 2 rows of up to 4 unit blocks (few_rows_panels).
-  const int64_t tile_rows = max_<int64_t>(RG, 8);
-  Buffer<T> tiles(int64_t(nthreads) * tile_rows * G * NR);
+  // One step tile per thread: RG rows of one unit block, or the 1 or 2 rows of all its blocks.
+  const int64_t tile_elems = max_<int64_t>(RG * G * NR, 2 * G * nq * NR);
+  Buffer<T> tiles(int64_t(nthreads) * tile_elems);
 
   Barrier bar;
   StopPoll stop(a.stop);
@@ -215,6 +211,19 @@ static void forward(const ForwardArgs<T>& a) {
     // This thread's blocks of hidden units and its batch rows (one of the two is everything).
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
+    const bool few = rows.end - rows.begin <= 2;  // one or two rows: few_rows_panels
+    // Where the input projection of unit block q lies. Training: the workspace's rows of G*H
+    // (W = H). Inference: a chunk buffer of groups [step][b][G][W], a group being one block
+    // (W = NR: a step's epilogue reads each row's block as one run, where rows of G*H put
+    // each row's gates on pages of their own: at B = 64, H = 512 the epilogue took 21% of the
+    // LSTM forward, stalled on those reads) or, for one or two rows, all of this thread's
+    // blocks (one epilogue call for the whole row). Group of q at xg_group(q), q at
+    // xg_unit(q) within it.
+    const int64_t W = training ? H : few ? (own.end - own.begin) * NR : NR;
+    auto xg_group = [&](int64_t q) {
+      return training ? 0 : (few ? own.begin : q) * chunk * B * G * NR;
+    };
+    auto xg_unit = [&](int64_t q) { return (training ? q : few ? q - own.begin : 0) * NR; };
     if (!a.packed) {  // panels (g, q); split by units, a thread packs (and will read) only its own
       const Range pp = by_rows ? split(G * nq, tid, nt) : Range{own.begin * G, own.end * G};
       for (int64_t i = pp.begin; i < pp.end; ++i) {
@@ -237,18 +246,15 @@ static void forward(const ForwardArgs<T>& a) {
         for (int64_t q = own.begin; q < own.end; ++q)
           for (int64_t g = 0; g < G; ++g)
             panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p + (g * nq + q) * I * NR,
-                          training ? xg_chunk_t + r0 * GH + g * H + q * NR
-                                   : xg_chunk_t + (q * chunk * B + r0) * G * NR + g * NR,
-                          training ? GH : G * NR, int(min_<int64_t>(NR, H - q * NR)),
-                          bias + g * H + q * NR);
+                          xg_chunk_t + xg_group(q) + r0 * G * W + g * W + xg_unit(q), G * W,
+                          int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
         if ((quit = stop.poll(tid, step, !by_rows))) break;
         const int64_t t = s.reverse ? T_ - 1 - step : step;
-        // Row b's input projection at unit block q (gate g at + g * xs).
+        // Row b's input projection at unit block q (gate g at + g * W).
         auto xg_at = [&](int64_t q, int64_t b) {
-          return training ? xg_chunk_t + ((t - t_lo) * B + b) * GH + q * NR
-                          : xg_chunk_t + ((q * chunk + t - t_lo) * B + b) * G * NR;
+          return xg_chunk_t + xg_group(q) + ((t - t_lo) * B + b) * G * W + xg_unit(q);
         };
         const T* hp;
         T* hn;
@@ -274,7 +280,7 @@ static void forward(const ForwardArgs<T>& a) {
                                  // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))
             __builtin_prefetch(hp + e, 0, 2);
-        T* tb = tiles.get() + tid * tile_rows * G * NR;
+        T* tb = tiles.get() + tid * tile_elems;
         const int64_t nrows = rows.end - rows.begin;
         // The state rows the epilogue of block q, row b will touch, asked into L2 before the
         // block's product: a weight stream larger than L2 (W_hh of 4 MiB at H = 512) evicts
@@ -290,19 +296,21 @@ static void forward(const ForwardArgs<T>& a) {
             if (ex) __builtin_prefetch(ex + o + e, 1, 2);
             __builtin_prefetch(hn + o + e, 1, 2);
             __builtin_prefetch(y_t + o + e, 1, 2);
-            for (int64_t g = 0; g < G; ++g) __builtin_prefetch(xq + g * xs + e, 1, 2);
+            for (int64_t g = 0; g < G; ++g) __builtin_prefetch(xq + g * W + e, 1, 2);
           }
         };
         // The recurrent product of gates [g0, g0 + ng) of this thread's units, from A (B rows
-        // of H), into this thread's tile; then epi(q, b0, m, tile, row stride) consumes rows
-        // [b0, b0 + m) of unit block q while they are hot.
+        // of H), into this thread's tile; then epi(q0, q1, b0, m, tile, row stride, gate
+        // stride) consumes rows [b0, b0 + m) of unit blocks [q0, q1) while they are hot.
         auto step_product = [&](const T* A, int g0, int ng, auto&& epi) PYRNN_INLINE_LAMBDA {
           const int64_t ldt = ng * NR;
-          if (nrows <= 2) {
+          if (few) {
             // One or two rows: several unit blocks per call (few_rows_panels keeps enough FMA
-            // chains in flight), qg blocks per tile row. Same FMA sequence per element as below.
-            const int64_t qg = (4 + ng - 1) / ng, ldq = qg * ldt;
-            for (int64_t q0 = own.begin; q0 < own.end && nrows > 0; q0 += qg) {
+            // chains in flight), into a tile of all this thread's units (gate g at g * Wt), then
+            // one epilogue call for them all. Same FMA sequence per element as below.
+            const int64_t qg = (4 + ng - 1) / ng, Wt = (own.end - own.begin) * NR, ldq = ng * Wt;
+            if (nrows == 0 || Wt == 0) return;
+            for (int64_t q0 = own.begin; q0 < own.end; q0 += qg) {
               const int64_t nb = min_(qg, own.end - q0);
               const T* bp[8];
               T* cq[8];
@@ -310,12 +318,11 @@ static void forward(const ForwardArgs<T>& a) {
               for (int64_t qi = 0; qi < nb; ++qi)
                 for (int g = 0; g < ng; ++g, ++n) {
                   bp[n] = whh_p + ((g0 + g) * nq + q0 + qi) * H * NR;
-                  cq[n] = tb + qi * ldt + g * NR;
+                  cq[n] = tb + g * Wt + (q0 + qi - own.begin) * NR;
                 }
               few_rows_panels<T>(nrows, H, A + rows.begin * H, H, bp, cq, ldq, n, 0);
-              for (int64_t qi = 0; qi < nb; ++qi)
-                epi(q0 + qi, rows.begin, nrows, tb + qi * ldt, ldq);
             }
+            epi(own.begin, own.end, rows.begin, nrows, tb, ldq, Wt);
             return;
           }
           // Per block of NR units and group of RG batch rows, k-blocked in slices of a weight
@@ -330,44 +337,27 @@ static void forward(const ForwardArgs<T>& a) {
                   panel_rows<T>(m, min_(KCS, H - k0), A + b0 * H + k0, H, 1,
                                 whh_p + ((g0 + g) * nq + q) * H * NR + k0 * NR, tb + g * NR, ldt,
                                 NR, k0 == 0 ? 0 : 1, nullptr);
-              epi(q, b0, m, tb, ldt);
+              epi(q, q + 1, b0, m, tb, ldt, NR);
             }
         };
-        // The epilogue of rows [b0, b0 + m) of unit block q, from their tile rows (grs apart).
-        auto rows_of = [&](int64_t q, int64_t b0, const T* gh, int64_t grs) {
-          return StepRows<T>{xg_at(q, b0),
-                             training ? GH : G * NR,
-                             xs,
-                             gh,
-                             grs,
-                             NR,
-                             b_hn,
-                             hp,
-                             cp,
-                             cn,
-                             hn,
-                             y_t,
-                             ex,
-                             a.lengths,
-                             t};
+        // The epilogue of rows [b0, b0 + m) of unit blocks [q0, q1): the tile's rows grs apart,
+        // its gates gs apart.
+        auto epilogue = [&](auto phase2, int64_t q0, int64_t q1, int64_t b0, int64_t m, const T* gh,
+                            int64_t grs, int64_t gs) {
+          const int64_t j0 = q0 * NR, j1 = min_(H, q1 * NR);
+          const StepRows<T> r{xg_at(q0, b0), G * W, W,         gh, grs, gs, b_hn, hp, cp, cn, hn,
+                              y_t,           ex,    a.lengths, t};
+          if (phase2)
+            training ? cell.template forward_phase2<true>(j0, j1, b0, b0 + m, r)
+                     : cell.template forward_phase2<false>(j0, j1, b0, b0 + m, r);
+          else
+            training ? cell.template forward<true>(j0, j1, b0, b0 + m, r)
+                     : cell.template forward<false>(j0, j1, b0, b0 + m, r);
         };
-        step_product(hp, 0, cell.step_gates(),
-                     [&](int64_t q, int64_t b0, int64_t m, const T* gh, int64_t grs) {
-                       const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-                       if (training)
-                         cell.template forward<true>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
-                       else
-                         cell.template forward<false>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
-                     });
+        step_product(hp, 0, cell.step_gates(), [&](auto... e) { epilogue(false, e...); });
         if (cell.two_phase()) {
           if (!by_rows) bar.wait();  // r * h_prev of every unit is read below
-          step_product(ex, 2, 1, [&](int64_t q, int64_t b0, int64_t m, const T* gh, int64_t grs) {
-            const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);  // n from (r h) W_hn
-            if (training)
-              cell.template forward_phase2<true>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
-            else
-              cell.template forward_phase2<false>(j0, j1, b0, b0 + m, rows_of(q, b0, gh, grs));
-          });
+          step_product(ex, 2, 1, [&](auto... e) { epilogue(true, e...); });  // n from (r h) W_hn
         }
         if (!by_rows) bar.wait();  // h_t of every unit is read by the next step
       }
