@@ -327,25 +327,44 @@ struct CellOps {
     }
   }
 
-  // Gate gradients of one row's block from the saved step (in place over xg); dh (and dc) in:
-  // dL/dh_t from later steps, out: the direct part of dL/dh_{t-1}. Adds squared norms.
-  void backward(int64_t j0, int64_t j1, T* xg, const T* hp, const T* ho, const T* cp, const T* c,
-                const T* dy, T* dh, T* dc, T* ex, double& nh, double& nc) const {
+  // Gate gradients of one row's unit blocks [q0, q1) (bw units each) from the saved step (in
+  // place over xg), in one call: the activations' constants are set up once per row, not once
+  // per block. dh (and dc) in: dL/dh_t from later steps, out: the direct part of dL/dh_{t-1}.
+  // nh[q] (and nc[q]): block q's squared norms of the total dL/dh_t (dL/dc_t).
+  void backward(int64_t q0, int64_t q1, int64_t bw, T* xg, const T* hp, const T* ho, const T* cp,
+                const T* c, const T* dy, T* dh, T* dc, T* ex, double* nh, double* nc) const {
+    auto blocks = [&](auto&& f) PYRNN_INLINE_LAMBDA {
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t j0 = q * bw, j1 = j0 + bw < H ? j0 + bw : H;
+        double sh = 0, sc = 0;
+        f(j0, j1, sh, sc);
+        nh[q] = sh;
+        if (nc) nc[q] = sc;
+      }
+    };
     switch (kind) {
       case CellKind::RNN_TANH:
-        nh += rnn_backward<T, false>(j0, j1, xg, ho, dy, dh);
+        blocks([&](int64_t j0, int64_t j1, double& sh, double&)
+                   PYRNN_INLINE_LAMBDA { sh += rnn_backward<T, false>(j0, j1, xg, ho, dy, dh); });
         break;
       case CellKind::RNN_RELU:
-        nh += rnn_backward<T, true>(j0, j1, xg, ho, dy, dh);
+        blocks([&](int64_t j0, int64_t j1, double& sh, double&)
+                   PYRNN_INLINE_LAMBDA { sh += rnn_backward<T, true>(j0, j1, xg, ho, dy, dh); });
         break;
       case CellKind::LSTM:
-        lstm_backward<T>(j0, j1, H, xg, cp, c, dy, dh, dc, nh, nc);
+        blocks([&](int64_t j0, int64_t j1, double& sh, double& sc) PYRNN_INLINE_LAMBDA {
+          lstm_backward<T>(j0, j1, H, xg, cp, c, dy, dh, dc, sh, sc);
+        });
         break;
       case CellKind::GRU:
         if (reset_after)
-          nh += gru_ra_backward<T>(j0, j1, H, xg, ex, hp, dy, dh);
+          blocks([&](int64_t j0, int64_t j1, double& sh, double&) PYRNN_INLINE_LAMBDA {
+            sh += gru_ra_backward<T>(j0, j1, H, xg, ex, hp, dy, dh);
+          });
         else
-          nh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp, dy, dh);
+          blocks([&](int64_t j0, int64_t j1, double& sh, double&) PYRNN_INLINE_LAMBDA {
+            sh += gru_rb_backward_zn<T>(j0, j1, H, xg, hp, dy, dh);
+          });
         break;
     }
   }

@@ -520,25 +520,23 @@ static void backward(const BackwardArgs<T>& a) {
       // Row by row (a row of saved gates is G*H contiguous elements, from memory: its blocks
       // in order, not one block of every row then the next block).
       for (int64_t b = rows.begin; b < rows.end; ++b) {
-        for (int64_t q = own.begin; q < own.end; ++q) {
-          const int64_t j0 = q * NR, j1 = min_(H, j0 + NR);
-          T* xg = dg_t + b * GH;
-          const int64_t o = b * H;
-          double nh = 0, nc = 0;
-          const int64_t e = ((t % 2) * B + b) * nq + q;
-          part_h.get()[e] = 0;
-          if (lstm) part_c.get()[e] = 0;
-          T* exo = cell.has_extra() ? extra + t * B * H + o : nullptr;
-          if (!active(a.lengths, b, t)) {  // state passed through: gradient too
-            cell.backward_inactive(j0, j1, xg, exo);
-            continue;
+        T* xg = dg_t + b * GH;
+        const int64_t o = b * H;
+        double* const ph = part_h.get() + ((t % 2) * B + b) * nq;
+        double* const pc = lstm ? part_c.get() + ((t % 2) * B + b) * nq : nullptr;
+        T* exo = cell.has_extra() ? extra + t * B * H + o : nullptr;
+        if (!active(a.lengths, b, t)) {  // state passed through: gradient too
+          for (int64_t q = own.begin; q < own.end; ++q) {
+            cell.backward_inactive(q * NR, min_(H, q * NR + NR), xg, exo);
+            ph[q] = 0;
+            if (pc) pc[q] = 0;
           }
-          cell.backward(j0, j1, xg, hp + o, ho + o, lstm ? cells + in_slot(t) * B * H + o : nullptr,
-                        lstm ? cells + out_slot(t) * B * H + o : nullptr, dy_t + o, dh + o,
-                        lstm ? dc + o : nullptr, exo, nh, nc);
-          part_h.get()[e] = nh;
-          if (lstm) part_c.get()[e] = nc;
+          continue;
         }
+        cell.backward(own.begin, own.end, NR, xg, hp + o, ho + o,
+                      lstm ? cells + in_slot(t) * B * H + o : nullptr,
+                      lstm ? cells + out_slot(t) * B * H + o : nullptr, dy_t + o, dh + o,
+                      lstm ? dc + o : nullptr, exo, ph, pc);
       }
       if (!by_rows) bar.wait();  // the products below read dG_t of every unit
       {  // each row's sums over its unit blocks, now complete (split by units: after the barrier)
