@@ -1050,6 +1050,8 @@ PYBIND11_MODULE(_core, m) {
     tun["step_slice_bytes"] = tn.step_slice_bytes;
     tun["row_split_bytes"] = tn.row_split_bytes;
     tun["l2_fit_bytes"] = tn.l2_fit_bytes;
+    tun["gemm_kc_bytes"] = tn.gemm_kc_bytes;
+    tun["gemm_mc_bytes"] = tn.gemm_mc_bytes;
     d["tuning"] = tun;
     const LoadInfo l = load_info();
     py::dict load;

@@ -96,6 +96,7 @@ static void conv_pool_rows(const Conv1dShape& s, const int64_t* lengths, const T
 template <typename T>
 static void conv1d_forward(const Conv1dForwardArgs<T>& a) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
+  const int64_t KC = gemm_blocks<T>(tuning(cache_info())).kc;
   const Conv1dShape& s = a.s;
   const int64_t B = s.B, N = s.C_out, CK = s.C_in * s.K, Tc = s.conv_len(s.T), M = Tc * B;
   const int64_t np = num_panels<T>(N);
@@ -123,7 +124,7 @@ static void conv1d_forward(const Conv1dForwardArgs<T>& a) {
       col.rows(m0, m, cb);
       for (int64_t p = 0; p < np; ++p)
         panel_gemm<T>(m, CK, cb, CK, wp.get() + p * CK * NR, Z + m0 * N + p * NR, N,
-                      int(min_<int64_t>(NR, N - p * NR)), a.bias ? a.bias + p * NR : nullptr);
+                      int(min_<int64_t>(NR, N - p * NR)), a.bias ? a.bias + p * NR : nullptr, KC);
       for (int64_t i = 0; i < m; ++i) {
         T* z = Z + (m0 + i) * N;
         const int64_t t = (m0 + i) / B, b = (m0 + i) % B;
@@ -194,7 +195,8 @@ static void conv_dx_rows(const Conv1dShape& s, const int64_t* lengths, const T* 
 template <typename T>
 static void conv1d_backward(const Conv1dBackwardArgs<T>& a) {
   constexpr int NR = GemmCfg<T>::NR;
-  constexpr int64_t KC = GemmCfg<T>::KC, kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
+  const GemmBlocks gb = gemm_blocks<T>(tuning(cache_info()));
+  const int64_t KC = gb.kc, kApack = gb.mc * gb.kc;
   const Conv1dShape& s = a.s;
   const int64_t B = s.B, N = s.C_out, CK = s.C_in * s.K, Tc = s.conv_len(s.T), M = Tc * B;
   const Im2col<T> col{a.x, a.lengths, B, s.C_in, s.K, s.stride, s.dilation, s.padding, s.T};

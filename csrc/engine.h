@@ -117,6 +117,8 @@ struct Tuning {
   int64_t step_slice_bytes;  // k-slice of a W_hh panel that every row tile of a step reuses
   int64_t row_split_bytes;   // split a step by batch rows only when the weights fit this
   int64_t l2_fit_bytes;      // a packed GEMM operand this size stays in L2 across tiles
+  int64_t gemm_kc_bytes;     // a KC x NR slice of a packed B panel (the big GEMMs' k-block)
+  int64_t gemm_mc_bytes;     // an MC x KC block of A that stays in L2 across the panels
 };
 Tuning tuning(const CacheInfo& c);
 

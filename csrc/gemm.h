@@ -25,12 +25,6 @@
 #ifndef PYRNN_GEMM_MR
 #define PYRNN_GEMM_MR PYRNN_GEMM_MR_DEFAULT
 #endif
-#ifndef PYRNN_GEMM_KC_BYTES
-#define PYRNN_GEMM_KC_BYTES 65536  // a KC x NR slice of a B panel (64 KiB measured best)
-#endif
-#ifndef PYRNN_GEMM_MC
-#define PYRNN_GEMM_MC 96
-#endif
 #ifndef PYRNN_GEMM_NCP
 #define PYRNN_GEMM_NCP 4
 #endif
@@ -41,13 +35,22 @@ struct GemmCfg {
   static constexpr int NV = PYRNN_GEMM_NV;         // vectors per micro-tile row
   static constexpr int NR = NV * VL;               // micro-tile columns
   static constexpr int MR = PYRNN_GEMM_MR;         // micro-tile rows
-  static constexpr int64_t KC =                    // k-block of the big GEMMs
-      PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T))) < 512
-          ? PYRNN_GEMM_KC_BYTES / (NR * int64_t(sizeof(T)))
-          : 512;
-  static constexpr int64_t MC = PYRNN_GEMM_MC;     // rows of A per tile (L2)
   static constexpr int64_t NCP = PYRNN_GEMM_NCP;   // panels per tile
 };
+
+// The big GEMMs' blocking, from the caches (Tuning::gemm_kc_bytes, gemm_mc_bytes): kc, the
+// k-block (64..512), and mc, the rows of A per tile (a multiple of MR, 4 MR..192). Neither
+// changes a result: each element of C is the same FMA sequence over k whatever the blocks.
+struct GemmBlocks {
+  int64_t kc, mc;
+};
+template <typename T>
+static inline GemmBlocks gemm_blocks(const Tuning& tn) {
+  constexpr int64_t NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR, sz = int64_t(sizeof(T));
+  const int64_t kc = min_<int64_t>(512, max_<int64_t>(64, tn.gemm_kc_bytes / (NR * sz)));
+  const int64_t mc = min_<int64_t>(192, max_<int64_t>(4 * MR, tn.gemm_mc_bytes / (kc * sz)));
+  return {kc, mc / MR * MR};
+}
 
 // k-block of the recurrent step's GEMM: a slice of a W_hh panel (Tuning::step_slice_bytes,
 // from the L2 size) that every row tile of the step reuses from cache.
@@ -229,14 +232,13 @@ static inline void few_rows_panels(int64_t m, int64_t kc, const T* A, int64_t a_
 }
 
 // C[0:M, 0:ncols] = A (M, K) * Bp + bias for one panel Bp packed over the full K (K x NR),
-// A read in place (rows of lda). k-blocked by KC (a slice of the panel stays in L1 while
-// every row of A passes over it), so each element of C sees the same FMA sequence as in
-// gemm_par.
+// A read in place (rows of lda). k-blocked by KC (gemm_blocks: a slice of the panel stays in
+// L1 while every row of A passes over it), so each element of C sees the same FMA sequence as
+// in gemm_par.
 template <typename T>
 static inline void panel_gemm(int64_t M, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
-                              int64_t ldc, int ncols, const T* bias) {
+                              int64_t ldc, int ncols, const T* bias, int64_t KC) {
   constexpr int NR = GemmCfg<T>::NR;
-  constexpr int64_t KC = GemmCfg<T>::KC;
   for (int64_t k0 = 0; k0 < K; k0 += KC)
     panel_rows<T>(M, min_(KC, K - k0), A + k0, lda, 1, Bp + k0 * NR, C, ldc, ncols,
                   k0 > 0 ? 1 : (bias ? 2 : 0), bias);
@@ -434,13 +436,17 @@ static void dot_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
 // function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed
 // over the full K (`packed`, panels of K x NR), or through get(k, n), packed one k-block at a time
 // into `slab` (shared, num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this
-// thread's buffer of MC * KC elements. accumulate: C += A B; else C = A B (+ bias[n] if given).
+// thread's buffer of MC * KC elements (KC, MC: gemm_blocks). accumulate: C += A B; else C = A B
+// (+ bias[n] if given).
 template <typename T, typename GetB>
 static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
                      const T* packed, const GetB& get, T* slab, T* apack, T* C, int64_t ldc,
                      bool accumulate, const T* bias, int tid, int nt, Barrier& bar) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
-  constexpr int64_t KC = GemmCfg<T>::KC, MC = GemmCfg<T>::MC, NCP = GemmCfg<T>::NCP;
+  constexpr int64_t NCP = GemmCfg<T>::NCP;
+  const Tuning tn = tuning(cache_info());
+  const GemmBlocks gb = gemm_blocks<T>(tn);
+  const int64_t KC = gb.kc, MC = gb.mc;
   if (4 * N <= NR && a_cs == 1 && N * K <= MC * KC) {
     dot_rows<T>(M, N, K, A, a_rs, get, apack, C, ldc, accumulate, bias, tid, nt);
     if (!packed) bar.wait();  // as the tiled path below: C complete when every thread returns
@@ -488,7 +494,7 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     // cache between them instead of making K / KC passes over all of C (dX of the medium
     // LSTM: 30.4 -> 24.8 ms); a larger B would then stream from L3 once per tile, so it keeps
     // k-blocks outermost (6% faster on the large configuration's dX).
-    if (K * np * NR * int64_t(sizeof(T)) <= tuning(cache_info()).l2_fit_bytes) {
+    if (K * np * NR * int64_t(sizeof(T)) <= tn.l2_fit_bytes) {
       for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt)
         for (int64_t k0 = 0; k0 < K; k0 += KC)
           run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);

@@ -186,6 +186,7 @@ static void forward(const ForwardArgs<T>& a) {
   }
 
   const Tuning tn = tuning(cache_info());
+  const int64_t KCP = gemm_blocks<T>(tn).kc;  // the input projection's k-block
   const ThreadPlan plan =
       plan_threads(usable_threads(a.nthreads), s, GH * (I + H) * int64_t(sizeof(T)),
                    GH * H * int64_t(sizeof(T)), tn);
@@ -247,7 +248,7 @@ static void forward(const ForwardArgs<T>& a) {
           for (int64_t g = 0; g < G; ++g)
             panel_gemm<T>(prow, I, a.x + (t_lo * B + r0) * I, I, wih_p + (g * nq + q) * I * NR,
                           xg_chunk_t + xg_group(q) + r0 * G * W + g * W + xg_unit(q), G * W,
-                          int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR);
+                          int(min_<int64_t>(NR, H - q * NR)), bias + g * H + q * NR, KCP);
       }
       for (int64_t step = s0; step < s0 + len; ++step) {
         if ((quit = stop.poll(tid, step, !by_rows))) break;
@@ -428,7 +429,8 @@ static void backward(const BackwardArgs<T>& a) {
   const CellOps<T> cell = CellOps<T>::of(s);
   const int64_t T_ = s.T, B = s.B, I = s.I, H = s.H, G = cell.gates(), GH = G * H, TB = T_ * B;
   constexpr int NR = GemmCfg<T>::NR;
-  constexpr int64_t KC = GemmCfg<T>::KC;
+  const GemmBlocks gb = gemm_blocks<T>(tuning(cache_info()));
+  const int64_t KC = gb.kc;
   const int64_t nq = (H + NR - 1) / NR, Hp = nq * NR;
   const bool lstm = cell.has_c();
   const bool gru_ra = cell.gru_ra();
@@ -487,7 +489,7 @@ static void backward(const BackwardArgs<T>& a) {
       plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
-  constexpr int64_t kApack = GemmCfg<T>::MC * KC;
+  const int64_t kApack = gb.mc * KC;
   const int64_t KCS = step_slice<T>(tn);
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
 
@@ -686,7 +688,8 @@ static void gemm_entry(int64_t M, int64_t N, int64_t K, const T* A, const T* B, 
   Buffer<T> bp(num_panels<T>(N) * K * NR);
   auto get = [B, N](int64_t k, int64_t n) { return B[k * N + n]; };
   if (nthreads < 1) nthreads = 1;
-  constexpr int64_t kApack = GemmCfg<T>::MC * GemmCfg<T>::KC;
+  const GemmBlocks gb = gemm_blocks<T>(tuning(cache_info()));
+  const int64_t kApack = gb.mc * gb.kc;
   Buffer<T> apack(int64_t(nthreads) * kApack);
   Barrier bar;
 #pragma omp parallel num_threads(nthreads)

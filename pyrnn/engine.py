@@ -565,7 +565,8 @@ def show_config() -> None:
     print(
         f"  tiles          : step tile {_kib(tu['step_tile_bytes'])}, step k-slice "
         f"{_kib(tu['step_slice_bytes'])}, split by rows up to {_kib(tu['row_split_bytes'])} "
-        f"of weights"
+        f"of weights; GEMM k-slice {_kib(tu['gemm_kc_bytes'])}, A block "
+        f"{_kib(tu['gemm_mc_bytes'])}"
     )
     lo = c["load"]
     seen = (

@@ -17,6 +17,8 @@ def test_caches_are_read_and_tiles_follow_from_them():
     assert tu["row_split_bytes"] == ca["l2"] * 3 // 4
     assert 16 << 10 <= tu["step_slice_bytes"] <= 128 << 10
     assert tu["l2_fit_bytes"] == ca["l2"] // 2
+    assert tu["gemm_kc_bytes"] == ca["l1d"] * 2
+    assert tu["gemm_mc_bytes"] == ca["l2"] * 3 // 8
 
 
 def rows_threshold_H(I, G, itemsize, limit):
