@@ -7,7 +7,8 @@
 //   gh         the recurrent product h_prev W_hh^T of this row and block, as the GEMM left it
 //              in the thread's L1 tile: gate g of unit j at gh[g * gs + (j - j0)]
 //   hp, h      hidden state in / out (H);  cp, c: LSTM cell state in / out (H)
-//   y (H)      the output row; dy (H) its gradient (zeros when the caller has none)
+//   y (H)      the output row (may be h itself: inference keeps h_t in y); dy (H) its
+//              gradient (zeros when the caller has none)
 //   dh (H)     in: dL/dh_t flowing back from later steps; out: the direct part of dL/dh_{t-1}
 //              (the recurrent-GEMM part is added by the caller)
 // Backward formulas are written from the saved outputs (d tanh = 1 - y^2, d sigmoid = y (1 - y)).
@@ -26,7 +27,7 @@ static PYRNN_INLINE void rnn_forward(int64_t j0, int64_t j1, const T* xg, const 
     const V a = ld<V>(xg + (j - j0), n) + ld<V>(gh + (j - j0), n);
     const V v = RELU ? L::relu(a) : L::tanh(a);
     st(h + j, v, n);
-    st(y + j, v, n);
+    if (y != h) st(y + j, v, n);
   });
 }
 
@@ -68,7 +69,7 @@ static PYRNN_INLINE void lstm_forward(int64_t j0, int64_t j1, int64_t xs, int64_
     }
     st(c + j, cn, n);
     st(h + j, hn, n);
-    st(y + j, hn, n);
+    if (y != h) st(y + j, hn, n);
   });
 }
 
@@ -122,7 +123,7 @@ static PYRNN_INLINE void gru_ra_forward(int64_t j0, int64_t j1, int64_t xs, int6
       st(extra + j, hn, n);
     }
     st(h + j, v, n);
-    st(y + j, v, n);
+    if (y != h) st(y + j, v, n);
   });
 }
 
@@ -179,7 +180,7 @@ static PYRNN_INLINE void gru_rb_forward_n(int64_t j0, int64_t j1, int64_t xs, T*
     const V v = (T(1) - z) * nn + z * ld<V>(hp + j, n);
     if (KEEP) st(xg + 2 * xs + u, nn, n);
     st(h + j, v, n);
-    st(y + j, v, n);
+    if (y != h) st(y + j, v, n);
   });
 }
 

@@ -163,6 +163,7 @@ static void forward(const ForwardArgs<T>& a) {
 
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
+  const bool h_in_y = !training && !a.lengths;  // inference keeps h_t in y_t (rows all active)
   T* const states = training ? a.ws + wl.states : nullptr;
   T* const cells = training && cell.has_c() ? a.ws + wl.cells : nullptr;
   T* const extra = training && cell.has_extra() ? a.ws + wl.extra : nullptr;
@@ -271,8 +272,12 @@ static void forward(const ForwardArgs<T>& a) {
           }
           if (extra) ex = extra + t * B * H;
         } else {
-          hp = hbuf.get() + (step % 2) * B * H;
-          hn = hbuf.get() + ((step + 1) % 2) * B * H;
+          // Without lengths y_t is h_t: the step keeps its state there (one store per element
+          // instead of two) and the next step reads it back; h0 comes from hbuf.
+          hp = !h_in_y     ? hbuf.get() + (step % 2) * B * H
+               : step == 0 ? hbuf.get()
+                           : a.y + (s.reverse ? t + 1 : t - 1) * B * H;
+          hn = !h_in_y ? hbuf.get() + ((step + 1) % 2) * B * H : a.y + t * B * H;
           cp = cn = cbuf.get();
           ex = rhbuf.get();
         }
@@ -370,8 +375,9 @@ static void forward(const ForwardArgs<T>& a) {
       __atomic_store_n(a.y_done, INT64_MAX, __ATOMIC_RELEASE);  // free the next call of a chain
     return;
   }
-  const T* h_last =
-      training ? states + (s.reverse ? 0 : T_) * B * H : hbuf.get() + (T_ % 2) * B * H;
+  const T* h_last = training ? states + (s.reverse ? 0 : T_) * B * H
+                    : h_in_y ? a.y + (s.reverse ? 0 : T_ - 1) * B * H
+                             : hbuf.get() + (T_ % 2) * B * H;
   std::memcpy(a.h_n, h_last, sizeof(T) * B * H);
   if (cell.has_c()) {
     const T* c_last = training ? cells + (s.reverse ? 0 : T_) * B * H : cbuf.get();
