@@ -135,17 +135,24 @@ def test_missing_output_gradients_are_zeros(cell, kw):
     assert not np.any(nothing.grad_norm_h)
 
 
+@pytest.mark.parametrize("variable_length", [True, False], ids=["lengths", "full"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 @pytest.mark.parametrize(
-    "shape", [(6, 5, 7, 19), (12, 100, 3, 7), (12, 20, 9, 150)], ids=["small", "chunked", "rows"]
+    "shape",
+    [(6, 5, 7, 19), (12, 100, 3, 7), (12, 20, 9, 150), (9, 1, 5, 70), (9, 2, 5, 200)],
+    ids=["small", "chunked", "rows", "one-row", "two-rows-units"],
 )
-def test_inference_equals_training(cell, kw, dtype, shape, restore_num_threads):
-    """Inference keeps only the running state, and projects the input in chunks of
-    about 128 / B steps: (12, 100, ...) crosses chunk boundaries, and (12, 20, 9, 150) is
-    big enough for two threads to share each step by batch rows (6 + 6 steps per chunk)."""
+def test_inference_equals_training(cell, kw, dtype, shape, variable_length, restore_num_threads):
+    """Inference keeps only the running state (in y itself when every row runs to T), and
+    projects the input in chunks of about 128 / B steps grouped by unit blocks (one group
+    per thread for one or two rows): (12, 100, ...) crosses chunk boundaries, (12, 20, 9, 150)
+    is big enough for two threads to share each step by batch rows (6 + 6 steps per chunk),
+    (9, 2, 5, 200) shares the units of two rows (a partial last block of 8)."""
     engine.set_num_threads(2)
-    arrays, options = ref.random_problem(cell, *shape, variable_length=True, dtype=dtype, **kw)
+    arrays, options = ref.random_problem(
+        cell, *shape, variable_length=variable_length, dtype=dtype, **kw
+    )
     for reverse in (False, True):
         opts = dict(options, reverse=reverse)
         train = engine.forward(**arrays, **opts, training=True)
