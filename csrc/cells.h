@@ -3,7 +3,8 @@
 //   xg (G*H)   input projection + folded biases, pre-activation; overwritten with the
 //              activated gates (forward, when training: KEEP) and then with the gate gradients
 //              (backward). The forward takes xg at unit j0 of gate 0 with gates xs apart (the
-//              workspace row: xs = H; inference's blocked chunk: xs = NR, see kernels.cpp)
+//              workspace row: xs = H; inference's chunk: the width of its group of unit blocks,
+//              see xg_group in kernels.cpp)
 //   gh         the recurrent product h_prev W_hh^T of this row and block, as the GEMM left it
 //              in the thread's L1 tile: gate g of unit j at gh[g * gs + (j - j0)]
 //   hp, h      hidden state in / out (H);  cp, c: LSTM cell state in / out (H)
@@ -215,6 +216,11 @@ static PYRNN_INLINE void gru_rb_backward_r(int64_t j0, int64_t j1, T* xg, const 
   });
 }
 
+// Row b runs at time t: no lengths (every row runs to T), or t before its length.
+static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
+  return !lengths || t < lengths[b];
+}
+
 // One step's rows as a forward epilogue sees them. The state arrays are (B, H), row b at b * H;
 // xg and gh point at the first row of the block (and unit j0 of gate 0).
 template <typename T>
@@ -233,14 +239,13 @@ struct StepRows {
   const int64_t* lengths;  // sequence lengths (null: every row runs to T)
   int64_t t;
 
-  bool active(int64_t b) const { return !lengths || t < lengths[b]; }
   // f(o = b * H, xg, gh of row b) for the active rows of [b0, b1); the others pass their state.
   template <typename Cell, typename F>
   PYRNN_INLINE void each(int64_t j0, int64_t j1, int64_t b0, int64_t b1, const Cell& cell,
                          F&& f) const {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t o = b * cell.H;
-      if (active(b))
+      if (active(lengths, b, t))
         f(o, xg + (b - b0) * xrs, gh + (b - b0) * grs);
       else
         cell.forward_inactive(j0, j1, hp + o, hn + o, y + o, cp ? cp + o : nullptr,
@@ -313,7 +318,7 @@ struct CellOps {
   template <bool KEEP>
   void forward_phase2(int64_t j0, int64_t j1, int64_t b0, int64_t b1, const StepRows<T>& r) const {
     for (int64_t b = b0; b < b1; ++b)
-      if (r.active(b))
+      if (active(r.lengths, b, r.t))
         gru_rb_forward_n<T, KEEP>(j0, j1, r.xs, r.xg + (b - b0) * r.xrs, r.gh + (b - b0) * r.grs,
                                   r.hp + b * H, r.hn + b * H, r.y + b * H);
   }

@@ -148,8 +148,6 @@ static inline void micro_rows(int64_t r, int64_t kc, const T* A, int64_t a_rs, i
 #undef PYRNN_MICRO
 }
 
-// Rows [0, m) of one panel, A read in place: the recurrent step's GEMM, whose A (B rows of
-// h or dG) is small and hot in cache.
 // Rows [i, i + r) of the next micro-tile out of m: MR rows, except that a tail of 1 or 2 rows
 // (half or a third of the accumulators busy) is shared with the tile before it (32 rows: 6, 6,
 // 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2). Each element's FMA sequence does not depend on the
@@ -162,6 +160,8 @@ static inline int64_t tile_rows(int64_t i, int64_t m) {
   return min_<int64_t>(MR, left);
 }
 
+// Rows [0, m) of one panel, A read in place: the recurrent step's GEMM, whose A (B rows of
+// h or dG) is small and hot in cache.
 template <typename T>
 static inline void panel_rows(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs,
                               const T* Bp, T* C, int64_t ldc, int ncols, int init, const T* bias) {

@@ -70,10 +70,6 @@ class Buffer {
   T* p_ = nullptr;
 };
 
-static inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
-  return !lengths || t < lengths[b];
-}
-
 // How threads share a step, and the tile sizes, come from plan.cpp (from the caches).
 
 // The forward's packed weights, one buffer (offsets in elements): W_ih^T and W_hh^T in
@@ -534,8 +530,8 @@ static void backward(const BackwardArgs<T>& a) {
         double* const pc = lstm ? part_c.get() + ((t % 2) * B + b) * nq : nullptr;
         T* exo = cell.has_extra() ? extra + t * B * H + o : nullptr;
         if (!active(a.lengths, b, t)) {  // state passed through: gradient too
+          cell.backward_inactive(own.begin * NR, min_(H, own.end * NR), xg, exo);
           for (int64_t q = own.begin; q < own.end; ++q) {
-            cell.backward_inactive(q * NR, min_(H, q * NR + NR), xg, exo);
             ph[q] = 0;
             if (pc) pc[q] = 0;
           }
@@ -550,10 +546,12 @@ static void backward(const BackwardArgs<T>& a) {
       {  // each row's sums over its unit blocks, now complete (split by units: after the barrier)
         const Range rr = by_rows ? rows : split(B, tid, nt);
         for (int64_t b = rr.begin; b < rr.end; ++b) {
+          const double* const ph = part_h.get() + ((t % 2) * B + b) * nq;
+          const double* const pc = lstm ? part_c.get() + ((t % 2) * B + b) * nq : nullptr;
           double sh = 0, sc = 0;
           for (int64_t q = 0; q < nq; ++q) {
-            sh += part_h.get()[((t % 2) * B + b) * nq + q];
-            if (lstm) sc += part_c.get()[((t % 2) * B + b) * nq + q];
+            sh += ph[q];
+            if (pc) sc += pc[q];
           }
           row_h.get()[t * B + b] = sh;
           if (lstm) row_c.get()[t * B + b] = sc;
