@@ -397,6 +397,27 @@ static void pack_a(int64_t m, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs
   }
 }
 
+// Pack A = S^T, rows [m0, m0 + m) by k in [k0, k0 + kc), where S is read by rows (A[i, k] =
+// S(k, i)): the transposed operand of a weight gradient, [X | H_prev]^T. S's rows are read
+// in order (they lie one after another in memory), into pack_a's layout.
+template <typename T>
+static void pack_a_rows(const RowsCat<T>& S, int64_t m0, int64_t m, int64_t k0, int64_t kc,
+                        T* dst) {
+  constexpr int MR = GemmCfg<T>::MR;
+  const int64_t mp = (m + MR - 1) / MR * MR;
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* sp = S.p + (k0 + k) * S.np;
+    const T* sq = S.q + (k0 + k) * S.nq - S.np;  // (indexed by the column of [P | Q])
+    for (int64_t i0 = 0; i0 < mp; i0 += MR) {
+      T* d = dst + i0 * kc + k * MR;
+      for (int r = 0; r < MR; ++r) {
+        const int64_t n = m0 + i0 + r;
+        d[r] = i0 + r >= m ? T(0) : n < S.np ? sp[n] : sq[n];
+      }
+    }
+  }
+}
+
 // A product with at most a quarter of a micro-tile's NR columns (dX of a layer with few input
 // features: N <= 2, 4, 16 at 128-, 256-, 512-bit vectors) would waste most of each tile: 1/16
 // of the FMA work useful at AVX2 for a univariate series, 8% of a whole training step
@@ -435,19 +456,21 @@ static void dot_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
 // C (M, N) (+)= A (M, K) * B (K, N), called by every thread of a parallel region (the
 // function contains barriers: `bar`, shared by the region's threads). B comes either pre-packed
 // over the full K (`packed`, panels of K x NR), or through get(k, n), packed one k-block at a time
-// into `slab` (shared, num_panels(N) * KC * NR elements). A is packed per tile into `apack`, this
-// thread's buffer of MC * KC elements (KC, MC: gemm_blocks). accumulate: C += A B; else C = A B
-// (+ bias[n] if given).
+// into `slab` (shared, num_panels(N) * KC * NR elements). A is read through strides (a_rs, a_cs)
+// or, given `a_rows`, is a_rows^T (A[i, k] = (*a_rows)(k, i); A is then null); it is packed per
+// tile into `apack`, this thread's buffer of MC * KC elements (KC, MC: gemm_blocks), unless its
+// rows are contiguous. accumulate: C += A B; else C = A B (+ bias[n] if given).
 template <typename T, typename GetB>
 static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs,
                      const T* packed, const GetB& get, T* slab, T* apack, T* C, int64_t ldc,
-                     bool accumulate, const T* bias, int tid, int nt, Barrier& bar) {
+                     bool accumulate, const T* bias, int tid, int nt, Barrier& bar,
+                     const RowsCat<T>* a_rows = nullptr) {
   constexpr int NR = GemmCfg<T>::NR, MR = GemmCfg<T>::MR;
   constexpr int64_t NCP = GemmCfg<T>::NCP;
   const Tuning tn = tuning(cache_info());
   const GemmBlocks gb = gemm_blocks<T>(tn);
   const int64_t KC = gb.kc, MC = gb.mc;
-  if (4 * N <= NR && a_cs == 1 && N * K <= MC * KC) {
+  if (4 * N <= NR && !a_rows && a_cs == 1 && N * K <= MC * KC) {
     dot_rows<T>(M, N, K, A, a_rs, get, apack, C, ldc, accumulate, bias, tid, nt);
     if (!packed) bar.wait();  // as the tiled path below: C complete when every thread returns
     return;
@@ -468,17 +491,20 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   // One tile over k-block [k0, k0 + kc); B panel p of that block starts at bp + p * bstride.
   // A with contiguous rows is read in place (packing it costs as much as it saves when N is a
   // couple of panels); a transposed A is packed, or every k would touch a new page.
-  const bool pack = a_cs != 1;
+  const bool pack = a_rows || a_cs != 1;
   int64_t packed_key = -1;  // (m-tile, k-block) whose A block sits in apack
   auto run_tile = [&](int64_t tile, int64_t k0, int64_t kc, const T* bp, int64_t bstride) {
     const int64_t mt = tile / ntiles, nt_ = tile % ntiles;
     const int64_t m0 = mt * mc, m = min_(mc, M - m0);
     const int init = (accumulate || k0 > 0) ? 1 : (bias ? 2 : 0);
     if (pack && mt * K + k0 != packed_key) {
-      pack_a<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, apack);
+      if (a_rows)
+        pack_a_rows<T>(*a_rows, m0, m, k0, kc, apack);
+      else
+        pack_a<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, apack);
       packed_key = mt * K + k0;
     }
-    const T* a0 = A + m0 * a_rs + k0 * a_cs;
+    const T* a0 = pack ? apack : A + m0 * a_rs + k0 * a_cs;
     for (int64_t p = nt_ * ncp; p < min_(np, (nt_ + 1) * ncp); ++p) {
       const int ncols = int(min_<int64_t>(NR, N - p * NR));
       for (int64_t i0 = 0; i0 < m; i0 += MR)
