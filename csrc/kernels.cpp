@@ -618,8 +618,8 @@ static void backward(const BackwardArgs<T>& a) {
       auto weight_grad = [&](const RowsCat<T>& src, int64_t c0, int64_t n, const T* dg,
                              int64_t dg_ld, int64_t r0, int64_t m) {
         if (!tr) {
-          gemm_par<T>(m, n, TB, dg, 1, dg_ld, nullptr, src, slab.get(), ap,
-                      dwc + r0 * (I + H) + c0, I + H, false, nullptr, tid, nt, bar);
+          gemm_par<T>(m, n, TB, dg, 1, dg_ld, nullptr, src, slab.get(), ap, dwc + r0 * (I + H) + c0,
+                      I + H, false, nullptr, tid, nt, bar);
           return;
         }
         auto get_dg = [dg, dg_ld](int64_t k, int64_t j) { return dg[k * dg_ld + j]; };
