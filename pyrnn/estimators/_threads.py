@@ -3,9 +3,22 @@
 import contextlib
 import threading
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .. import engine
+
+
+_CONTROLLER = None
+
+
+def _controller():
+    """threadpoolctl's view of the loaded thread pools, found once (as scikit-learn does):
+    ``threadpool_limits`` scans every loaded library on each call, 6 ms a call in a process
+    that has torch loaded, paid by every fit and predict."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 class _BlasOneThread:
@@ -26,7 +39,7 @@ class _BlasOneThread:
     def __enter__(self):
         with self._lock:
             if self._users == 0:
-                self._limits = threadpool_limits(limits=1, user_api="blas")
+                self._limits = _controller().limit(limits=1, user_api="blas")
             self._users += 1
 
     def __exit__(self, *exc):
