@@ -261,7 +261,7 @@ struct RowsCat {
     }
     if (n >= np) {
       ld = nq;
-      return q + n - np;
+      return q + (n - np);
     }
     ld = 0;
     return nullptr;
@@ -411,12 +411,12 @@ static void pack_a_rows(const RowsCat<T>& S, int64_t m0, int64_t m, int64_t k0, 
   const int64_t mp = (m + MR - 1) / MR * MR;
   for (int64_t k = 0; k < kc; ++k) {
     const T* sp = S.p + (k0 + k) * S.np;
-    const T* sq = S.q + (k0 + k) * S.nq - S.np;  // (indexed by the column of [P | Q])
+    const T* sq = S.q ? S.q + (k0 + k) * S.nq : nullptr;  // (Q may be absent: nq = 0)
     for (int64_t i0 = 0; i0 < mp; i0 += MR) {
       T* d = dst + i0 * kc + k * MR;
       for (int r = 0; r < MR; ++r) {
         const int64_t n = m0 + i0 + r;
-        d[r] = i0 + r >= m ? T(0) : n < S.np ? sp[n] : sq[n];
+        d[r] = i0 + r >= m ? T(0) : n < S.np ? sp[n] : sq[n - S.np];
       }
     }
   }
