@@ -257,8 +257,11 @@ def run(T, interrupt):
         engine.backward(res.workspace, dy=np.ones((T, 1, H), np.float32))
     return time.perf_counter() - t0
 
-T = 2000 if phase == "backward" else 40000
-full = run(200, False) * T / 200  # about what the whole call takes
+# A call of a second or more, whatever this machine's speed: the signal comes 0.2 s in (a
+# backward of a fixed 2000 steps took 0.3 s here, close enough for a late timer thread to miss it).
+per_step = run(200, False) / 200
+T = max(2000 if phase == "backward" else 40000, int(1.0 / per_step))
+full = per_step * T  # about what the whole call takes
 try:
     run(T, True)
 except KeyboardInterrupt:
