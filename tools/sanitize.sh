@@ -33,10 +33,14 @@
 # - allocator_may_return_null=1: an allocation too large for the machine fails as it does
 #   without ASan (NULL: numpy's and pyrnn's MemoryError, which tests ask for) instead of
 #   ending the process with an allocation-size-too-big report.
-# - Every report goes to a file build/asan/reports/{asan,ubsan}.PID (log_path), so reports
-#   from child processes (the fuzz suite's, the ISA tests') are counted too, and a report in a
-#   child whose crash a test expects is still seen. UBSan findings are fatal
-#   (-fno-sanitize-recover), as ASan's are.
+# - Every ASan report goes to a file build/asan/reports/asan.PID (log_path), so reports from
+#   child processes (the fuzz suite's, the ISA tests') are counted too, and a report in a child
+#   whose crash a test expects is still seen. UBSan findings are fatal (-fno-sanitize-recover),
+#   as ASan's are, but GCC 12's UBSan runtime ignores log_path and writes to stderr: pytest
+#   runs with --capture=sys (Python's streams captured, not the file descriptors), so that a
+#   report from the test process itself reaches this script's output instead of dying with
+#   pytest's captured fd 2 (a pointer-arithmetic finding once ended a run with "exit status 1"
+#   and nothing else).
 # - Python: the package is staged in build/asan/pkg (this tree's pyrnn/*.py, copied at each
 #   run, + the sanitized _core) and put first on PYTHONPATH by tools/stage_package.sh (which
 #   also steps past an editable install's import hook); the tests' child processes get the
@@ -102,7 +106,7 @@ EOF
 args=()
 for a in "$@"; do [[ "$a" == tests/* ]] && a="$root/$a"; args+=("$a"); done
 status=0
-python -m pytest -c "$root/pyproject.toml" --rootdir "$root" -p no:cacheprovider -q "${args[@]}" ||
+python -m pytest -c "$root/pyproject.toml" --rootdir "$root" -p no:cacheprovider -q --capture=sys "${args[@]}" ||
   status=$?
 reports=$(ls reports)
 if [ -n "$reports" ]; then
@@ -110,5 +114,6 @@ if [ -n "$reports" ]; then
   for r in reports/*; do echo "== $r"; head -40 "$r"; done
   exit 1
 fi
-echo "sanitize.sh: 0 ASan/UBSan reports; pytest exit status $status"
+echo "sanitize.sh: 0 ASan/UBSan report files; pytest exit status $status"
+[ "$status" -eq 0 ] || echo "sanitize.sh: (a UBSan finding is printed above as 'runtime error:')"
 exit $status
