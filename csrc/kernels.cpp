@@ -605,7 +605,7 @@ static void backward(const BackwardArgs<T>& a) {
       // wasted), the product is computed transposed instead, [X | H_prev]^T dG into dw_cat as
       // (I+H, G*H): its columns are the G*H gate rows, whole panels, and the operand packed by
       // transposition is [X | H_prev] rather than dG (the backward at T = 150, B = 32, I = 1,
-      // H = 64 took 11% less time). Without that waste the plain form is faster (4-5% on the
+      // H = 64 took 12% less time). Without that waste the plain form is faster (4-5% on the
       // medium configuration's backward: its product's B, dG, is G*H wide). Either way each
       // element is the same FMA sequence over the rows in order. GRU's n rows differ between
       // the two sides: reset_after has separate input/recurrent n gradients (extra / gates),
