@@ -508,11 +508,12 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
         pack_a<T>(m, kc, A + m0 * a_rs + k0 * a_cs, a_rs, a_cs, apack);
       packed_key = mt * K + k0;
     }
+    // (A is null when given as a_rows: no arithmetic on it unless it is read in place)
     const T* a0 = pack ? apack : A + m0 * a_rs + k0 * a_cs;
     for (int64_t p = nt_ * ncp; p < min_(np, (nt_ + 1) * ncp); ++p) {
       const int ncols = int(min_<int64_t>(NR, N - p * NR));
       for (int64_t i0 = 0; i0 < m; i0 += MR)
-        micro_rows<T>(min_<int64_t>(MR, m - i0), kc, pack ? apack + i0 * kc : a0 + i0 * a_rs,
+        micro_rows<T>(min_<int64_t>(MR, m - i0), kc, pack ? a0 + i0 * kc : a0 + i0 * a_rs,
                       pack ? 1 : a_rs, pack ? MR : 1, bp + p * bstride,
                       C + (m0 + i0) * ldc + p * NR, ldc, ncols, init,
                       bias ? bias + p * NR : nullptr);
