@@ -27,6 +27,7 @@ def forward(
     c0: Optional[np.ndarray],
     training: bool,
     packed: Optional[np.ndarray] = None,
+    reuse: Optional[Workspace] = None,
     nthreads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[Workspace]]: ...
 def pack(

@@ -37,7 +37,9 @@ class _RecurrentNetwork(Parameters):
     """Shared implementation of RNN, LSTM and GRU (see the module docstring)."""
 
     cell = None  # "rnn", "lstm" or "gru", set by each subclass
-    _transient = ("_cache", "_packed")  # workspaces and packed weights are not pickled
+    # workspaces (the pending one, the spare of the last backward) and packed weights are not
+    # pickled
+    _transient = ("_cache", "_spare", "_packed")
     _derived = Parameters._derived + ("_weights", "_dweights")
 
     def __init__(
@@ -79,6 +81,7 @@ class _RecurrentNetwork(Parameters):
         self._rng = as_generator(random_state)
         uniform_default(self, self._rng)
         self._cache = None
+        self._spare = None  # see release_buffers
         self.grad_norms = {}
         self.cell_grad_norms = {}
         self.state_grad = None
@@ -156,6 +159,17 @@ class _RecurrentNetwork(Parameters):
         if self._weights_version == version:  # not changed meanwhile (another thread)
             self._packed[idx] = (version, packed)
         return packed
+
+    def release_buffers(self) -> None:
+        """Free the workspaces kept from the last training step.
+
+        A training ``forward`` takes over the buffers of the last ``backward``'s workspaces
+        (see ``engine.forward``'s ``reuse``) instead of allocating new ones, so between steps
+        the network keeps one workspace per layer-direction: ``training_nbytes(T, B)`` at most.
+        The estimators call this at the end of ``fit``; call it after a training loop of your
+        own. The next training forward allocates again.
+        """
+        self._spare = None
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -397,6 +411,7 @@ class _RecurrentNetwork(Parameters):
             reverse=(idx % self.num_directions == 1),
             training=training,
             packed=None if training else self._packed_weights(idx),
+            reuse=self._spare.pop(idx, None) if training and self._spare else None,
         )
 
     def _keep_final(self, idx, res, h_n, c_n):
@@ -471,8 +486,10 @@ class _RecurrentNetwork(Parameters):
                     engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
                     for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)
                 ]
+            self._spare = self._spare or {}
             for d, g in enumerate(grads):
                 idx = layer * D + d
+                self._spare[idx] = workspaces[d]  # consumed: its buffer serves the next forward
                 for acc, part in zip(
                     self._dweights[idx], (g.dweight_ih, g.dweight_hh, g.dbias_ih, g.dbias_hh)
                 ):

@@ -119,6 +119,10 @@ class Parameters:
         """Say that the parameters were changed in place (``load_state_dict`` does): a piece
         that keeps a form derived from its weights drops it. Nothing to do by default."""
 
+    def release_buffers(self) -> None:
+        """Free what a piece keeps between training steps to reuse (the networks' workspaces,
+        see ``_RecurrentNetwork.release_buffers``). Nothing to do by default."""
+
     def __getstate__(self):
         # Views are rebuilt on unpickling (pickled separately they would become copies).
         state = {k: v for k, v in self.__dict__.items() if k not in self._derived}

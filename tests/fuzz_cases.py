@@ -319,6 +319,41 @@ def engine_pack(data):
     return "ok"
 
 
+# ---- forward(reuse=...): bitwise the forward that allocates -------------------------------
+
+
+def engine_reuse(data):
+    """A consumed workspace of any other problem (cell, dtype, size) is taken over or left
+    alone, the results bitwise a fresh buffer's either way; a pending workspace or anything
+    else is a clean error, and the refused call takes nothing."""
+    arrays, opts, dtype = problem(data)
+    other_arrays, other_opts, _ = problem(data)
+    threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
+    kind = data.draw(st.sampled_from(["consumed", "twice", "pending", "garbage"]), "kind")
+    with engine.using_threads(threads):
+        other = engine.forward(**other_arrays, **other_opts).workspace
+        if kind == "garbage":
+            bad = data.draw(GARBAGE.filter(lambda v: v is not None), "bad")
+            return expect_error(lambda: engine.forward(**arrays, **opts, reuse=bad))
+        if kind == "pending":
+            outcome = expect_error(lambda: engine.forward(**arrays, **opts, reuse=other))
+            engine.backward(other)  # still whole: the refused call took nothing
+            return outcome
+        engine.backward(other)
+        want = engine.forward(**arrays, **opts)
+        dy = np.random.default_rng(1).standard_normal(want.y.shape).astype(dtype)
+        grads = engine.backward(want.workspace, dy)
+        for _ in range(2 if kind == "twice" else 1):  # a 2nd time finds `other` emptied
+            before = other.nbytes
+            got = engine.forward(**arrays, **opts, reuse=other)
+            taken = (other.nbytes, got.workspace.nbytes) == (0, before)
+            if not (taken or other.nbytes == before):
+                raise Wrong(f"reuse: {before} bytes became {other.nbytes}, not 0 or kept")
+            same_forward(got, want, "reused workspace")
+            same_gradients(engine.backward(got.workspace, dy), grads, "reused workspace backward")
+    return "ok"
+
+
 # ---- engine.forward_group / backward_group: bitwise the calls one by one -------------------
 
 
@@ -844,4 +879,5 @@ ENTRY_POINTS = {
     "estimators": estimators,
     "engine_pack": engine_pack,
     "engine_group": engine_group,
+    "engine_reuse": engine_reuse,
 }

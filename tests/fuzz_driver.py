@@ -37,6 +37,7 @@ WEIGHTS = {
     "estimators": 5,
     "engine_pack": 12,
     "engine_group": 12,
+    "engine_reuse": 8,
 }
 
 

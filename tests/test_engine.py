@@ -295,6 +295,57 @@ def test_workspace_is_consumed_by_backward():
         engine.backward(res.workspace, dh_n=np.ones((2, 4)))
 
 
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_reused_workspace_gives_the_same_bits(cell, kw):
+    """A training forward given a consumed workspace (``reuse``) takes over its buffer: the
+    results are bitwise those of a fresh buffer, whatever the old one held, for a smaller
+    problem in a larger buffer too; a buffer too small or of another dtype is left alone."""
+    big, big_opts = ref.random_problem(cell, 6, 4, 3, 9, dtype=np.float32, **kw)
+    small, small_opts = ref.random_problem(
+        cell, 5, 3, 3, 9, dtype=np.float32, variable_length=True, seed=3, **kw
+    )
+    w_big = ref.loss_weights(6, 4, 9, cell, dtype=np.float32)
+    w_small = ref.loss_weights(5, 3, 9, cell, dtype=np.float32)
+
+    def step(arrays, options, weights, reuse=None):
+        res = engine.forward(**arrays, **options, reuse=reuse)
+        return res, engine.backward(res.workspace, *weights)
+
+    want_small = step(small, small_opts, w_small)
+    used = step(big, big_opts, w_big)[0].workspace  # consumed; its buffer holds gate gradients
+    nbytes = used.nbytes
+    got = step(small, small_opts, w_small, reuse=used)
+    assert used.nbytes == 0 and got[0].workspace.nbytes == nbytes  # taken over, not copied
+    for name in GRAD_NAMES:
+        np.testing.assert_array_equal(getattr(got[1], name), getattr(want_small[1], name), name)
+    np.testing.assert_array_equal(got[0].y, want_small[0].y)
+    # the emptied workspace, and a too small one, leave the call to allocate
+    again = step(small, small_opts, w_small, reuse=used)
+    small_nbytes = want_small[0].workspace.nbytes
+    assert again[0].workspace.nbytes == small_nbytes < nbytes
+    grown = step(big, big_opts, w_big, reuse=again[0].workspace)
+    assert grown[0].workspace.nbytes == nbytes and again[0].workspace.nbytes == small_nbytes
+    # another dtype: not taken
+    f64 = {k: None if a is None else a.astype(np.float64) for k, a in big.items()}
+    res64 = engine.forward(**f64, **big_opts, reuse=grown[0].workspace)
+    assert grown[0].workspace.nbytes == nbytes and res64.workspace.nbytes == 2 * nbytes
+
+
+def test_reuse_must_be_a_consumed_workspace():
+    arrays, options = ref.random_problem("lstm", 3, 2, 3, 4)
+    pending = engine.forward(**arrays, **options).workspace
+    with pytest.raises(ValueError, match="still waits for its backward"):
+        engine.forward(**arrays, **options, reuse=pending)
+    engine.backward(pending, dh_n=np.ones((2, 4)))  # the refused call left it intact
+    with pytest.raises(TypeError, match="reuse must be the .workspace"):
+        engine.forward(**arrays, **options, reuse=np.zeros(100))
+    # inference keeps no workspace and takes no buffer
+    assert (
+        engine.forward(**arrays, **options | {"training": False}, reuse=pending).workspace is None
+    )
+    assert pending.nbytes > 0
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("cell, kw", CELLS)
 def test_tiling_edges(cell, kw, dtype):

@@ -178,6 +178,26 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch():
     np.testing.assert_array_equal(params_of(clf), params_of(two))
 
 
+def test_a_fitted_estimator_keeps_no_training_workspace():
+    """Training steps reuse the networks' workspaces; fit and partial_fit free them at the end,
+    also when training stops on an error."""
+    X, y = data()
+    clf = RNNClassifier(**{**FAST, "bidirectional": True}).fit(X, y)
+    assert clf.network_._spare is None
+    clf.partial_fit(X, y)
+    assert clf.network_._spare is None
+    original = clf._forward_backward
+
+    def failing(batch, rng):
+        original(batch, rng)
+        raise RuntimeError("boom")
+
+    clf._forward_backward = failing
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.partial_fit(X, y)
+    assert clf.network_._spare is None
+
+
 # ---------------------------------------------------------------- schedules and warnings
 
 

@@ -26,6 +26,7 @@ DEFAULT_EXAMPLES = {
     "estimators": 6,
     "engine_pack": 30,
     "engine_group": 20,
+    "engine_reuse": 20,
 }
 
 

@@ -399,6 +399,34 @@ def test_gradients_accumulate_until_zero_grad():
     assert not net.grad.any()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_steps_reuse_workspaces_with_the_same_results(threads, restore_num_threads):
+    """Each training forward takes over the buffers of the last backward's workspaces (one per
+    layer-direction); the gradients are bitwise those of fresh buffers, as batches change size,
+    on one thread and with the directions grouped on two."""
+    network.engine.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    nets = [network.LSTM(3, 5, num_layers=2, bidirectional=True, random_state=0) for _ in "ab"]
+    for T, B in [(7, 4), (7, 4), (5, 2), (9, 4)]:
+        x = rng.standard_normal((T, B, 3)).astype(np.float32)
+        dout = rng.standard_normal((T, B, 10)).astype(np.float32)
+        lengths = rng.integers(1, T + 1, B)
+        for i, net in enumerate(nets):
+            if i == 1:
+                net.release_buffers()  # the second network allocates every step
+            net.zero_grad()
+            net.forward(x, lengths=lengths)
+            net.backward(dout)
+        np.testing.assert_array_equal(nets[0].grad, nets[1].grad)
+        np.testing.assert_array_equal(nets[0].state_grad[0], nets[1].state_grad[0])
+        assert sorted(nets[0]._spare) == [0, 1, 2, 3]  # kept for the next step
+    nets[0].release_buffers()
+    assert nets[0]._spare is None
+    nets[0].forward(x)
+    nets[0].backward(dout)  # allocates again
+    assert pickle.loads(pickle.dumps(nets[0]))._spare is None  # not pickled
+
+
 def test_pickle_and_state_dict_round_trip():
     net = network.GRU(3, 4, num_layers=2, bidirectional=True, random_state=0, dropout=0.2)
     clone = pickle.loads(pickle.dumps(net))

@@ -421,7 +421,11 @@ class BaseRNN(BaseEstimator):
             else:
                 train, valid = self._hold_out(data, self._rng)
             n_epochs = 1 if incremental else self.max_epochs
-            self._run_epochs(train, valid, n_epochs, self._rng, incremental, callbacks)
+            try:
+                self._run_epochs(train, valid, n_epochs, self._rng, incremental, callbacks)
+            finally:  # a fitted estimator keeps no training workspace
+                for m in self._modules():
+                    m.release_buffers()
         if not incremental:
             warn_if_not_learning(self)
         return self
