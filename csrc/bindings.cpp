@@ -352,7 +352,7 @@ CoreWorkspace* reusable_workspace(const py::handle& reuse, int64_t n) {
 template <typename T>
 struct ForwardCall {
   ForwardArgs<T> a{};
-  py::object y, h_n, c_n = py::none(), ws = py::none();
+  py::object y = py::none(), h_n, c_n = py::none(), ws = py::none();
   Keep keep;  // aligned or padding-masked copies the call reads
   py::tuple result() const { return py::make_tuple(y, h_n, c_n, ws); }
 };
@@ -364,7 +364,7 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
                                const py::handle& h0, const py::handle& c0, bool training,
                                int nthreads, const T* x_prev = nullptr,
                                const py::handle& packed = py::none(),
-                               const py::handle& reuse = py::none()) {
+                               const py::handle& reuse = py::none(), bool outputs = true) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   ForwardCall<T> call;
@@ -393,13 +393,15 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   }
   const int64_t ws_n = training ? workspace_layout(s).total : 0;
   CoreWorkspace* old_ws = training ? reusable_workspace<T>(reuse, ws_n) : nullptr;
-  check_memory(int64_t(sizeof(T)) * ((old_ws ? 0 : ws_n) + T_ * B * H + 2 * B * H),
+  check_memory(int64_t(sizeof(T)) * ((old_ws ? 0 : ws_n) + (outputs ? T_ * B * H : 0) + 2 * B * H),
                "this forward call");
-  auto y = empty<T>({T_, B, H});
+  if (outputs) {  // else y stays None and a.y nullptr: only the final state is computed
+    auto y = empty<T>({T_, B, H});
+    a.y = y.mutable_data();
+    call.y = y;
+  }
   auto h_n = empty<T>({B, H});
-  a.y = y.mutable_data();
   a.h_n = h_n.mutable_data();
-  call.y = y;
   call.h_n = h_n;
   if (lstm) {
     auto c = empty<T>({B, H});
@@ -426,10 +428,10 @@ template <typename T>
 py::tuple forward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                     const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh,
                     const py::handle& lengths, const py::handle& h0, const py::handle& c0,
-                    bool training, int nthreads, const py::handle& packed,
-                    const py::handle& reuse) {
+                    bool training, int nthreads, const py::handle& packed, const py::handle& reuse,
+                    bool outputs) {
   ForwardCall<T> call = prepare_forward<T>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0, training,
-                                           nthreads, nullptr, packed, reuse);
+                                           nthreads, nullptr, packed, reuse, outputs);
   run_kernel([&](const std::atomic<bool>* stop) {
     call.a.stop = stop;
     if constexpr (std::is_same<T, float>::value)
@@ -583,7 +585,7 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
   prepared.reserve(calls.size());
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
-    if (c.size() < 13 || c.size() > 15) throw ValueErr("each call is the arguments of forward");
+    if (c.size() < 13 || c.size() > 16) throw ValueErr("each call is the arguments of forward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
     // a chain publishes and reads its steps in time order (the wavefront): with a reverse
     // call in it, the next call waited for steps its input had already written (a hang)
@@ -597,6 +599,10 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
         throw TypeErr("x is required, got None (only later calls of a chain read the previous y)");
       const LayerShape& p = prepared.back().a.s;
       x_prev = prepared.back().a.y;
+      if (!x_prev)
+        throw ValueErr("call " + std::to_string(k - 1) +
+                       " of the chain must keep its outputs (outputs=True): they are call " +
+                       std::to_string(k) + "'s x");
       s = shape_from(kind, c[2].cast<bool>(), c[3].cast<bool>(), p.T, p.B, p.H, c[6]);
     } else {
       if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
@@ -612,7 +618,8 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
     prepared.push_back(
         prepare_forward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(),
                            nt, x_prev, c.size() > 13 ? py::handle(c[13]) : py::handle(py::none()),
-                           c.size() > 14 ? py::handle(c[14]) : py::handle(py::none())));
+                           c.size() > 14 ? py::handle(c[14]) : py::handle(py::none()),
+                           c.size() > 15 ? c[15].cast<bool>() : true));
   }
   std::vector<ForwardArgs<T>> args;
   for (auto& p : prepared) args.push_back(p.a);
@@ -867,25 +874,28 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
          py::handle lengths, py::handle h0, py::handle c0, bool training, py::handle packed,
-         py::handle reuse, long long nthreads) {
+         py::handle reuse, bool outputs, long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_hh);
         const int nt = resolve_threads(nthreads);
         return dt == DT::F32 ? forward_t<float>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0,
-                                                training, nt, packed, reuse)
+                                                training, nt, packed, reuse, outputs)
                              : forward_t<double>(s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, c0,
-                                                 training, nt, packed, reuse);
+                                                 training, nt, packed, reuse, outputs);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"),
       py::arg("x"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"),
       py::arg("bias_hh"), py::arg("lengths"), py::arg("h0"), py::arg("c0"), py::arg("training"),
-      py::arg("packed") = py::none(), py::arg("reuse") = py::none(), py::arg("nthreads") = 0,
-      "Forward of one layer-direction. Returns (y (T,B,H), h_n (B,H), c_n (B,H) or None, Workspace "
+      py::arg("packed") = py::none(), py::arg("reuse") = py::none(), py::arg("outputs") = true,
+      py::arg("nthreads") = 0,
+      "Forward of one layer-direction. Returns (y (T,B,H) or None, h_n (B,H), c_n (B,H) or None, "
+      "Workspace "
       "or None). "
       "packed: pack()'s output for these weights and biases (reused across calls), or None. "
       "reuse: a Workspace that backward has consumed, whose buffer this call takes over when "
       "it is large enough (a training loop's previous step), or None. "
+      "outputs: False leaves y None and unwritten (only the final state is wanted). "
       "nthreads: 0 for the default (see set_num_threads).");
 
   m.def(

@@ -327,7 +327,7 @@ struct CellOps {
                         T* ex) const {
     for (int64_t j = j0; j < j1; ++j) {
       hn[j] = hp[j];
-      y[j] = T(0);
+      if (y != hn) y[j] = T(0);
       if (has_c() && cn != cp) cn[j] = cp[j];
       if (two_phase()) ex[j] = T(0);
     }

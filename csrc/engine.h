@@ -57,7 +57,8 @@ struct ForwardArgs {
   const int64_t* lengths;  // (B), 1 <= L <= T, or nullptr (all T)
   const T* h0;             // (B, H) or nullptr (zeros)
   const T* c0;             // (B, H) or nullptr (zeros); LSTM only
-  T* y;                    // (T, B, H) out; zeros past each sequence's length
+  T* y;                    // (T, B, H) out; zeros past each sequence's length; or nullptr:
+                           // not written (the caller reads only the final state)
   T* h_n;                  // (B, H) out
   T* c_n;                  // (B, H) out; LSTM only
   T* ws;                   // workspace_layout(s).total elements, or nullptr for inference

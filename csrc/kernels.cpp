@@ -159,7 +159,8 @@ static void forward(const ForwardArgs<T>& a) {
 
   // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
   Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
-  const bool h_in_y = !training && !a.lengths;  // inference keeps h_t in y_t (rows all active)
+  // inference keeps h_t in y_t (rows all active, outputs wanted)
+  const bool h_in_y = !training && !a.lengths && a.y;
   T* const states = training ? a.ws + wl.states : nullptr;
   T* const cells = training && cell.has_c() ? a.ws + wl.cells : nullptr;
   T* const extra = training && cell.has_extra() ? a.ws + wl.extra : nullptr;
@@ -277,7 +278,7 @@ static void forward(const ForwardArgs<T>& a) {
           cp = cn = cbuf.get();
           ex = rhbuf.get();
         }
-        T* y_t = a.y + t * B * H;
+        T* y_t = a.y ? a.y + t * B * H : hn;  // y_t == hn: the epilogues store h once
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
                                  // rather than miss by miss inside the micro-kernel's broadcasts
           for (int64_t e = 0; e < B * H; e += 64 / int64_t(sizeof(T)))

@@ -28,8 +28,9 @@ def forward(
     training: bool,
     packed: Optional[np.ndarray] = None,
     reuse: Optional[Workspace] = None,
+    outputs: bool = True,
     nthreads: int = 0,
-) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[Workspace]]: ...
+) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray], Optional[Workspace]]: ...
 def pack(
     cell: str,
     nonlinearity: str,

@@ -109,13 +109,14 @@ class Workspace:
 class ForwardResult:
     """Result of :func:`forward`.
 
-    y: (T, B, H) hidden state at every step (zeros past each sequence's length).
+    y: (T, B, H) hidden state at every step (zeros past each sequence's length), or None when
+        called with ``outputs=False``.
     h_n: (B, H) final hidden state of each sequence (at its own last step).
     c_n: (B, H) final LSTM cell state, or None for other cells.
     workspace: :class:`Workspace` for :func:`backward`, or None when ``training=False``.
     """
 
-    y: np.ndarray
+    y: Optional[np.ndarray]
     h_n: np.ndarray
     c_n: Optional[np.ndarray]
     workspace: Optional[Workspace]
@@ -230,6 +231,7 @@ def forward(
     training: bool = True,
     packed: np.ndarray | None = None,
     reuse: Workspace | None = None,
+    outputs: bool = True,
 ) -> ForwardResult:
     """Run one recurrent layer over a batch of sequences.
 
@@ -253,10 +255,12 @@ def forward(
         of this dtype, instead of allocating one: a new buffer per step costs a page fault per
         4 KiB on its first touch whenever the allocator has given the last one back to the
         system. ``reuse`` is left empty (``nbytes`` 0), so a buffer never serves two workspaces.
+    outputs : False: ``y`` is not written (the result's ``y`` is None), for a caller that reads
+        only the final state (a classifier's encoder); h_n, c_n and the workspace are the same.
 
     Returns
     -------
-    ForwardResult with y (T, B, H), h_n (B, H), c_n (B, H) or None, workspace.
+    ForwardResult with y (T, B, H) or None, h_n (B, H), c_n (B, H) or None, workspace.
     """
     call = _forward_call(
         x,
@@ -274,6 +278,7 @@ def forward(
         training=training,
         packed=packed,
         reuse=reuse,
+        outputs=outputs,
     )
     return _forward_result(call, _core.forward(*call, _THREADS.get()))
 
@@ -295,6 +300,7 @@ def _forward_call(
     training=True,
     packed=None,
     reuse=None,
+    outputs=True,
 ) -> tuple:
     """forward's arguments, checked, as the tuple ``_core.forward`` takes."""
     check_cell(cell, nonlinearity)
@@ -322,6 +328,7 @@ def _forward_call(
         bool(training),
         packed,
         None if reuse is None else reuse._buf,
+        bool(outputs),
     )
 
 
@@ -365,6 +372,7 @@ def _forward_result(call, out, x=None) -> ForwardResult:
         training,
         _,
         _,
+        _,
     ) = call
     y, h_n, c_n, ws = out
     workspace = None
@@ -392,7 +400,7 @@ def forward_group(calls: list[dict[str, Any]], chained: bool = False) -> list[Fo
     call k+1 reads call k's output ``y`` as its ``x`` (leave ``x`` out of the later calls):
     a stack of unidirectional layers runs as a wavefront, layer k+1 working on the steps
     layer k has finished while layer k moves on (every call of a chain has ``reverse=False``
-    and the same T and B). For small batches, whose steps are too small
+    and the same T and B, and all but the last keep their outputs). For small batches, whose steps are too small
     to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """

@@ -266,7 +266,8 @@ class _RecurrentNetwork(Parameters):
         lengths: Optional[ArrayLike] = None,
         state: Optional[State] = None,
         training: bool = True,
-    ) -> Tuple[np.ndarray, State]:
+        outputs: bool = True,
+    ) -> Tuple[Optional[np.ndarray], State]:
         """Run the network over whole sequences.
 
         Parameters
@@ -280,10 +281,15 @@ class _RecurrentNetwork(Parameters):
             h (L*D, B, H) for RNN/GRU, a tuple (h, c) for LSTM.
         training : bool
             True keeps what ``backward`` needs and applies dropout between layers.
+        outputs : bool
+            False: the last layer's outputs are not computed and ``out`` is None, for a caller
+            that reads only the final state (saves their memory, stores and, bidirectional,
+            the concatenation); ``backward`` then takes ``dout=None``.
 
         Returns
         -------
-        out : array (T, B, D*H) or (T, B, H) for merge_mode "sum" (batch_first: (B, T, .))
+        out : array (T, B, D*H) or (T, B, H) for merge_mode "sum" (batch_first: (B, T, .)),
+            or None with ``outputs=False``
         state : final state, same structure as the ``state`` argument; for each sequence,
             the state after its own last step.
         """
@@ -291,8 +297,8 @@ class _RecurrentNetwork(Parameters):
         T, B, _ = x.shape
         lengths = engine.check_lengths(lengths, T, B)
         h0, c0 = self._split_state(state, B)
-        out, h_n, c_n = self._forward(x, lengths, h0, c0, training)
-        if self.batch_first:
+        out, h_n, c_n = self._forward(x, lengths, h0, c0, training, bool(outputs))
+        if self.batch_first and out is not None:
             out = out.transpose(1, 0, 2)
         return out, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
@@ -322,8 +328,9 @@ class _RecurrentNetwork(Parameters):
             f"H={self.hidden_size}, {self.num_layers} layer(s))",
         )
 
-    def _forward(self, x, lengths, h0, c0, training):
-        """Time-major forward; fills self._cache when training."""
+    def _forward(self, x, lengths, h0, c0, training, outputs=True):
+        """Time-major forward; fills self._cache when training. outputs=False: the last
+        layer writes no y, and the returned out is None."""
         self._cache = None
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         T, B, _ = x.shape
@@ -339,6 +346,7 @@ class _RecurrentNetwork(Parameters):
             # wavefront (layer l+1 runs the steps layer l has finished)
             calls = [self._call(idx, None, lengths, h0, c0, training) for idx in range(L)]
             calls[0]["x"] = x
+            calls[-1]["outputs"] = outputs
             results = engine.forward_group(calls, chained=True)
             for idx, res in enumerate(results):
                 self._keep_final(idx, res, h_n, c_n)
@@ -356,6 +364,9 @@ class _RecurrentNetwork(Parameters):
             calls = [
                 self._call(layer * D + d, layer_in, lengths, h0, c0, training) for d in range(D)
             ]
+            last = layer == L - 1
+            for c in calls:
+                c["outputs"] = outputs or not last
             if grouped and D == 2:  # the two directions at once, one thread each
                 results = engine.forward_group(calls)
             else:
@@ -363,7 +374,9 @@ class _RecurrentNetwork(Parameters):
             for d, res in enumerate(results):
                 self._keep_final(layer * D + d, res, h_n, c_n)
             outs = [res.y for res in results]
-            if D == 1:
+            if last and not outputs:
+                layer_in = None
+            elif D == 1:
                 layer_in = outs[0]
             elif self.merge_mode == "concat":
                 layer_in = np.concatenate(outs, axis=2)

@@ -325,10 +325,12 @@ def engine_pack(data):
 def engine_reuse(data):
     """A consumed workspace of any other problem (cell, dtype, size) is taken over or left
     alone, the results bitwise a fresh buffer's either way; a pending workspace or anything
-    else is a clean error, and the refused call takes nothing."""
+    else is a clean error, and the refused call takes nothing. With outputs=False too: no y,
+    the same final state and gradients."""
     arrays, opts, dtype = problem(data)
     other_arrays, other_opts, _ = problem(data)
     threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
+    outputs = data.draw(st.booleans(), "outputs")
     kind = data.draw(st.sampled_from(["consumed", "twice", "pending", "garbage"]), "kind")
     with engine.using_threads(threads):
         other = engine.forward(**other_arrays, **other_opts).workspace
@@ -345,7 +347,11 @@ def engine_reuse(data):
         grads = engine.backward(want.workspace, dy)
         for _ in range(2 if kind == "twice" else 1):  # a 2nd time finds `other` emptied
             before = other.nbytes
-            got = engine.forward(**arrays, **opts, reuse=other)
+            got = engine.forward(**arrays, **opts, reuse=other, outputs=outputs)
+            if not outputs:
+                if got.y is not None:
+                    raise Wrong("outputs=False returned y")
+                got.y = want.y  # (compared below: the state and gradients)
             taken = (other.nbytes, got.workspace.nbytes) == (0, before)
             if not (taken or other.nbytes == before):
                 raise Wrong(f"reuse: {before} bytes became {other.nbytes}, not 0 or kept")

@@ -331,6 +331,48 @@ def test_reused_workspace_gives_the_same_bits(cell, kw):
     assert grown[0].workspace.nbytes == nbytes and res64.workspace.nbytes == 2 * nbytes
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "infer"])
+@pytest.mark.parametrize("variable_length", [False, True], ids=["full", "ragged"])
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_without_outputs_the_state_and_gradients_are_the_same(
+    cell, kw, variable_length, training, restore_num_threads
+):
+    """outputs=False writes no y (None) and gives bitwise the same final state and, training,
+    the same gradients (backward of the final state only), at 1 and 2 threads."""
+    arrays, options = ref.random_problem(
+        cell, 6, 5, 3, 20, dtype=np.float32, variable_length=variable_length, **kw
+    )
+    options = options | {"training": training}
+    H = 20
+    dh_n = np.random.default_rng(2).standard_normal((5, H)).astype(np.float32)
+    for threads in (1, 2):
+        engine.set_num_threads(threads)
+        for reverse in (False, True):
+            want = engine.forward(**arrays, **options | {"reverse": reverse})
+            got = engine.forward(**arrays, **options | {"reverse": reverse}, outputs=False)
+            assert got.y is None and want.y is not None
+            for name in ("h_n", "c_n"):
+                if getattr(want, name) is not None:
+                    np.testing.assert_array_equal(getattr(got, name), getattr(want, name), name)
+            if training:
+                g_got = engine.backward(got.workspace, dh_n=dh_n)
+                g_want = engine.backward(want.workspace, dh_n=dh_n)
+                for name in GRAD_NAMES:
+                    np.testing.assert_array_equal(getattr(g_got, name), getattr(g_want, name), name)
+
+
+def test_a_chain_needs_the_outputs_it_passes_on():
+    arrays, options = ref.random_problem("gru", 4, 2, 3, 5)
+    first = dict(arrays, **options)
+    second = dict(first, x=None, weight_ih=np.ones((15, 5)), lengths=None, h0=None)
+    with pytest.raises(ValueError, match="must keep its outputs"):
+        engine.forward_group([first | {"outputs": False}, second], chained=True)
+    both = engine.forward_group([first, second | {"outputs": False}], chained=True)
+    want = engine.forward_group([first, second], chained=True)
+    assert both[1].y is None
+    np.testing.assert_array_equal(both[1].h_n, want[1].h_n)
+
+
 def test_reuse_must_be_a_consumed_workspace():
     arrays, options = ref.random_problem("lstm", 3, 2, 3, 4)
     pending = engine.forward(**arrays, **options).workspace

@@ -427,6 +427,42 @@ def test_training_steps_reuse_workspaces_with_the_same_results(threads, restore_
     assert pickle.loads(pickle.dumps(nets[0]))._spare is None  # not pickled
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: network.LSTM(3, 6, num_layers=2, bidirectional=True, random_state=0),
+        lambda: network.GRU(3, 6, num_layers=3, random_state=0),  # a chain on 2 threads
+        lambda: network.RNN(3, 6, num_layers=2, bidirectional=True, merge_mode="sum"),
+    ],
+    ids=["lstm-bidir", "gru-stack", "rnn-sum"],
+)
+def test_forward_without_outputs(make, threads, restore_num_threads):
+    """outputs=False: out is None; the final state and the gradients of a loss on it are
+    bitwise those of the full forward."""
+    network.engine.set_num_threads(threads)
+    net = make()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((9, 2, 3)).astype(np.float32)
+    lengths = [9, 4]
+    for training in (False, True):
+        out, state = net.forward(x, lengths=lengths, training=training)
+        none, state2 = net.forward(x, lengths=lengths, training=training, outputs=False)
+        assert out is not None and none is None
+        pairs = zip(state, state2) if isinstance(state, tuple) else [(state, state2)]
+        for a, b in pairs:
+            np.testing.assert_array_equal(a, b)
+    dh = rng.standard_normal(np.shape(state[0] if isinstance(state, tuple) else state))
+    dstate = (dh.astype(np.float32), None) if net.cell == "lstm" else dh.astype(np.float32)
+    grads = []
+    for outputs in (True, False):
+        net.zero_grad()
+        net.forward(x, lengths=lengths, outputs=outputs)
+        net.backward(None, dstate)
+        grads.append(net.grad.copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
 def test_pickle_and_state_dict_round_trip():
     net = network.GRU(3, 4, num_layers=2, bidirectional=True, random_state=0, dropout=0.2)
     clone = pickle.loads(pickle.dumps(net))

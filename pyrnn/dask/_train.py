@@ -80,7 +80,9 @@ def final_state_loss(
     direction: its output at each sequence's last valid step). Gradients are added to
     ``net.grad`` and ``head.grad``; returns the scaled loss.
     """
-    _, state = net.forward(x if net.batch_first else x.transpose(1, 0, 2), lengths=lengths)
+    _, state = net.forward(
+        x if net.batch_first else x.transpose(1, 0, 2), lengths=lengths, outputs=False
+    )
     h_n = state[0] if net.cell == "lstm" else state  # (L*D, B, H)
     D, H = net.num_directions, net.hidden_size
     value, dpred = LOSSES[loss](head.forward(np.concatenate(list(h_n[-D:]), axis=1)), y)

@@ -236,8 +236,8 @@ class Seq2Seq(BaseRNN):
         if self.source == "vector":
             return src
         x, lengths = src.time_major()
-        out, state = self.encoder_.forward(
-            self._embed(x, training), lengths=lengths, training=training
+        _, state = self.encoder_.forward(
+            self._embed(x, training), lengths=lengths, training=training, outputs=False
         )
         return self._last_layer_state(self.encoder_, state)
 

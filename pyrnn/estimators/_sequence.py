@@ -100,7 +100,9 @@ class _SequenceModel(BaseRNN):
     def _features(self, x, lengths, training):
         """Network features: (B, D*H) final state, or (T, B, D*H) outputs when per step."""
         x, lengths = self._encode(x, lengths, training)
-        out, state = self.network_.forward(x, lengths=lengths, training=training)
+        out, state = self.network_.forward(
+            x, lengths=lengths, training=training, outputs=self._per_step
+        )
         return out if self._per_step else self._last_layer_state(self.network_, state)
 
     def _train_outputs(self, x, lengths, rng):
@@ -135,7 +137,9 @@ class _SequenceModel(BaseRNN):
             idx = np.arange(start, min(start + _PREDICT_CHUNK, len(seqs)))
             x, lengths = seqs.time_major(idx)
             if embedding:
-                _, state = self.network_.forward(*self._encode(x, lengths, False), training=False)
+                _, state = self.network_.forward(
+                    *self._encode(x, lengths, False), training=False, outputs=False
+                )
                 results.append(self._last_layer_state(self.network_, state).astype(np.float64))
                 continue
             out = self._logits(self._features(x, lengths, False))
