@@ -477,7 +477,8 @@ template <typename T>
 BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                                  const py::handle& w_hh, const py::handle& lengths,
                                  const py::handle& ws, const py::handle& dy, const py::handle& dh_n,
-                                 const py::handle& dc_n, bool has_bias, int nthreads) {
+                                 const py::handle& dc_n, bool has_bias, int nthreads,
+                                 bool input_grad = true) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   BackwardCall<T> call;
@@ -499,13 +500,17 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
         "direction, dtype or shape of x and the weights)");
   call.ws = &w;
   a.ws = static_cast<T*>(w.buf.mutable_data());
-  auto dx = empty<T>({T_, B, I});
+  py::object dx = py::none();  // stays None (a.dx nullptr) without input_grad
+  if (input_grad) {
+    auto d = empty<T>({T_, B, I});
+    a.dx = d.mutable_data();
+    dx = d;
+  }
   auto dh0 = empty<T>({B, H});
   auto dw_ih = empty<T>({G * H, I});
   auto dw_hh = empty<T>({G * H, H});
   auto norm_h = empty<T>({T_});
   py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), norm_c = py::none();
-  a.dx = dx.mutable_data();
   a.dh0 = dh0.mutable_data();
   a.dw_ih = dw_ih.mutable_data();
   a.dw_hh = dw_hh.mutable_data();
@@ -535,9 +540,9 @@ template <typename T>
 py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                      const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
                      const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
-                     bool has_bias, int nthreads) {
-  BackwardCall<T> call =
-      prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nthreads);
+                     bool has_bias, int nthreads, bool input_grad) {
+  BackwardCall<T> call = prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
+                                             has_bias, nthreads, input_grad);
   claim({call.ws});
   run_kernel([&](const std::atomic<bool>* stop) {
     call.a.stop = stop;
@@ -640,7 +645,8 @@ py::list backward_group_t(const py::list& calls, int nt) {
   std::vector<BackwardCall<T>> prepared;
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
-    if (c.size() != 13) throw ValueErr("each call is the 13 arguments of backward");
+    if (c.size() != 13 && c.size() != 14)
+      throw ValueErr("each call is the 13 (or 14) arguments of backward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
     if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
       throw TypeErr("all calls of a group must share one dtype");
@@ -649,7 +655,8 @@ py::list backward_group_t(const py::list& calls, int nt) {
       if (p.ws == &workspace_arg(c[8]))
         throw ValueErr("a workspace appears twice in one backward group");
     prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                           c[12].cast<bool>(), nt));
+                                           c[12].cast<bool>(), nt,
+                                           c.size() > 13 ? c[13].cast<bool>() : true));
   }
   std::vector<BackwardArgs<T>> args;
   std::vector<CoreWorkspace*> wss;
@@ -923,23 +930,23 @@ PYBIND11_MODULE(_core, m) {
       "backward",
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle lengths, py::handle ws,
-         py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias, long long nthreads) {
+         py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias, bool input_grad,
+         long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_hh);
         const int nt = resolve_threads(nthreads);
-        return dt == DT::F32
-                   ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias, nt)
-                   : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, has_bias,
-                                        nt);
+        return dt == DT::F32 ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
+                                                 has_bias, nt, input_grad)
+                             : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
+                                                  has_bias, nt, input_grad);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"),
       py::arg("x"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("lengths"),
       py::arg("workspace"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"),
-      py::arg("nthreads") = 0,
+      py::arg("input_grad") = true, py::arg("nthreads") = 0,
       "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, "
-      "dbias_hh, "
-      "grad_norm_h, grad_norm_c).");
+      "dbias_hh, grad_norm_h, grad_norm_c); dx is None (not computed) with input_grad=False.");
 
   m.def(
       "forward_group",

@@ -83,7 +83,7 @@ struct BackwardArgs {
   const T* dy;             // (T, B, H) or nullptr
   const T* dh_n;           // (B, H) or nullptr
   const T* dc_n;           // (B, H) or nullptr; LSTM only
-  T* dx;                   // (T, B, I) out
+  T* dx;                   // (T, B, I) out, or nullptr: not computed
   T* dh0;                  // (B, H) out
   T* dc0;                  // (B, H) out; LSTM only
   T* dw_ih;                // (G*H, I) out

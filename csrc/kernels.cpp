@@ -462,7 +462,9 @@ static void backward(const BackwardArgs<T>& a) {
   // go through their own product.
   const int64_t K_x = cell.shared_rows();
   const bool n_apart = K_x < GH;  // GRU's n rows: their own dX product
-  Buffer<T> wih_pk(num_panels<T>(I) * K_x * NR), wihn_pk(n_apart ? num_panels<T>(I) * H * NR : 0);
+  const bool want_dx = a.dx != nullptr;  // else no dX product (the input needs no gradient)
+  Buffer<T> wih_pk(want_dx ? num_panels<T>(I) * K_x * NR : 0),
+      wihn_pk(want_dx && n_apart ? num_panels<T>(I) * H * NR : 0);
   Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] (or its transpose) before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
@@ -505,7 +507,7 @@ static void backward(const BackwardArgs<T>& a) {
     {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
-      const Range px = split(num_panels<T>(I), tid, nt);
+      const Range px = split(want_dx ? num_panels<T>(I) : 0, tid, nt);
       pack_panels<T>(get_wih, I, 0, K_x, px.begin, px.end, wih_pk.get());
       if (n_apart) pack_panels<T>(get_wih_n, I, 0, H, px.begin, px.end, wihn_pk.get());
     }
@@ -649,9 +651,10 @@ static void backward(const BackwardArgs<T>& a) {
       const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
       const int64_t nx_ld = gru_ra ? H : GH;
       // dX (T*B, I) = dGx W_ih
-      gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false,
-                  nullptr, tid, nt, bar);
-      if (n_apart) {
+      if (want_dx)
+        gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false,
+                    nullptr, tid, nt, bar);
+      if (want_dx && n_apart) {
         bar.wait();  // (the packed path has no barrier of its own)
         gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true,
                     nullptr, tid, nt, bar);

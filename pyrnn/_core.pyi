@@ -57,6 +57,7 @@ def backward(
     dh_n: Optional[np.ndarray],
     dc_n: Optional[np.ndarray],
     has_bias: bool,
+    input_grad: bool = True,
     nthreads: int = 0,
 ) -> tuple: ...
 def backward_group(calls: list[tuple], nthreads: int = 0) -> list[tuple]: ...

@@ -126,14 +126,14 @@ class ForwardResult:
 class Gradients:
     """Result of :func:`backward`.
 
-    dx (T, B, I); dh0 (B, H); dc0 (B, H) or None (non-LSTM);
+    dx (T, B, I), or None from ``input_grad=False``; dh0 (B, H); dc0 (B, H) or None (non-LSTM);
     dweight_ih (G*H, I); dweight_hh (G*H, H); dbias_ih, dbias_hh (G*H,) or None without bias;
     grad_norm_h (T,): for each time index t, the norm over the batch of the total gradient
     dL/dh_t (what flows back from later steps plus dy[t]); rows past their length excluded;
     grad_norm_c (T,): the same for LSTM's cell state, or None.
     """
 
-    dx: np.ndarray
+    dx: Optional[np.ndarray]
     dh0: np.ndarray
     dc0: Optional[np.ndarray]
     dweight_ih: np.ndarray
@@ -423,11 +423,13 @@ def backward_group(
     dys: list[np.ndarray | None],
     dh_ns: list[np.ndarray | None] | None = None,
     dc_ns: list[np.ndarray | None] | None = None,
+    input_grad: bool = True,
 ) -> list[Gradients]:
     """:func:`backward` of several independent workspaces at once (e.g. the two directions
     of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns`` the matching
-    ``dy``, ``dh_n``, ``dc_n`` of each (lists; None entries or None for all: zeros). Returns
-    the list of :class:`Gradients`, bitwise those of the calls one by one."""
+    ``dy``, ``dh_n``, ``dc_n`` of each (lists; None entries or None for all: zeros),
+    ``input_grad`` for all. Returns the list of :class:`Gradients`, bitwise those of the
+    calls one by one."""
     n = len(workspaces)
     dh_ns = [None] * n if dh_ns is None else dh_ns
     dc_ns = [None] * n if dc_ns is None else dc_ns
@@ -452,6 +454,7 @@ def backward_group(
                 dh_n,
                 dc_n,
                 has_bias,
+                bool(input_grad),
             )
         )
     outs = _core.backward_group(calls, _THREADS.get())
@@ -476,6 +479,7 @@ def backward(
     dy: np.ndarray | None = None,
     dh_n: np.ndarray | None = None,
     dc_n: np.ndarray | None = None,
+    input_grad: bool = True,
 ) -> Gradients:
     """Backpropagation through time for the forward that produced ``workspace``.
 
@@ -485,6 +489,9 @@ def backward(
     dy : (T, B, H) gradient of the loss w.r.t. ``y``, or None (zeros). Ignored past each
         sequence's length.
     dh_n, dc_n : (B, H) gradients w.r.t. the final states, or None (zeros); dc_n LSTM only.
+    input_grad : False skips dx (None in the result): the (T*B) x (G*H) x I product for an
+        input that needs no gradient (a network's first layer on data), as PyTorch skips it
+        for an input without ``requires_grad``. Every other gradient is bitwise the same.
 
     Returns
     -------
@@ -507,6 +514,7 @@ def backward(
         dh_n,
         dc_n,
         has_bias,
+        bool(input_grad),
         _THREADS.get(),
     )
     return Gradients(*out)

@@ -436,7 +436,8 @@ class _RecurrentNetwork(Parameters):
         self,
         dout: Optional[ArrayLike],
         dstate: np.ndarray | tuple[np.ndarray | None, np.ndarray | None] | None = None,
-    ) -> np.ndarray:
+        input_grad: bool = True,
+    ) -> Optional[np.ndarray]:
         """Backpropagate through the last training ``forward``.
 
         Parameters
@@ -445,10 +446,14 @@ class _RecurrentNetwork(Parameters):
             dL/dout. Values at padded steps are ignored.
         dstate : optional, the structure of ``forward``'s returned state
             dL/d(final state): h (L*D, B, H), or (dh, dc) for LSTM (either may be None).
+        input_grad : bool
+            False: dL/dx is not computed and None is returned, for an input that needs no
+            gradient (data, rather than an embedding or another layer); the first layer
+            then skips its (T*B) x (G*H) x I product. The parameter gradients are the same.
 
         Returns
         -------
-        dx : array, the shape of ``x`` (batch_first respected)
+        dx : array, the shape of ``x`` (batch_first respected), or None (``input_grad=False``)
 
         The engine keeps references (not copies) to ``x`` and the parameters: do not change
         them between ``forward`` and ``backward`` (update parameters after backward).
@@ -492,11 +497,12 @@ class _RecurrentNetwork(Parameters):
             idxs = [layer * D + d for d in range(D)]
             dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
             dc_ns = [None if dc_n is None else dc_n[idx] for idx in idxs]
+            want_dx = layer > 0 or input_grad
             if grouped and D == 2:  # the two directions at once, one thread each
-                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns)
+                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns, input_grad=want_dx)
             else:
                 grads = [
-                    engine.backward(ws, dy=dy, dh_n=a, dc_n=c)
+                    engine.backward(ws, dy=dy, dh_n=a, dc_n=c, input_grad=want_dx)
                     for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)
                 ]
             self._spare = self._spare or {}
@@ -508,19 +514,22 @@ class _RecurrentNetwork(Parameters):
                 ):
                     if acc is not None:
                         acc += part
-                dx = g.dx if dx is None else dx + g.dx
+                if want_dx:
+                    dx = g.dx if dx is None else dx + g.dx
                 dh0[idx] = g.dh0
                 grad_norms[(layer, d)] = g.grad_norm_h
                 if lstm:
                     dc0[idx] = g.dc0
                     cell_grad_norms[(layer, d)] = g.grad_norm_c
-            if mask is not None:
+            if mask is not None and dx is not None:
                 dx = dx * mask
             d_layer_out = dx
         self.grad_norms = grad_norms
         self.cell_grad_norms = cell_grad_norms
         self.state_grad = (dh0, dc0) if lstm else dh0
-        return d_layer_out.transpose(1, 0, 2) if self.batch_first else d_layer_out
+        if self.batch_first and d_layer_out is not None:
+            return d_layer_out.transpose(1, 0, 2)
+        return d_layer_out
 
     # ------------------------------------------------------------------ streaming
 

@@ -326,11 +326,12 @@ def engine_reuse(data):
     """A consumed workspace of any other problem (cell, dtype, size) is taken over or left
     alone, the results bitwise a fresh buffer's either way; a pending workspace or anything
     else is a clean error, and the refused call takes nothing. With outputs=False too: no y,
-    the same final state and gradients."""
+    the same final state and gradients; with input_grad=False: no dx, the same others."""
     arrays, opts, dtype = problem(data)
     other_arrays, other_opts, _ = problem(data)
     threads = data.draw(st.sampled_from([None, 1, 2, 3]), "threads")
     outputs = data.draw(st.booleans(), "outputs")
+    input_grad = data.draw(st.booleans(), "input_grad")
     kind = data.draw(st.sampled_from(["consumed", "twice", "pending", "garbage"]), "kind")
     with engine.using_threads(threads):
         other = engine.forward(**other_arrays, **other_opts).workspace
@@ -356,7 +357,12 @@ def engine_reuse(data):
             if not (taken or other.nbytes == before):
                 raise Wrong(f"reuse: {before} bytes became {other.nbytes}, not 0 or kept")
             same_forward(got, want, "reused workspace")
-            same_gradients(engine.backward(got.workspace, dy), grads, "reused workspace backward")
+            g = engine.backward(got.workspace, dy, input_grad=input_grad)
+            if not input_grad:
+                if g.dx is not None:
+                    raise Wrong("input_grad=False returned dx")
+                g.dx = grads.dx
+            same_gradients(g, grads, "reused workspace backward")
     return "ok"
 
 

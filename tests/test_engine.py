@@ -361,6 +361,33 @@ def test_without_outputs_the_state_and_gradients_are_the_same(
                     np.testing.assert_array_equal(getattr(g_got, name), getattr(g_want, name), name)
 
 
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_without_input_grad_the_other_gradients_are_the_same(cell, kw, restore_num_threads):
+    """input_grad=False computes no dx (None) and bitwise the same other gradients, one call
+    or a group, at 1 and 2 threads."""
+    arrays, options = ref.random_problem(
+        cell, 6, 5, 7, 20, dtype=np.float32, variable_length=True, **kw
+    )
+    weights = ref.loss_weights(6, 5, 20, cell, dtype=np.float32)
+    for threads in (1, 2):
+        engine.set_num_threads(threads)
+        want = engine.backward(engine.forward(**arrays, **options).workspace, *weights)
+        got = engine.backward(
+            engine.forward(**arrays, **options).workspace, *weights, input_grad=False
+        )
+        (grouped,) = engine.backward_group(
+            [engine.forward(**arrays, **options).workspace],
+            [weights[0]],
+            [weights[1]],
+            [weights[2]],
+            input_grad=False,
+        )
+        assert want.dx is not None and got.dx is None and grouped.dx is None
+        for name in GRAD_NAMES[1:]:
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), name)
+            np.testing.assert_array_equal(getattr(grouped, name), getattr(want, name), name)
+
+
 def test_a_chain_needs_the_outputs_it_passes_on():
     arrays, options = ref.random_problem("gru", 4, 2, 3, 5)
     first = dict(arrays, **options)

@@ -463,6 +463,25 @@ def test_forward_without_outputs(make, threads, restore_num_threads):
     np.testing.assert_array_equal(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backward_without_input_grad(threads, restore_num_threads):
+    """input_grad=False: backward returns None; the parameter and state gradients are bitwise
+    those of the full backward (dropout between the layers, both directions grouped)."""
+    network.engine.set_num_threads(threads)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 3, 4)).astype(np.float32)
+    dout = rng.standard_normal((8, 3, 10)).astype(np.float32)
+    results = []
+    for input_grad in (True, False):
+        net = network.GRU(4, 5, num_layers=2, bidirectional=True, dropout=0.3, random_state=0)
+        net.forward(x, lengths=[8, 2, 5])
+        dx = net.backward(dout, input_grad=input_grad)
+        assert (dx is None) == (not input_grad)
+        results.append((net.grad.copy(), net.state_grad.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_pickle_and_state_dict_round_trip():
     net = network.GRU(3, 4, num_layers=2, bidirectional=True, random_state=0, dropout=0.2)
     clone = pickle.loads(pickle.dumps(net))

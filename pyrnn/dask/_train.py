@@ -90,7 +90,7 @@ def final_state_loss(
     dh = np.zeros_like(h_n)
     for d in range(D):
         dh[len(h_n) - D + d] = dfeat[:, d * H : (d + 1) * H]
-    net.backward(None, (dh, None) if net.cell == "lstm" else dh)
+    net.backward(None, (dh, None) if net.cell == "lstm" else dh, input_grad=False)
     return float(value) * scale
 
 

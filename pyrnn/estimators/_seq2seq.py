@@ -283,7 +283,11 @@ class Seq2Seq(BaseRNN):
         )
         ds = ds + self.bridge_.backward(dpre)
         if self.source == "sequence":
-            dsrc = self.encoder_.backward(None, self._last_layer_state_grad(self.encoder_, ds))
+            dsrc = self.encoder_.backward(
+                None,
+                self._last_layer_state_grad(self.encoder_, ds),
+                input_grad=self.embedding_ is not None,
+            )
             self._unembed(dsrc)
         return loss, int(mask.sum())
 

@@ -121,10 +121,13 @@ class _SequenceModel(BaseRNN):
 
     def _train_backward(self, dy):
         dfeats = self._head_backward(dy)
+        # the network's input needs a gradient only when a trained layer made it
+        input_grad = bool(self.conv_) or self.embedding_ is not None
         if self._per_step:
-            dx = self.network_.backward(dfeats)
+            dx = self.network_.backward(dfeats, input_grad=input_grad)
         else:
-            dx = self.network_.backward(None, self._last_layer_state_grad(self.network_, dfeats))
+            dstate = self._last_layer_state_grad(self.network_, dfeats)
+            dx = self.network_.backward(None, dstate, input_grad=input_grad)
         for conv in reversed(self.conv_):
             dx = conv.backward(dx)
         self._unembed(dx)
