@@ -95,6 +95,8 @@ def tbptt_forward_backward(
 
     Each chunk runs ``net.forward`` from the state the previous chunk ended in (the state is
     carried; gradients are not), then ``head`` (if any), ``loss_fn`` and the backward pass.
+    Every chunk reuses the previous chunk's workspace buffers, and the network keeps them for
+    the next call: ``net.release_buffers()`` frees them once training is over.
 
     Parameters
     ----------
