@@ -780,7 +780,7 @@ py::tuple conv1d_forward_t(const Conv1dShape& s, const py::handle& x, const py::
 template <typename T>
 py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py::handle& weight,
                             const py::handle& lengths, const py::handle& ws, const py::handle& dy,
-                            bool has_bias) {
+                            bool has_bias, bool input_grad) {
   Keep keep;  // aligned copies of misaligned inputs, alive until the call returns
   Conv1dBackwardArgs<T> a{};
   a.s = s;
@@ -789,9 +789,13 @@ py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py:
   a.lengths = conv_lengths(lengths, s, keep);
   a.ws = checked<T>(ws, "workspace", {s.conv_len(s.T), s.B, s.C_out}, false, keep);
   a.dy = checked<T>(dy, "dy", {s.out_len(s.T), s.B, s.C_out}, false, keep);
-  auto dx = empty<T>({s.T, s.B, s.C_in});
+  py::object dx = py::none();  // stays None (a.dx nullptr) without input_grad
+  if (input_grad) {
+    auto d = empty<T>({s.T, s.B, s.C_in});
+    a.dx = d.mutable_data();
+    dx = d;
+  }
   auto dw = empty<T>({s.C_out, s.C_in, s.K});
-  a.dx = dx.mutable_data();
   a.dweight = dw.mutable_data();
   py::object db = py::none();
   if (has_bias) {
@@ -829,15 +833,18 @@ void def_conv1d(py::module_& m) {
       "conv1d_backward",
       [](py::handle x, py::handle weight, py::handle lengths, py::handle stride,
          py::handle dilation, py::handle padding, py::handle pool, bool relu, py::handle ws,
-         py::handle dy, bool has_bias) {
+         py::handle dy, bool has_bias, bool input_grad) {
         const DT dt = dtype_of_x(x);
         const Conv1dShape s = conv_shape_from(x, weight, stride, dilation, padding, pool, relu);
-        return dt == DT::F32 ? conv1d_backward_t<float>(s, x, weight, lengths, ws, dy, has_bias)
-                             : conv1d_backward_t<double>(s, x, weight, lengths, ws, dy, has_bias);
+        return dt == DT::F32
+                   ? conv1d_backward_t<float>(s, x, weight, lengths, ws, dy, has_bias, input_grad)
+                   : conv1d_backward_t<double>(s, x, weight, lengths, ws, dy, has_bias, input_grad);
       },
       py::arg("x"), py::arg("weight"), py::arg("lengths"), py::arg("stride"), py::arg("dilation"),
       py::arg("padding"), py::arg("pool"), py::arg("relu"), py::arg("workspace"), py::arg("dy"),
-      py::arg("has_bias"), "Backward of conv1d_forward. Returns (dx, dweight, dbias or None).");
+      py::arg("has_bias"), py::arg("input_grad") = true,
+      "Backward of conv1d_forward. Returns (dx or None (input_grad=False), dweight, dbias or "
+      "None).");
 }
 // ==== end of Conv1d bindings ==============================================================
 

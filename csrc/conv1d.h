@@ -203,9 +203,10 @@ static void conv1d_backward(const Conv1dBackwardArgs<T>& a) {
   const Im2colOnes<T> col1{col, CK};
   const T* w = a.weight;
   auto get_w = [w, CK](int64_t k, int64_t n) { return w[k * CK + n]; };  // W (N, CK) as B
-  const int nthreads = conv_threads(a.nthreads, 4 * M * N * CK);
-  Buffer<T> dZ(M * N), dcol(M * CK), dwb(N * (CK + 1));
-  Buffer<T> wpk(num_panels<T>(CK) * N * NR);
+  const bool want_dx = a.dx != nullptr;  // else no dcol product (the input needs no gradient)
+  const int nthreads = conv_threads(a.nthreads, (want_dx ? 4 : 2) * M * N * CK);
+  Buffer<T> dZ(M * N), dcol(want_dx ? M * CK : 0), dwb(N * (CK + 1));
+  Buffer<T> wpk(want_dx ? num_panels<T>(CK) * N * NR : 0);
   Buffer<T> slab(KC * num_panels<T>(CK + 1) * NR);
   Buffer<T> apack(int64_t(nthreads) * kApack);
   Barrier bar;
@@ -217,18 +218,20 @@ static void conv1d_backward(const Conv1dBackwardArgs<T>& a) {
     T* const ap = apack.get() + int64_t(tid) * kApack;
     const Range zr = split(M, tid, nt);
     conv_dz_rows<T>(s, a.lengths, a.ws, a.dy, dZ.get(), zr.begin, zr.end);
-    const Range pr = split(num_panels<T>(CK), tid, nt);
+    const Range pr = split(want_dx ? num_panels<T>(CK) : 0, tid, nt);
     pack_panels<T>(get_w, CK, 0, N, pr.begin, pr.end, wpk.get());
     bar.wait();
     // [dW | db] (N, CK + 1) = dZ^T (N, M) [col | 1] (M, CK + 1)
     gemm_par<T>(N, CK + 1, M, dZ.get(), 1, N, nullptr, col1, slab.get(), ap, dwb.get(), CK + 1,
                 false, nullptr, tid, nt, bar);
-    // dcol (M, CK) = dZ (M, N) W (N, CK)
-    gemm_par<T>(M, CK, N, dZ.get(), N, 1, wpk.get(), get_w, nullptr, ap, dcol.get(), CK, false,
-                nullptr, tid, nt, bar);
-    bar.wait();
-    const Range xr = split(s.T * B, tid, nt);
-    conv_dx_rows<T>(s, a.lengths, dcol.get(), a.dx, xr.begin, xr.end);
+    if (want_dx) {
+      // dcol (M, CK) = dZ (M, N) W (N, CK)
+      gemm_par<T>(M, CK, N, dZ.get(), N, 1, wpk.get(), get_w, nullptr, ap, dcol.get(), CK, false,
+                  nullptr, tid, nt, bar);
+      bar.wait();
+      const Range xr = split(s.T * B, tid, nt);
+      conv_dx_rows<T>(s, a.lengths, dcol.get(), a.dx, xr.begin, xr.end);
+    }
     const Range orr = split(N, tid, nt);
     for (int64_t o = orr.begin; o < orr.end; ++o) {
       std::memcpy(a.dweight + o * CK, dwb.get() + o * (CK + 1), sizeof(T) * CK);

@@ -178,7 +178,7 @@ struct Conv1dBackwardArgs {
   const int64_t* lengths;  // (B) or nullptr
   const T* ws;             // (T_conv, B, C_out): the forward's ws
   const T* dy;             // (T_out, B, C_out)
-  T* dx;                   // (T, B, C_in) out
+  T* dx;                   // (T, B, C_in) out, or nullptr: not computed
   T* dweight;              // (C_out, C_in, K) out
   T* dbias;                // (C_out) out, or nullptr
   int nthreads;

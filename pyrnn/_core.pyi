@@ -107,4 +107,5 @@ def conv1d_backward(
     workspace: np.ndarray,
     dy: np.ndarray,
     has_bias: bool,
-) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]: ...
+    input_grad: bool = True,
+) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]: ...

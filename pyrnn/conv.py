@@ -16,6 +16,8 @@ None; y (T_out, B, C_out) (batch_first: (B, T_out, C_out)), T_out = ``output_len
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
@@ -153,17 +155,18 @@ class Conv1d(Parameters):
         out_lengths = None if lengths is None else self.output_length(np.asarray(lengths))
         return (y.transpose(1, 0, 2) if self.batch_first else y), out_lengths
 
-    def backward(self, dy: ArrayLike) -> np.ndarray:
+    def backward(self, dy: ArrayLike, input_grad: bool = True) -> Optional[np.ndarray]:
         """dy shaped like forward's y -> dx shaped like its x; adds to ``grad``. Once per
-        training forward."""
+        training forward. ``input_grad=False``: returns None and skips computing dx (for an
+        input that needs no gradient); ``grad`` is the same."""
         if self._ws is None:
             raise ValueError("backward needs a preceding forward(x, training=True), once")
         dy = np.asarray(dy, dtype=self.dtype)
         if self.batch_first and dy.ndim == 3:
             dy = dy.transpose(1, 0, 2)
-        dx, dw, db = engine.conv1d_backward(self._ws, np.ascontiguousarray(dy))
+        dx, dw, db = engine.conv1d_backward(self._ws, np.ascontiguousarray(dy), input_grad)
         self._ws = None
         self.dweight += dw
         if self.has_bias:
             self.dbias += db
-        return dx.transpose(1, 0, 2) if self.batch_first else dx
+        return dx.transpose(1, 0, 2) if self.batch_first and dx is not None else dx

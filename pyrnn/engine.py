@@ -719,10 +719,12 @@ def conv1d_forward(
 
 
 def conv1d_backward(
-    workspace: Workspace, dy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    workspace: Workspace, dy: np.ndarray, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Backward of :func:`conv1d_forward`: dy (T_out, B, C_out) -> (dx (T, B, C_in),
-    dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed."""
+    dweight (C_out, C_in, K), dbias (C_out,) or None). The weight must not have changed.
+    ``input_grad=False``: dx is None and not computed (half the products), for an input that
+    needs no gradient; dweight and dbias are the same."""
     if not isinstance(workspace, Workspace) or len(workspace._args) != 9:
         raise TypeError(
             "workspace must be the workspace of conv1d_forward(..., training=True), "
@@ -730,5 +732,16 @@ def conv1d_backward(
         )
     x, weight, lengths, stride, dilation, padding, pool, relu, has_bias = workspace._args
     return _core.conv1d_backward(
-        x, weight, lengths, stride, dilation, padding, pool, relu, workspace._buf, dy, has_bias
+        x,
+        weight,
+        lengths,
+        stride,
+        dilation,
+        padding,
+        pool,
+        relu,
+        workspace._buf,
+        dy,
+        has_bias,
+        bool(input_grad),
     )

@@ -125,6 +125,34 @@ def test_bitwise_identical_for_any_thread_count(dtype, restore_num_threads):
             assert np.array_equal(a, o)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_without_input_grad_the_weight_gradients_are_the_same(threads, restore_num_threads):
+    """input_grad=False: dx None (not computed), dweight and dbias bitwise the same; the module
+    returns None and adds the same grad."""
+    engine.set_num_threads(threads)
+    x, w, b = problem(300, 5, 3, 24, 5, dtype=np.float32, seed=8)
+    lengths = np.array([300, 120, 7, 300, 64])
+    opts = options(2, 1, 2, 2, True)
+    dy = None
+    results = []
+    for input_grad in (True, False):
+        y, ws = engine.conv1d_forward(x, w, b, lengths=lengths, **opts)
+        dy = np.sin(np.arange(y.size)).reshape(y.shape).astype(np.float32) if dy is None else dy
+        results.append(engine.conv1d_backward(ws, dy, input_grad=input_grad))
+    assert results[0][0] is not None and results[1][0] is None
+    for a, o in zip(results[0][1:], results[1][1:]):
+        np.testing.assert_array_equal(a, o)
+    grads = []
+    for input_grad in (True, False):
+        layer = Conv1d(3, 24, 5, 2, padding=2, pool=2, batch_first=True, dtype=np.float32)
+        layer.load_state_dict({"weight": w, "bias": b})
+        out, _ = layer.forward(x.transpose(1, 0, 2), lengths)
+        dx = layer.backward(np.ones_like(out), input_grad=input_grad)
+        assert (dx is None) == (not input_grad)
+        grads.append(layer.grad.copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
 def test_variable_lengths_equal_separate_sequences():
     x, w, b = problem(30, 3, 2, 4, 3, seed=7)
     lengths = np.array([30, 17, 9])

@@ -128,8 +128,8 @@ class _SequenceModel(BaseRNN):
         else:
             dstate = self._last_layer_state_grad(self.network_, dfeats)
             dx = self.network_.backward(None, dstate, input_grad=input_grad)
-        for conv in reversed(self.conv_):
-            dx = conv.backward(dx)
+        for i in reversed(range(len(self.conv_))):  # the first reads data unless embedded
+            dx = self.conv_[i].backward(dx, input_grad=i > 0 or self.embedding_ is not None)
         self._unembed(dx)
 
     def _predict_outputs(self, seqs, embedding=False):
