@@ -269,6 +269,16 @@ py::array_t<T> empty(std::vector<py::ssize_t> shape) {
   return py::array_t<T>(shape);
 }
 
+// An output array of `shape` when `want`, with its data in `ptr`; else None (ptr untouched,
+// nullptr in the args: the kernel skips that output).
+template <typename T>
+py::object optional_output(bool want, std::vector<py::ssize_t> shape, T*& ptr) {
+  if (!want) return py::none();
+  auto a = empty<T>(std::move(shape));
+  ptr = a.mutable_data();
+  return std::move(a);
+}
+
 template <typename T>
 int64_t packed_size(const LayerShape& s) {
   if constexpr (std::is_same<T, float>::value)
@@ -395,11 +405,7 @@ ForwardCall<T> prepare_forward(const LayerShape& s, const py::handle& x, const p
   CoreWorkspace* old_ws = training ? reusable_workspace<T>(reuse, ws_n) : nullptr;
   check_memory(int64_t(sizeof(T)) * ((old_ws ? 0 : ws_n) + (outputs ? T_ * B * H : 0) + 2 * B * H),
                "this forward call");
-  if (outputs) {  // else y stays None and a.y nullptr: only the final state is computed
-    auto y = empty<T>({T_, B, H});
-    a.y = y.mutable_data();
-    call.y = y;
-  }
+  call.y = optional_output<T>(outputs, {T_, B, H}, a.y);  // None: only the final state
   auto h_n = empty<T>({B, H});
   a.h_n = h_n.mutable_data();
   call.h_n = h_n;
@@ -500,12 +506,7 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
         "direction, dtype or shape of x and the weights)");
   call.ws = &w;
   a.ws = static_cast<T*>(w.buf.mutable_data());
-  py::object dx = py::none();  // stays None (a.dx nullptr) without input_grad
-  if (input_grad) {
-    auto d = empty<T>({T_, B, I});
-    a.dx = d.mutable_data();
-    dx = d;
-  }
+  const py::object dx = optional_output<T>(input_grad, {T_, B, I}, a.dx);
   auto dh0 = empty<T>({B, H});
   auto dw_ih = empty<T>({G * H, I});
   auto dw_hh = empty<T>({G * H, H});
@@ -789,20 +790,10 @@ py::tuple conv1d_backward_t(const Conv1dShape& s, const py::handle& x, const py:
   a.lengths = conv_lengths(lengths, s, keep);
   a.ws = checked<T>(ws, "workspace", {s.conv_len(s.T), s.B, s.C_out}, false, keep);
   a.dy = checked<T>(dy, "dy", {s.out_len(s.T), s.B, s.C_out}, false, keep);
-  py::object dx = py::none();  // stays None (a.dx nullptr) without input_grad
-  if (input_grad) {
-    auto d = empty<T>({s.T, s.B, s.C_in});
-    a.dx = d.mutable_data();
-    dx = d;
-  }
+  const py::object dx = optional_output<T>(input_grad, {s.T, s.B, s.C_in}, a.dx);
   auto dw = empty<T>({s.C_out, s.C_in, s.K});
   a.dweight = dw.mutable_data();
-  py::object db = py::none();
-  if (has_bias) {
-    auto d = empty<T>({s.C_out});
-    a.dbias = d.mutable_data();
-    db = d;
-  }
+  const py::object db = optional_output<T>(has_bias, {s.C_out}, a.dbias);
   a.nthreads = resolve_threads(0);
   {
     py::gil_scoped_release release;

@@ -400,8 +400,8 @@ def forward_group(calls: list[dict[str, Any]], chained: bool = False) -> list[Fo
     call k+1 reads call k's output ``y`` as its ``x`` (leave ``x`` out of the later calls):
     a stack of unidirectional layers runs as a wavefront, layer k+1 working on the steps
     layer k has finished while layer k moves on (every call of a chain has ``reverse=False``
-    and the same T and B, and all but the last keep their outputs). For small batches, whose steps are too small
-    to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
+    and the same T and B, and all but the last keep their outputs). For small batches, whose
+    steps are too small to share across cores. Returns the list of :class:`ForwardResult`, bitwise equal to
     calling :func:`forward` on each in turn (any thread count).
     """
     if not isinstance(calls, (list, tuple)) or not all(isinstance(c, dict) for c in calls):
