@@ -264,9 +264,21 @@ LayerShape shape_from(CellKind cell, bool reset_after, bool reverse, const py::h
   return shape_from(cell, reset_after, reverse, xa.shape(0), xa.shape(1), xa.shape(2), w_hh);
 }
 
+// Every array the kernels write (outputs, workspaces, packed weights) starts on a 64-byte
+// boundary: a view into a numpy array a line longer, which owns the memory. numpy's own large
+// arrays start 16 bytes past one (glibc's mmap chunks), so every other 32-byte vector access
+// split across two cache lines, and a unit-split step's two threads shared the line at each
+// boundary between their units: aligning the workspace took the medium GRU's training
+// forward at 2 threads to x0.85 the time, LSTM's to x0.90 (Zen 3, AVX2).
 template <typename T>
 py::array_t<T> empty(std::vector<py::ssize_t> shape) {
-  return py::array_t<T>(shape);
+  constexpr py::ssize_t kAlign = 64, kPad = kAlign / py::ssize_t(sizeof(T));
+  py::ssize_t n = 1;
+  for (const py::ssize_t d : shape) n *= d;
+  py::array_t<T> base(n + kPad);
+  const auto addr = reinterpret_cast<uintptr_t>(base.mutable_data());
+  T* const p = reinterpret_cast<T*>((addr + kAlign - 1) / kAlign * kAlign);
+  return py::array_t<T>(shape, p, base);
 }
 
 // An output array of `shape` when `want`, with its data in `ptr`; else None (ptr untouched,
