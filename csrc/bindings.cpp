@@ -274,7 +274,10 @@ template <typename T>
 py::array_t<T> empty(std::vector<py::ssize_t> shape) {
   constexpr py::ssize_t kAlign = 64, kPad = kAlign / py::ssize_t(sizeof(T));
   py::ssize_t n = 1;
-  for (const py::ssize_t d : shape) n *= d;
+  for (const py::ssize_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > PTRDIFF_MAX / 2 / py::ssize_t(sizeof(T)))
+      throw MemErr("an output of shape " + shape_str({shape.begin(), shape.end()}) +
+                   " is too large to allocate");
   py::array_t<T> base(n + kPad);
   const auto addr = reinterpret_cast<uintptr_t>(base.mutable_data());
   T* const p = reinterpret_cast<T*>((addr + kAlign - 1) / kAlign * kAlign);
