@@ -90,15 +90,12 @@ static PYRNN_INLINE vf with_sign_of(vf mag, vf s) {  // |mag| with the sign bit 
 
 // ---- float32 activations (error bounds tested in tests/test_activations.py, against float64
 // numpy over every exponent and a dense grid, at every ISA level) ------------------------------
-// vexp: Cody-Waite reduction + Cephes' degree-6 polynomial; max error 1 ulp over the whole
-// range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN. Results that are subnormal come from a
-// two-step scale (gradual underflow).
-static PYRNN_INLINE vf vexp(vf x) {
-  // clamped to [-104, 89]; a NaN lane is computed on 89 (vmin's rule) and restored below
-  const vf xc = vmax(vmin(x, splat(89.0f)), splat(-104.0f));
+// exp_poly: exp(x) = p * 2^k, k = round(x / ln 2) (returned in k), by Cody-Waite reduction and
+// Cephes' degree-6 polynomial for p; x must be clamped to [-104, 89] by the caller.
+static PYRNN_INLINE vf exp_poly(vf x, vi& k) {
   const vf magic = splat(12582912.0f);  // 1.5 * 2^23: round-to-nearest integer trick
-  const vf k = (xc * 1.44269504088896341f + magic) - magic;
-  const vf r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;
+  const vf kf = (x * 1.44269504088896341f + magic) - magic;
+  const vf r = (x - kf * 0.693359375f) - kf * -2.12194440e-4f;
   const vf r2 = r * r;
   vf p = splat(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
@@ -106,21 +103,42 @@ static PYRNN_INLINE vf vexp(vf x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r2 + r + 1.0f;
-  const vi ki = __builtin_convertvector(k, vi);
-  const vi k1 = ki >> 1, k2 = ki - k1;
+  k = __builtin_convertvector(kf, vi);
+  return p * r2 + r + 1.0f;
+}
+
+// vexp: max error 1 ulp over the whole range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN.
+// Results that are subnormal come from a two-step scale (gradual underflow).
+static PYRNN_INLINE vf vexp(vf x) {
+  // clamped to [-104, 89]; a NaN lane is computed on 89 (vmin's rule) and restored below
+  vi k;
+  const vf p = exp_poly(vmax(vmin(x, splat(89.0f)), splat(-104.0f)), k);
+  const vi k1 = k >> 1, k2 = k - k1;
   const vf res = p * as_float((k1 + 127) << 23) * as_float((k2 + 127) << 23);
   return select(x == x, res, x);
 }
 
-// vsigmoid = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
-// sigmoid(-inf) = 0, sigmoid(+inf) = 1.
-static PYRNN_INLINE vf vsigmoid(vf x) {
-  return 1.0f / (1.0f + vexp(-x));
+// exp inside sigmoid and tanh, which need neither its subnormal results nor its NaN select:
+// x in [-87, 89] (or NaN, which the polynomial carries through), so 2^k is one float, and
+// k = 128 (x > 88.38) gives inf where sigmoid's result is subnormal anyway (below 2^-126) and
+// tanh's is 1. Where the result is normal it has vexp's bits: scaling by 2^k1 * 2^k2 or by
+// 2^k is exact. Dropping the two-step scale and the select took the LSTM epilogue alone from
+// 6.3 to 4.8 ns per unit, the B = 32, H = 64 LSTM inference forward x0.86 (Zen 3, AVX2).
+static PYRNN_INLINE vf vexp_gate(vf x) {
+  vi k;
+  const vf p = exp_poly(x, k);
+  return p * as_float((k + 127) << 23);
 }
 
-// vtanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond; max error 2 ulp;
-// tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN.
+// vsigmoid = 1 / (1 + exp(-x)); max error 3 ulp where the result is a normal number;
+// sigmoid(-inf) = 0, sigmoid(+inf) = 1, NaN -> NaN. The clamp has the constant first:
+// vmin(c, NaN) and vmax(c, NaN) give the NaN.
+static PYRNN_INLINE vf vsigmoid(vf x) {
+  return 1.0f / (1.0f + vexp_gate(vmax(splat(-87.0f), vmin(splat(89.0f), -x))));
+}
+
+// vtanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond (2|x| clamped to
+// 40, where that is 1 already); max error 2 ulp; tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN.
 static PYRNN_INLINE vf vtanh(vf x) {
   const vf ax = vabs(x);
   const vf z = x * x;
@@ -130,7 +148,7 @@ static PYRNN_INLINE vf vtanh(vf x) {
   ps = ps * z + 1.33314422036e-1f;
   ps = ps * z - 3.33332819422e-1f;
   const vf small = x + x * (z * ps);
-  const vf large = 1.0f - 2.0f / (vexp(ax + ax) + 1.0f);
+  const vf large = 1.0f - 2.0f / (vexp_gate(vmin(splat(40.0f), ax + ax)) + 1.0f);
   return with_sign_of(select(ax < splat(0.625f), small, large), x);
 }
 
