@@ -414,6 +414,11 @@ static void pack_a_rows(const RowsCat<T>& S, int64_t m0, int64_t m, int64_t k0, 
     const T* sq = S.q ? S.q + (k0 + k) * S.nq : nullptr;  // (Q may be absent: nq = 0)
     for (int64_t i0 = 0; i0 < mp; i0 += MR) {
       T* d = dst + i0 * kc + k * MR;
+      const int64_t n0 = m0 + i0;
+      if (i0 + MR <= m && (n0 + MR <= S.np || n0 >= S.np)) {  // a whole run within X or H
+        std::memcpy(d, n0 < S.np ? sp + n0 : sq + (n0 - S.np), sizeof(T) * MR);
+        continue;
+      }
       for (int r = 0; r < MR; ++r) {
         const int64_t n = m0 + i0 + r;
         d[r] = i0 + r >= m ? T(0) : n < S.np ? sp[n] : sq[n - S.np];
