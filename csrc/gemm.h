@@ -244,22 +244,27 @@ static inline void panel_gemm(int64_t M, int64_t K, const T* A, int64_t lda, con
                   k0 > 0 ? 1 : (bias ? 2 : 0), bias);
 }
 
-// B = [P | Q]: the rows of two row-major matrices side by side (P with np columns, Q with
-// nq), as the weight gradient reads [X | H_prev]. Elementwise access, plus the row stride of a
-// run of columns that lies within one of the two (0 when it straddles them).
+// B = [P | Q] or [P | Q | 1]: the rows of two row-major matrices side by side (P with np
+// columns, Q with nq), and, with `one`, a last column of ones, as the weight gradient reads
+// [X | H_prev] (the ones give the bias gradient, the column sums of dG, in the same product).
+// Elementwise access, plus the row stride of a run of columns that lies within P or within Q
+// (null when it straddles them or reaches the ones).
 template <typename T>
 struct RowsCat {
   const T* p;
   int64_t np;
   const T* q;
   int64_t nq;
-  T operator()(int64_t k, int64_t n) const { return n < np ? p[k * np + n] : q[k * nq + n - np]; }
+  bool one = false;
+  T operator()(int64_t k, int64_t n) const {
+    return n < np ? p[k * np + n] : n < np + nq ? q[k * nq + n - np] : T(1);
+  }
   const T* run(int64_t n, int64_t len, int64_t& ld) const {
     if (n + len <= np) {
       ld = np;
       return p + n;
     }
-    if (n >= np) {
+    if (n >= np && n + len <= np + nq) {
       ld = nq;
       return q + (n - np);
     }
@@ -415,13 +420,16 @@ static void pack_a_rows(const RowsCat<T>& S, int64_t m0, int64_t m, int64_t k0, 
     for (int64_t i0 = 0; i0 < mp; i0 += MR) {
       T* d = dst + i0 * kc + k * MR;
       const int64_t n0 = m0 + i0;
-      if (i0 + MR <= m && (n0 + MR <= S.np || n0 >= S.np)) {  // a whole run within X or H
-        std::memcpy(d, n0 < S.np ? sp + n0 : sq + (n0 - S.np), sizeof(T) * MR);
+      if (i0 + MR <= m && (n0 + MR <= S.np || (n0 >= S.np && n0 + MR <= S.np + S.nq))) {
+        std::memcpy(d, n0 < S.np ? sp + n0 : sq + (n0 - S.np), sizeof(T) * MR);  // in X or H
         continue;
       }
       for (int r = 0; r < MR; ++r) {
         const int64_t n = m0 + i0 + r;
-        d[r] = i0 + r >= m ? T(0) : n < S.np ? sp[n] : sq[n - S.np];
+        d[r] = i0 + r >= m       ? T(0)
+               : n < S.np        ? sp[n]
+               : n < S.np + S.nq ? sq[n - S.np]
+                                 : T(1);  // S.one: the row of ones
       }
     }
   }

@@ -386,11 +386,13 @@ static void forward(const ForwardArgs<T>& a) {
 // Bias gradients: column sums of dG over all T*B rows, each column summed in row order;
 // columns split over threads, rows streamed in memory order. The input side equals the
 // recurrent side except reset-after GRU's n rows (their input-side gradient is in extra).
+// Columns below k_from came with the weight gradient (its column of ones) and are left alone.
 template <typename T>
 static void bias_gradients(const CellOps<T>& cell, const T* gates, const T* extra, int64_t TB,
-                           T* db_ih, T* db_hh, int tid, int nt) {
+                           int64_t k_from, T* db_ih, T* db_hh, int tid, int nt) {
   const int64_t H = cell.H, GH = cell.gates() * H;
-  const Range cr = split(GH, tid, nt);
+  const Range cr0 = split(GH - k_from, tid, nt);
+  const Range cr = {k_from + cr0.begin, k_from + cr0.end};
   T* sh = db_hh ? db_hh : db_ih;
   for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
   for (int64_t r = 0; r < TB; ++r) {
@@ -457,7 +459,16 @@ static void backward(const BackwardArgs<T>& a) {
   // and those per step at the end: one fixed order however the steps are shared among threads.
   Buffer<double> part_h(2 * B * nq), part_c(lstm ? 2 * B * nq : 0);
   Buffer<double> row_h(T_ * B), row_c(lstm ? T_ * B : 0);
-  Buffer<T> slab(KC * num_panels<T>(max_(GH, I + H)) * NR);
+  // The weight gradient's product reads [X | H_prev], or [X | H_prev | 1] where a column of
+  // ones costs no extra micro-tile (the transposed form's rows of MR, the plain form's panels
+  // of NR): that column of the product is the bias gradient, the column sums of dG in row
+  // order, the same FMA sequence as the pass over dG it replaces (the same bits). A pass over
+  // dG after the loop is 4-5% of the backward at T = 150, B = 32, I = 1, H = 64.
+  const bool tr = num_panels<T>(I + H) * NR * 7 > (I + H) * 8;  // (see weight_grad below)
+  const bool want_db = a.db_ih || a.db_hh;
+  const bool db_in_product = want_db && (tr ? (I + H) % GemmCfg<T>::MR != 0 : (I + H) % NR != 0);
+  const int64_t NX = I + H + (db_in_product ? 1 : 0);  // columns of the product's [X | H_prev]
+  Buffer<T> slab(KC * num_panels<T>(max_(GH, NX)) * NR);
   // W_ih packed over its full K for dX = dG W_ih (see gemm_par's packed path); GRU's n rows
   // go through their own product.
   const int64_t K_x = cell.shared_rows();
@@ -465,7 +476,7 @@ static void backward(const BackwardArgs<T>& a) {
   const bool want_dx = a.dx != nullptr;  // else no dX product (the input needs no gradient)
   Buffer<T> wih_pk(want_dx ? num_panels<T>(I) * K_x * NR : 0),
       wihn_pk(want_dx && n_apart ? num_panels<T>(I) * H * NR : 0);
-  Buffer<T> dw_cat(GH * (I + H));  // [dW_ih | dW_hh] (or its transpose) before the split
+  Buffer<T> dw_cat(GH * NX);  // [dW_ih | dW_hh (| db)] (or its transpose) before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
   if (a.dh_n)
@@ -483,8 +494,8 @@ static void backward(const BackwardArgs<T>& a) {
   const T* x = a.x;
   const T* hprev = states + (s.reverse ? B * H : 0);  // (T*B, H): input state of each row
   auto get_whh = [w_hh, H](int64_t k, int64_t n) { return w_hh[k * H + n]; };
-  const RowsCat<T> get_xh{x, I, hprev, H};  // [X | H_prev]
-  const RowsCat<T> get_xrh{x, I, extra, H};  // [X | r * H_prev] (GRU reset before)
+  const RowsCat<T> get_xh{x, I, hprev, H, db_in_product};  // [X | H_prev (| 1)]
+  const RowsCat<T> get_xrh{x, I, extra, H, db_in_product};  // [X | r * H_prev (| 1)] (GRU r.b.)
   auto get_wih = [w_ih, I](int64_t k, int64_t n) { return w_ih[k * I + n]; };
   auto get_wih_n = [w_ih, I, H](int64_t k, int64_t n) { return w_ih[(2 * H + k) * I + n]; };
   const Tuning tn = tuning(cache_info());
@@ -615,7 +626,6 @@ static void backward(const BackwardArgs<T>& a) {
       // reset-before multiplies r*h_prev (extra) instead of h_prev.
       // The 1/8 threshold (padding over the panels' columns; NR is the ISA level's) lies
       // between the two cases measured on the Zen 3: 19% padding gained 12%, none lost 5%.
-      const bool tr = num_panels<T>(I + H) * NR * 7 > (I + H) * 8;
       const int64_t M_rz = cell.shared_rows();
       T* const dwc = dw_cat.get();
       // Rows [r0, r0 + m) of the gradient, its columns [c0, c0 + n) = dg^T src (dg: m columns
@@ -623,16 +633,16 @@ static void backward(const BackwardArgs<T>& a) {
       auto weight_grad = [&](const RowsCat<T>& src, int64_t c0, int64_t n, const T* dg,
                              int64_t dg_ld, int64_t r0, int64_t m) {
         if (!tr) {
-          gemm_par<T>(m, n, TB, dg, 1, dg_ld, nullptr, src, slab.get(), ap, dwc + r0 * (I + H) + c0,
-                      I + H, false, nullptr, tid, nt, bar);
+          gemm_par<T>(m, n, TB, dg, 1, dg_ld, nullptr, src, slab.get(), ap, dwc + r0 * NX + c0, NX,
+                      false, nullptr, tid, nt, bar);
           return;
         }
         auto get_dg = [dg, dg_ld](int64_t k, int64_t j) { return dg[k * dg_ld + j]; };
         gemm_par<T>(n, m, TB, nullptr, 0, 0, nullptr, get_dg, slab.get(), ap, dwc + c0 * GH + r0,
                     GH, false, nullptr, tid, nt, bar, &src);
       };
-      weight_grad(get_xh, 0, I + H, gates, GH, 0, M_rz);
-      if (gru_rb) weight_grad(get_xrh, 0, I + H, gates + 2 * H, GH, 2 * H, H);
+      weight_grad(get_xh, 0, NX, gates, GH, 0, M_rz);
+      if (gru_rb) weight_grad(get_xrh, 0, NX, gates + 2 * H, GH, 2 * H, H);
       if (gru_ra) {
         weight_grad(RowsCat<T>{x, I, nullptr, 0}, 0, I, extra, H, 2 * H, H);
         weight_grad(RowsCat<T>{hprev, H, nullptr, 0}, I, H, gates + 2 * H, GH, 2 * H, H);
@@ -644,8 +654,14 @@ static void backward(const BackwardArgs<T>& a) {
             for (int64_t i = 0; i < I; ++i) a.dw_ih[r * I + i] = dwc[i * GH + r];
             for (int64_t j = 0; j < H; ++j) a.dw_hh[r * H + j] = dwc[(I + j) * GH + r];
           } else {
-            std::memcpy(a.dw_ih + r * I, dwc + r * (I + H), sizeof(T) * I);
-            std::memcpy(a.dw_hh + r * H, dwc + r * (I + H) + I, sizeof(T) * H);
+            std::memcpy(a.dw_ih + r * I, dwc + r * NX, sizeof(T) * I);
+            std::memcpy(a.dw_hh + r * H, dwc + r * NX + I, sizeof(T) * H);
+          }
+        if (db_in_product)  // (reset-after GRU's n rows: the pass below, their sides differ)
+          for (int64_t r = rr.begin; r < min_(rr.end, gru_ra ? 2 * H : GH); ++r) {
+            const T db = tr ? dwc[(I + H) * GH + r] : dwc[r * NX + I + H];
+            if (a.db_ih) a.db_ih[r] = db;
+            if (a.db_hh) a.db_hh[r] = db;
           }
       }
       const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
@@ -659,7 +675,11 @@ static void backward(const BackwardArgs<T>& a) {
         gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true,
                     nullptr, tid, nt, bar);
       }
-      if (a.db_ih || a.db_hh) bias_gradients<T>(cell, gates, extra, TB, a.db_ih, a.db_hh, tid, nt);
+      if (want_db) {
+        const int64_t k_from = !db_in_product ? 0 : gru_ra ? 2 * H : GH;
+        if (k_from < GH)
+          bias_gradients<T>(cell, gates, extra, TB, k_from, a.db_ih, a.db_hh, tid, nt);
+      }
     }  // !stop.stopped()
   }
   if (stop.stopped()) return;  // interrupted: the caller throws the outputs away

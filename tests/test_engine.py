@@ -104,6 +104,25 @@ def test_engine_optional_arguments(cell, kw, bias, initial_state):
         check_against_reference(arrays, options, dtype)
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [  # I + H: transposed product with / without a row to spare, plain with / without a column
+        pytest.param((3, 4, 1, 64), id="I1H64"),
+        pytest.param((3, 4, 1, 5), id="I1H5"),
+        pytest.param((3, 4, 2, 128), id="I2H128"),
+        pytest.param((3, 4, 4, 28), id="I4H28"),
+    ],
+)
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_bias_gradient_with_or_without_the_weight_gradients_product(cell, kw, shape):
+    """The bias gradient comes out of the weight gradient's product (a column of ones beside
+    [X | H_prev]) where that costs no extra micro-tile, else from a pass over dG: both against
+    the float64 reference (which of the shapes take which way depends on the ISA level)."""
+    arrays, options = ref.random_problem(cell, *shape, variable_length=True, seed=3, **kw)
+    for dtype in (np.float64, np.float32):
+        check_against_reference(arrays, options, dtype)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])
