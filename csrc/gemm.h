@@ -424,13 +424,8 @@ static void pack_a_rows(const RowsCat<T>& S, int64_t m0, int64_t m, int64_t k0, 
         std::memcpy(d, n0 < S.np ? sp + n0 : sq + (n0 - S.np), sizeof(T) * MR);  // in X or H
         continue;
       }
-      for (int r = 0; r < MR; ++r) {
-        const int64_t n = m0 + i0 + r;
-        d[r] = i0 + r >= m       ? T(0)
-               : n < S.np        ? sp[n]
-               : n < S.np + S.nq ? sq[n - S.np]
-                                 : T(1);  // S.one: the row of ones
-      }
+      for (int r = 0; r < MR; ++r)  // straddling X and H, reaching the ones, or past m
+        d[r] = i0 + r >= m ? T(0) : S(k0 + k, n0 + r);
     }
   }
 }

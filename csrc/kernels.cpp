@@ -624,8 +624,9 @@ static void backward(const BackwardArgs<T>& a) {
       // element is the same FMA sequence over the rows in order. GRU's n rows differ between
       // the two sides: reset_after has separate input/recurrent n gradients (extra / gates),
       // reset-before multiplies r*h_prev (extra) instead of h_prev.
-      // The 1/8 threshold (padding over the panels' columns; NR is the ISA level's) lies
-      // between the two cases measured on the Zen 3: 19% padding gained 12%, none lost 5%.
+      // The 1/8 threshold (`tr`, set before the parallel region beside the bias rule that
+      // depends on it; padding over the panels' columns, NR the ISA level's) lies between the
+      // two cases measured on the Zen 3: 19% padding gained 12%, none lost 5%.
       const int64_t M_rz = cell.shared_rows();
       T* const dwc = dw_cat.get();
       // Rows [r0, r0 + m) of the gradient, its columns [c0, c0 + n) = dg^T src (dg: m columns
