@@ -17,6 +17,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine.h"
@@ -294,6 +295,28 @@ py::object optional_output(bool want, std::vector<py::ssize_t> shape, T*& ptr) {
   return std::move(a);
 }
 
+// An array a kernel adds into in place (backward's `grads`): numpy, dtype T, exact shape,
+// C-contiguous, writeable and aligned, since no copy can stand in for it.
+template <typename T>
+T* checked_inout(const py::handle& h, const std::string& name, const std::vector<int64_t>& shape) {
+  if (!py::isinstance<py::array>(h))
+    throw TypeErr(name + " must be a numpy array, got " + type_name(h));
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  if (!a.dtype().equal(py::dtype::of<T>()))
+    throw TypeErr(name + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                  " like x, got " + std::string(py::str(a.dtype())));
+  const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
+                        std::equal(shape.begin(), shape.end(), a.shape(),
+                                   [](int64_t e, py::ssize_t g) { return e == int64_t(g); });
+  if (!shape_ok)
+    throw ValueErr(name + " must have shape " + shape_str(shape) + ", got " + shape_of(a));
+  if (!(a.flags() & py::array::c_style)) throw ValueErr(name + " must be C-contiguous");
+  if (!a.writeable()) throw ValueErr(name + " must be writeable");
+  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
+    throw ValueErr(name + " must be aligned to its dtype");
+  return static_cast<T*>(a.mutable_data());
+}
+
 template <typename T>
 int64_t packed_size(const LayerShape& s) {
   if constexpr (std::is_same<T, float>::value)
@@ -499,7 +522,7 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
                                  const py::handle& w_hh, const py::handle& lengths,
                                  const py::handle& ws, const py::handle& dy, const py::handle& dh_n,
                                  const py::handle& dc_n, bool has_bias, int nthreads,
-                                 bool input_grad = true) {
+                                 bool input_grad = true, const py::handle& grads = py::none()) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   BackwardCall<T> call;
@@ -523,14 +546,43 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
   a.ws = static_cast<T*>(w.buf.mutable_data());
   const py::object dx = optional_output<T>(input_grad, {T_, B, I}, a.dx);
   auto dh0 = empty<T>({B, H});
-  auto dw_ih = empty<T>({G * H, I});
-  auto dw_hh = empty<T>({G * H, H});
   auto norm_h = empty<T>({T_});
-  py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), norm_c = py::none();
+  py::object dc0 = py::none(), dw_ih, dw_hh, db_ih = py::none(), db_hh = py::none(),
+             norm_c = py::none();
   a.dh0 = dh0.mutable_data();
-  a.dw_ih = dw_ih.mutable_data();
-  a.dw_hh = dw_hh.mutable_data();
   a.norm_h = norm_h.mutable_data();
+  if (!grads.is_none()) {  // the parameter gradients are added to the caller's arrays
+    if (!py::isinstance<py::tuple>(grads) && !py::isinstance<py::list>(grads))
+      throw TypeErr(
+          "grads must be a tuple (dweight_ih, dweight_hh, dbias_ih, dbias_hh) or None, "
+          "got " +
+          type_name(grads));
+    const py::sequence g = py::reinterpret_borrow<py::sequence>(grads);
+    if (g.size() != 4)
+      throw ValueErr(
+          "grads must have 4 entries (dweight_ih, dweight_hh, dbias_ih, dbias_hh), got " +
+          std::to_string(g.size()));
+    a.dw_ih = checked_inout<T>(g[0], "grads[0] (dweight_ih)", {G * H, I});
+    a.dw_hh = checked_inout<T>(g[1], "grads[1] (dweight_hh)", {G * H, H});
+    if (has_bias) {
+      a.db_ih = checked_inout<T>(g[2], "grads[2] (dbias_ih)", {G * H});
+      a.db_hh = checked_inout<T>(g[3], "grads[3] (dbias_hh)", {G * H});
+    } else if (!g[2].is_none() || !g[3].is_none()) {
+      throw ValueErr("grads[2] and grads[3] must be None: this layer has no biases");
+    }
+    a.accumulate = true;
+    dw_ih = g[0];
+    dw_hh = g[1];
+    db_ih = g[2];
+    db_hh = g[3];
+  } else {
+    auto wi = empty<T>({G * H, I});
+    auto wh = empty<T>({G * H, H});
+    a.dw_ih = wi.mutable_data();
+    a.dw_hh = wh.mutable_data();
+    dw_ih = wi;
+    dw_hh = wh;
+  }
   if (lstm) {
     auto c = empty<T>({B, H});
     auto n = empty<T>({T_});
@@ -539,7 +591,7 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
     dc0 = c;
     norm_c = n;
   }
-  if (has_bias) {
+  if (has_bias && !a.accumulate) {
     auto bi = empty<T>({G * H});
     auto bh = empty<T>({G * H});
     a.db_ih = bi.mutable_data();
@@ -552,13 +604,38 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
   return call;
 }
 
+// The arrays backward adds into (grads) must not overlap, within a call or across the calls
+// of a group: threads add into them at once.
+template <typename T>
+void check_grads_disjoint(const std::vector<const BackwardArgs<T>*>& calls) {
+  std::vector<std::pair<uintptr_t, uintptr_t>> spans;
+  for (const BackwardArgs<T>* a : calls) {
+    if (!a->accumulate) continue;
+    const int64_t GH = num_gates(a->s.cell) * a->s.H;
+    auto add = [&](const T* p, int64_t n) {
+      if (p) spans.push_back({uintptr_t(p), uintptr_t(p + n)});
+    };
+    add(a->dw_ih, GH * a->s.I);
+    add(a->dw_hh, GH * a->s.H);
+    add(a->db_ih, GH);
+    add(a->db_hh, GH);
+  }
+  for (size_t i = 0; i < spans.size(); ++i)
+    for (size_t j = i + 1; j < spans.size(); ++j)
+      if (spans[i].first < spans[j].second && spans[j].first < spans[i].second)
+        throw ValueErr(
+            "the arrays of grads must not overlap one another, nor those of another call of "
+            "the group: the kernel's threads add into them at once");
+}
+
 template <typename T>
 py::tuple backward_t(const LayerShape& s, const py::handle& x, const py::handle& w_ih,
                      const py::handle& w_hh, const py::handle& lengths, const py::handle& ws,
                      const py::handle& dy, const py::handle& dh_n, const py::handle& dc_n,
-                     bool has_bias, int nthreads, bool input_grad) {
+                     bool has_bias, int nthreads, bool input_grad, const py::handle& grads) {
   BackwardCall<T> call = prepare_backward<T>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
-                                             has_bias, nthreads, input_grad);
+                                             has_bias, nthreads, input_grad, grads);
+  check_grads_disjoint<T>({&call.a});
   claim({call.ws});
   run_kernel([&](const std::atomic<bool>* stop) {
     call.a.stop = stop;
@@ -661,8 +738,8 @@ py::list backward_group_t(const py::list& calls, int nt) {
   std::vector<BackwardCall<T>> prepared;
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
-    if (c.size() != 13 && c.size() != 14)
-      throw ValueErr("each call is the 13 (or 14) arguments of backward");
+    if (c.size() < 13 || c.size() > 15)
+      throw ValueErr("each call is the 13 to 15 arguments of backward");
     const CellKind kind = parse_cell(c[0].cast<std::string>(), c[1].cast<std::string>());
     if (dtype_of_x(c[4]) != (std::is_same<T, float>::value ? DT::F32 : DT::F64))
       throw TypeErr("all calls of a group must share one dtype");
@@ -670,16 +747,19 @@ py::list backward_group_t(const py::list& calls, int nt) {
     for (auto& p : prepared)
       if (p.ws == &workspace_arg(c[8]))
         throw ValueErr("a workspace appears twice in one backward group");
-    prepared.push_back(prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-                                           c[12].cast<bool>(), nt,
-                                           c.size() > 13 ? c[13].cast<bool>() : true));
+    prepared.push_back(prepare_backward<T>(
+        s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(), nt,
+        c.size() > 13 ? c[13].cast<bool>() : true, c.size() > 14 ? py::handle(c[14]) : py::none()));
   }
   std::vector<BackwardArgs<T>> args;
   std::vector<CoreWorkspace*> wss;
+  std::vector<const BackwardArgs<T>*> checked_args;
   for (auto& p : prepared) {
     args.push_back(p.a);
     wss.push_back(p.ws);
+    checked_args.push_back(&p.a);
   }
+  check_grads_disjoint<T>(checked_args);
   claim(wss);
   run_kernel([&](const std::atomic<bool>* stop) {
     for (auto& a : args) a.stop = stop;
@@ -944,22 +1024,24 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& cell, const std::string& nonlinearity, bool reset_after, bool reverse,
          py::handle x, py::handle w_ih, py::handle w_hh, py::handle lengths, py::handle ws,
          py::handle dy, py::handle dh_n, py::handle dc_n, bool has_bias, bool input_grad,
-         long long nthreads) {
+         py::handle grads, long long nthreads) {
         const CellKind kind = parse_cell(cell, nonlinearity);
         const DT dt = dtype_of_x(x);
         const LayerShape s = shape_from(kind, reset_after, reverse, x, w_hh);
         const int nt = resolve_threads(nthreads);
         return dt == DT::F32 ? backward_t<float>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
-                                                 has_bias, nt, input_grad)
+                                                 has_bias, nt, input_grad, grads)
                              : backward_t<double>(s, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n,
-                                                  has_bias, nt, input_grad);
+                                                  has_bias, nt, input_grad, grads);
       },
       py::arg("cell"), py::arg("nonlinearity"), py::arg("reset_after"), py::arg("reverse"),
       py::arg("x"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("lengths"),
       py::arg("workspace"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("has_bias"),
-      py::arg("input_grad") = true, py::arg("nthreads") = 0,
+      py::arg("input_grad") = true, py::arg("grads") = py::none(), py::arg("nthreads") = 0,
       "BPTT of one layer-direction. Returns (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, "
-      "dbias_hh, grad_norm_h, grad_norm_c); dx is None (not computed) with input_grad=False.");
+      "dbias_hh, grad_norm_h, grad_norm_c); dx is None (not computed) with input_grad=False. "
+      "grads: (dweight_ih, dweight_hh, dbias_ih, dbias_hh) arrays the parameter gradients are "
+      "added to in place (and returned), instead of new ones.");
 
   m.def(
       "forward_group",

@@ -92,6 +92,7 @@ struct BackwardArgs {
   T* db_hh;                // (G*H) out, or nullptr
   T* norm_h;               // (T) out: ||dL/dh_t|| over the active rows
   T* norm_c;               // (T) out: ||dL/dc_t||; LSTM only
+  bool accumulate;         // dw_ih, dw_hh, db_ih, db_hh: add this call's gradients to them
   int nthreads;
   const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
 };

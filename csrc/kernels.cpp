@@ -387,28 +387,40 @@ static void forward(const ForwardArgs<T>& a) {
 // columns split over threads, rows streamed in memory order. The input side equals the
 // recurrent side except reset-after GRU's n rows (their input-side gradient is in extra).
 // Columns below k_from came with the weight gradient (its column of ones) and are left alone.
+// sums: null, the sums are written to db_ih/db_hh; else (G*H + H scratch) they are added to
+// them once complete (accumulate: the same bits as adding the written sums afterwards).
 template <typename T>
 static void bias_gradients(const CellOps<T>& cell, const T* gates, const T* extra, int64_t TB,
-                           int64_t k_from, T* db_ih, T* db_hh, int tid, int nt) {
+                           int64_t k_from, T* db_ih, T* db_hh, T* sums, int tid, int nt) {
   const int64_t H = cell.H, GH = cell.gates() * H;
   const Range cr0 = split(GH - k_from, tid, nt);
   const Range cr = {k_from + cr0.begin, k_from + cr0.end};
-  T* sh = db_hh ? db_hh : db_ih;
+  // The column sums of dG (into db_hh, or into `sums` when they are to be added to the outputs)
+  T* const sh = sums ? sums : db_hh ? db_hh : db_ih;
   for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] = T(0);
   for (int64_t r = 0; r < TB; ++r) {
     const T* g = gates + r * GH;
 #pragma omp simd
     for (int64_t k = cr.begin; k < cr.end; ++k) sh[k] += g[k];
   }
-  if (!(db_ih && db_hh)) return;
-  for (int64_t k = cr.begin; k < cr.end; ++k) db_ih[k] = db_hh[k];
-  if (!cell.gru_ra()) return;
-  const Range nr = {max_(cr.begin, 2 * H), cr.end};
-  for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] = T(0);
-  for (int64_t r = 0; r < TB; ++r) {
+  // reset-after GRU's n rows: the input side has its own gradient (extra), k in [2H, 3H)
+  const Range nr = {max_(cr.begin, 2 * H), cell.gru_ra() && (sums || db_ih) ? cr.end : 0};
+  T* const sx = sums ? sums + GH - 2 * H : db_ih;  // (index k: sums[GH + k - 2H])
+  for (int64_t k = nr.begin; k < nr.end; ++k) sx[k] = T(0);
+  for (int64_t r = 0; r < TB && nr.begin < nr.end; ++r) {
     const T* e = extra + r * H;
 #pragma omp simd
-    for (int64_t k = nr.begin; k < nr.end; ++k) db_ih[k] += e[k - 2 * H];
+    for (int64_t k = nr.begin; k < nr.end; ++k) sx[k] += e[k - 2 * H];
+  }
+  const int64_t n0 = nr.begin < nr.end ? nr.begin : cr.end;  // first n row of the range
+  if (!sums) {
+    if (db_ih && db_hh)
+      for (int64_t k = cr.begin; k < n0; ++k) db_ih[k] = db_hh[k];
+    return;
+  }
+  for (int64_t k = cr.begin; k < cr.end; ++k) {
+    if (db_hh) db_hh[k] += sh[k];
+    if (db_ih) db_ih[k] += k < n0 ? sh[k] : sx[k];
   }
 }
 
@@ -476,6 +488,7 @@ static void backward(const BackwardArgs<T>& a) {
   const bool want_dx = a.dx != nullptr;  // else no dX product (the input needs no gradient)
   Buffer<T> wih_pk(want_dx ? num_panels<T>(I) * K_x * NR : 0),
       wihn_pk(want_dx && n_apart ? num_panels<T>(I) * H * NR : 0);
+  Buffer<T> db_sums(want_db && a.accumulate ? GH + H : 0);  // bias_gradients' sums to add
   Buffer<T> dw_cat(GH * NX);  // [dW_ih | dW_hh (| db)] (or its transpose) before the split
   T* const dh = a.dh0;  // running dL/dh, (B, H)
   T* const dc = a.dc0;  // running dL/dc, (B, H)
@@ -648,21 +661,31 @@ static void backward(const BackwardArgs<T>& a) {
         weight_grad(RowsCat<T>{x, I, nullptr, 0}, 0, I, extra, H, 2 * H, H);
         weight_grad(RowsCat<T>{hprev, H, nullptr, 0}, I, H, gates + 2 * H, GH, 2 * H, H);
       }
-      {
+      {  // the split, into the outputs or added to them (accumulate)
+        const bool acc = a.accumulate;
+        auto put = [acc](T* dst, T v) { *dst = acc ? *dst + v : v; };
+        auto put_row = [acc](T* dst, const T* src, int64_t n) {
+          if (!acc) {
+            std::memcpy(dst, src, sizeof(T) * size_t(n));
+            return;
+          }
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+        };
         const Range rr = split(GH, tid, nt);
         for (int64_t r = rr.begin; r < rr.end; ++r)
           if (tr) {
-            for (int64_t i = 0; i < I; ++i) a.dw_ih[r * I + i] = dwc[i * GH + r];
-            for (int64_t j = 0; j < H; ++j) a.dw_hh[r * H + j] = dwc[(I + j) * GH + r];
+            for (int64_t i = 0; i < I; ++i) put(a.dw_ih + r * I + i, dwc[i * GH + r]);
+            for (int64_t j = 0; j < H; ++j) put(a.dw_hh + r * H + j, dwc[(I + j) * GH + r]);
           } else {
-            std::memcpy(a.dw_ih + r * I, dwc + r * NX, sizeof(T) * I);
-            std::memcpy(a.dw_hh + r * H, dwc + r * NX + I, sizeof(T) * H);
+            put_row(a.dw_ih + r * I, dwc + r * NX, I);
+            put_row(a.dw_hh + r * H, dwc + r * NX + I, H);
           }
         if (db_in_product)  // (reset-after GRU's n rows: the pass below, their sides differ)
           for (int64_t r = rr.begin; r < min_(rr.end, gru_ra ? 2 * H : GH); ++r) {
             const T db = tr ? dwc[(I + H) * GH + r] : dwc[r * NX + I + H];
-            if (a.db_ih) a.db_ih[r] = db;
-            if (a.db_hh) a.db_hh[r] = db;
+            if (a.db_ih) put(a.db_ih + r, db);
+            if (a.db_hh) put(a.db_hh + r, db);
           }
       }
       const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
@@ -679,7 +702,8 @@ static void backward(const BackwardArgs<T>& a) {
       if (want_db) {
         const int64_t k_from = !db_in_product ? 0 : gru_ra ? 2 * H : GH;
         if (k_from < GH)
-          bias_gradients<T>(cell, gates, extra, TB, k_from, a.db_ih, a.db_hh, tid, nt);
+          bias_gradients<T>(cell, gates, extra, TB, k_from, a.db_ih, a.db_hh, db_sums.get(), tid,
+                            nt);
       }
     }  // !stop.stopped()
   }

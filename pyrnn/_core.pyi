@@ -58,6 +58,7 @@ def backward(
     dc_n: Optional[np.ndarray],
     has_bias: bool,
     input_grad: bool = True,
+    grads: Optional[tuple] = None,
     nthreads: int = 0,
 ) -> tuple: ...
 def backward_group(calls: list[tuple], nthreads: int = 0) -> list[tuple]: ...

@@ -424,19 +424,21 @@ def backward_group(
     dh_ns: list[np.ndarray | None] | None = None,
     dc_ns: list[np.ndarray | None] | None = None,
     input_grad: bool = True,
+    grads: list[tuple | None] | None = None,
 ) -> list[Gradients]:
     """:func:`backward` of several independent workspaces at once (e.g. the two directions
-    of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns`` the matching
-    ``dy``, ``dh_n``, ``dc_n`` of each (lists; None entries or None for all: zeros),
-    ``input_grad`` for all. Returns the list of :class:`Gradients`, bitwise those of the
-    calls one by one."""
+    of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns``, ``grads`` the
+    matching ``dy``, ``dh_n``, ``dc_n``, ``grads`` of each (lists; None entries or None for all:
+    zeros, new gradient arrays), ``input_grad`` for all; no two calls may add into the same
+    array. Returns the list of :class:`Gradients`, bitwise those of the calls one by one."""
     n = len(workspaces)
     dh_ns = [None] * n if dh_ns is None else dh_ns
     dc_ns = [None] * n if dc_ns is None else dc_ns
-    if not len(dys) == len(dh_ns) == len(dc_ns) == n:
-        raise ValueError("workspaces, dys, dh_ns and dc_ns must have one entry per call")
+    grads = [None] * n if grads is None else grads
+    if not len(dys) == len(dh_ns) == len(dc_ns) == len(grads) == n:
+        raise ValueError("workspaces, dys, dh_ns, dc_ns and grads must have one entry per call")
     calls = []
-    for ws, dy, dh_n, dc_n in zip(workspaces, dys, dh_ns, dc_ns):
+    for ws, dy, dh_n, dc_n, g in zip(workspaces, dys, dh_ns, dc_ns, grads):
         _check_workspace(ws)
         cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = ws._args
         calls.append(
@@ -455,6 +457,7 @@ def backward_group(
                 dc_n,
                 has_bias,
                 bool(input_grad),
+                g,
             )
         )
     outs = _core.backward_group(calls, _THREADS.get())
@@ -480,6 +483,7 @@ def backward(
     dh_n: np.ndarray | None = None,
     dc_n: np.ndarray | None = None,
     input_grad: bool = True,
+    grads: tuple | None = None,
 ) -> Gradients:
     """Backpropagation through time for the forward that produced ``workspace``.
 
@@ -492,6 +496,13 @@ def backward(
     input_grad : False skips dx (None in the result): the (T*B) x (G*H) x I product for an
         input that needs no gradient (a network's first layer on data), as PyTorch skips it
         for an input without ``requires_grad``. Every other gradient is bitwise the same.
+    grads : optional tuple (dweight_ih (G*H, I), dweight_hh (G*H, H), dbias_ih (G*H,),
+        dbias_hh (G*H,)) of arrays of x's dtype, C-contiguous, writeable and not overlapping
+        (the biases None for a layer without them). The parameter gradients are ADDED to them
+        in place, as PyTorch accumulates into ``.grad``, bitwise what adding the returned
+        gradients would give, without allocating those or a pass to add them; the result holds
+        these same arrays. If the call is interrupted (Ctrl-C), they are left unchanged only
+        when the interrupt stopped the time loop.
 
     Returns
     -------
@@ -515,6 +526,7 @@ def backward(
         dc_n,
         has_bias,
         bool(input_grad),
+        grads,
         _THREADS.get(),
     )
     return Gradients(*out)

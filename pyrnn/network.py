@@ -498,22 +498,21 @@ class _RecurrentNetwork(Parameters):
             dh_ns = [None if dh_n is None else dh_n[idx] for idx in idxs]
             dc_ns = [None if dc_n is None else dc_n[idx] for idx in idxs]
             want_dx = layer > 0 or input_grad
+            # the parameter gradients are added into self.grad by the kernels themselves
+            accs = [self._dweights[idx] for idx in idxs]
             if grouped and D == 2:  # the two directions at once, one thread each
-                grads = engine.backward_group(workspaces, dys, dh_ns, dc_ns, input_grad=want_dx)
+                grads = engine.backward_group(
+                    workspaces, dys, dh_ns, dc_ns, input_grad=want_dx, grads=accs
+                )
             else:
                 grads = [
-                    engine.backward(ws, dy=dy, dh_n=a, dc_n=c, input_grad=want_dx)
-                    for ws, dy, a, c in zip(workspaces, dys, dh_ns, dc_ns)
+                    engine.backward(ws, dy=dy, dh_n=a, dc_n=c, input_grad=want_dx, grads=acc)
+                    for ws, dy, a, c, acc in zip(workspaces, dys, dh_ns, dc_ns, accs)
                 ]
             self._spare = self._spare or {}
             for d, g in enumerate(grads):
                 idx = layer * D + d
                 self._spare[idx] = workspaces[d]  # consumed: its buffer serves the next forward
-                for acc, part in zip(
-                    self._dweights[idx], (g.dweight_ih, g.dweight_hh, g.dbias_ih, g.dbias_hh)
-                ):
-                    if acc is not None:
-                        acc += part
                 if want_dx:
                     dx = g.dx if dx is None else dx + g.dx
                 dh0[idx] = g.dh0

@@ -123,6 +123,116 @@ def test_bias_gradient_with_or_without_the_weight_gradients_product(cell, kw, sh
         check_against_reference(arrays, options, dtype)
 
 
+PARAM_GRADS = ("dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh")
+
+
+def accumulators(arrays, dtype, seed):
+    """Random starting values for backward's ``grads`` (None for missing biases)."""
+    rng = np.random.default_rng(seed)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return tuple(
+        None if arrays[n] is None else rng.standard_normal(arrays[n].shape).astype(dtype)
+        for n in names
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize(
+    "shape",  # the transposed and the plain weight-gradient product, bias in it or not
+    [(3, 4, 1, 64), (3, 4, 1, 5), (3, 4, 2, 128), (3, 4, 4, 28), (4, 7, 3, 17)],
+    ids=["I1H64", "I1H5", "I2H128", "I4H28", "I3H17"],
+)
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_backward_adds_into_given_gradients(cell, kw, shape, bias, threads):
+    """grads=(...): the parameter gradients are added in place, bitwise what adding the
+    returned ones gives (numpy's +=), the other outputs unchanged; float32 and float64."""
+    arrays, options = ref.random_problem(
+        cell, *shape, bias=bias, variable_length=True, seed=5, **kw
+    )
+    T, B, _, H = shape
+    for dtype in (np.float32, np.float64):
+        given = as_dtype(arrays, dtype)
+        weights = ref.loss_weights(T, B, H, options["cell"], dtype=dtype)
+        with engine.using_threads(threads):
+            plain = engine.backward(engine.forward(**given, **options).workspace, *weights)
+            accs = accumulators(given, dtype, seed=11)
+            start = [None if a is None else a.copy() for a in accs]
+            added = engine.backward(
+                engine.forward(**given, **options).workspace, *weights, grads=accs
+            )
+        for name, acc, a0 in zip(PARAM_GRADS, accs, start):
+            got = getattr(added, name)
+            if a0 is None:
+                assert got is None and getattr(plain, name) is None, name
+                continue
+            assert got is acc, name  # the caller's own array, returned
+            want = a0.copy()
+            want += getattr(plain, name)
+            np.testing.assert_array_equal(acc, want, err_msg=name)
+        for name in ("dx", "dh0", "dc0", "grad_norm_h", "grad_norm_c"):
+            a, b = getattr(plain, name), getattr(added, name)
+            assert (a is None) == (b is None), name
+            if a is not None:
+                np.testing.assert_array_equal(b, a, err_msg=name)
+
+
+@pytest.mark.parametrize("cell, kw", CELLS)
+def test_backward_group_adds_into_given_gradients(cell, kw):
+    """backward_group with grads per call: bitwise the calls one by one with grads."""
+    arrays, options = ref.random_problem(cell, 5, 3, 4, 9, variable_length=True, seed=2, **kw)
+    given = as_dtype(arrays, np.float32)
+    weights = ref.loss_weights(5, 3, 9, options["cell"], dtype=np.float32)
+    rev = dict(options, reverse=True)
+    one = [accumulators(given, np.float32, seed=s) for s in (1, 2)]
+    grp = [tuple(a.copy() for a in g) for g in one]
+    engine.backward(engine.forward(**given, **options).workspace, *weights, grads=one[0])
+    engine.backward(engine.forward(**given, **rev).workspace, *weights, grads=one[1])
+    wss = [engine.forward(**given, **o).workspace for o in (options, rev)]
+    engine.backward_group(wss, [weights[0]] * 2, [weights[1]] * 2, [weights[2]] * 2, grads=grp)
+    for a, b in zip(one, grp):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(y, x)
+
+
+def test_backward_grads_are_checked():
+    """Arrays the kernel would add into: clear errors, and the workspace is not consumed."""
+    arrays, options = ref.random_problem("lstm", 3, 2, 3, 5, seed=1)
+    given = as_dtype(arrays, np.float32)
+    res = engine.forward(**given, **options)
+    good = accumulators(given, np.float32, seed=0)
+    wi, wh, bi, bh = good
+    cases = [
+        ((wi, wh, bi), ValueError, "4 entries"),
+        ({"a": 1}, TypeError, "tuple"),
+        ((wi.astype(np.float64), wh, bi, bh), TypeError, "dtype"),
+        ((wi[:, :2], wh, bi, bh), ValueError, "shape"),
+        ((wi, np.asfortranarray(wh), bi, bh), ValueError, "C-contiguous"),
+        ((wi, wh, bi, None), TypeError, "numpy array"),
+        ((wi, wh, bh, bh), ValueError, "overlap"),
+        ((wi, wh, bi, np.zeros(0, np.float32)), ValueError, "shape"),
+    ]
+    ro = wi.copy()
+    ro.flags.writeable = False
+    cases.append(((ro, wh, bi, bh), ValueError, "writeable"))
+    for grads, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            engine.backward(res.workspace, grads=grads)
+    assert not res.workspace.consumed
+    engine.backward(res.workspace, grads=good)  # and then it is
+    assert res.workspace.consumed
+    nobias = dict(given, bias_ih=None, bias_hh=None)
+    ws = engine.forward(**nobias, **options).workspace
+    with pytest.raises(ValueError, match="no biases"):
+        engine.backward(ws, grads=good)
+    engine.backward(ws, grads=(wi, wh, None, None))
+    # two calls of a group adding into one array
+    w1, w2 = (engine.forward(**given, **o).workspace for o in (options, options))
+    with pytest.raises(ValueError, match="overlap"):
+        engine.backward_group([w1, w2], [None, None], grads=[good, good])
+    assert not w1.consumed and not w2.consumed
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("variable_length", [False, True], ids=["full", "lengths"])

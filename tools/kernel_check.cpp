@@ -72,10 +72,10 @@ static void run_layer(const KernelTable& k, CellKind cell, const std::vector<dou
                    nullptr, nullptr,  y.data(),   hn.data(),  cn.data(), ws.data(), 1};
   std::vector<T> dy(T_ * B * H, T(1)), dx(T_ * B * I), dh0(B * H), dc0(B * H), dwih(G * H * I),
       dwhh(G * H * H), dbih(G * H), dbhh(G * H), nh(T_), nc(T_);
-  BackwardArgs<T> bw{
-      s,           x.data(),    wih.data(), whh.data(), nullptr,    ws.data(),   dy.data(),
-      nullptr,     nullptr,     dx.data(),  dh0.data(), dc0.data(), dwih.data(), dwhh.data(),
-      dbih.data(), dbhh.data(), nh.data(),  nc.data(),  1};
+  BackwardArgs<T> bw{s,           x.data(),   wih.data(),  whh.data(),  nullptr,
+                     ws.data(),   dy.data(),  nullptr,     nullptr,     dx.data(),
+                     dh0.data(),  dc0.data(), dwih.data(), dwhh.data(), dbih.data(),
+                     dbhh.data(), nh.data(),  nc.data(),   false,       1};
   if constexpr (sizeof(T) == 4) {
     k.forward_f32(f);
     k.backward_f32(bw);
