@@ -332,13 +332,12 @@ class _RecurrentNetwork(Parameters):
         """Time-major forward; fills self._cache when training. outputs=False: the last
         layer writes no y, and the returned out is None."""
         self._cache = None
-        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        L, D = self.num_layers, self.num_directions
         T, B, _ = x.shape
         lstm = self.cell == "lstm"
         if training:
             self._check_training_memory(T, B)
-        h_n = np.empty((L * D, B, H), self.dtype)
-        c_n = np.empty((L * D, B, H), self.dtype) if lstm else None
+        finals = [None] * (L * D)  # (h_n, c_n) of each layer-direction
         layers = []  # per layer: (dropout mask or None, [workspace per direction])
         grouped = self._group_layers(T, B)
         if grouped and D == 1 and L > 1 and (not training or self.dropout == 0):
@@ -349,11 +348,11 @@ class _RecurrentNetwork(Parameters):
             calls[-1]["outputs"] = outputs
             results = engine.forward_group(calls, chained=True)
             for idx, res in enumerate(results):
-                self._keep_final(idx, res, h_n, c_n)
+                finals[idx] = (res.h_n, res.c_n)
                 layers.append((None, [res.workspace]))
             if training:
                 self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
-            return results[-1].y, h_n, c_n
+            return (results[-1].y, *self._stack_finals(finals, lstm))
         layer_in = x
         for layer in range(L):
             mask = None
@@ -372,7 +371,7 @@ class _RecurrentNetwork(Parameters):
             else:
                 results = [engine.forward(**c) for c in calls]
             for d, res in enumerate(results):
-                self._keep_final(layer * D + d, res, h_n, c_n)
+                finals[layer * D + d] = (res.h_n, res.c_n)
             outs = [res.y for res in results]
             if last and not outputs:
                 layer_in = None
@@ -385,7 +384,7 @@ class _RecurrentNetwork(Parameters):
             layers.append((mask, [res.workspace for res in results]))
         if training:
             self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
-        return layer_in, h_n, c_n
+        return (layer_in, *self._stack_finals(finals, lstm))
 
     def _group_layers(self, T, B):
         """Whether this network's layer-directions run each on one thread at once (see
@@ -427,10 +426,15 @@ class _RecurrentNetwork(Parameters):
             reuse=self._spare.pop(idx, None) if training and self._spare else None,
         )
 
-    def _keep_final(self, idx, res, h_n, c_n):
-        h_n[idx] = res.h_n
-        if c_n is not None:
-            c_n[idx] = res.c_n
+    @staticmethod
+    def _stack_finals(finals, lstm):
+        """h_n, c_n (L*D, B, H) (c_n None unless LSTM) from each layer-direction's (h_n, c_n):
+        with one layer-direction, a view of its arrays (no copy)."""
+        if len(finals) == 1:
+            h, c = finals[0]
+            return h[None], (c[None] if lstm else None)
+        h_n = np.stack([h for h, _ in finals])
+        return h_n, (np.stack([c for _, c in finals]) if lstm else None)
 
     def backward(
         self,
@@ -481,8 +485,7 @@ class _RecurrentNetwork(Parameters):
         layers, grouped = self._cache["layers"], self._cache["grouped"]
         self._cache = None
         lstm = self.cell == "lstm"
-        dh0 = np.zeros((L * D, B, H), self.dtype)
-        dc0 = np.zeros((L * D, B, H), self.dtype) if lstm else None
+        d_state0 = [None] * (L * D)  # (dh0, dc0) of each layer-direction
         grad_norms, cell_grad_norms = {}, {}
         d_layer_out = dout
         for layer in reversed(range(L)):
@@ -515,16 +518,16 @@ class _RecurrentNetwork(Parameters):
                 self._spare[idx] = workspaces[d]  # consumed: its buffer serves the next forward
                 if want_dx:
                     dx = g.dx if dx is None else dx + g.dx
-                dh0[idx] = g.dh0
+                d_state0[idx] = (g.dh0, g.dc0)
                 grad_norms[(layer, d)] = g.grad_norm_h
                 if lstm:
-                    dc0[idx] = g.dc0
                     cell_grad_norms[(layer, d)] = g.grad_norm_c
             if mask is not None and dx is not None:
                 dx = dx * mask
             d_layer_out = dx
         self.grad_norms = grad_norms
         self.cell_grad_norms = cell_grad_norms
+        dh0, dc0 = self._stack_finals(d_state0, lstm)
         self.state_grad = (dh0, dc0) if lstm else dh0
         if self.batch_first and d_layer_out is not None:
             return d_layer_out.transpose(1, 0, 2)
