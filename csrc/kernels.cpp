@@ -313,7 +313,7 @@ static void forward(const ForwardArgs<T>& a) {
             // one epilogue call for them all. Same FMA sequence per element as below.
             const int64_t qg = (4 + ng - 1) / ng, Wt = (own.end - own.begin) * NR, ldq = ng * Wt;
             if (nrows == 0 || Wt == 0) return;
-            // The groups in turn forward and backward on alternate steps: a step starts with
+            // The groups in ascending, then descending order on alternate steps: a step starts on
             // the weight panels the last one ended with, still in L1 (and, for weights larger
             // than L2, in L2). The order never changes an element's arithmetic.
             const int64_t ngroups = (own.end - own.begin + qg - 1) / qg;
@@ -608,7 +608,7 @@ static void backward(const BackwardArgs<T>& a) {
       // exactly). (Packing dG_t per step first was measured: no gain, +5% packing time.)
       int64_t q_from = own.begin;
       if (nr > 0 && nr <= 2) {  // one or two rows: the full unit blocks 4 at a time (see forward)
-        // (groups forward and backward on alternate steps, as in the forward)
+        // (the groups in ascending, then descending order on alternate steps, as in forward)
         const int64_t full_end = min_(own.end, H / NR);
         const int64_t ngroups = full_end > q_from ? (full_end - q_from + 3) / 4 : 0;
         for (int64_t gi = 0; gi < ngroups; ++gi) {
