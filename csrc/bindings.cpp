@@ -170,7 +170,27 @@ std::string type_name(const py::handle& h) {
   return py::str(py::type::of(h).attr("__name__"));
 }
 
-// Checks one array argument: numpy, dtype, C-contiguous, exact shape. None allowed if optional.
+// One array argument as given: numpy, dtype T, exact shape, C-contiguous.
+template <typename T>
+py::array checked_array(const py::handle& h, const std::string& name,
+                        const std::vector<int64_t>& shape) {
+  if (!py::isinstance<py::array>(h))
+    throw TypeErr(name + " must be a numpy array, got " + type_name(h));
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  if (!a.dtype().equal(py::dtype::of<T>()))
+    throw TypeErr(name + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                  " like x, got " + std::string(py::str(a.dtype())));
+  const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
+                        std::equal(shape.begin(), shape.end(), a.shape(),
+                                   [](int64_t e, py::ssize_t g) { return e == int64_t(g); });
+  if (!shape_ok)
+    throw ValueErr(name + " must have shape " + shape_str(shape) + ", got " + shape_of(a));
+  if (!(a.flags() & py::array::c_style))
+    throw ValueErr(name + " must be C-contiguous (use numpy.ascontiguousarray)");
+  return a;
+}
+
+// Checks one array argument the kernels read (checked_array); None allowed if optional.
 template <typename T>
 const T* checked(const py::handle& h, const char* name, const std::vector<int64_t>& shape,
                  bool optional, Keep& keep) {
@@ -178,22 +198,7 @@ const T* checked(const py::handle& h, const char* name, const std::vector<int64_
     if (optional) return nullptr;
     throw TypeErr(std::string(name) + " is required, got None");
   }
-  if (!py::isinstance<py::array>(h))
-    throw TypeErr(std::string(name) + " must be a numpy array, got " + type_name(h));
-  py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().equal(py::dtype::of<T>()))
-    throw TypeErr(std::string(name) + " must have dtype " +
-                  std::string(py::str(py::dtype::of<T>())) + " like x, got " +
-                  std::string(py::str(a.dtype())));
-  const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
-                        std::equal(shape.begin(), shape.end(), a.shape(),
-                                   [](int64_t e, py::ssize_t g) { return e == int64_t(g); });
-  if (!shape_ok)
-    throw ValueErr(std::string(name) + " must have shape " + shape_str(shape) + ", got " +
-                   shape_of(a));
-  if (!(a.flags() & py::array::c_style))
-    throw ValueErr(std::string(name) + " must be C-contiguous (use numpy.ascontiguousarray)");
-  return aligned<T>(a, keep);
+  return aligned<T>(checked_array<T>(h, name, shape), keep);
 }
 
 // x as the kernels may read it: where a sequence's padding (steps at or past its length) holds
@@ -299,18 +304,7 @@ py::object optional_output(bool want, std::vector<py::ssize_t> shape, T*& ptr) {
 // C-contiguous, writeable and aligned, since no copy can stand in for it.
 template <typename T>
 T* checked_inout(const py::handle& h, const std::string& name, const std::vector<int64_t>& shape) {
-  if (!py::isinstance<py::array>(h))
-    throw TypeErr(name + " must be a numpy array, got " + type_name(h));
-  py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().equal(py::dtype::of<T>()))
-    throw TypeErr(name + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
-                  " like x, got " + std::string(py::str(a.dtype())));
-  const bool shape_ok = a.ndim() == py::ssize_t(shape.size()) &&
-                        std::equal(shape.begin(), shape.end(), a.shape(),
-                                   [](int64_t e, py::ssize_t g) { return e == int64_t(g); });
-  if (!shape_ok)
-    throw ValueErr(name + " must have shape " + shape_str(shape) + ", got " + shape_of(a));
-  if (!(a.flags() & py::array::c_style)) throw ValueErr(name + " must be C-contiguous");
+  py::array a = checked_array<T>(h, name, shape);
   if (!a.writeable()) throw ValueErr(name + " must be writeable");
   if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
     throw ValueErr(name + " must be aligned to its dtype");
