@@ -157,8 +157,10 @@ static void forward(const ForwardArgs<T>& a) {
   const int64_t chunk = min_(T_, a.chunk_steps > 0 ? a.chunk_steps : max_<int64_t>(1, 128 / B));
   Buffer<T> xg_chunk(training ? 0 : nq * chunk * B * G * NR);
 
-  // Running state for inference (double-buffered h, in-place c, GRU rh scratch).
-  Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training ? 0 : B * H), rhbuf(training ? 0 : B * H);
+  // Running state for inference: double-buffered h, in-place c (LSTM), r * h_{t-1} (reset-before
+  // GRU); none is allocated (nor prefetched in the steps) for a cell that does not use it.
+  Buffer<T> hbuf(training ? 0 : 2 * B * H), cbuf(training || !cell.has_c() ? 0 : B * H),
+      rhbuf(training || !cell.two_phase() ? 0 : B * H);
   // inference keeps h_t in y_t (rows all active, outputs wanted)
   const bool h_in_y = !training && !a.lengths && a.y;
   T* const states = training ? a.ws + wl.states : nullptr;
@@ -275,8 +277,8 @@ static void forward(const ForwardArgs<T>& a) {
                : step == 0 ? hbuf.get()
                            : a.y + (s.reverse ? t + 1 : t - 1) * B * H;
           hn = !h_in_y ? hbuf.get() + ((step + 1) % 2) * B * H : a.y + t * B * H;
-          cp = cn = cbuf.get();
-          ex = rhbuf.get();
+          if (cell.has_c()) cp = cn = cbuf.get();
+          if (cell.two_phase()) ex = rhbuf.get();
         }
         T* y_t = a.y ? a.y + t * B * H : hn;  // y_t == hn: the epilogues store h once
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
@@ -298,7 +300,7 @@ static void forward(const ForwardArgs<T>& a) {
             if (cp) __builtin_prefetch(cp + o + e, 0, 2);
             if (ex) __builtin_prefetch(ex + o + e, 1, 2);
             __builtin_prefetch(hn + o + e, 1, 2);
-            __builtin_prefetch(y_t + o + e, 1, 2);
+            if (y_t != hn) __builtin_prefetch(y_t + o + e, 1, 2);
             for (int64_t g = 0; g < G; ++g) __builtin_prefetch(xq + g * W + e, 1, 2);
           }
         };
