@@ -277,8 +277,8 @@ static void forward(const ForwardArgs<T>& a) {
                : step == 0 ? hbuf.get()
                            : a.y + (s.reverse ? t + 1 : t - 1) * B * H;
           hn = !h_in_y ? hbuf.get() + ((step + 1) % 2) * B * H : a.y + t * B * H;
-          if (cell.has_c()) cp = cn = cbuf.get();
-          if (cell.two_phase()) ex = rhbuf.get();
+          cp = cn = cbuf.get();  // (null for the cells without them: unallocated)
+          ex = rhbuf.get();
         }
         T* y_t = a.y ? a.y + t * B * H : hn;  // y_t == hn: the epilogues store h once
         if (nt > 1 && !by_rows)  // h_{t-1} was half written by other cores: fetch it now,
