@@ -286,6 +286,25 @@ def test_target_summary_reports_worst_case_and_unmeasured_targets():
     assert mem["cases"] == 1 and mem["worst"] == pytest.approx(1.15) and mem["all_met"] is False
 
 
+def test_gru_rnn_needed_speed_is_pct_peak_times_goal_over_ratio():
+    report_ = dict(
+        rnn_rows=[
+            _row("medium", "gru", "infer", 10.0, 20.0, 50.0, 100.0),  # ratio 2: 50% * 1.5 / 2
+            _row("medium", "rnn_tanh", "train", 10.0, 10.0, 60.0, 100.0),  # ratio 1: 60% * 1.5
+            _row("large", "gru", "train", 10.0, 12.0, 80.0, 100.0),  # ratio 1.2: 100%
+            _row("medium", "lstm", "infer", 10.0, 5.0, 90.0, 100.0),  # not a GRU/RNN row
+            _row("small-latency", "gru", "infer", 10.0, 5.0, 90.0, 100.0),  # not medium/large
+        ]
+    )
+    need = perfreport.gru_rnn_needed(report_)
+    assert need.keys() == {("medium", 1), ("large", 1)}
+    assert need[("medium", 1)] == (pytest.approx(37.5), pytest.approx(90.0))
+    assert need[("large", 1)] == (pytest.approx(100.0), pytest.approx(100.0))
+    text = "\n".join(perfreport.render(report_, report._table, report._fmt))
+    assert "large 1t 100-100%; medium 1t 38-90%" in text
+    assert perfreport.gru_rnn_needed(dict(rnn_rows=[])) == {}
+
+
 def test_render_prints_every_new_table_and_the_targets():
     report_ = dict(
         rnn_rows=[],
