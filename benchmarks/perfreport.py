@@ -268,6 +268,11 @@ def _summary(target, goal, cases, higher=True):
     )
 
 
+def _gru_rnn_target_row(r):
+    """Whether an RNN-table row counts for the GRU/RNN target (medium and large, GRU and RNN)."""
+    return r["config"] in ("medium", "large") and r["cell"] in ("gru", "rnn_tanh")
+
+
 def target_summary(report):
     """Every target of issue 10 against this report's rows: cases measured, how many met,
     the worst ratio and where. A target with no measured case says so (``cases`` 0)."""
@@ -290,11 +295,7 @@ def target_summary(report):
         _summary(
             "GRU and RNN vs PyTorch on medium and large",
             TORCH_TARGETS["gru/rnn medium+large"],
-            [
-                c
-                for c in rnn
-                if c[0].split()[0] in ("medium", "large") and c[0].split()[1] in ("gru", "rnn_tanh")
-            ],
+            [c for c, r in zip(rnn, report.get("rnn_rows") or []) if _gru_rnn_target_row(r)],
         ),
         _summary(
             "small-latency (B = 1) vs PyTorch",
@@ -554,12 +555,7 @@ def gru_rnn_needed(report):
     need = {}
     for r in report.get("rnn_rows") or []:
         ratio, pct = r.get("torch_over_pyrnn"), r.get("pct_peak")
-        if (
-            r["config"] in ("medium", "large")
-            and r["cell"] in ("gru", "rnn_tanh")
-            and ratio
-            and pct
-        ):
+        if _gru_rnn_target_row(r) and ratio and pct:
             need.setdefault((r["config"], r["threads"]), []).append(pct * goal / ratio)
     return {key: (min(v), max(v)) for key, v in need.items()}
 
