@@ -482,7 +482,8 @@ def _wavefront_table(report, fmt):
         ],
         [
             "plan groups: whether engine.plan chose to group at this shape (if not, both variants "
-            "run the same code). 2layer: grouped in forward only (backward runs layer by layer); "
+            "run the same code; train: in forward or backward). 2layer: the forward as a "
+            "wavefront where plan chain_layers holds, the backward where group_layers does; "
             "bidir: both directions at once in forward and backward."
         ],
     )

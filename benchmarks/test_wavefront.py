@@ -4,9 +4,10 @@ A 2-layer unidirectional and a 1-layer bidirectional ``pyrnn.LSTM/GRU/RNN`` (T =
 I = 64, H = 128, B in {1, 8}) on 2 threads, inference (``forward(training=False)``) and
 training (``forward`` + ``backward`` of ones). ``grouped`` is the network as shipped: it
 runs its layer-directions through ``engine.forward_group``/``backward_group`` when
-``engine.plan(...)`` says so (``group_layers`` for directions, ``chain_layers`` for a stack); ``layered`` is the same network with its
-``_group_layers`` patched to return False, i.e. one ``engine.forward`` call per
-layer-direction, each using both threads. report.py prints layered time / grouped time
+``engine.plan(...)`` says so (``group_layers`` for directions and a stack's backward,
+``chain_layers`` for a stack's forward); ``layered`` is the same network with its
+``_group_layers`` patched to return False, i.e. one ``engine.forward`` (and
+``engine.backward``) call per layer-direction, each using the threads its plan gives it. report.py prints layered time / grouped time
 against the 1.6x target. Each benchmark records whether the plan grouped at all.
 """
 
@@ -33,7 +34,7 @@ def make_network(net_name, cell, variant):
 
     net = getattr(pyrnn, CELLS[cell])(I, H, random_state=0, **NETS[net_name])
     if variant == "layered":
-        net._group_layers = lambda T, B: False
+        net._group_layers = lambda T, B, backward=False: False
     return net
 
 
@@ -72,7 +73,9 @@ def test_wavefront(benchmark, run_timed, net_name, cell, B, mode, threads, varia
         T=T,
         I=I,
         H=H,
-        grouped=bool(net._group_layers(T, B)),
+        grouped=bool(
+            net._group_layers(T, B) or (mode == "train" and net._group_layers(T, B, backward=True))
+        ),
     )
     out = run_timed(benchmark, make_step(net, mode, B))
     assert out.shape == (T, B, net.output_size)

@@ -516,7 +516,8 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
                                  const py::handle& w_hh, const py::handle& lengths,
                                  const py::handle& ws, const py::handle& dy, const py::handle& dh_n,
                                  const py::handle& dc_n, bool has_bias, int nthreads,
-                                 bool input_grad = true, const py::handle& grads = py::none()) {
+                                 bool input_grad = true, const py::handle& grads = py::none(),
+                                 const T* dy_prev = nullptr) {
   const int64_t G = num_gates(s.cell), T_ = s.T, B = s.B, I = s.I, H = s.H;
   const bool lstm = s.cell == CellKind::LSTM;
   BackwardCall<T> call;
@@ -527,7 +528,7 @@ BackwardCall<T> prepare_backward(const LayerShape& s, const py::handle& x, const
   a.x = x_without_bad_padding(checked<T>(x, "x", {T_, B, I}, false, keep), a.lengths, s, keep);
   a.w_ih = checked<T>(w_ih, "weight_ih", {G * H, I}, false, keep);
   a.w_hh = checked<T>(w_hh, "weight_hh", {G * H, H}, false, keep);
-  a.dy = checked<T>(dy, "dy", {T_, B, H}, true, keep);
+  a.dy = dy_prev ? dy_prev : checked<T>(dy, "dy", {T_, B, H}, true, keep);
   a.dh_n = checked<T>(dh_n, "dh_n", {B, H}, true, keep);
   if (!lstm && !dc_n.is_none()) throw ValueErr("dc_n is only for LSTM cells");
   a.dc_n = lstm ? checked<T>(dc_n, "dc_n", {B, H}, true, keep) : nullptr;
@@ -727,8 +728,11 @@ py::list forward_group_t(const py::list& calls, bool chained, int nt) {
   return out;
 }
 
+// In a chained backward group, calls run from the top layer of a stack down: call k's dy must
+// be None, and it reads call k-1's dx (same T and B, H = that call's I), which call k-1 must
+// compute (input_grad).
 template <typename T>
-py::list backward_group_t(const py::list& calls, int nt) {
+py::list backward_group_t(const py::list& calls, bool chained, int nt) {
   std::vector<BackwardCall<T>> prepared;
   for (size_t k = 0; k < calls.size(); ++k) {
     const py::tuple c = calls[k].cast<py::tuple>();
@@ -741,9 +745,36 @@ py::list backward_group_t(const py::list& calls, int nt) {
     for (auto& p : prepared)
       if (p.ws == &workspace_arg(c[8]))
         throw ValueErr("a workspace appears twice in one backward group");
-    prepared.push_back(prepare_backward<T>(
-        s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(), nt,
-        c.size() > 13 ? c[13].cast<bool>() : true, c.size() > 14 ? py::handle(c[14]) : py::none()));
+    const std::string at = " (call " + std::to_string(k) + ")";
+    // a chain publishes dx from the last step down: a reverse call would wait for steps its
+    // dy had already published, or read steps not yet written
+    if (chained && c[3].cast<bool>())
+      throw ValueErr("the calls of a chain run forward in time: reverse must be False" + at);
+    const T* dy_prev = nullptr;
+    if (chained && k > 0) {
+      const BackwardArgs<T>& p = prepared.back().a;
+      if (!c[9].is_none())
+        throw ValueErr(
+            "dy must be None in a chain after its first call: it is the dx of the "
+            "call before" +
+            at);
+      if (s.T != p.s.T || s.B != p.s.B || s.H != p.s.I)
+        throw ValueErr(
+            "the calls of a chain must share T and B, and each call's H must be the "
+            "input size I of the call before" +
+            at + ": got T=" + std::to_string(s.T) + ", B=" + std::to_string(s.B) +
+            ", H=" + std::to_string(s.H) + " after T=" + std::to_string(p.s.T) +
+            ", B=" + std::to_string(p.s.B) + ", I=" + std::to_string(p.s.I));
+      dy_prev = p.dx;
+      if (!dy_prev)
+        throw ValueErr("call " + std::to_string(k - 1) +
+                       " of the chain must compute dx (input_grad=True): it is call " +
+                       std::to_string(k) + "'s dy");
+    }
+    prepared.push_back(
+        prepare_backward<T>(s, c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12].cast<bool>(),
+                            nt, c.size() > 13 ? c[13].cast<bool>() : true,
+                            c.size() > 14 ? py::handle(c[14]) : py::none(), dy_prev));
   }
   std::vector<BackwardArgs<T>> args;
   std::vector<CoreWorkspace*> wss;
@@ -758,9 +789,9 @@ py::list backward_group_t(const py::list& calls, int nt) {
   run_kernel([&](const std::atomic<bool>* stop) {
     for (auto& a : args) a.stop = stop;
     if constexpr (std::is_same<T, float>::value)
-      active_table().backward_group_f32(args.data(), int(args.size()), nt);
+      active_table().backward_group_f32(args.data(), int(args.size()), chained, nt);
     else
-      active_table().backward_group_f64(args.data(), int(args.size()), nt);
+      active_table().backward_group_f64(args.data(), int(args.size()), chained, nt);
   });
   py::list out;
   for (auto& p : prepared) out.append(p.out);
@@ -1050,13 +1081,14 @@ PYBIND11_MODULE(_core, m) {
       "Returns the list of their results, bitwise those of the calls one by one.");
   m.def(
       "backward_group",
-      [](const py::list& calls, long long nthreads) -> py::list {
+      [](const py::list& calls, bool chained, long long nthreads) -> py::list {
         const int nt = resolve_threads(nthreads);
-        return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, nt)
-                                             : backward_group_t<double>(calls, nt);
+        return group_dtype(calls) == DT::F32 ? backward_group_t<float>(calls, chained, nt)
+                                             : backward_group_t<double>(calls, chained, nt);
       },
-      py::arg("calls"), py::arg("nthreads") = 0,
-      "Several independent backward calls at once, each on one thread.");
+      py::arg("calls"), py::arg("chained") = false, py::arg("nthreads") = 0,
+      "Several backward calls at once, each on one thread: independent, or chained (a stack "
+      "from the top layer down, call k+1's dy being call k's dx).");
 
   m.def(
       "gemm",

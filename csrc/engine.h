@@ -95,6 +95,14 @@ struct BackwardArgs {
   bool accumulate;         // dw_ih, dw_hh, db_ih, db_hh: add this call's gradients to them
   int nthreads;
   const std::atomic<bool>* stop;  // or nullptr: when it turns true, return early (see stop.h)
+  // Layer pipeline (backward_group, chained: one thread per call, reverse = false). Time runs
+  // backward, so both counters count steps from the end: dy's rows of steps t >= T - *dy_ready
+  // are readable; *dx_done is advanced past every chunk of chunk_steps steps whose rows of dx
+  // this call has written (dx is then computed chunk by chunk inside the time loop). nullptr
+  // outside a pipeline.
+  const int64_t* dy_ready;
+  int64_t* dx_done;
+  int64_t chunk_steps;
 };
 
 // A scratch allocation that failed, with its size (the bindings turn it into MemoryError).
@@ -222,8 +230,8 @@ struct KernelTable {
   // Results are bitwise those of the calls one by one.
   void (*forward_group_f32)(ForwardArgs<float>* calls, int n, bool chained, int nthreads);
   void (*forward_group_f64)(ForwardArgs<double>* calls, int n, bool chained, int nthreads);
-  void (*backward_group_f32)(BackwardArgs<float>* calls, int n, int nthreads);
-  void (*backward_group_f64)(BackwardArgs<double>* calls, int n, int nthreads);
+  void (*backward_group_f32)(BackwardArgs<float>* calls, int n, bool chained, int nthreads);
+  void (*backward_group_f64)(BackwardArgs<double>* calls, int n, bool chained, int nthreads);
   // The forward's packed weights and folded biases (ForwardArgs::packed): kept by a caller
   // across calls on unchanged weights. The layout belongs to this ISA level.
   int64_t (*packed_size_f32)(const LayerShape& s);

@@ -493,6 +493,12 @@ static void backward(const BackwardArgs<T>& a) {
   const int64_t K_x = cell.shared_rows();
   const bool n_apart = K_x < GH;  // GRU's n rows: their own dX product
   const bool want_dx = a.dx != nullptr;  // else no dX product (the input needs no gradient)
+  // In a pipeline (a chained backward_group, one thread per call), dX is computed chunk by
+  // chunk inside the time loop and published to the next call, which reads it as its dy.
+  const bool dx_in_loop = want_dx && a.dx_done != nullptr;
+  const int64_t dx_chunk = max_<int64_t>(1, a.chunk_steps);
+  const T* const nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient (GRU)
+  const int64_t nx_ld = gru_ra ? H : GH;
   Buffer<T> wih_pk(want_dx ? num_panels<T>(I) * K_x * NR : 0),
       wihn_pk(want_dx && n_apart ? num_panels<T>(I) * H * NR : 0);
   Buffer<T> db_sums(want_db && a.accumulate ? GH + H : 0);  // bias_gradients' sums to add
@@ -535,6 +541,19 @@ static void backward(const BackwardArgs<T>& a) {
 #pragma omp single
     bar.reset(nt);  // (implicit barrier after single)
     T* const ap = apack.get() + tid * kApack;
+    // dX rows of steps [t0, t1) = dGx W_ih (GRU's n rows through their own product). Each
+    // element is the same FMA sequence over the gates whatever the rows in one call, so a
+    // chunk at a time gives the bits of one product over all T*B rows.
+    auto dx_rows = [&](int64_t t0, int64_t t1) {
+      const int64_t m = (t1 - t0) * B;
+      gemm_par<T>(m, I, K_x, gates + t0 * B * GH, GH, 1, wih_pk.get(), get_wih, nullptr, ap,
+                  a.dx + t0 * B * I, I, false, nullptr, tid, nt, bar);
+      if (n_apart) {
+        bar.wait();  // (the packed path has no barrier of its own)
+        gemm_par<T>(m, I, H, nx + t0 * B * nx_ld, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap,
+                    a.dx + t0 * B * I, I, true, nullptr, tid, nt, bar);
+      }
+    };
     {
       const Range pr = split(nq, tid, nt);
       pack_panels<T>(get_whh, H, 0, GH, pr.begin, pr.end, whh_p.get());
@@ -546,9 +565,11 @@ static void backward(const BackwardArgs<T>& a) {
     const Range own = by_rows ? Range{0, nq} : split(nq, tid, nt);
     const Range rows = by_rows ? split(B, tid, nt) : Range{0, B};
     bar.wait();
+    int64_t dx_hi = T_;  // in a pipeline: dX of steps [dx_hi, T) is written and published
     for (int64_t step = T_ - 1; step >= 0; --step) {
       if (stop.poll(tid, T_ - 1 - step, !by_rows)) break;
       const int64_t t = s.reverse ? T_ - 1 - step : step;
+      if (a.dy_ready) wait_at_least(a.dy_ready, T_ - t);  // (pipelines are never reverse)
       T* dg_t = gates + t * B * GH;
       const T* hp = states + in_slot(t) * B * H;
       const T* ho = states + out_slot(t) * B * H;
@@ -633,6 +654,11 @@ static void backward(const BackwardArgs<T>& a) {
                         int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
       // No barrier: the next step's epilogue reads only this thread's own units and rows of
       // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
+      if (a.dx_done && ((T_ - t) % dx_chunk == 0 || t == 0)) {  // a chunk of dG is complete
+        if (dx_in_loop) dx_rows(t, dx_hi);
+        dx_hi = t;
+        __atomic_store_n(a.dx_done, T_ - t, __ATOMIC_RELEASE);
+      }
     }
     bar.wait();
     if (!stop.stopped()) {  // interrupted: skip the products after the loop (not indented)
@@ -698,17 +724,7 @@ static void backward(const BackwardArgs<T>& a) {
             if (a.db_hh) put(a.db_hh + r, db);
           }
       }
-      const T* nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient
-      const int64_t nx_ld = gru_ra ? H : GH;
-      // dX (T*B, I) = dGx W_ih
-      if (want_dx)
-        gemm_par<T>(TB, I, M_rz, gates, GH, 1, wih_pk.get(), get_wih, nullptr, ap, a.dx, I, false,
-                    nullptr, tid, nt, bar);
-      if (want_dx && n_apart) {
-        bar.wait();  // (the packed path has no barrier of its own)
-        gemm_par<T>(TB, I, H, nx, nx_ld, 1, wihn_pk.get(), get_wih_n, nullptr, ap, a.dx, I, true,
-                    nullptr, tid, nt, bar);
-      }
+      if (want_dx && !dx_in_loop) dx_rows(0, T_);  // dX (T*B, I) = dGx W_ih
       if (want_db) {
         const int64_t k_from = !db_in_product ? 0 : gru_ra ? 2 * H : GH;
         if (k_from < GH)
@@ -717,7 +733,11 @@ static void backward(const BackwardArgs<T>& a) {
       }
     }  // !stop.stopped()
   }
-  if (stop.stopped()) return;  // interrupted: the caller throws the outputs away
+  if (stop.stopped()) {  // interrupted: the caller throws the outputs away
+    if (a.dx_done)
+      __atomic_store_n(a.dx_done, INT64_MAX, __ATOMIC_RELEASE);  // free the next call of a chain
+    return;
+  }
   step_norms(row_h.get(), row_c.get(), T_, B, a.norm_h, lstm ? a.norm_c : nullptr);
 }
 
@@ -727,6 +747,13 @@ static void backward(const BackwardArgs<T>& a) {
 // are dealt to threads in contiguous runs; in a chain each call waits, chunk by chunk, for
 // the steps of its input that the previous call has published (a thread that holds several
 // calls of a chain runs them in order, so it never waits on itself).
+
+// Steps per chunk of a pipeline: small chunks keep it full, ~T/16 steps (at most the default
+// ~128 rows of the input projection).
+static inline int64_t pipeline_chunk(const LayerShape& s) {
+  return max_<int64_t>(1, min_<int64_t>((s.T + 15) / 16, max_<int64_t>(1, 128 / s.B)));
+}
+
 template <typename T>
 static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
@@ -736,10 +763,7 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
   for (int k = 0; k < n; ++k) {
     calls[k].nthreads = 1;
     if (!chained) continue;
-    const int64_t T_ = calls[k].s.T;
-    // small chunks keep the pipeline full: ~T/16 steps (>= 128 rows stays the default)
-    calls[k].chunk_steps =
-        max_<int64_t>(1, min_<int64_t>((T_ + 15) / 16, max_<int64_t>(1, 128 / calls[k].s.B)));
+    calls[k].chunk_steps = pipeline_chunk(calls[k].s);
     calls[k].x_ready = k > 0 ? progress.get() + k - 1 : nullptr;
     calls[k].y_done = progress.get() + k;
   }
@@ -750,10 +774,21 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
   }
 }
 
+// Chained: call k+1's dy is call k's dx (a stack's layers from the top down, reverse =
+// false), which call k writes chunk by chunk inside its time loop, as the steps of its dG
+// complete (backward runs from the last step): call k+1 runs its steps as they arrive.
 template <typename T>
-static void backward_group(BackwardArgs<T>* calls, int n, int nthreads) {
+static void backward_group(BackwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
-  for (int k = 0; k < n; ++k) calls[k].nthreads = 1;
+  Buffer<int64_t> progress(chained ? n : 0);  // steps published, counted from the end
+  for (int k = 0; k < n; ++k) {
+    calls[k].nthreads = 1;
+    if (!chained) continue;
+    progress.get()[k] = 0;
+    calls[k].chunk_steps = pipeline_chunk(calls[k].s);
+    calls[k].dy_ready = k > 0 ? progress.get() + k - 1 : nullptr;
+    calls[k].dx_done = k + 1 < n ? progress.get() + k : nullptr;
+  }
 #pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
   {
     const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());

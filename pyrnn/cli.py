@@ -297,7 +297,13 @@ def _show_plans(cell, shapes):
             f"({p['forward']['threads']}), backward {p['backward']['split']} "
             f"({p['backward']['threads']})"
             + ("; directions at once, one thread each" if p["group_layers"] else "")
-            + ("; stacked layers as a wavefront" if p["chain_layers"] else "")
+            + (
+                "; a stack as a wavefront, forward and backward"
+                if p["chain_layers"]
+                else "; a stack as a wavefront, backward"
+                if p["group_layers"]
+                else ""
+            )
         )
 
 

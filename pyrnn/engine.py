@@ -425,12 +425,20 @@ def backward_group(
     dc_ns: list[np.ndarray | None] | None = None,
     input_grad: bool = True,
     grads: list[tuple | None] | None = None,
+    chained: bool = False,
 ) -> list[Gradients]:
-    """:func:`backward` of several independent workspaces at once (e.g. the two directions
-    of a bidirectional layer), each on one thread; ``dys``, ``dh_ns``, ``dc_ns``, ``grads`` the
-    matching ``dy``, ``dh_n``, ``dc_n``, ``grads`` of each (lists; None entries or None for all:
-    zeros, new gradient arrays), ``input_grad`` for all; no two calls may add into the same
-    array. Returns the list of :class:`Gradients`, bitwise those of the calls one by one."""
+    """:func:`backward` of several workspaces at once, each on one thread.
+
+    ``dys``, ``dh_ns``, ``dc_ns``, ``grads`` are the matching ``dy`` (T, B, H), ``dh_n``,
+    ``dc_n``, ``grads`` of each (lists; None entries or None for all: zeros, new gradient
+    arrays); no two calls may add into the same array. Unchained, the workspaces are
+    independent (the two directions of a bidirectional layer) and ``input_grad`` applies to
+    all. Chained, they are a stack of unidirectional layers from the top down (the reverse of
+    :func:`forward_group`'s order): call k+1's dy is call k's dx, which call k computes chunk
+    by chunk as its steps complete, so call k+1 runs its steps while call k moves on (the
+    ``dys`` after the first must be None; ``input_grad`` applies to the last call, the others
+    always compute dx). Returns the list of :class:`Gradients`, bitwise those of the calls one
+    by one (any thread count)."""
     n = len(workspaces)
     dh_ns = [None] * n if dh_ns is None else dh_ns
     dc_ns = [None] * n if dc_ns is None else dc_ns
@@ -438,7 +446,7 @@ def backward_group(
     if not len(dys) == len(dh_ns) == len(dc_ns) == len(grads) == n:
         raise ValueError("workspaces, dys, dh_ns, dc_ns and grads must have one entry per call")
     calls = []
-    for ws, dy, dh_n, dc_n, g in zip(workspaces, dys, dh_ns, dc_ns, grads):
+    for k, (ws, dy, dh_n, dc_n, g) in enumerate(zip(workspaces, dys, dh_ns, dc_ns, grads)):
         _check_workspace(ws)
         cell, nonlinearity, reset_after, reverse, x, w_ih, w_hh, lengths, has_bias = ws._args
         calls.append(
@@ -456,11 +464,11 @@ def backward_group(
                 dh_n,
                 dc_n,
                 has_bias,
-                bool(input_grad),
+                bool(input_grad) or (chained and k < n - 1),
                 g,
             )
         )
-    outs = _core.backward_group(calls, _THREADS.get())
+    outs = _core.backward_group(calls, bool(chained), _THREADS.get())
     return [Gradients(*o) for o in outs]
 
 
@@ -646,8 +654,10 @@ def plan(
     "backward": {...}, "group_layers": bool, "chain_layers": bool}`` where split is
     ``"serial"``, ``"batch rows"`` or ``"hidden units"``; group_layers says whether independent
     layer-directions of this shape (the two directions of a layer) run each on its own thread
-    (:func:`forward_group`), chain_layers whether a stack of such layers runs as a wavefront
-    (``chained=True``: also requires that one layer's forward would not share its steps).
+    (:func:`forward_group`, :func:`backward_group`), and a stack's backward runs as a wavefront
+    (:func:`backward_group` with ``chained=True``); chain_layers whether a stack's forward runs
+    as a wavefront (:func:`forward_group` with ``chained=True``: also requires that one layer's
+    forward would not share its steps).
 
     A call uses no more threads than there are free cores: ``busy_cores`` is how many of the
     ``cpus`` CPUs this process may use other processes keep busy (default: what the load

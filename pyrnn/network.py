@@ -351,7 +351,7 @@ class _RecurrentNetwork(Parameters):
                 finals[idx] = (res.h_n, res.c_n)
                 layers.append((None, [res.workspace]))
             if training:
-                self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
+                self._cache = self._training_cache(layers, T, B, grouped)
             return (results[-1].y, *self._stack_finals(finals, lstm))
         layer_in = x
         for layer in range(L):
@@ -383,18 +383,31 @@ class _RecurrentNetwork(Parameters):
                 layer_in = outs[0] + outs[1]
             layers.append((mask, [res.workspace for res in results]))
         if training:
-            self._cache = {"layers": layers, "shape": (T, B), "grouped": grouped}
+            self._cache = self._training_cache(layers, T, B, grouped)
         return (layer_in, *self._stack_finals(finals, lstm))
 
-    def _group_layers(self, T, B):
+    def _training_cache(self, layers, T, B, grouped):
+        """What backward needs of a training forward: the workspaces (and dropout masks) per
+        layer, and whether a stack's backward runs as a wavefront ("chain_backward": no
+        dropout mask between the layers, and steps too small to share, see _group_layers)."""
+        chain = (
+            self.num_directions == 1
+            and all(mask is None for mask, _ in layers)
+            and self._group_layers(T, B, backward=True)
+        )
+        return {"layers": layers, "shape": (T, B), "grouped": grouped, "chain_backward": chain}
+
+    def _group_layers(self, T, B, backward=False):
         """Whether this network's layer-directions run each on one thread at once (see
-        engine.forward_group): when their steps are too small to share across cores. The two
-        directions of a bidirectional layer are independent ("group_layers"); a unidirectional
-        stack runs as a wavefront, which must also beat one layer sharing its steps
-        ("chain_layers")."""
+        engine.forward_group / backward_group): when their steps are too small to share across
+        cores. The two directions of a bidirectional layer are independent ("group_layers");
+        a unidirectional stack's forward runs as a wavefront, which must also beat one layer
+        sharing its steps ("chain_layers"). A stack's backward (``backward=True``) runs as a
+        wavefront from the top layer down wherever its steps are too small to share
+        ("group_layers": the backward step is never split for its weight stream alone)."""
         if self.num_layers * self.num_directions < 2 or engine.get_num_threads() < 2:
             return False
-        key = "group_layers" if self.num_directions == 2 else "chain_layers"
+        key = "group_layers" if self.num_directions == 2 or backward else "chain_layers"
         return engine.plan(
             self.cell,
             T,
@@ -483,12 +496,32 @@ class _RecurrentNetwork(Parameters):
                 )
         dh_n, dc_n = self._split_state(dstate, B, "dstate")
         layers, grouped = self._cache["layers"], self._cache["grouped"]
+        chain = self._cache["chain_backward"]
         self._cache = None
         lstm = self.cell == "lstm"
         d_state0 = [None] * (L * D)  # (dh0, dc0) of each layer-direction
         grad_norms, cell_grad_norms = {}, {}
         d_layer_out = dout
-        for layer in reversed(range(L)):
+        if chain:  # a stack as a wavefront from the top layer down, one thread per layer
+            idxs = list(reversed(range(L)))
+            grads = engine.backward_group(
+                [layers[i][1][0] for i in idxs],
+                [dout] + [None] * (L - 1),
+                [None if dh_n is None else dh_n[i] for i in idxs],
+                [None if dc_n is None else dc_n[i] for i in idxs],
+                input_grad=input_grad,
+                grads=[self._dweights[i] for i in idxs],
+                chained=True,
+            )
+            self._spare = self._spare or {}
+            for i, g in zip(idxs, grads):
+                self._spare[i] = layers[i][1][0]  # consumed: its buffer serves the next forward
+                d_state0[i] = (g.dh0, g.dc0)
+                grad_norms[(i, 0)] = g.grad_norm_h
+                if lstm:
+                    cell_grad_norms[(i, 0)] = g.grad_norm_c
+            d_layer_out = grads[-1].dx
+        for layer in [] if chain else reversed(range(L)):  # (a chain was done above)
             mask, workspaces = layers[layer]
             dx = None
             dys = []

@@ -498,6 +498,22 @@ def engine_group(data):
             same_gradients(
                 got_g[k], engine.backward(w.workspace, dy, dh, dc), f"backward_group call {k}"
             )
+        if chained:  # the stack's backward as a wavefront, from the top layer down
+            input_grad = data.draw(st.booleans(), "input_grad")
+            top_down = list(reversed(range(len(calls))))
+            got_c = engine.backward_group(
+                [engine.forward_group(calls, chained)[k].workspace for k in top_down],
+                [dys[-1]] + [None] * (len(calls) - 1),
+                [dhs[k] for k in top_down],
+                [dcs[k] for k in top_down],
+                input_grad=input_grad,
+                chained=True,
+            )
+            fresh, dy = one_by_one(calls, chained), dys[-1]
+            for g, k in zip(got_c, top_down):
+                w = engine.backward(fresh[k].workspace, dy, dhs[k], dcs[k], k > 0 or input_grad)
+                same_gradients(g, w, f"chained backward_group, layer {k}")
+                dy = w.dx
     return "ok"
 
 

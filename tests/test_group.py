@@ -80,6 +80,81 @@ def test_chained_group_is_the_layers_one_by_one(threads, cell, nonlinearity, res
                 assert np.array_equal(getattr(gg, f), getattr(gw, f)), f
 
 
+def stack_forward(rng, cell, nonlinearity, reset_after, T, B, I, H, L, lengths, dtype):
+    """A unidirectional stack's training forward, layer by layer: (calls, results)."""
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    calls = [
+        dict(
+            layer_weights(rng, cell, I if k == 0 else H, H, dtype),
+            cell=cell,
+            nonlinearity=nonlinearity,
+            reset_after=reset_after,
+            lengths=lengths,
+            training=True,
+        )
+        for k in range(L)
+    ]
+    calls[0]["x"] = x
+    return calls
+
+
+def run_stack(calls):
+    inp, out = calls[0]["x"], []
+    for c in calls:
+        out.append(engine.forward(**dict(c, x=inp)))
+        inp = out[-1].y
+    return out
+
+
+@pytest.mark.parametrize("cell, nonlinearity, reset_after", CELLS)
+@pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chained_backward_is_the_layers_one_by_one(
+    threads, cell, nonlinearity, reset_after, input_grad, dtype
+):
+    # A stack's backward as a wavefront (from the top layer down, each layer's dx published
+    # chunk by chunk to the layer below): bitwise the layers' backward calls one by one.
+    rng = np.random.default_rng(4)
+    T, B, I, H, L = 41, 3, 5, 19, 3  # T: several chunks and a partial one
+    lengths = np.array([41, 12, 1])
+    calls = stack_forward(rng, cell, nonlinearity, reset_after, T, B, I, H, L, lengths, dtype)
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    dhs = [rng.standard_normal((B, H)).astype(dtype) if k != 1 else None for k in range(L)]
+    dcs = [rng.standard_normal((B, H)).astype(dtype) if cell == "lstm" else None for k in range(L)]
+    G = engine.num_gates(cell)
+    acc = [  # gradients added into given arrays for one layer, returned for the others
+        (
+            tuple(
+                rng.standard_normal(s).astype(dtype) for s in ((G * H, H), (G * H, H), G * H, G * H)
+            )
+            if k == 1
+            else None
+        )
+        for k in range(L)
+    ]
+    acc_want = [None if a is None else tuple(v.copy() for v in a) for a in acc]
+    top_down = list(reversed(range(L)))
+    got = engine.backward_group(
+        [r.workspace for r in reversed(run_stack(calls))],
+        [dy] + [None] * (L - 1),
+        [dhs[k] for k in top_down],
+        [dcs[k] for k in top_down],
+        input_grad=input_grad,
+        grads=[acc[k] for k in top_down],
+        chained=True,
+    )
+    want, d = run_stack(calls), dy
+    for g, k in zip(got, top_down):
+        w = engine.backward(want[k].workspace, d, dhs[k], dcs[k], k > 0 or input_grad, acc_want[k])
+        for f in ("dx", "dh0", "dc0", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"):
+            assert same(getattr(g, f), getattr(w, f)), (k, f)
+        assert np.array_equal(g.grad_norm_h, w.grad_norm_h)
+        d = w.dx
+    assert got[-1].dx is None if not input_grad else got[-1].dx.shape == (T, B, I)
+    for a, b in zip(acc[1], acc_want[1]):
+        assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("cell, nonlinearity, reset_after", CELLS)
 def test_directions_at_once_forward_and_backward(threads, cell, nonlinearity, reset_after):
     rng = np.random.default_rng(2)
@@ -126,6 +201,7 @@ def test_networks_group_small_batches_bitwise(cell, bidirectional):
         for n in (1, 2):
             pyrnn.set_num_threads(n)
             assert net._group_layers(30, 2) == (n == 2)
+            assert net._group_layers(30, 2, backward=True) == (n == 2)  # chained if a stack
             net.zero_grad()
             out, state = net.forward(x, lengths=lengths)
             dx = net.backward(np.ones_like(out))
@@ -153,3 +229,42 @@ def test_group_errors():
     res = engine.forward_group([dict(w, x=x32, cell="gru")])
     with pytest.raises(ValueError, match="one entry per call"):
         engine.backward_group([res[0].workspace], [])
+
+
+def test_chained_backward_errors():
+    # Each is refused before anything runs (a chain that ran would wait for steps that never
+    # come, or read a dy that no call writes).
+    rng = np.random.default_rng(0)
+    w1, w2 = (
+        layer_weights(rng, "gru", 3, 4, np.float32),
+        layer_weights(rng, "gru", 4, 4, np.float32),
+    )
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+
+    def stack(reverse=(False, False), x2=None):
+        r1 = engine.forward(x, **w1, cell="gru", training=True, reverse=reverse[0])
+        y = r1.y if x2 is None else x2
+        r2 = engine.forward(y, **w2, cell="gru", training=True, reverse=reverse[1])
+        return [r2.workspace, r1.workspace]  # top down
+
+    dy = np.ones((5, 2, 4), np.float32)
+    for rev in ((True, False), (False, True)):
+        with pytest.raises(ValueError, match="reverse must be False"):
+            engine.backward_group(stack(rev), [dy, None], chained=True)
+    with pytest.raises(ValueError, match="dy must be None"):
+        engine.backward_group(stack(), [dy, dy], chained=True)
+    wss = stack()
+    longer = engine.forward(np.zeros((6, 2, 3), np.float32), **w1, cell="gru", training=True)
+    with pytest.raises(ValueError, match="share T and B"):
+        engine.backward_group([wss[0], longer.workspace], [dy, None], chained=True)
+    other = engine.forward(
+        x, **layer_weights(rng, "gru", 3, 5, np.float32), cell="gru", training=True
+    )
+    with pytest.raises(ValueError, match="input size I of the call before"):
+        engine.backward_group([wss[0], other.workspace], [dy, None], chained=True)
+    # nothing was consumed by the refusals: the chain still runs, and equals the calls one by one
+    got = engine.backward_group(wss, [dy, None], chained=True)
+    ref = stack()
+    g2 = engine.backward(ref[0], dy)
+    g1 = engine.backward(ref[1], g2.dx)
+    assert np.array_equal(got[0].dx, g2.dx) and np.array_equal(got[1].dx, g1.dx)
