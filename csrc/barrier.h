@@ -84,3 +84,10 @@ static inline void wait_at_least(const int64_t* counter, int64_t target) {
     }
   }
 }
+
+// A pipeline's producer that is stopped (interrupted) publishes INT64_MAX: what it had not
+// written will never come. Waits as wait_at_least; true if the input stopped instead.
+static inline bool chain_input_stopped(const int64_t* counter, int64_t target) {
+  wait_at_least(counter, target);
+  return __atomic_load_n(counter, __ATOMIC_ACQUIRE) == INT64_MAX;
+}

@@ -226,7 +226,8 @@ struct KernelTable {
   double (*fma_peak_gflops)(int nthreads);
   // Several layer-directions at once, each on one thread (a layer's step too small to share
   // across cores): independent calls run concurrently; `chained` calls form a pipeline
-  // (call k+1's x is call k's y, read chunk by chunk as it is written: the wavefront).
+  // (forward: call k+1's x is call k's y; backward, a stack from the top layer down: call
+  // k+1's dy is call k's dx; each read chunk by chunk as it is written: the wavefront).
   // Results are bitwise those of the calls one by one.
   void (*forward_group_f32)(ForwardArgs<float>* calls, int n, bool chained, int nthreads);
   void (*forward_group_f64)(ForwardArgs<double>* calls, int n, bool chained, int nthreads);

@@ -237,7 +237,10 @@ static void forward(const ForwardArgs<T>& a) {
       const int64_t len = min_(chunk, T_ - s0);
       const int64_t t_lo = s.reverse ? T_ - s0 - len : s0;  // first time index of the chunk
       T* const xg_chunk_t = training ? a.ws + wl.gates + t_lo * B * GH : xg_chunk.get();
-      if (a.x_ready) wait_at_least(a.x_ready, t_lo + len);  // pipelines run forward in time
+      if (a.x_ready && chain_input_stopped(a.x_ready, t_lo + len)) {  // (in time order)
+        stop.force();
+        break;
+      }
       // Input projection of the chunk, each thread for its own rows and units (columns of
       // every gate): the thread that reads them in the steps below wrote them (into its own
       // cache), and no barrier is needed between the projection and the steps.
@@ -493,10 +496,6 @@ static void backward(const BackwardArgs<T>& a) {
   const int64_t K_x = cell.shared_rows();
   const bool n_apart = K_x < GH;  // GRU's n rows: their own dX product
   const bool want_dx = a.dx != nullptr;  // else no dX product (the input needs no gradient)
-  // In a pipeline (a chained backward_group, one thread per call), dX is computed chunk by
-  // chunk inside the time loop and published to the next call, which reads it as its dy.
-  const bool dx_in_loop = want_dx && a.dx_done != nullptr;
-  const int64_t dx_chunk = max_<int64_t>(1, a.chunk_steps);
   const T* const nx = gru_ra ? extra : gates + 2 * H;  // input-side n-gate gradient (GRU)
   const int64_t nx_ld = gru_ra ? H : GH;
   Buffer<T> wih_pk(want_dx ? num_panels<T>(I) * K_x * NR : 0),
@@ -529,6 +528,11 @@ static void backward(const BackwardArgs<T>& a) {
       plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
+  // In a pipeline (a chained backward_group, one thread per call), dX is computed chunk by
+  // chunk inside the time loop and published to the next call, which reads it as its dy
+  // (on one thread the chunk's dG of every unit is then complete).
+  const bool dx_in_loop = want_dx && a.dx_done != nullptr && nthreads == 1;
+  const int64_t dx_chunk = max_<int64_t>(1, a.chunk_steps);
   const int64_t kApack = gb.mc * KC;
   const int64_t KCS = step_slice<T>(tn);
   Buffer<T> apack(int64_t(nthreads) * kApack);  // packed A blocks of the big GEMMs
@@ -569,7 +573,10 @@ static void backward(const BackwardArgs<T>& a) {
     for (int64_t step = T_ - 1; step >= 0; --step) {
       if (stop.poll(tid, T_ - 1 - step, !by_rows)) break;
       const int64_t t = s.reverse ? T_ - 1 - step : step;
-      if (a.dy_ready) wait_at_least(a.dy_ready, T_ - t);  // (pipelines are never reverse)
+      if (a.dy_ready && chain_input_stopped(a.dy_ready, T_ - t)) {  // (never reverse)
+        stop.force();
+        break;
+      }
       T* dg_t = gates + t * B * GH;
       const T* hp = states + in_slot(t) * B * H;
       const T* ho = states + out_slot(t) * B * H;
@@ -654,8 +661,8 @@ static void backward(const BackwardArgs<T>& a) {
                         int(min_<int64_t>(NR, H - q * NR)), 1, nullptr);
       // No barrier: the next step's epilogue reads only this thread's own units and rows of
       // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
-      if (a.dx_done && ((T_ - t) % dx_chunk == 0 || t == 0)) {  // a chunk of dG is complete
-        if (dx_in_loop) dx_rows(t, dx_hi);
+      if (dx_in_loop && ((T_ - t) % dx_chunk == 0 || t == 0)) {  // a chunk of dG is complete
+        dx_rows(t, dx_hi);
         dx_hi = t;
         __atomic_store_n(a.dx_done, T_ - t, __ATOMIC_RELEASE);
       }
@@ -725,6 +732,10 @@ static void backward(const BackwardArgs<T>& a) {
           }
       }
       if (want_dx && !dx_in_loop) dx_rows(0, T_);  // dX (T*B, I) = dGx W_ih
+      if (a.dx_done && !dx_in_loop) {  // (a chained call on several threads: all at once)
+        bar.wait();
+        if (tid == 0) __atomic_store_n(a.dx_done, T_, __ATOMIC_RELEASE);
+      }
       if (want_db) {
         const int64_t k_from = !db_in_product ? 0 : gru_ra ? 2 * H : GH;
         if (k_from < GH)
@@ -753,19 +764,23 @@ static void backward(const BackwardArgs<T>& a) {
 static inline int64_t pipeline_chunk(const LayerShape& s) {
   return max_<int64_t>(1, min_<int64_t>((s.T + 15) / 16, max_<int64_t>(1, 128 / s.B)));
 }
+// A chain's progress counters, one cache line each (a producer's stores would otherwise
+// invalidate the line its neighbours poll).
+constexpr int64_t kCounterStride = 64 / int64_t(sizeof(int64_t));
 
 template <typename T>
 static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
   const int nt = max_(1, min_(n, usable_threads(nthreads)));
-  Buffer<int64_t> progress(chained ? n : 0);  // (no std::vector here: see simd.h on ODR)
-  for (int k = 0; chained && k < n; ++k) progress.get()[k] = 0;
+  Buffer<int64_t> progress(chained ? n * kCounterStride : 0);  // (no std::vector: see simd.h)
+  int64_t* const counter = progress.get();  // call k's at counter + k * kCounterStride
   for (int k = 0; k < n; ++k) {
     calls[k].nthreads = 1;
     if (!chained) continue;
+    counter[k * kCounterStride] = 0;
     calls[k].chunk_steps = pipeline_chunk(calls[k].s);
-    calls[k].x_ready = k > 0 ? progress.get() + k - 1 : nullptr;
-    calls[k].y_done = progress.get() + k;
+    calls[k].x_ready = k > 0 ? counter + (k - 1) * kCounterStride : nullptr;
+    calls[k].y_done = counter + k * kCounterStride;
   }
 #pragma omp parallel num_threads(nt)
   {
@@ -780,14 +795,15 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
 template <typename T>
 static void backward_group(BackwardArgs<T>* calls, int n, bool chained, int nthreads) {
   if (n <= 0) return;
-  Buffer<int64_t> progress(chained ? n : 0);  // steps published, counted from the end
+  Buffer<int64_t> progress(chained ? n * kCounterStride : 0);  // steps done, from the end
+  int64_t* const counter = progress.get();  // call k's at counter + k * kCounterStride
   for (int k = 0; k < n; ++k) {
     calls[k].nthreads = 1;
     if (!chained) continue;
-    progress.get()[k] = 0;
+    counter[k * kCounterStride] = 0;
     calls[k].chunk_steps = pipeline_chunk(calls[k].s);
-    calls[k].dy_ready = k > 0 ? progress.get() + k - 1 : nullptr;
-    calls[k].dx_done = k + 1 < n ? progress.get() + k : nullptr;
+    calls[k].dy_ready = k > 0 ? counter + (k - 1) * kCounterStride : nullptr;
+    calls[k].dx_done = k + 1 < n ? counter + k * kCounterStride : nullptr;
   }
 #pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
   {

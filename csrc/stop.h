@@ -29,6 +29,10 @@ class StopPoll {
 
   bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
 
+  // A stop decided by the call itself, for a team of one (a call of a chained group whose
+  // input stopped coming: its producer was stopped).
+  void force() { stopped_.store(true, std::memory_order_relaxed); }
+
  private:
   const std::atomic<bool>* flag_;
   std::atomic<bool> latch_[2] = {{false}, {false}};

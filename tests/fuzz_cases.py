@@ -501,8 +501,9 @@ def engine_group(data):
         if chained:  # the stack's backward as a wavefront, from the top layer down
             input_grad = data.draw(st.booleans(), "input_grad")
             top_down = list(reversed(range(len(calls))))
+            again = engine.forward_group(calls, chained)  # fresh workspaces
             got_c = engine.backward_group(
-                [engine.forward_group(calls, chained)[k].workspace for k in top_down],
+                [again[k].workspace for k in top_down],
                 [dys[-1]] + [None] * (len(calls) - 1),
                 [dhs[k] for k in top_down],
                 [dcs[k] for k in top_down],

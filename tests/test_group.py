@@ -109,20 +109,31 @@ def run_stack(calls):
 @pytest.mark.parametrize("cell, nonlinearity, reset_after", CELLS)
 @pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "T, B, I, H, L",
+    [
+        (41, 3, 5, 19, 3),  # several chunks of 3 steps and a partial one; 3 layers
+        (41, 3, 5, 3, 2),  # dx of the upper layer by dot products (N = H = 3 columns)
+        (9, 2, 4, 129, 2),  # G*H rows past a k-block of the dx product (LSTM: 516)
+    ],
+    ids=["3layers", "narrow", "wide"],
+)
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
 def test_chained_backward_is_the_layers_one_by_one(
-    threads, cell, nonlinearity, reset_after, input_grad, dtype
+    nthreads, T, B, I, H, L, cell, nonlinearity, reset_after, input_grad, dtype
 ):
     # A stack's backward as a wavefront (from the top layer down, each layer's dx published
-    # chunk by chunk to the layer below): bitwise the layers' backward calls one by one.
+    # chunk by chunk to the layer below, the layers at once on up to 3 threads): bitwise the
+    # layers' backward calls one by one.
     rng = np.random.default_rng(4)
-    T, B, I, H, L = 41, 3, 5, 19, 3  # T: several chunks and a partial one
-    lengths = np.array([41, 12, 1])
+    lengths = rng.integers(1, T + 1, B)
+    lengths[0] = T
     calls = stack_forward(rng, cell, nonlinearity, reset_after, T, B, I, H, L, lengths, dtype)
     dy = rng.standard_normal((T, B, H)).astype(dtype)
     dhs = [rng.standard_normal((B, H)).astype(dtype) if k != 1 else None for k in range(L)]
     dcs = [rng.standard_normal((B, H)).astype(dtype) if cell == "lstm" else None for k in range(L)]
     G = engine.num_gates(cell)
-    acc = [  # gradients added into given arrays for one layer, returned for the others
+    acc = [  # gradients added into given arrays for layer 1, returned for the others
         (
             tuple(
                 rng.standard_normal(s).astype(dtype) for s in ((G * H, H), (G * H, H), G * H, G * H)
@@ -134,25 +145,66 @@ def test_chained_backward_is_the_layers_one_by_one(
     ]
     acc_want = [None if a is None else tuple(v.copy() for v in a) for a in acc]
     top_down = list(reversed(range(L)))
-    got = engine.backward_group(
-        [r.workspace for r in reversed(run_stack(calls))],
-        [dy] + [None] * (L - 1),
-        [dhs[k] for k in top_down],
-        [dcs[k] for k in top_down],
-        input_grad=input_grad,
-        grads=[acc[k] for k in top_down],
-        chained=True,
-    )
+    with engine.using_threads(nthreads):
+        got = engine.backward_group(
+            [r.workspace for r in reversed(run_stack(calls))],
+            [dy] + [None] * (L - 1),
+            [dhs[k] for k in top_down],
+            [dcs[k] for k in top_down],
+            input_grad=input_grad,
+            grads=[acc[k] for k in top_down],
+            chained=True,
+        )
     want, d = run_stack(calls), dy
     for g, k in zip(got, top_down):
         w = engine.backward(want[k].workspace, d, dhs[k], dcs[k], k > 0 or input_grad, acc_want[k])
         for f in ("dx", "dh0", "dc0", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"):
             assert same(getattr(g, f), getattr(w, f)), (k, f)
         assert np.array_equal(g.grad_norm_h, w.grad_norm_h)
+        assert same(g.grad_norm_c, w.grad_norm_c)
         d = w.dx
     assert got[-1].dx is None if not input_grad else got[-1].dx.shape == (T, B, I)
     for a, b in zip(acc[1], acc_want[1]):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_network_backward_chained_is_layer_by_layer(cell):
+    # The network's chained branch against the same network run layer by layer, with every
+    # backward option: final-state gradients, no input gradient, batch_first, dout None.
+    cls = {"lstm": pyrnn.LSTM, "gru": pyrnn.GRU, "rnn": pyrnn.RNN}[cell]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 40, 6)).astype(np.float32)  # batch_first (B, T, I)
+    lengths = np.array([40, 17, 2])
+    nets = [cls(6, 11, num_layers=3, batch_first=True, random_state=0) for _ in range(2)]
+    nets[1]._group_layers = lambda T, B, backward=False: False
+    with engine.using_threads(2):
+        assert nets[0]._group_layers(40, 3, backward=True)
+        for dout_given, input_grad in ((True, True), (False, False)):
+            dout = rng.standard_normal((3, 40, 11)).astype(np.float32) if dout_given else None
+            results = []
+            for net in nets:
+                net.zero_grad()
+                out, state = net.forward(x, lengths=lengths)
+                assert net._cache["chain_backward"] == (net is nets[0])
+                dstate = (
+                    tuple(np.ones_like(s) for s in state) if cell == "lstm" else np.ones_like(state)
+                )
+                dx = net.backward(dout, dstate=dstate, input_grad=input_grad)
+                results.append(
+                    (dx, net.grad.copy(), net.state_grad, net.grad_norms, net.cell_grad_norms)
+                )
+            (dx0, g0, s0, n0, c0), (dx1, g1, s1, n1, c1) = results
+            assert same(dx0, dx1) and np.array_equal(g0, g1)
+            if cell == "lstm":
+                assert np.array_equal(s0[0], s1[0]) and np.array_equal(s0[1], s1[1])
+            else:
+                assert np.array_equal(s0, s1)
+            assert n0.keys() == n1.keys() and c0.keys() == c1.keys()
+            for key in n0:
+                assert np.array_equal(n0[key], n1[key])
+            for key in c0:
+                assert np.array_equal(c0[key], c1[key])
 
 
 @pytest.mark.parametrize("cell, nonlinearity, reset_after", CELLS)
@@ -262,6 +314,23 @@ def test_chained_backward_errors():
     )
     with pytest.raises(ValueError, match="input size I of the call before"):
         engine.backward_group([wss[0], other.workspace], [dy, None], chained=True)
+    lower3 = engine.forward(np.zeros((5, 3, 3), np.float32), **w1, cell="gru", training=True)
+    with pytest.raises(ValueError, match="share T and B"):
+        engine.backward_group([wss[0], lower3.workspace], [dy, None], chained=True)
+    w64 = {k: v.astype(np.float64) for k, v in w1.items()}
+    lower64 = engine.forward(x.astype(np.float64), **w64, cell="gru", training=True)
+    with pytest.raises(TypeError, match="one dtype"):
+        engine.backward_group([wss[0], lower64.workspace], [dy, None], chained=True)
+    with pytest.raises(ValueError, match="appears twice"):
+        engine.backward_group([wss[0], wss[0]], [dy, None], chained=True)
+
+    def core_call(ws, dy, input_grad):  # engine.backward_group's tuple, input_grad per call
+        return (*ws._args[:8], ws._buf, dy, None, None, ws._args[8], input_grad, None)
+
+    with pytest.raises(ValueError, match="must compute dx"):  # (engine sets it for the upper)
+        engine._core.backward_group(
+            [core_call(wss[0], dy, False), core_call(wss[1], None, True)], True
+        )
     # nothing was consumed by the refusals: the chain still runs, and equals the calls one by one
     got = engine.backward_group(wss, [dy, None], chained=True)
     ref = stack()

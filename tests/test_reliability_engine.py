@@ -240,9 +240,17 @@ w_hh = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.05
 engine.set_num_threads(1)
 signal_at = []
 
+w2 = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.05
+grads = None
+
 def run(T, interrupt):
+    global grads
     x = np.ones((T, 1, I), np.float32)
     res = engine.forward(x, w_ih, w_hh, training=phase == "backward") if phase == "backward" else None
+    if phase == "backward_chain":  # two layers' backward as a wavefront, from the top down
+        r1 = engine.forward(x, w_ih, w_hh, training=True)
+        r2 = engine.forward(r1.y, w2, w_hh, training=True)
+        grads = [[np.zeros_like(w) for w in (w2, w_hh)], [np.zeros_like(w) for w in (w_ih, w_hh)]]
     if interrupt:
         signal_at.append(time.perf_counter() + 0.2)
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
@@ -250,9 +258,11 @@ def run(T, interrupt):
     if phase == "forward":
         engine.forward(x, w_ih, w_hh, training=False)
     elif phase == "chain":  # a wavefront of two layers: the second waits on the first
-        w2 = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.05
         engine.forward_group([dict(x=x, weight_ih=w_ih, weight_hh=w_hh, training=False),
                               dict(weight_ih=w2, weight_hh=w_hh, training=False)], chained=True)
+    elif phase == "backward_chain":
+        engine.backward_group([r2.workspace, r1.workspace], [np.ones((T, 1, H), np.float32), None],
+                              grads=[g + [None, None] for g in grads], chained=True)
     else:
         engine.backward(res.workspace, dy=np.ones((T, 1, H), np.float32))
     return time.perf_counter() - t0
@@ -260,7 +270,7 @@ def run(T, interrupt):
 # A call of a second or more, whatever this machine's speed: the signal comes 0.2 s in (a
 # backward of a fixed 2000 steps took 0.3 s here, close enough for a late timer thread to miss it).
 per_step = run(200, False) / 200
-T = max(2000 if phase == "backward" else 40000, int(1.0 / per_step))
+T = max(2000 if "backward" in phase else 40000, int(1.0 / per_step))
 full = per_step * T  # about what the whole call takes
 try:
     run(T, True)
@@ -270,6 +280,8 @@ else:
     raise SystemExit("no KeyboardInterrupt")
 print(f"KeyboardInterrupt {{took:.3f}} s after the signal, in a call of about {{full:.1f}} s")
 assert took < 0.25 * full, (took, full)
+if grads:  # an interrupted backward adds nothing (a layer whose dy stopped coming stops too)
+    assert not any(g.any() for gs in grads for g in gs)
 assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 # nothing left broken: the engine still works, and Ctrl-C outside a kernel call still raises
 res = engine.forward(np.ones((3, 2, I), np.float32), w_ih, w_hh)
@@ -283,7 +295,7 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.skipif(not POSIX, reason="signals")
-@pytest.mark.parametrize("phase", ["forward", "backward", "chain"])
+@pytest.mark.parametrize("phase", ["forward", "backward", "chain", "backward_chain"])
 def test_ctrl_c_stops_a_long_kernel_call(phase):
     out = child(INTERRUPT_CHILD.format(phase=phase))
     assert out.strip().endswith("ok"), out
