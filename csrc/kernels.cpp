@@ -768,10 +768,12 @@ static inline int64_t pipeline_chunk(const LayerShape& s) {
 // invalidate the line its neighbours poll).
 constexpr int64_t kCounterStride = 64 / int64_t(sizeof(int64_t));
 
-template <typename T>
-static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
+// Runs calls[0, n) each whole on one thread. Chained, wire(call k, counter of call k - 1 (or
+// null), call k's own counter, whether k is the last call) connects it to the pipeline.
+template <typename Args, typename Wire, typename Run>
+static void run_group(Args* calls, int n, bool chained, int nthreads, const Wire& wire,
+                      const Run& run) {
   if (n <= 0) return;
-  const int nt = max_(1, min_(n, usable_threads(nthreads)));
   Buffer<int64_t> progress(chained ? n * kCounterStride : 0);  // (no std::vector: see simd.h)
   int64_t* const counter = progress.get();  // call k's at counter + k * kCounterStride
   for (int k = 0; k < n; ++k) {
@@ -779,14 +781,26 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
     if (!chained) continue;
     counter[k * kCounterStride] = 0;
     calls[k].chunk_steps = pipeline_chunk(calls[k].s);
-    calls[k].x_ready = k > 0 ? counter + (k - 1) * kCounterStride : nullptr;
-    calls[k].y_done = counter + k * kCounterStride;
+    wire(calls[k], k > 0 ? counter + (k - 1) * kCounterStride : nullptr,
+         counter + k * kCounterStride, k + 1 == n);
   }
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
   {
     const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
-    for (int64_t k = mine.begin; k < mine.end; ++k) forward<T>(calls[k]);
+    for (int64_t k = mine.begin; k < mine.end; ++k) run(calls[k]);
   }
+}
+
+// Chained: call k+1's x is call k's y, read as its steps are written (forward in time).
+template <typename T>
+static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthreads) {
+  run_group(
+      calls, n, chained, nthreads,
+      [](ForwardArgs<T>& a, int64_t* prev, int64_t* own, bool) {
+        a.x_ready = prev;
+        a.y_done = own;
+      },
+      [](const ForwardArgs<T>& a) { forward<T>(a); });
 }
 
 // Chained: call k+1's dy is call k's dx (a stack's layers from the top down, reverse =
@@ -794,22 +808,13 @@ static void forward_group(ForwardArgs<T>* calls, int n, bool chained, int nthrea
 // complete (backward runs from the last step): call k+1 runs its steps as they arrive.
 template <typename T>
 static void backward_group(BackwardArgs<T>* calls, int n, bool chained, int nthreads) {
-  if (n <= 0) return;
-  Buffer<int64_t> progress(chained ? n * kCounterStride : 0);  // steps done, from the end
-  int64_t* const counter = progress.get();  // call k's at counter + k * kCounterStride
-  for (int k = 0; k < n; ++k) {
-    calls[k].nthreads = 1;
-    if (!chained) continue;
-    counter[k * kCounterStride] = 0;
-    calls[k].chunk_steps = pipeline_chunk(calls[k].s);
-    calls[k].dy_ready = k > 0 ? counter + (k - 1) * kCounterStride : nullptr;
-    calls[k].dx_done = k + 1 < n ? counter + k * kCounterStride : nullptr;
-  }
-#pragma omp parallel num_threads(max_(1, min_(n, usable_threads(nthreads))))
-  {
-    const Range mine = split(n, omp_get_thread_num(), omp_get_num_threads());
-    for (int64_t k = mine.begin; k < mine.end; ++k) backward<T>(calls[k]);
-  }
+  run_group(
+      calls, n, chained, nthreads,
+      [](BackwardArgs<T>& a, int64_t* prev, int64_t* own, bool last) {
+        a.dy_ready = prev;  // (counted from the end)
+        a.dx_done = last ? nullptr : own;
+      },
+      [](const BackwardArgs<T>& a) { backward<T>(a); });
 }
 
 #include "conv1d.h"
