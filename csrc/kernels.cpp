@@ -528,10 +528,10 @@ static void backward(const BackwardArgs<T>& a) {
       plan_threads(usable_threads(a.nthreads), s, GH * H * int64_t(sizeof(T)), 0, tn);
   const int nthreads = plan.nthreads;
   const bool by_rows = plan.by_rows;
-  // In a pipeline (a chained backward_group, one thread per call), dX is computed chunk by
-  // chunk inside the time loop and published to the next call, which reads it as its dy
-  // (on one thread the chunk's dG of every unit is then complete).
-  const bool dx_in_loop = want_dx && a.dx_done != nullptr && nthreads == 1;
+  // In a pipeline (dx_done is set only by a chained backward_group, whose calls run on one
+  // thread each: a chunk's dG of every unit is then complete), dX is computed chunk by chunk
+  // inside the time loop and published to the next call, which reads it as its dy.
+  const bool dx_in_loop = a.dx_done != nullptr;
   const int64_t dx_chunk = max_<int64_t>(1, a.chunk_steps);
   const int64_t kApack = gb.mc * KC;
   const int64_t KCS = step_slice<T>(tn);
@@ -662,7 +662,7 @@ static void backward(const BackwardArgs<T>& a) {
       // No barrier: the next step's epilogue reads only this thread's own units and rows of
       // dh, and writes another step's dG. Inactive rows had dG = 0, so their dh passed through.
       if (dx_in_loop && ((T_ - t) % dx_chunk == 0 || t == 0)) {  // a chunk of dG is complete
-        dx_rows(t, dx_hi);
+        if (want_dx) dx_rows(t, dx_hi);  // (the bindings require it of a chain's calls)
         dx_hi = t;
         __atomic_store_n(a.dx_done, T_ - t, __ATOMIC_RELEASE);
       }
@@ -683,7 +683,6 @@ static void backward(const BackwardArgs<T>& a) {
       // The 1/8 threshold (`tr`, set before the parallel region beside the bias rule that
       // depends on it; padding over the panels' columns, NR the ISA level's) lies between the
       // two cases measured on the Zen 3: 19% padding gained 12%, none lost 5%.
-      const int64_t M_rz = cell.shared_rows();
       T* const dwc = dw_cat.get();
       // Rows [r0, r0 + m) of the gradient, its columns [c0, c0 + n) = dg^T src (dg: m columns
       // of rows dg_ld apart; src: n columns of [X | H_prev] or [X | r * H_prev]).
@@ -698,7 +697,7 @@ static void backward(const BackwardArgs<T>& a) {
         gemm_par<T>(n, m, TB, nullptr, 0, 0, nullptr, get_dg, slab.get(), ap, dwc + c0 * GH + r0,
                     GH, false, nullptr, tid, nt, bar, &src);
       };
-      weight_grad(get_xh, 0, NX, gates, GH, 0, M_rz);
+      weight_grad(get_xh, 0, NX, gates, GH, 0, K_x);
       if (gru_rb) weight_grad(get_xrh, 0, NX, gates + 2 * H, GH, 2 * H, H);
       if (gru_ra) {
         weight_grad(RowsCat<T>{x, I, nullptr, 0}, 0, I, extra, H, 2 * H, H);
@@ -732,10 +731,6 @@ static void backward(const BackwardArgs<T>& a) {
           }
       }
       if (want_dx && !dx_in_loop) dx_rows(0, T_);  // dX (T*B, I) = dGx W_ih
-      if (a.dx_done && !dx_in_loop) {  // (a chained call on several threads: all at once)
-        bar.wait();
-        if (tid == 0) __atomic_store_n(a.dx_done, T_, __ATOMIC_RELEASE);
-      }
       if (want_db) {
         const int64_t k_from = !db_in_product ? 0 : gru_ra ? 2 * H : GH;
         if (k_from < GH)
