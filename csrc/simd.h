@@ -101,7 +101,7 @@ static PYRNN_INLINE vf with_sign_of(vf mag, vf s) {  // |mag| with the sign bit 
 #define PYRNN_R16(c) c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c
 // clang-format off
 enum ActC { kMagic, kLog2e, kLn2Hi, kLn2Lo, kE0, kE1, kE2, kE3, kE4, kE5, kOne, kTwo, kSigLo,
-            kSigHi, kT40, kT0625, kC0, kC1, kC2, kC3, kC4, kActN };
+            kSigHi, kT40, kT0625, kC0, kC1, kC2, kC3, kC4, kTm40, kTm2, kActN };
 alignas(64) static const float kActTable[kActN][16] = {
     {PYRNN_R16(12582912.0f)}, {PYRNN_R16(1.44269504088896341f)}, {PYRNN_R16(0.693359375f)},
     {PYRNN_R16(-2.12194440e-4f)}, {PYRNN_R16(1.9875691500e-4f)}, {PYRNN_R16(1.3981999507e-3f)},
@@ -110,7 +110,7 @@ alignas(64) static const float kActTable[kActN][16] = {
     {PYRNN_R16(89.0f)}, {PYRNN_R16(40.0f)}, {PYRNN_R16(0.625f)},
     {PYRNN_R16(-5.70498872745e-3f)}, {PYRNN_R16(2.06390887954e-2f)},
     {PYRNN_R16(-5.37397155531e-2f)}, {PYRNN_R16(1.33314422036e-1f)},
-    {PYRNN_R16(-3.33332819422e-1f)}};
+    {PYRNN_R16(-3.33332819422e-1f)}, {PYRNN_R16(-40.0f)}, {PYRNN_R16(-2.0f)}};
 // clang-format on
 #undef PYRNN_R16
 struct ActK {
@@ -128,9 +128,11 @@ static PYRNN_INLINE ActK actk() {
 #endif  // (aarch64, 32 vector registers: the table folds back into literals; not measured)
   return {p};
 }
-// exp_poly: exp(x) = p * 2^k, k = round(x / ln 2) (returned in k), by Cody-Waite reduction and
-// Cephes' degree-6 polynomial for p; x must be clamped to [-104, 89] by the caller.
-static PYRNN_INLINE vf exp_poly(vf x, vi& k) {
+// expm1_poly: exp(x) = (1 + m) * 2^k, k = round(x / ln 2) (returned in k), by Cody-Waite
+// reduction and Cephes' degree-6 polynomial; returns m = expm1(r), r = x - k ln 2 in
+// [-ln 2 / 2, ln 2 / 2] (m = r + r^2 P(r): no cancellation near 0). x must be clamped to
+// [-104, 89] by the caller.
+static PYRNN_INLINE vf expm1_poly(vf x, vi& k) {
   const ActK K = actk();
   const vf kf = (x * K[kLog2e] + K[kMagic]) - K[kMagic];
   const vf r = (x - kf * K[kLn2Hi]) - kf * K[kLn2Lo];
@@ -142,7 +144,11 @@ static PYRNN_INLINE vf exp_poly(vf x, vi& k) {
   p = p * r + K[kE4];
   p = p * r + K[kE5];
   k = __builtin_convertvector(kf, vi);
-  return p * r2 + r + K[kOne];
+  return p * r2 + r;
+}
+// exp_poly: the p = 1 + m of exp(x) = p * 2^k (same bits as the polynomial plus one).
+static PYRNN_INLINE vf exp_poly(vf x, vi& k) {
+  return expm1_poly(x, k) + actk()[kOne];
 }
 
 // vexp: max error 1 ulp over the whole range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN.
@@ -176,11 +182,25 @@ static PYRNN_INLINE vf vsigmoid(vf x) {
   return K[kOne] / (K[kOne] + vexp_gate(vmax(K[kSigLo], vmin(K[kSigHi], -x))));
 }
 
-// vtanh: Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond (2|x| clamped to
-// 40, where that is 1 already); max error 2 ulp; tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN.
+// vtanh: tanh|x| = (1 - E) / (1 + E), E = exp(-2|x|) = 2^k (1 + m) (expm1_poly), with sign of x.
+// Numerator (1 - 2^k) - 2^k m and denominator (1 + 2^k) + 2^k m are one FMA each (1 -+ 2^k
+// exact for every k that matters): m carries E's small part, so there is no cancellation
+// near 0 and no separate polynomial for small |x|. 2|x| is clamped to 40, where tanh is 1.
+// Max error 1.91 ulp (every float32 from 2^-126 to 12 checked against double tanh, AVX2),
+// tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN (the clamp has the constant first); it takes
+// x0.72 the time of the form below (0.52 against 0.72 ns per element in L1, Zen 3, AVX2).
+// Without FMA the two sides round twice and the error reaches 2.03 ulp (at 0.125), so the
+// x86-64 baseline keeps Cephes' odd polynomial for |x| < 0.625 and 1 - 2/(exp(2|x|)+1)
+// beyond (max error 1.33 ulp).
 static PYRNN_INLINE vf vtanh(vf x) {
   const ActK K = actk();
   const vf ax = vabs(x);
+#if defined(__FMA__) || defined(__aarch64__)
+  vi k;
+  const vf m = expm1_poly(vmax(K[kTm40], ax * K[kTm2]), k);
+  const vf s = as_float((k + 127) << 23);
+  return with_sign_of(((K[kOne] - s) - s * m) / ((K[kOne] + s) + s * m), x);
+#else
   const vf z = x * x;
   vf ps = K[kC0];
   ps = ps * z + K[kC1];
@@ -190,6 +210,7 @@ static PYRNN_INLINE vf vtanh(vf x) {
   const vf small = x + x * (z * ps);
   const vf large = K[kOne] - K[kTwo] / (vexp_gate(vmin(K[kT40], ax + ax)) + K[kOne]);
   return with_sign_of(select(ax < K[kT0625], small, large), x);
+#endif
 }
 
 // ---- Lanes<T>: how the cell epilogues (cells.h) see an element type ------------------------

@@ -28,9 +28,18 @@ static double ulp_error(float got, double want) {
 }
 
 static void activations(const KernelTable& k) {
-  const int n = 400001;
-  std::vector<float> x(n), y(n);
-  for (int i = 0; i < n; ++i) x[i] = -40.0f + 80.0f * float(i) / float(n - 1);
+  // A dense grid, plus every float32 (and its negative) where tanh's forms err most
+  // (tests/test_activations.py: TANH_WORST).
+  std::vector<float> x;
+  for (int i = 0; i < 400001; ++i) x.push_back(-40.0f + 80.0f * float(i) / 400000.0f);
+  const float worst[][2] = {{0.505f, 0.52f}, {0.124f, 0.1255f}, {0.62f, 0.635f}};
+  for (const auto& r : worst)
+    for (float v = r[0]; v <= r[1]; v = std::nextafter(v, 1.0f)) {
+      x.push_back(v);
+      x.push_back(-v);
+    }
+  const int n = int(x.size());
+  std::vector<float> y(n);
   struct {
     MathFn fn;
     const char* name;
