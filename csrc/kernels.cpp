@@ -27,6 +27,12 @@
 #include <malloc.h>  // _aligned_malloc: the Windows C runtime has no std::aligned_alloc
 #endif
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>  // simd.h's vfma: FMA whatever the optimisation level
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
 #include "engine.h"
 #include "futex.h"
 

@@ -81,6 +81,25 @@ static PYRNN_INLINE vf vmax(vf a, vf b) {
 static PYRNN_INLINE double select(bool m, double a, double b) {
   return m ? a : b;
 }
+// a * b + c rounded once wherever the ISA has FMA, at any optimisation level (GCC contracts
+// a * b + c into an FMA only from -O2 on, and tanh's error bound needs the single rounding).
+static PYRNN_INLINE vf vfma(vf a, vf b, vf c) {
+#if defined(__AVX512F__)
+  return __builtin_bit_cast(
+      vf, _mm512_fmadd_ps(__builtin_bit_cast(__m512, a), __builtin_bit_cast(__m512, b),
+                          __builtin_bit_cast(__m512, c)));
+#elif defined(__FMA__)
+  return __builtin_bit_cast(
+      vf, _mm256_fmadd_ps(__builtin_bit_cast(__m256, a), __builtin_bit_cast(__m256, b),
+                          __builtin_bit_cast(__m256, c)));
+#elif defined(__aarch64__)
+  return __builtin_bit_cast(
+      vf, vfmaq_f32(__builtin_bit_cast(float32x4_t, c), __builtin_bit_cast(float32x4_t, a),
+                    __builtin_bit_cast(float32x4_t, b)));
+#else
+  return a * b + c;
+#endif
+}
 static PYRNN_INLINE vf vabs(vf x) {
   return as_float(as_int(x) & 0x7fffffff);
 }
@@ -134,17 +153,17 @@ static PYRNN_INLINE ActK actk() {
 // [-104, 89] by the caller.
 static PYRNN_INLINE vf expm1_poly(vf x, vi& k) {
   const ActK K = actk();
-  const vf kf = (x * K[kLog2e] + K[kMagic]) - K[kMagic];
-  const vf r = (x - kf * K[kLn2Hi]) - kf * K[kLn2Lo];
+  const vf kf = vfma(x, K[kLog2e], K[kMagic]) - K[kMagic];
+  const vf r = vfma(-kf, K[kLn2Lo], vfma(-kf, K[kLn2Hi], x));
   const vf r2 = r * r;
   vf p = K[kE0];
-  p = p * r + K[kE1];
-  p = p * r + K[kE2];
-  p = p * r + K[kE3];
-  p = p * r + K[kE4];
-  p = p * r + K[kE5];
+  p = vfma(p, r, K[kE1]);
+  p = vfma(p, r, K[kE2]);
+  p = vfma(p, r, K[kE3]);
+  p = vfma(p, r, K[kE4]);
+  p = vfma(p, r, K[kE5]);
   k = __builtin_convertvector(kf, vi);
-  return p * r2 + r;
+  return vfma(p, r2, r);
 }
 // exp_poly: the p = 1 + m of exp(x) = p * 2^k (same bits as the polynomial plus one).
 static PYRNN_INLINE vf exp_poly(vf x, vi& k) {
@@ -199,7 +218,7 @@ static PYRNN_INLINE vf vtanh(vf x) {
   vi k;
   const vf m = expm1_poly(vmax(K[kTm40], ax * K[kTm2]), k);
   const vf s = as_float((k + 127) << 23);
-  return with_sign_of(((K[kOne] - s) - s * m) / ((K[kOne] + s) + s * m), x);
+  return with_sign_of(vfma(-s, m, K[kOne] - s) / vfma(s, m, K[kOne] + s), x);
 #else
   const vf z = x * x;
   vf ps = K[kC0];
