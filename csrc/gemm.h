@@ -564,11 +564,20 @@ static void gemm_par(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   };
   if (packed) {
     // B packed over the full K, and a tile always belongs to the same thread: no barrier.
-    // When B fits in L2, each tile runs all its k-blocks at once, so its block of C stays in
-    // cache between them instead of making K / KC passes over all of C (dX of the medium
-    // LSTM: 30.4 -> 24.8 ms); a larger B would then stream from L3 once per tile, so it keeps
-    // k-blocks outermost (6% faster on the large configuration's dX).
-    if (K * np * NR * int64_t(sizeof(T)) <= tn.l2_fit_bytes) {
+    // Each tile runs all its k-blocks at once, so its block of C stays in cache between them
+    // instead of making K / KC passes over all of C (dX of the medium LSTM: 30.4 -> 24.8 ms,
+    // B in L2). Where B does not fit in L2, that re-reads B from L3 once per row tile, and
+    // k-blocks outermost (each k-slice of B shared by all row tiles) re-read and re-write C
+    // once per extra k-block instead: the order moving fewer bytes is taken, a C element
+    // counted 4 times (a read and a write, and its reload stalls a micro-tile's start where B
+    // streams through the prefetchers). That is KC > 4 MC, give or take the tiles' rounding:
+    // k-blocks outermost on the Zen 3 at AVX2 (KC 512, MC 96: 6% faster on the large
+    // configuration's dX), each tile whole on the Zen 4 at AVX-512 and AVX2 (KC 256 / 512,
+    // MC 192: 2 threads x0.86 on 6400 x 2048 x 256, x0.92 on 6400 x 768 x 512, 1 thread
+    // x0.88 and x0.93; no shape slower).
+    const int64_t nkb = (K + KC - 1) / KC;
+    const bool b_in_l2 = K * np * NR * int64_t(sizeof(T)) <= tn.l2_fit_bytes;
+    if (b_in_l2 || (mtiles - 1) * K * np * NR <= 4 * (nkb - 1) * M * N) {
       for (int64_t tile = tid; tile < mtiles * ntiles; tile += nt)
         for (int64_t k0 = 0; k0 < K; k0 += KC)
           run_tile(tile, k0, min_(KC, K - k0), packed + k0 * NR, K * NR);

@@ -400,6 +400,33 @@ def test_same_call_twice_is_bitwise_identical():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "M, K, N",
+    [
+        (50, 70, 90),  # one k-block, B in L2
+        (300, 1100, 40),  # several k-blocks, B in L2: each tile runs all of them at once
+        (2000, 1100, 520),  # B past any L2 (2.3 MB float32): the order the blocks decide
+    ],
+)
+def test_gemm_is_the_product_bitwise_for_any_thread_count(M, K, N, dtype, restore_num_threads):
+    """engine.gemm against float64 numpy, and the same bits at 1, 2 and 3 threads whichever
+    loop order (k-blocks outermost, or each tile whole) the caches pick for the shape."""
+    rng = np.random.default_rng(M + K + N)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    outs = []
+    for threads in (1, 2, 3):
+        engine.set_num_threads(threads)
+        outs.append(engine.gemm(a, b))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    assert np.all(np.abs(outs[0] - want) <= tol * scale)
+    for other in outs[1:]:
+        np.testing.assert_array_equal(other, outs[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_outputs_start_on_a_cache_line_and_own_their_memory(dtype):
     """Every array the engine returns starts on a 64-byte boundary (the kernels' vector
     accesses then never split a cache line) and is an ordinary writeable, C-contiguous array
