@@ -147,10 +147,10 @@ static PYRNN_INLINE ActK actk() {
 #endif  // (aarch64, 32 vector registers: the table folds back into literals; not measured)
   return {p};
 }
-// expm1_poly: exp(x) = (1 + m) * 2^k, k = round(x / ln 2) (returned in k), by Cody-Waite
-// reduction and Cephes' degree-6 polynomial; returns m = expm1(r), r = x - k ln 2 in
-// [-ln 2 / 2, ln 2 / 2] (m = r + r^2 P(r): no cancellation near 0). x must be clamped to
-// [-104, 89] by the caller. k is returned as a float (kf), integral.
+// expm1_poly: exp(x) = (1 + m) * 2^k, k = round(x / ln 2) (returned as an integral float in
+// kf), by Cody-Waite reduction and Cephes' degree-6 polynomial; returns m = expm1(r),
+// r = x - k ln 2 in [-ln 2 / 2, ln 2 / 2] (m = r + r^2 P(r): no cancellation near 0). x must
+// be clamped to [-104, 89] by the caller.
 static PYRNN_INLINE vf expm1_poly(vf x, vf& kf) {
   const ActK K = actk();
   kf = vfma(x, K[kLog2e], K[kMagic]) - K[kMagic];
@@ -192,7 +192,8 @@ static PYRNN_INLINE vf scale2(vf p, vf kf) {
 }
 
 // vexp: max error 1 ulp over the whole range, exp(-inf) = 0, exp(+inf) = inf, NaN -> NaN.
-// Results that are subnormal come from a two-step scale (gradual underflow).
+// Results that are subnormal are rounded once (gradual underflow): by vscalefps at AVX-512,
+// elsewhere by a two-step scale (2^k itself is not a normal float there).
 static PYRNN_INLINE vf vexp(vf x) {
   // clamped to [-104, 89]; a NaN lane is computed on 89 (vmin's rule) and restored below
   vf kf;
@@ -233,7 +234,7 @@ static PYRNN_INLINE vf vsigmoid(vf x) {
 // near 0 and no separate polynomial for small |x|. 2|x| is clamped to 40, where tanh is 1.
 // Max error 1.91 ulp (every float32 from 2^-126 to 12 checked against double tanh, AVX2),
 // tanh(+-inf) = +-1, tanh(-0) = -0, NaN -> NaN (the clamp has the constant first); it takes
-// x0.72 the time of the form below (0.52 against 0.72 ns per element in L1, Zen 3, AVX2).
+// x0.72 the time of the form below (0.52 against 0.72 ns per element in L1 at AVX2, Zen 4).
 // Without FMA the two sides round twice and the error reaches 2.03 ulp (at 0.125), so the
 // x86-64 baseline keeps Cephes' odd polynomial for |x| < 0.625 and 1 - 2/(exp(2|x|)+1)
 // beyond (max error 1.33 ulp).
